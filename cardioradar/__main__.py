@@ -1,0 +1,5 @@
+import sys
+
+from cardioradar.cli import main
+
+sys.exit(main())

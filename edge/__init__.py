@@ -1,0 +1,1 @@
+"""The board runtime: link -> dsp -> infer -> post -> store, plus the update agent."""

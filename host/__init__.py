@@ -1,0 +1,1 @@
+"""Workstation tools: datasets, training, evaluation, conversion, bundles, flashing, export, reports."""

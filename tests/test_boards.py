@@ -1,0 +1,72 @@
+"""Board profiles load, validate, and name the bad key and file on error."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boards import available_profiles, load_profile
+from boards.radarcfg import load_cfg
+from cardioradar.errors import ConfigError
+
+
+@pytest.mark.parametrize("name", ["sim", "rpi4-iwr6843isk", "rpizero2w-iwr6843aop"])
+def test_shipped_profiles_load(name):
+    p = load_profile(name)
+    assert p.name == name
+    assert p.virtual_positions().shape == (12, 2)
+    cfg = load_cfg(p.cfg_path)
+    assert cfg.frame.frame_rate_hz == 100.0
+    assert cfg.chirp_tx_order() == p.antennas.chirp_tx_order
+    prof = cfg.profile
+    assert 60.0 <= prof.start_freq_ghz and prof.end_freq_ghz <= 64.0
+    assert 3.4e9 < prof.useful_bandwidth_hz and prof.swept_bandwidth_hz <= 4.0e9
+    assert cfg.range_sel.num_bins == 15
+    assert set(available_profiles()) >= {"sim", "rpi4-iwr6843isk", "rpizero2w-iwr6843aop"}
+
+
+def test_aop_calibration_undoes_phase_rotation():
+    p = load_profile("rpizero2w-iwr6843aop")
+    np.testing.assert_allclose(p.calibration.gain * p.antennas.phase_rotation_array(), 1.0)
+
+
+def _copy_profile(tmp_path: Path, edit) -> Path:
+    src = load_profile("sim").path
+    shutil.copytree(src.parent / "cfg", tmp_path / "cfg")
+    dst = tmp_path / "bad.toml"
+    dst.write_text(edit(src.read_text()))
+    return dst
+
+
+@pytest.mark.parametrize(
+    "edit, expected",
+    [
+        (lambda s: s.replace("frame_rate_hz = 100.0", "frame_rate_hz = 100.0\nframe_rat = 3"), "dsp.frame_rat"),
+        (lambda s: s.replace("range_bins = 15\n", ""), "missing key dsp.range_bins"),
+        (lambda s: s.replace("range_bins = 15", 'range_bins = "15"'), "dsp.range_bins: expected int, got str"),
+        (lambda s: s.replace("chirp_tx_order = [0, 2, 1]", "chirp_tx_order = [0, 1, 2]"), "antennas.virtual_positions"),
+        (lambda s: s.replace("range_bins = 15", "range_bins = 16"), "dsp.range_bins: expected 15"),
+        (lambda s: s.replace('cfg = "cfg/cardioradar_100hz_isk.cfg"', 'cfg = "cfg/nope.cfg"'), "radar.cfg: no such file"),
+        (lambda s: s + "\n[extra]\nx = 1\n", "unknown section [extra]"),
+        (lambda s: s.replace("[dsp]", "[dsp"), "not valid TOML"),
+    ],
+)
+def test_bad_profile_names_file_and_key(tmp_path, edit, expected):
+    path = _copy_profile(tmp_path, edit)
+    with pytest.raises(ConfigError) as e:
+        load_profile(path)
+    assert expected in str(e.value)
+    assert str(path) in str(e.value)
+
+
+def test_unknown_profile_name_lists_choices():
+    with pytest.raises(ConfigError, match="expected one of .*sim"):
+        load_profile("no-such-board")
+
+
+def test_cfg_error_names_line(tmp_path):
+    f = tmp_path / "x.cfg"
+    f.write_text("sensorStop\nprofileCfg 0 60 7\n")
+    with pytest.raises(ConfigError, match=r"x\.cfg:2: profileCfg: expected 14 arguments, got 3"):
+        load_cfg(f)
