@@ -1,0 +1,214 @@
+"""Heart mechanics timed from the electrical beats: valve events and chest displacement.
+
+Systolic time intervals follow Weissler (1968) from each beat's QRS onset and the local heart
+rate (the beat's own preceding RR: filling, hence ejection, follows it). Per subject the
+intervals are scaled (electromechanical delays differ between people); per beat they jitter by
+a few ms. The chest displacement is a slow heartbeat pulse (0.1-0.5 mm, systole) plus the two
+prominent vibrations of the radarODE model (eq. 3-4 of the radarODE-MTL paper): one around
+MC/AO, one around AC/MO, each ``a cos(2 pi f (t - T)) exp(-(t - T)^2 / b^2)``; the cosine is
+referenced to the event time T so that the vibration's shape is the same in every beat.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from cardioradar.errors import ConfigError
+from hardware_sim.subject.types import Beat, ElectricalSource
+
+log = logging.getLogger(__name__)
+
+_BEAT_JITTER_MS = 2.0  # SD of per-beat timing jitter of each interval (clipped at 3 SD)
+_PULSE_SIGMAS = 4.5  # the pulse is evaluated over +-4.5 sigma (tails below 5e-5 of its peak)
+_VIB_WIDTHS = 3.5  # vibrations over +-3.5 b (exp(-12) of their peak)
+_PVC_PULSE_SCALE = 0.6  # a premature ventricular beat ejects less: smaller chest pulse
+
+
+def systolic_intervals_ms(hr_bpm: float | np.ndarray, sex: str) -> tuple:
+    """Weissler's regressions: (PEP, LVET, QS2) in ms at heart rate ``hr_bpm``, sex 'M' or 'F'.
+
+    Note PEP + LVET differs from QS2 by 2-5 ms (separate regressions); the simulator times
+    AO = QRS onset + PEP and AC = AO + LVET.
+    """
+    hr = np.asarray(hr_bpm, dtype=np.float64)
+    if sex == "M":
+        pep, qs2, lvet = 131.0 - 0.4 * hr, 546.0 - 2.1 * hr, 413.0 - 1.7 * hr
+    elif sex == "F":
+        pep, qs2, lvet = 133.0 - 0.4 * hr, 549.0 - 2.0 * hr, 418.0 - 1.6 * hr
+    else:
+        raise ConfigError(f"systolic_intervals_ms: sex: expected 'M' or 'F', got {sex!r}")
+    if hr.ndim == 0:
+        return float(pep), float(lvet), float(qs2)
+    return pep, lvet, qs2
+
+
+@dataclass(frozen=True)
+class MechanicalParams:
+    """Per-subject heart mechanics.
+
+    pep_scale, lvet_scale: this subject's PEP and LVET relative to Weissler's regression.
+    mc_delay_ms: mitral closure after QRS onset (30-60 ms).
+    ivrt_ms: isovolumic relaxation, AC -> MO (70-90 ms).
+    pulse_mm: heartbeat displacement pulse at the chest surface (0.1-0.5 mm).
+    vib1_um, vib2_um: amplitudes of the MC/AO and AC/MO vibrations (tens of um).
+    vib1_hz, vib2_hz: their centre frequencies (below the 50 Hz Nyquist of 100 Hz frames).
+    vib1_width_ms, vib2_width_ms: their Gaussian widths b (ms).
+    """
+
+    pep_scale: float = 1.0
+    lvet_scale: float = 1.0
+    mc_delay_ms: float = 45.0
+    ivrt_ms: float = 80.0
+    pulse_mm: float = 0.3
+    vib1_um: float = 30.0
+    vib2_um: float = 20.0
+    vib1_hz: float = 20.0
+    vib2_hz: float = 25.0
+    vib1_width_ms: float = 30.0
+    vib2_width_ms: float = 25.0
+
+    def __post_init__(self) -> None:
+        for name, lo, hi in (
+            ("pep_scale", 0.7, 1.3),
+            ("lvet_scale", 0.8, 1.2),
+            ("mc_delay_ms", 30.0, 60.0),
+            ("ivrt_ms", 70.0, 90.0),
+            ("pulse_mm", 0.1, 0.5),
+            ("vib1_um", 0.0, 100.0),
+            ("vib2_um", 0.0, 100.0),
+            ("vib1_hz", 5.0, 45.0),
+            ("vib2_hz", 5.0, 45.0),
+            ("vib1_width_ms", 5.0, 80.0),
+            ("vib2_width_ms", 5.0, 80.0),
+        ):
+            v = getattr(self, name)
+            if not (lo <= v <= hi):
+                raise ConfigError(f"MechanicalParams.{name}: expected {lo}..{hi}, got {v!r}")
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, sex: str = "M") -> MechanicalParams:
+        """A plausible adult; women's chest pulse drawn slightly smaller."""
+        if sex not in ("M", "F"):
+            raise ConfigError(f"MechanicalParams.draw: sex: expected 'M' or 'F', got {sex!r}")
+        pulse_hi = 0.45 if sex == "M" else 0.4
+        return cls(
+            pep_scale=float(np.clip(rng.normal(1.0, 0.08), 0.8, 1.2)),
+            lvet_scale=float(np.clip(rng.normal(1.0, 0.05), 0.88, 1.12)),
+            mc_delay_ms=float(rng.uniform(30.0, 60.0)),
+            ivrt_ms=float(rng.uniform(70.0, 90.0)),
+            pulse_mm=float(rng.uniform(0.12, pulse_hi)),
+            vib1_um=float(rng.uniform(15.0, 50.0)),
+            vib2_um=float(rng.uniform(10.0, 40.0)),
+            vib1_hz=float(rng.uniform(12.0, 30.0)),
+            vib2_hz=float(rng.uniform(15.0, 35.0)),
+            vib1_width_ms=float(rng.uniform(20.0, 40.0)),
+            vib2_width_ms=float(rng.uniform(15.0, 35.0)),
+        )
+
+
+@dataclass(frozen=True)
+class MechanicalEvents:
+    """Valve events of one beat, seconds on the simulation clock."""
+
+    beat_index: int
+    qrs_onset_s: float
+    mc_s: float  # mitral closure
+    ao_s: float  # aortic opening (end of PEP)
+    ac_s: float  # aortic closure (end of LVET)
+    mo_s: float  # mitral opening (AC + IVRT)
+    kind: str = "N"  # the beat's kind (Beat.kind)
+
+
+class HeartMechanics:
+    """``HeartMechanics(params, electrical, sex, seed)``: events and displacement over time.
+
+    Deterministic given (params, electrical, seed): each beat's jitter comes from
+    ``default_rng([seed, beat.index])``, so any chunking gives the same values.
+    """
+
+    # margin around a query: from QRS onset to the end of the pulse tail is under 1.2 s at
+    # the slowest rates the simulator makes; beats are asked for by R peak.
+    _LOOKBACK_S = 1.5
+
+    def __init__(self, params: MechanicalParams, electrical: ElectricalSource, sex: str, seed: int):
+        if sex not in ("M", "F"):
+            raise ConfigError(f"HeartMechanics: sex: expected 'M' or 'F', got {sex!r}")
+        self.params = params
+        self.electrical = electrical
+        self.sex = sex
+        self.seed = int(seed)
+        self._cache: dict[int, MechanicalEvents] = {}  # beat index -> events (recent only)
+
+    def _events_for(self, beat: Beat) -> MechanicalEvents:
+        got = self._cache.get(beat.index)
+        if got is not None:
+            return got
+        p = self.params
+        hr = 60.0 / float(np.clip(beat.rr_s, 0.25, 2.5))
+        pep, lvet, _ = systolic_intervals_ms(hr, self.sex)
+        j = np.clip(np.random.default_rng([self.seed, beat.index]).standard_normal(3), -3, 3)
+        j *= _BEAT_JITTER_MS
+        q = beat.qrs_onset_s
+        mc = q + (p.mc_delay_ms + j[0]) * 1e-3
+        ao = q + (pep * p.pep_scale + j[1]) * 1e-3
+        ac = ao + (lvet * p.lvet_scale + j[2]) * 1e-3
+        ev = MechanicalEvents(beat.index, q, mc, max(ao, mc + 0.005), ac, ac + p.ivrt_ms * 1e-3, beat.kind)
+        if len(self._cache) > 64:  # streaming: keep only the newest beats
+            for k in sorted(self._cache)[:32]:
+                del self._cache[k]
+        self._cache[beat.index] = ev
+        return ev
+
+    def events_between(self, t0_s: float, t1_s: float) -> list[MechanicalEvents]:
+        """Events of the beats whose QRS onset lies in [t0_s, t1_s), in time order."""
+        beats = self.electrical.beats_between(t0_s, t1_s + 0.2)  # R follows QRS onset by < 0.2 s
+        return [self._events_for(b) for b in beats if t0_s <= b.qrs_onset_s < t1_s]
+
+    def displacement_mm(self, t_s: np.ndarray, delay_s: float = 0.0) -> np.ndarray:
+        """Chest displacement (mm, towards the radar) from the heart at times ``t_s`` (n,).
+
+        delay_s: extra mechanical delay of this chest point (the pulse spreads over the chest).
+        Returns (n,) float64: heartbeat pulse + MC/AO and AC/MO vibrations.
+        """
+        t = np.asarray(t_s, dtype=np.float64) - delay_s
+        out = np.zeros(t.shape)
+        if t.size == 0:
+            return out
+        flat_t = t.ravel()
+        order = np.argsort(flat_t, kind="stable")
+        ts = flat_t[order]
+        acc = np.zeros(ts.shape)
+        p = self.params
+        # a beat acts from ~0.25 s before its QRS onset to ~1.2 s after it
+        for ev in self.events_between(float(ts[0]) - self._LOOKBACK_S, float(ts[-1]) + 0.4):
+            _add_beat(acc, ts, ev, p)
+        out.ravel()[order] = acc
+        return out
+
+
+def _add_beat(acc: np.ndarray, ts: np.ndarray, ev: MechanicalEvents, p: MechanicalParams) -> None:
+    """Add one beat's pulse and vibrations to ``acc`` at sorted times ``ts`` (in place)."""
+    # Slow pulse: asymmetric Gaussian rising from AO to a peak in late ejection and falling
+    # back through isovolumic relaxation into early diastole.
+    lvet_s = ev.ac_s - ev.ao_s
+    peak = ev.ao_s + 0.6 * lvet_s
+    s_rise = max((peak - ev.mc_s) / 3.0, 0.01)
+    s_fall = max((ev.mo_s + 0.1 - peak) / 3.0, 0.01)
+    amp = p.pulse_mm * (_PVC_PULSE_SCALE if ev.kind == "V" else 1.0)
+    lo, hi = np.searchsorted(ts, [peak - _PULSE_SIGMAS * s_rise, peak + _PULSE_SIGMAS * s_fall])
+    if hi > lo:
+        x = ts[lo:hi] - peak
+        s = np.where(x < 0, s_rise, s_fall)
+        acc[lo:hi] += amp * np.exp(-0.5 * (x / s) ** 2)
+    for centre, a_um, f_hz, b_ms in (
+        (0.5 * (ev.mc_s + ev.ao_s), p.vib1_um, p.vib1_hz, p.vib1_width_ms),
+        (0.5 * (ev.ac_s + ev.mo_s), p.vib2_um, p.vib2_hz, p.vib2_width_ms),
+    ):
+        b = b_ms * 1e-3
+        lo, hi = np.searchsorted(ts, [centre - _VIB_WIDTHS * b, centre + _VIB_WIDTHS * b])
+        if hi > lo:
+            x = ts[lo:hi] - centre
+            acc[lo:hi] += a_um * 1e-3 * np.cos(2 * np.pi * f_hz * x) * np.exp(-((x / b) ** 2))
