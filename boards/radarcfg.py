@@ -317,3 +317,126 @@ def load_cfg(path: str | Path) -> RadarConfig:
     except OSError as e:
         raise ConfigError(f"radar cfg {path}: cannot read: {e.strerror}") from e
     return parse_cfg_text(text, source=str(path))
+
+
+# --- Physical validation (what the device checks when the sensor is started) -------------
+
+BAND_GHZ = (60.0, 64.0)  # IWR6843 RF band: the whole sweep must stay inside it
+ADC_BUFFER_PING_BYTES = 16384  # 32 KB ADC buffer used as ping + pong halves
+MAX_ADC_RATE_KSPS = 12500.0
+MAX_DATA_BAUD = 3_125_000
+
+
+@dataclass(frozen=True)
+class CfgProblem:
+    """One reason a configuration cannot run on the module.
+
+    ``kind``: 'missing' (a needed command was never given), 'band' (sweep outside 60-64 GHz),
+    'timing' (ADC window outside the ramp, or chirps longer than the frame period),
+    'adc_buffer' (a chirp's samples do not fit the ADC ping buffer), 'tx_mask' (a chirp fires a
+    TX that channelCfg did not enable), 'range_sel' (rangeBinSelCfg window impossible).
+    """
+
+    kind: str
+    message: str
+
+
+def range_fft_size(profile: ProfileCfg) -> int:
+    """The module's range FFT length: numAdcSamples rounded up to a power of two."""
+    return 1 << max(0, int(profile.num_adc_samples - 1).bit_length())
+
+
+def max_range_m(profile: ProfileCfg, complex_adc: bool = True) -> float:
+    """Largest range whose beat frequency the ADC can sample (complex: up to fs)."""
+    fs_hz = profile.adc_rate_ksps * 1e3
+    f_max_hz = fs_hz if complex_adc else 0.5 * fs_hz
+    return f_max_hz * C_M_PER_S / (2.0 * profile.slope_hz_per_s)
+
+
+def physical_problems(cfg: RadarConfig) -> list[CfgProblem]:
+    """Everything that stops ``cfg`` from running, in the order the device checks it."""
+    problems: list[CfgProblem] = []
+    for name, value in (("channelCfg", cfg.channel), ("adcCfg", cfg.adc), ("frameCfg", cfg.frame)):
+        if value is None:
+            problems.append(CfgProblem("missing", f"no {name} was given"))
+    if not cfg.profiles:
+        problems.append(CfgProblem("missing", "no profileCfg was given"))
+    if not cfg.chirps:
+        problems.append(CfgProblem("missing", "no chirpCfg was given"))
+    if problems:
+        return problems
+    try:
+        masks = cfg.chirp_tx_masks()
+    except ConfigError as e:
+        return [CfgProblem("missing", str(e))]
+    ids = {p.profile_id for p in cfg.profiles}
+    for c in cfg.chirps:
+        if c.profile_id not in ids:
+            problems.append(CfgProblem("missing", f"chirpCfg {c.start_idx}-{c.end_idx} uses profile {c.profile_id}, which no profileCfg defines"))
+    for p in cfg.profiles:
+        problems += _profile_problems(cfg, p)
+    for i, m in enumerate(masks):
+        if m == 0 or m & ~cfg.channel.tx_mask:
+            problems.append(CfgProblem(
+                "tx_mask", f"chirp {cfg.frame.chirp_start_idx + i} fires TX mask {m}, channelCfg enables TX mask {cfg.channel.tx_mask}"))
+    chirp_us = sum(_chirp_time_us(cfg, i) for i in range(cfg.frame.chirp_start_idx, cfg.frame.chirp_end_idx + 1))
+    active_ms = chirp_us * cfg.frame.num_loops * 1e-3
+    if active_ms > cfg.frame.period_ms:
+        problems.append(CfgProblem(
+            "timing", f"frameCfg: {cfg.frame.num_loops} loops of chirps take {active_ms:.3f} ms, period is {cfg.frame.period_ms:g} ms"))
+    if cfg.range_sel is not None and cfg.profiles:
+        problems += _range_sel_problems(cfg)
+    return problems
+
+
+def _chirp_time_us(cfg: RadarConfig, idx: int) -> float:
+    for c in cfg.chirps:
+        if c.start_idx <= idx <= c.end_idx:
+            p = next((q for q in cfg.profiles if q.profile_id == c.profile_id), cfg.profile)
+            return p.idle_time_us + c.idle_time_var_us + p.ramp_end_time_us
+    return 0.0
+
+
+def _profile_problems(cfg: RadarConfig, p: ProfileCfg) -> list[CfgProblem]:
+    out = []
+    lo, hi = BAND_GHZ
+    if p.start_freq_ghz < lo or p.end_freq_ghz > hi + 1e-9:
+        out.append(CfgProblem(
+            "band", f"profileCfg {p.profile_id}: sweep {p.start_freq_ghz:.3f}-{p.end_freq_ghz:.3f} GHz, expected inside {lo:g}-{hi:g} GHz"))
+    if p.adc_rate_ksps <= 0 or p.adc_rate_ksps > MAX_ADC_RATE_KSPS:
+        out.append(CfgProblem(
+            "timing", f"profileCfg {p.profile_id}: digOutSampleRate {p.adc_rate_ksps:g} ksps, expected 1-{MAX_ADC_RATE_KSPS:g}"))
+        return out
+    adc_end_us = p.adc_start_time_us + p.adc_window_us
+    if adc_end_us > p.ramp_end_time_us + 1e-9:
+        out.append(CfgProblem(
+            "timing", f"profileCfg {p.profile_id}: ADC sampling ends at {adc_end_us:.2f} us, after the ramp ends at {p.ramp_end_time_us:g} us"))
+    complex_adc = cfg.adc is None or cfg.adc.output_fmt != 0
+    bytes_per_sample = 4 if complex_adc else 2
+    threshold = 1
+    buf = cfg.extra.get("adcbufCfg")
+    if buf and len(buf) >= 5:
+        threshold = max(1, int(float(buf[4])))
+    n_rx = cfg.channel.n_rx if cfg.channel else 4
+    need = p.num_adc_samples * bytes_per_sample * n_rx * threshold
+    if need > ADC_BUFFER_PING_BYTES:
+        out.append(CfgProblem(
+            "adc_buffer", f"profileCfg {p.profile_id}: {p.num_adc_samples} samples x {bytes_per_sample} B x {n_rx} RX x "
+            f"{threshold} chirps = {need} B, ADC buffer holds {ADC_BUFFER_PING_BYTES} B"))
+    return out
+
+
+def _range_sel_problems(cfg: RadarConfig) -> list[CfgProblem]:
+    rs, p = cfg.range_sel, cfg.profile
+    out = []
+    complex_adc = cfg.adc is None or cfg.adc.output_fmt != 0
+    n_bins = range_fft_size(p) if complex_adc else range_fft_size(p) // 2
+    r_max = max_range_m(p, complex_adc)
+    if not 0.0 <= rs.range_start_m < rs.range_end_m <= r_max:
+        out.append(CfgProblem(
+            "range_sel", f"rangeBinSelCfg: window {rs.range_start_m:g}-{rs.range_end_m:g} m, expected 0 <= start < end <= {r_max:.2f} m"))
+    if not 1 <= rs.num_bins <= n_bins:
+        out.append(CfgProblem("range_sel", f"rangeBinSelCfg: numBins {rs.num_bins}, expected 1-{n_bins}"))
+    if rs.reselect_frames < 0:
+        out.append(CfgProblem("range_sel", f"rangeBinSelCfg: reselectFrames {rs.reselect_frames}, expected >= 0"))
+    return out

@@ -1,0 +1,220 @@
+"""The data UART's frame: magic word, 40-byte header, TLVs, padding (``docs/radar-module.md``).
+
+Little-endian throughout. TLVs go out in the SDK's order 1, 7, 2, (4 or 8), then ours,
+5, 6, 9: the azimuth/elevation heatmap (type 8) takes the slot of type 4 as in the AOP build,
+and our range-window TLV follows the heatmap it describes.
+
+``TLV_RANGE_WINDOW`` (0x4352, 'CR'): 8 bytes, uint16 first range bin, uint16 bin count,
+uint16 virtual antenna count, uint16 range step in units of 10 um (saturating). Generic
+parsers skip it; with it a recording says which bins the heatmap holds.
+
+The heatmap (type 8) payload: int16 pairs (imaginary, real), range bin major, then virtual
+antenna: ``Im(a0,r0) Re(a0,r0) Im(a1,r0) ... Re(aN-1,rR-1)``.
+
+Padding to a multiple of 32 bytes uses seeded non-zero bytes: the device sends whatever its
+buffer held, and readers must not rely on zeros.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+from cardioradar.errors import FramingError
+
+MAGIC = bytes([0x02, 0x01, 0x04, 0x03, 0x06, 0x05, 0x08, 0x07])
+SDK_VERSION = (3 << 24) | (5 << 16) | (0 << 8) | 4  # 03.05.00.04
+PLATFORM_IWR6843 = 0xA6843
+HEADER_BYTES = 40
+PACKET_ALIGN = 32
+
+TLV_DETECTED_POINTS = 1
+TLV_RANGE_PROFILE = 2
+TLV_STATS = 6
+TLV_SIDE_INFO = 7
+TLV_AZIMUTH_ELEVATION_HEATMAP = 8
+TLV_TEMPERATURE = 9
+TLV_RANGE_WINDOW = 0x4352
+
+_HEADER = struct.Struct("<8s8I")
+_TLV_HEADER = struct.Struct("<2I")
+_RANGE_WINDOW = struct.Struct("<4H")
+_STATS = struct.Struct("<6I")
+_TEMPERATURE = struct.Struct("<iI10h")
+
+
+@dataclass(frozen=True)
+class FrameHeader:
+    version: int
+    total_packet_len: int
+    platform: int
+    frame_number: int
+    time_cpu_cycles: int
+    num_detected_obj: int
+    num_tlvs: int
+    sub_frame_number: int
+
+
+@dataclass(frozen=True)
+class RangeWindow:
+    """Which range bins the heatmap carries (our vendor TLV)."""
+
+    first_bin: int
+    num_bins: int
+    num_virtual: int
+    range_step_m: float
+
+
+@dataclass(frozen=True)
+class FrameStats:
+    """TLV 6, microseconds and percent, as the SDK reports the previous frame."""
+
+    inter_frame_processing_time_us: int
+    transmit_output_time_us: int
+    inter_frame_processing_margin_us: int
+    inter_chirp_processing_margin_us: int
+    active_frame_cpu_load_pct: int
+    inter_frame_cpu_load_pct: int
+
+
+@dataclass(frozen=True)
+class Temperature:
+    """TLV 9: report valid flag, radar SS time (ms), 10 sensors in degrees C (int16)."""
+
+    valid: int
+    time_ms: int
+    sensors_c: tuple[int, ...]  # rx0-3, tx0-2, pm, dig0, dig1
+
+
+@dataclass(frozen=True)
+class DecodedFrame:
+    """``heatmap``: int16 (num_bins, num_virtual, 2), [..., 0] real, [..., 1] imaginary."""
+
+    header: FrameHeader
+    tlv_types: tuple[int, ...]
+    heatmap: np.ndarray | None
+    range_window: RangeWindow | None
+    stats: FrameStats | None
+    temperature: Temperature | None
+    padding: bytes
+
+
+def encode_frame(
+    *,
+    frame_number: int,
+    time_cpu_cycles: int,
+    pad_rng: np.random.Generator,
+    heatmap: np.ndarray | None = None,
+    range_window: RangeWindow | None = None,
+    stats: FrameStats | None = None,
+    temperature: Temperature | None = None,
+    detected_points: bool = False,
+) -> bytes:
+    """One data-UART packet.
+
+    heatmap: int16 (num_bins, num_virtual, 2) with [..., 0] real and [..., 1] imaginary;
+    sent as TLV 8 (imaginary first). detected_points: send TLV 1 with zero objects (length 0),
+    as the device does when guiMonitor detectedObjects = 1. ``temperature`` goes out only
+    with ``stats`` (the SDK sends TLV 9 beside TLV 6). pad_rng draws the padding bytes.
+    """
+    tlvs: list[tuple[int, bytes]] = []
+    if detected_points:
+        tlvs.append((TLV_DETECTED_POINTS, b""))
+    if heatmap is not None:
+        tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, heatmap_payload(heatmap)))
+    if range_window is not None:
+        step = min(65535, int(round(range_window.range_step_m * 1e5)))
+        tlvs.append((TLV_RANGE_WINDOW, _RANGE_WINDOW.pack(
+            range_window.first_bin, range_window.num_bins, range_window.num_virtual, step)))
+    if stats is not None:
+        tlvs.append((TLV_STATS, _STATS.pack(*(min(int(x), 0xFFFFFFFF) for x in (
+            stats.inter_frame_processing_time_us, stats.transmit_output_time_us,
+            stats.inter_frame_processing_margin_us, stats.inter_chirp_processing_margin_us,
+            stats.active_frame_cpu_load_pct, stats.inter_frame_cpu_load_pct)))))
+        if temperature is not None:
+            tlvs.append((TLV_TEMPERATURE, _TEMPERATURE.pack(
+                temperature.valid, temperature.time_ms & 0xFFFFFFFF, *temperature.sensors_c)))
+    body = b"".join(_TLV_HEADER.pack(t, len(p)) + p for t, p in tlvs)
+    used = HEADER_BYTES + len(body)
+    total = -(-used // PACKET_ALIGN) * PACKET_ALIGN
+    padding = pad_rng.integers(1, 256, size=total - used, dtype=np.uint8).tobytes()
+    header = _HEADER.pack(MAGIC, SDK_VERSION, total, PLATFORM_IWR6843, frame_number & 0xFFFFFFFF,
+                          time_cpu_cycles & 0xFFFFFFFF, 0, len(tlvs), 0)
+    return header + body + padding
+
+
+def heatmap_payload(heatmap: np.ndarray) -> bytes:
+    """int16 (R, N, 2) real/imag -> wire order (imaginary first), range bin major."""
+    h = np.asarray(heatmap)
+    if h.ndim != 3 or h.shape[2] != 2 or h.dtype != np.int16:
+        raise ValueError(f"heatmap: expected int16 (range_bins, n_virtual, 2), got {h.dtype} {h.shape}")
+    return np.ascontiguousarray(h[..., ::-1]).astype("<i2").tobytes()
+
+
+def packet_length(n_bins: int, n_virtual: int, *, stats: bool = True, temperature: bool = True,
+                  range_window: bool = True, detected_points: bool = False) -> int:
+    """Bytes on the wire for a frame with these TLVs (header and padding included)."""
+    used = HEADER_BYTES + (8 + 4 * n_bins * n_virtual if n_bins else 0)
+    used += (8 + _RANGE_WINDOW.size) if range_window else 0
+    used += (8 + _STATS.size) if stats else 0
+    used += (8 + _TEMPERATURE.size) if stats and temperature else 0
+    used += 8 if detected_points else 0
+    return -(-used // PACKET_ALIGN) * PACKET_ALIGN
+
+
+def decode_frame(packet: bytes) -> DecodedFrame:
+    """Strict reference decoder of one whole packet (tests, ``sim frames``).
+
+    Not a stream reader: it expects ``packet`` to start with the magic word and to hold
+    exactly ``totalPacketLen`` bytes. Raises ``FramingError`` naming the field on a mismatch.
+    """
+    if len(packet) < HEADER_BYTES:
+        raise FramingError(f"frame: {len(packet)} bytes, expected at least a {HEADER_BYTES}-byte header")
+    magic, *fields = _HEADER.unpack_from(packet)
+    if magic != MAGIC:
+        raise FramingError(f"frame: magic word {magic.hex()}, expected {MAGIC.hex()}")
+    header = FrameHeader(*fields)
+    if header.total_packet_len != len(packet) or header.total_packet_len % PACKET_ALIGN:
+        raise FramingError(f"frame {header.frame_number}: totalPacketLen {header.total_packet_len}, "
+                           f"got {len(packet)} bytes (must be a multiple of {PACKET_ALIGN})")
+    off, types = HEADER_BYTES, []
+    heatmap = window = stats = temp = None
+    for _ in range(header.num_tlvs):
+        if off + 8 > len(packet):
+            raise FramingError(f"frame {header.frame_number}: TLV header at offset {off} runs past the packet")
+        t, n = _TLV_HEADER.unpack_from(packet, off)
+        payload = packet[off + 8: off + 8 + n]
+        if len(payload) != n:
+            raise FramingError(f"frame {header.frame_number}: TLV {t} length {n} runs past the packet")
+        types.append(t)
+        if t == TLV_AZIMUTH_ELEVATION_HEATMAP:
+            heatmap = np.frombuffer(payload, "<i2").astype(np.int16).reshape(-1, 2)[:, ::-1]
+        elif t == TLV_RANGE_WINDOW:
+            a, b, c, d = _RANGE_WINDOW.unpack(payload)
+            window = RangeWindow(a, b, c, d * 1e-5)
+        elif t == TLV_STATS:
+            stats = FrameStats(*_STATS.unpack(payload))
+        elif t == TLV_TEMPERATURE:
+            v, ms, *s = _TEMPERATURE.unpack(payload)
+            temp = Temperature(v, ms, tuple(s))
+        off += 8 + n
+    if heatmap is not None:
+        if window is None or window.num_bins * window.num_virtual != len(heatmap):
+            raise FramingError(f"frame {header.frame_number}: heatmap of {len(heatmap)} samples does not match "
+                               f"the range-window TLV {window}")
+        heatmap = np.ascontiguousarray(heatmap.reshape(window.num_bins, window.num_virtual, 2))
+    return DecodedFrame(header, tuple(types), heatmap, window, stats, temp, packet[off:])
+
+
+def split_stream(data: bytes) -> list[bytes]:
+    """Cut a byte stream (e.g. ``frames.bin``) into packets at magic words (tests/tools)."""
+    out, off = [], data.find(MAGIC)
+    while 0 <= off and off + HEADER_BYTES <= len(data):
+        total = struct.unpack_from("<I", data, off + 12)[0]
+        if total < HEADER_BYTES or off + total > len(data):
+            break
+        out.append(data[off: off + total])
+        off = data.find(MAGIC, off + total)
+    return out
