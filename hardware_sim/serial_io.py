@@ -1,0 +1,273 @@
+"""Serve a ``RadarModule``'s two UARTs on pseudo-terminals or TCP, paced like the device.
+
+    >>> server = ModuleServer(module, transport="pty", speed=1.0)
+    >>> ports = server.start()          # PortNames(config='/dev/pts/5', data='/dev/pts/6')
+    >>> ...                             # pyserial opens ports.config / ports.data
+    >>> server.close()
+
+Transports. ``"pty"``: two ``os.openpty()`` pairs in raw mode; the slave paths are what a
+client opens (the server keeps the slaves open, so clients may come and go). ``"tcp"``: two
+listening sockets (``socket://host:port`` URLs for pyserial); one client per port at a time;
+the config port greets each new client with the banner, as a module reset on port open does.
+
+Pacing. Frame k goes out when the simulation clock reaches the module's send time of that
+frame; the simulation clock runs ``speed`` times real time (``speed=0``: as fast as the
+reader takes the bytes). Within a packet, bytes are written in chunks of about 1 ms of line
+time at the configured data baud rate (also scaled by ``speed``). Frames flow only after a
+successful ``sensorStart`` on the config port. With ``speed > 0`` bytes nobody reads are
+lost when the kernel buffer is full, as on a UART with nothing attached; with ``speed=0``
+the writer waits for the reader.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import select
+import socket
+import threading
+import time
+import tty
+from dataclasses import dataclass
+
+from cardioradar.errors import TransportError
+from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule
+
+log = logging.getLogger(__name__)
+
+_POLL_S = 0.05
+
+
+@dataclass(frozen=True)
+class PortNames:
+    """What a client opens: device paths (pty) or pyserial ``socket://`` URLs (tcp)."""
+
+    config: str
+    data: str
+
+
+class _SimClock:
+    """Simulation time from the wall clock (``speed > 0``) or driven by the frames (``speed == 0``)."""
+
+    def __init__(self, speed: float):
+        if speed < 0:
+            raise ValueError(f"speed: expected >= 0, got {speed}")
+        self.speed = speed
+        self._wall0 = time.monotonic()
+        self._virtual_s = 0.0
+
+    def now_s(self) -> float:
+        if self.speed == 0:
+            return self._virtual_s
+        return (time.monotonic() - self._wall0) * self.speed
+
+    def wait_until(self, t_s: float, stop: threading.Event) -> None:
+        if self.speed == 0:
+            self._virtual_s = max(self._virtual_s, t_s)
+            return
+        delay = self._wall0 + t_s / self.speed - time.monotonic()
+        if delay > 0:
+            stop.wait(delay)
+
+
+class _Endpoint:
+    """One UART end: a pty master or a TCP listener with at most one client."""
+
+    def __init__(self, name: str, transport: str, host: str, port: int):
+        self.name = name
+        self._lock = threading.Lock()
+        self._client: socket.socket | None = None
+        self._listener: socket.socket | None = None
+        self._master = self._slave = None
+        if transport == "pty":
+            self._master, self._slave = os.openpty()
+            tty.setraw(self._slave)
+            os.set_blocking(self._master, False)
+            self.path = os.ttyname(self._slave)
+        elif transport == "tcp":
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                s.close()
+                raise TransportError(f"sim {name} port: cannot listen on {host}:{port}: {e.strerror}",
+                                     hint="another `sim serve` may be running; pick other ports") from e
+            s.listen(1)
+            s.setblocking(False)
+            self._listener = s
+            self.path = f"socket://{host}:{s.getsockname()[1]}"
+        else:
+            raise ValueError(f"transport: expected 'pty' or 'tcp', got {transport!r}")
+
+    def read_fds(self) -> list:
+        if self._master is not None:
+            return [self._master]
+        return [x for x in (self._listener, self._client) if x is not None]
+
+    def on_readable(self, fd) -> tuple[bytes, bool]:
+        """Handle a readable fd: (bytes received, True when a new client connected)."""
+        if fd is self._listener:
+            conn, addr = self._listener.accept()
+            conn.setblocking(False)
+            with self._lock:
+                if self._client is not None:
+                    self._client.close()
+                self._client = conn
+            log.info("%s port: client %s:%d connected", self.name, *addr)
+            return b"", True
+        try:
+            data = os.read(fd, 4096) if fd == self._master else fd.recv(4096)
+        except BlockingIOError:
+            return b"", False
+        except OSError as e:
+            if e.errno == errno.EIO:  # pty: no client has the slave open right now
+                return b"", False
+            raise
+        if not data and fd is self._client:
+            log.info("%s port: client disconnected", self.name)
+            with self._lock:
+                self._client.close()
+                self._client = None
+        return data, False
+
+    def write(self, data: bytes, *, block: bool, stop: threading.Event) -> int:
+        """Write all of ``data`` (block) or what fits now (lost otherwise). Returns bytes written."""
+        done = 0
+        while done < len(data) and not stop.is_set():
+            with self._lock:
+                target = self._master if self._master is not None else self._client
+                if target is None:
+                    return done  # nothing attached: the bytes go nowhere
+                try:
+                    n = os.write(target, data[done:]) if target == self._master else target.send(data[done:])
+                except (BlockingIOError, InterruptedError):
+                    n = 0
+                except (BrokenPipeError, ConnectionResetError):
+                    self._client = None
+                    return done
+            done += n
+            if done < len(data):
+                if not block:
+                    log.debug("%s port: %d bytes lost (reader not keeping up)", self.name, len(data) - done)
+                    return done
+                select.select([], [target], [], _POLL_S)
+        return done
+
+    def close(self) -> None:
+        with self._lock:
+            for s in (self._client, self._listener):
+                if s is not None:
+                    s.close()
+            for fd in (self._master, self._slave):
+                if fd is not None:
+                    os.close(fd)
+            self._client = self._listener = self._master = self._slave = None
+
+
+class ModuleServer:
+    """Runs a ``RadarModule`` behind a config port and a data port until ``close()``."""
+
+    def __init__(self, module: RadarModule, *, transport: str = "pty", speed: float = 1.0,
+                 host: str = "127.0.0.1", config_tcp_port: int = 0, data_tcp_port: int = 0):
+        self.module = module
+        self._clock = _SimClock(speed)
+        self._transport = transport
+        self._addr = (host, config_tcp_port, data_tcp_port)
+        self._lock = threading.Lock()  # the module is not thread-safe
+        self._stop = threading.Event()
+        self._started = threading.Event()  # set while the sensor runs
+        self._threads: list[threading.Thread] = []
+        self._config: _Endpoint | None = None
+        self._data: _Endpoint | None = None
+        self.frames_sent = 0
+        self.frames_dropped = 0
+
+    def start(self) -> PortNames:
+        host, cport, dport = self._addr
+        self._config = _Endpoint("config", self._transport, host, cport)
+        try:
+            self._data = _Endpoint("data", self._transport, host, dport)
+        except Exception:
+            self._config.close()
+            raise
+        self._write_config(self.module.banner())
+        for target, name in ((self._config_loop, "sim-config-uart"), (self._frame_loop, "sim-data-uart")):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+        ports = PortNames(self._config.path, self._data.path)
+        log.info("serving config UART on %s, data UART on %s", ports.config, ports.data)
+        return ports
+
+    def close(self) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5.0)
+        for ep in (self._config, self._data):
+            if ep is not None:
+                ep.close()
+        self._threads.clear()
+
+    def __enter__(self) -> "ModuleServer":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _write_config(self, data: bytes) -> None:
+        self._config.write(data, block=True, stop=self._stop)
+
+    def _config_loop(self) -> None:
+        while not self._stop.is_set():
+            fds = self._config.read_fds() + [x for x in self._data.read_fds() if not isinstance(x, int)]
+            ready, _, _ = select.select(fds, [], [], _POLL_S)
+            for fd in ready:
+                ep = self._config if fd in self._config.read_fds() else self._data
+                data, connected = ep.on_readable(fd)
+                if connected and ep is self._config:
+                    self._write_config(self.module.banner())
+                if ep is self._data or not data:
+                    continue  # the data UART's RX is not used by the firmware
+                with self._lock:
+                    out_cfg, out_data = self.module.config_input(data, self._clock.now_s())
+                    running = self.module.running
+                self._write_config(out_cfg)
+                if out_data:
+                    self._data.write(out_data, block=True, stop=self._stop)
+                if running:
+                    self._started.set()
+                else:
+                    self._started.clear()
+            if self._transport == "pty" and not ready:
+                time.sleep(0)  # let the frame thread run between polls
+
+    def _frame_loop(self) -> None:
+        block = self._clock.speed == 0
+        while not self._stop.is_set():
+            if not self._started.wait(_POLL_S):
+                continue
+            with self._lock:
+                frame = self.module.next_frame()
+                baud = self.module.data_baud
+            if frame is None:
+                self._started.clear()
+                continue
+            if frame.dropped:
+                self.frames_dropped += 1
+                self._clock.wait_until(frame.t_frame_s, self._stop)
+                continue
+            self._send_paced(frame.packet, frame.t_send_s, baud, block)
+            self.frames_sent += 1
+
+    def _send_paced(self, packet: bytes, t_send_s: float, baud: int, block: bool) -> None:
+        chunk = max(16, baud // (UART_BITS_PER_BYTE * 1000))  # ~1 ms of line time
+        s_per_byte = UART_BITS_PER_BYTE / baud
+        for off in range(0, len(packet), chunk):
+            self._clock.wait_until(t_send_s + off * s_per_byte, self._stop)
+            if self._stop.is_set():
+                return
+            self._data.write(packet[off: off + chunk], block=block, stop=self._stop)
+        self._clock.wait_until(t_send_s + len(packet) * s_per_byte, self._stop)
