@@ -1,0 +1,340 @@
+"""A synthetic heart: per-subject electrical parameters and the 12-lead ECG they produce.
+
+``ElectricalParams.draw`` picks a subject (jittered Gaussian VCG, heart-axis rotation,
+HRV targets, a condition's morphology and rhythm settings). ``SyntheticHeart`` turns
+them into beats (``rhythm.BeatSchedule``) and an ECG at any times.
+
+Phase: theta = 2 pi k at the k-th R peak, linear in time between consecutive R
+peaks. Each beat j keeps its own Gaussians (normal / PVC / PAC / AF shape) and is
+evaluated at theta - 2 pi j for the beats around t, so there is no wrap
+discontinuity and early or late beats keep their shape. A Gaussian before the R
+peak (theta_i < 0) is rate-scaled with the interval before the beat, one after it
+with the interval after (the interval its phase runs through); see
+``ecg.RATE_EXPONENTS``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields, replace
+from functools import lru_cache
+
+import numpy as np
+
+from cardioradar.errors import ConfigError
+from hardware_sim.subject.ecg import (
+    NORMAL_VCG, WAVE_CLASSES, GaussianSet, VcgMorphology, rate_scaled, rotation_matrix, vcg_to_leads,
+)
+from hardware_sim.subject.rhythm import BeatSchedule, RhythmParams, SinusoidRespiration
+from hardware_sim.subject.types import Beat
+
+__all__ = ["CONDITIONS", "ElectricalParams", "SyntheticHeart"]
+
+CONDITIONS: tuple[str, ...] = (
+    "sinus", "brady", "tachy", "af", "pvc", "pac", "rbbb", "st_depression", "t_inversion")
+
+_HR_RANGE_BPM = {"brady": (42.0, 56.0), "tachy": (105.0, 135.0), "af": (70.0, 110.0)}
+_QRS_WAVES = ("Q", "R", "S", "RP")
+_MAX_G = 14  # padded Gaussian count per axis
+
+
+@dataclass(frozen=True)
+class ElectricalParams:
+    """One subject's heart. Angles in rad, amplitudes in mV, rates in bpm / Hz.
+
+    ``vcg`` is the subject's conducted beat at 60 bpm (jitter, interval scales and the
+    condition's morphology already applied, before ``axis_rotation_rad``); ``pvc_vcg``
+    and ``pac_vcg`` the ectopic beats. ``resp_rotation_rad`` are the rotations about
+    X / Y / Z reached at end-inhale (level 1), ``resp_translation_frac`` the relative
+    drop of the dipole gain at end-inhale (the heart moves away from the electrodes).
+    """
+
+    condition: str
+    hr_bpm: float
+    sdnn_ms: float
+    rmssd_ms: float
+    vcg: VcgMorphology
+    pvc_vcg: VcgMorphology
+    pac_vcg: VcgMorphology
+    pr_scale: float = 1.0
+    qrs_scale: float = 1.0
+    qt_scale: float = 1.0
+    axis_rotation_rad: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    resp_rotation_rad: tuple[float, float, float] = (0.1, 0.08, 0.07)
+    resp_translation_frac: float = 0.05
+    mayer_hz: float = 0.1
+    rsa_lag_rad: float = 0.3
+    ectopic_p_stay_normal: float = 1.0
+    ectopic_coupling: float = 0.65
+    rbbb: bool = False
+    st_depression_mv: float = 0.0  # ST shift in X at mid-ST (negative = depression)
+    t_wave_factor: float = 1.0  # < 0: inverted T
+    af_rr_cv: float = 0.2
+    af_f_hz: float = 6.0
+    af_f_rms_mv: tuple[float, float, float] = (0.0, 0.0, 0.0)
+
+    def rhythm_params(self) -> RhythmParams:
+        return RhythmParams(
+            condition=self.condition, hr_bpm=self.hr_bpm, sdnn_ms=self.sdnn_ms,
+            rmssd_ms=self.rmssd_ms, mayer_hz=self.mayer_hz, rsa_lag_rad=self.rsa_lag_rad,
+            af_rr_cv=self.af_rr_cv, ectopic_p_stay_normal=self.ectopic_p_stay_normal,
+            ectopic_coupling=self.ectopic_coupling)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ElectricalParams:
+        """Inverse of ``dataclasses.asdict`` (e.g. after a JSON round trip)."""
+        def morph(m):
+            return VcgMorphology(*(GaussianSet(**{k: tuple(v) for k, v in m[a].items()})
+                                   for a in ("x", "y", "z")))
+        kw = {}
+        for f in fields(cls):
+            v = d[f.name]
+            if f.name in ("vcg", "pvc_vcg", "pac_vcg"):
+                v = morph(v)
+            elif isinstance(v, list):
+                v = tuple(v)
+            kw[f.name] = v
+        return cls(**kw)
+
+    @classmethod
+    def draw(cls, rng: np.random.Generator, condition: str = "sinus",
+             hr_bpm: float | None = None, sex: str = "M", age_y: float = 45.0
+             ) -> ElectricalParams:
+        """A random subject with ``condition`` (one of ``CONDITIONS``)."""
+        if condition not in CONDITIONS:
+            raise ConfigError(f"condition: expected one of {CONDITIONS}, got {condition!r}")
+        if sex not in ("M", "F"):
+            raise ConfigError(f"sex: expected 'M' or 'F', got {sex!r}")
+        lo, hi = _HR_RANGE_BPM.get(condition, (55.0, 90.0))
+        if hr_bpm is None:
+            hr_bpm = float(rng.uniform(lo, hi))
+        elif (condition == "brady" and hr_bpm >= 60) or (condition == "tachy" and hr_bpm <= 100):
+            raise ConfigError(f"hr_bpm for {condition}: expected {'< 60' if condition == 'brady' else '> 100'}, got {hr_bpm}")
+        # HRV targets (Nunan 2010: SDNN 50 +- 16, RMSSD 42 +- 15 ms), kept within 1.5 SD.
+        sdnn = float(np.clip(50.0 + 16.0 * rng.standard_normal(), 30.0, 74.0))
+        rmssd = float(np.clip(42.0 + 0.6 * (sdnn - 50.0) * 15 / 16 + 10.0 * rng.standard_normal(),
+                              20.0, 64.0))
+        if condition == "tachy":  # vagal withdrawal: HRV falls at high rate
+            sdnn, rmssd = 0.5 * sdnn, 0.4 * rmssd
+        # Interval scales: PR lengthens a little with age; women's QTc ~10 ms longer.
+        pr_scale = float(np.clip(rng.normal(1.0 + 0.002 * (age_y - 45.0), 0.04), 0.9, 1.12))
+        qrs_scale = float(np.clip(rng.normal(1.05, 0.05), 0.95, 1.18))
+        qt_scale = float(np.clip(rng.normal(1.085 + (0.02 if sex == "F" else 0.0), 0.025),
+                                 1.04, 1.15))
+        base = _jittered(NORMAL_VCG, rng, pr_scale, qrs_scale, qt_scale)
+        kw: dict = {}
+        vcg = base
+        if condition == "rbbb":
+            vcg = _with_rbbb(vcg, rng)
+            kw["rbbb"] = True
+        elif condition == "st_depression":
+            st = -float(rng.uniform(0.18, 0.3))
+            vcg = _with_st_shift(vcg, st)
+            kw["st_depression_mv"] = st
+        elif condition == "t_inversion":
+            f = -float(rng.uniform(0.5, 1.0))
+            vcg = vcg.map(lambda g: g.scaled(("T",), f))
+            kw["t_wave_factor"] = f
+        elif condition == "pvc":
+            kw.update(ectopic_p_stay_normal=float(rng.uniform(0.7, 0.8)),
+                      ectopic_coupling=float(rng.uniform(0.55, 0.7)))
+        elif condition == "pac":
+            kw.update(ectopic_p_stay_normal=float(rng.uniform(0.8, 0.9)),
+                      ectopic_coupling=float(rng.uniform(0.65, 0.8)))
+        elif condition == "af":
+            kw.update(af_rr_cv=float(rng.uniform(0.15, 0.25)), af_f_hz=float(rng.uniform(4.5, 7.5)),
+                      af_f_rms_mv=tuple(float(v) for v in rng.uniform(0.02, 0.06, 3)))
+        axis = tuple(float(v) for v in np.clip(rng.normal(0.0, 0.12, 3), -0.3, 0.3))
+        resp_rot = tuple(float(v) for v in rng.uniform(0.3, 1.0, 3) * np.array([0.2, 0.16, 0.14]))
+        return cls(condition=condition, hr_bpm=float(hr_bpm), sdnn_ms=sdnn, rmssd_ms=rmssd,
+                   vcg=vcg, pvc_vcg=_pvc_morphology(base, rng), pac_vcg=_pac_morphology(base, rng),
+                   pr_scale=pr_scale, qrs_scale=qrs_scale, qt_scale=qt_scale,
+                   axis_rotation_rad=axis, resp_rotation_rad=resp_rot,
+                   resp_translation_frac=float(rng.uniform(0.03, 0.07)),
+                   rsa_lag_rad=float(rng.uniform(0.0, 0.6)), **kw)
+
+
+# --- morphology builders ----------------------------------------------------------
+def _jittered(m: VcgMorphology, rng: np.random.Generator, pr_scale: float, qrs_scale: float,
+              qt_scale: float) -> VcgMorphology:
+    """Per-subject amplitudes (+-10 %), widths (+-5 %) and interval scales."""
+    def one(g: GaussianSet) -> GaussianSet:
+        n = len(g.wave)
+        alpha = np.asarray(g.alpha_mv) * np.clip(1.0 + 0.1 * rng.standard_normal(n), 0.7, 1.3)
+        b = np.asarray(g.b_rad) * np.clip(1.0 + 0.05 * rng.standard_normal(n), 0.85, 1.15)
+        theta = np.asarray(g.theta_rad, dtype=np.float64).copy()
+        for i, w in enumerate(g.wave):
+            if w == "P":
+                theta[i] *= pr_scale
+            elif w in _QRS_WAVES:
+                theta[i] *= qrs_scale
+                b[i] *= qrs_scale
+            elif w == "T":
+                theta[i] *= qt_scale
+                b[i] *= qt_scale
+        return GaussianSet(tuple(map(float, theta)), tuple(map(float, alpha)),
+                           tuple(map(float, b)), g.wave)
+    return m.map(one)
+
+
+def _with_rbbb(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
+    """Late right-ventricular activation: a slow terminal vector rightward and anterior
+    (X < 0, Z < 0: R' in V1, wide S in I and V6), QRS >= 120 ms."""
+    theta, b = float(rng.uniform(0.36, 0.42)), float(rng.uniform(0.075, 0.09))
+    ax, az = -float(rng.uniform(0.3, 0.45)), -float(rng.uniform(0.45, 0.6))
+    return VcgMorphology(m.x.plus(theta, ax, b, "RP"), m.y.plus(theta, 0.0, b, "RP"),
+                         m.z.plus(theta, az, b, "RP"))
+
+
+def _with_st_shift(m: VcgMorphology, x_mv: float) -> VcgMorphology:
+    """Broad ST-segment term pointing along -X (and a little -Y): inferolateral ST
+    depression in I, II, V4-V6, horizontal over the ST segment."""
+    theta, b = 0.6, 0.22
+    return VcgMorphology(m.x.plus(theta, x_mv, b, "ST"), m.y.plus(theta, 0.4 * x_mv, b, "ST"),
+                         m.z.plus(theta, 0.0, b, "ST"))
+
+
+def _pvc_morphology(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
+    """Ventricular ectopic: no P, slow wide QRS (spread angles, 3x widths), ectopic
+    axis (X sign from the focus side), discordant (sign-flipped, larger) T."""
+    side = 1.0 if rng.random() < 0.5 else -1.0
+    spread, widen = float(rng.uniform(2.0, 2.5)), float(rng.uniform(2.8, 3.4))
+
+    def one(g: GaussianSet, sign: float) -> GaussianSet:
+        th, al, bb = [], [], []
+        for t, a, b, w in zip(g.theta_rad, g.alpha_mv, g.b_rad, g.wave):
+            if w == "P":
+                a = 0.0
+            elif w in _QRS_WAVES:
+                t, b, a = t * spread, b * widen, a * 1.2 * sign
+            elif w == "T":
+                a = -1.3 * a * sign
+            th.append(t), al.append(a), bb.append(b)
+        return GaussianSet(tuple(th), tuple(al), tuple(bb), g.wave)
+    return VcgMorphology(one(m.x, side), one(m.y, 1.0), one(m.z, -side))
+
+
+def _pac_morphology(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
+    """Atrial ectopic: normal QRS-T, P from a low atrial focus (inverted in II/aVF)."""
+    fy, fx = -float(rng.uniform(0.6, 1.0)), float(rng.uniform(0.5, 0.9))
+    return VcgMorphology(m.x.scaled(("P",), fx), m.y.scaled(("P",), fy), m.z.scaled(("P",), -1.0))
+
+
+# --- the heart --------------------------------------------------------------------
+class SyntheticHeart:
+    """``ElectricalSource`` from ``ElectricalParams``; deterministic in (params, seed).
+
+    ``respiration``: any object with ``resp_phase_rad(t_s)`` and ``resp_level(t_s)``;
+    None means a 0.25 Hz sinusoid. It times RSA and rotates / moves the heart.
+    """
+
+    def __init__(self, params: ElectricalParams, seed: int, respiration=None):
+        self.params = params
+        self.seed = int(seed)
+        self.respiration = respiration if respiration is not None else SinusoidRespiration()
+        self.schedule = BeatSchedule(params.rhythm_params(), self.seed, self.respiration)
+        frng = np.random.default_rng(np.random.SeedSequence([self.seed, 0xAF]))
+        # AF f-waves: per axis 3 close sinusoids (+-0.4 Hz) with a slow amplitude beat.
+        self._f_hz = params.af_f_hz + frng.uniform(-0.4, 0.4, (3, 3))
+        self._f_ph = frng.uniform(0.0, 2.0 * np.pi, (3, 3))
+        self._axis_rot = rotation_matrix(*params.axis_rotation_rad)
+        self._morph = {"N": params.vcg, "V": params.pvc_vcg, "A": params.pac_vcg,
+                       "F": params.vcg.map(lambda g: g.scaled(("P",), 0.0))}
+        self._beat_gaussians = lru_cache(maxsize=8192)(self._beat_gaussians_uncached)
+
+    # --- beats --------------------------------------------------------------------
+    def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
+        return self.schedule.beats_between(t0_s, t1_s, self._qrs_onset_offset_s)
+
+    def _qrs_onset_offset_s(self, k: int) -> float:
+        """R time minus QRS onset (s): earliest QRS Gaussian's theta - 2 b, in time."""
+        theta, alpha, b, codes = self._beat_gaussians(k)
+        qrs = (np.abs(alpha) > 0.05) & np.isin(codes, [WAVE_CLASSES.index(w) for w in _QRS_WAVES])
+        onset_rad = float(np.min(np.where(qrs, theta - 2.0 * b, 0.0)))
+        r = self.schedule.r_times_s(0.0)
+        rr_pre = r[k] - r[k - 1] if k >= 1 else self.schedule.rr0_s
+        return -onset_rad / (2.0 * np.pi) * rr_pre
+
+    def _beat_gaussians_uncached(self, k: int):
+        """Beat k's Gaussians in phase units: theta, alpha, b (3, _MAX_G) float64 and the
+        wave-class codes (3, _MAX_G) int (-1: padding), rate-scaled per side of R."""
+        sched = self.schedule
+        sched.ensure_beats(k + 2)
+        r = sched._r_s
+        rr_pre = r[k] - r[k - 1] if k >= 1 else sched.rr0_s
+        rr_post = r[k + 1] - r[k]
+        theta = np.zeros((3, _MAX_G))
+        alpha = np.zeros((3, _MAX_G))
+        b = np.ones((3, _MAX_G))
+        codes = np.full((3, _MAX_G), -1)
+        for a, g in enumerate(self._morph[sched._kind[k]].axes()):
+            n = len(g.wave)
+            th_pre, al, b_pre = rate_scaled(g, 60.0 / rr_pre)
+            th_post, _, b_post = rate_scaled(g, 60.0 / rr_post)
+            pre = np.asarray(g.theta_rad) < 0.0
+            theta[a, :n] = np.where(pre, th_pre, th_post)
+            b[a, :n] = np.where(pre, b_pre, b_post)
+            alpha[a, :n] = al
+            codes[a, :n] = [WAVE_CLASSES.index(w) for w in g.wave]
+        return theta, alpha, b, codes
+
+    # --- waveforms ----------------------------------------------------------------
+    def phase_rad(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(k, frac): t lies between R peak k and k+1, theta = 2 pi (k + frac)."""
+        t = np.asarray(t_s, dtype=np.float64)
+        r = self.schedule.r_times_s(float(t.max()) if t.size else 0.0)
+        k = np.clip(np.searchsorted(r, t, "right") - 1, 0, len(r) - 2)
+        frac = (t - r[k]) / (r[k + 1] - r[k])
+        return k, frac
+
+    def _raw_vcg(self, t: np.ndarray) -> np.ndarray:
+        k, frac = self.phase_rad(t)
+        out = np.zeros((t.size, 3))
+        for off in (-2, -1, 0, 1, 2):
+            j = k + off
+            ok = j >= 0
+            if not ok.any():
+                continue
+            uj, inv = np.unique(j[ok], return_inverse=True)
+            params = [self._beat_gaussians(int(x))[:3] for x in uj]
+            th = np.stack([p[0] for p in params])[inv]  # (m, 3, G)
+            al = np.stack([p[1] for p in params])[inv]
+            bb = np.stack([p[2] for p in params])[inv]
+            dtheta = 2.0 * np.pi * (frac[ok] - off)
+            d = (dtheta[:, None, None] - th) / bb
+            out[ok] += np.sum(al * np.exp(-0.5 * d * d), axis=2)
+        return out
+
+    def _f_waves(self, t: np.ndarray) -> np.ndarray:
+        rms = np.asarray(self.params.af_f_rms_mv)
+        if not rms.any():
+            return np.zeros((t.size, 3))
+        # Three equal sinusoids of amplitude a have RMS a * sqrt(3/2).
+        s = np.sin(2.0 * np.pi * self._f_hz[None] * t[:, None, None] + self._f_ph[None])
+        return s.sum(axis=2) * (rms / math.sqrt(1.5))
+
+    def vcg_mv(self, t_s: np.ndarray) -> np.ndarray:
+        """Heart vector (n, 3) mV at times ``t_s`` (n,) s: beats + f-waves, rotated by the
+        heart axis and by breathing, scaled by the breathing translation."""
+        t = np.asarray(t_s, dtype=np.float64).ravel()
+        out = np.empty((t.size, 3))
+        for s in range(0, t.size, 20000):  # bound the (m, 3, G) temporaries
+            tc = t[s:s + 20000]
+            v = (self._raw_vcg(tc) + self._f_waves(tc)) @ self._axis_rot.T
+            out[s:s + 20000] = self._breathing(tc, v)
+        return out
+
+    def _breathing(self, t: np.ndarray, v: np.ndarray) -> np.ndarray:
+        level = np.asarray(self.respiration.resp_level(t), dtype=np.float64)
+        ang = level[:, None] * np.asarray(self.params.resp_rotation_rad)[None]
+        c, s = np.cos(ang), np.sin(ang)
+        x, y, z = v[:, 0], v[:, 1], v[:, 2]
+        y, z = c[:, 0] * y - s[:, 0] * z, s[:, 0] * y + c[:, 0] * z  # about X
+        x, z = c[:, 1] * x + s[:, 1] * z, -s[:, 1] * x + c[:, 1] * z  # about Y
+        x, y = c[:, 2] * x - s[:, 2] * y, s[:, 2] * x + c[:, 2] * y  # about Z
+        gain = 1.0 - self.params.resp_translation_frac * level
+        return np.stack([x, y, z], axis=1) * gain[:, None]
+
+    def ecg_mv(self, t_s: np.ndarray) -> np.ndarray:
+        """12-lead ECG (n, 12) mV at ``t_s`` (n,) s, lead order ``LEADS``."""
+        return vcg_to_leads(self.vcg_mv(t_s))
