@@ -97,6 +97,7 @@ class FrameDecoder:
         self.stats = DecoderStats()
         self._buf = bytearray()
         self._skipped = 0  # bytes skipped since the last magic word found
+        self._pad_end = 0  # buffer offset where the last packet's padding ends
         self._last: int | None = None  # last delivered frame number
         self._pending: RadarFrame | None = None
         self._loss_budget = 0  # frames that damage seen since the last frame could have hidden
@@ -118,13 +119,12 @@ class FrameDecoder:
             out += self._accept(self._pending, host_time_s)
             self._pending = None
         start = self._buf.find(MAGIC)
+        self._skip(0, start if start >= 0 else len(self._buf))
         if start >= 0:
-            self._skipped += start
             out.append(self._reject(host_time_s, f"packet cut by the disconnect after {len(self._buf) - start} bytes"))
-        else:
-            self._skipped += len(self._buf)
         self._flush_skipped(out, host_time_s, "before the disconnect")
         self._buf.clear()
+        self._pad_end = 0
         self._loss_budget = _UNBOUNDED
         return out
 
@@ -147,23 +147,24 @@ class FrameDecoder:
             if i < 0:
                 # Keep a possible magic prefix at the end; everything before it is garbage.
                 keep_from = max(pos, len(buf) - (len(MAGIC) - 1))
-                self._skipped += keep_from - pos
-                self.stats.bytes_skipped += keep_from - pos
+                self._skip(pos, keep_from)
+                self._pad_end = max(0, self._pad_end - keep_from)
                 return keep_from
-            if i > pos:
-                self._skipped += i - pos
-                self.stats.bytes_skipped += i - pos
+            self._skip(pos, i)
+            self._pad_end = 0
             self._flush_skipped(out, t, "")
             if len(buf) - i < HEADER_BYTES:
-                return i
+                return i  # (_pad_end is 0 here: nothing to shift)
             _ver, total, _plat, number, cycles, _nobj, ntlv, _sub = _HEADER.unpack_from(buf, i + 8)
             problem = self._check_header(total, ntlv)
             if problem:
                 out.append(self._reject(t, problem))
                 pos = i + len(MAGIC)
                 continue
-            avail_end = min(len(buf), i + total)
-            j = buf.find(MAGIC, i + len(MAGIC), avail_end)
+            # The search end lets a magic word start anywhere inside the claimed packet.
+            j = buf.find(MAGIC, i + len(MAGIC), min(len(buf), i + total + len(MAGIC) - 1))
+            if j - i >= total:
+                j = -1
             # A magic word that cannot be padding means this packet was cut short.
             if j >= 0 and j - i < total - (PACKET_ALIGN_BYTES - 1):
                 out.append(self._reject(t, f"truncated: next magic word {j - i} bytes into a {total}-byte packet"))
@@ -172,15 +173,22 @@ class FrameDecoder:
             if len(buf) - i < total:
                 return i
             packet, problem = self._walk_tlvs(i, total, ntlv, number, cycles)
-            if problem is None and j >= 0 and j < packet.tlv_end:
+            if problem is None and 0 <= j < packet.tlv_end:
                 problem = f"truncated: next magic word {j - i} bytes into the TLVs"
             if problem:
                 out.append(self._reject(t, problem))
                 pos = i + len(MAGIC)
                 continue
             self._deliver(packet, out, t)
-            pos = i + total
+            # Scan on from the padding, not from totalPacketLen: padding cut short must not
+            # cost the next packet its magic word. Padding bytes are not counted as skipped.
+            pos, self._pad_end = packet.tlv_end, i + total
 
+    def _skip(self, start: int, stop: int) -> None:
+        n = stop - max(start, min(self._pad_end, stop))
+        if n > 0:
+            self._skipped += n
+            self.stats.bytes_skipped += n
     def _check_header(self, total: int, ntlv: int) -> str | None:
         cfg = self.config
         if total % PACKET_ALIGN_BYTES or total < HEADER_BYTES or total > cfg.max_packet_bytes:
