@@ -79,5 +79,17 @@ def test_draw_in_range_and_bad_params():
         assert 0.1 <= p.rate_hz <= 0.5 and 1.0 <= p.depth_mm <= 12.0
     with pytest.raises(ConfigError, match="rate_hz"):
         BreathingParams(rate_hz=0.8)
-    with pytest.raises(ConfigError, match=">= 0"):
-        Breathing(BreathingParams(), 0).resp_level(np.array([-1.0]))
+    with pytest.raises(ConfigError, match="finite"):
+        Breathing(BreathingParams(), 0).resp_level(np.array([np.nan]))
+
+
+def test_negative_times_continue_breath_zero_backwards():
+    # The heart model asks for respiration a few beats before t = 0.
+    b = Breathing(BreathingParams(), 2)
+    t = np.arange(-30.0, 30.0, 0.01)
+    ph = b.resp_phase_rad(t)
+    assert np.all(np.diff(ph) > 0) and np.diff(ph).max() < 0.05
+    lvl = b.resp_level(t)
+    assert np.abs(np.diff(lvl)).max() < 0.05 and lvl.min() >= 0 and lvl.max() <= 1
+    np.testing.assert_array_equal(b.resp_phase_rad(t[:500]), ph[:500])
+    assert b.breaths_between(-20.0, 0.0)[-1].index == -1

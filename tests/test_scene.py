@@ -70,7 +70,7 @@ def test_chest_points_geometry_and_motion():
     coef, *_ = np.linalg.lstsq(design, rng_m, rcond=None)
     assert np.all(coef[1] < 0)  # inhale brings the chest closer to the radar
     residual = np.std(rng_m - design @ coef, axis=0)
-    assert np.argmax(residual) == np.argmax(scales)
+    assert scales[np.argmax(residual)] > 0.8 * scales.max()
     assert np.corrcoef(residual, scales)[0, 1] > 0.9
     cc = subj.chest_centre_m(t)
     assert cc.shape == (t.size, 3) and np.ptp(cc[:, 1]) > 0.5e-3

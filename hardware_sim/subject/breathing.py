@@ -164,15 +164,28 @@ class Breathing:
         return max(0, bisect.bisect_right(self._checkpoints, t_s) - 1)
 
     def _rows_between(self, t0_s: float, t1_s: float) -> tuple[np.ndarray, int]:
-        """Breath rows overlapping [t0_s, t1_s) and the index of the first row."""
-        t0_s = max(0.0, t0_s)
-        b0 = self._find_batch(t0_s)
-        b1 = self._find_batch(max(t0_s, t1_s))
+        """Breath rows overlapping [t0_s, t1_s) and the index of the first row.
+
+        Before t = 0 (the heart model looks a few beats back) breath 0 repeats backwards
+        (indices -1, -2, ...), so phase and level stay continuous through 0.
+        """
+        lo = max(0.0, t0_s)
+        b0 = self._find_batch(lo)
+        b1 = self._find_batch(max(lo, t1_s))
         rows = np.concatenate([self._batch(b) for b in range(b0, b1 + 1)])
+        base = b0 * _BATCH
+        if t0_s < 0.0:
+            first_row = self._batch(0)[0]
+            period = first_row[1] + first_row[2]
+            n_neg = int(math.ceil(-t0_s / period))
+            neg = np.tile(first_row, (n_neg, 1))
+            neg[:, 0] = np.arange(-n_neg, 0) * period
+            rows = np.concatenate([neg, rows])
+            base -= n_neg
         ends = rows[:, 0] + rows[:, 1] + rows[:, 2]
         keep = (ends > t0_s) & (rows[:, 0] < max(t1_s, t0_s + 1e-12))
         first = int(np.argmax(keep)) if keep.any() else 0
-        return rows[keep], b0 * _BATCH + first
+        return rows[keep], base + first
 
     def breaths_between(self, t0_s: float, t1_s: float) -> list[Breath]:
         """Breaths that start in [t0_s, t1_s), in time order."""
@@ -187,8 +200,8 @@ class Breathing:
     def _evaluate(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(breath index + fraction of breath, level 0..1, depth of the breath in mm)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
-        if t.size and np.nanmin(t) < 0:
-            raise ConfigError(f"Breathing: times must be >= 0 s, got min {np.nanmin(t)!r}")
+        if t.size and not np.all(np.isfinite(t)):
+            raise ConfigError("Breathing: times must be finite seconds, got NaN or inf")
         if t.size == 0:
             e = np.empty(0)
             return e, e, e
