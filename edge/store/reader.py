@@ -110,7 +110,10 @@ class SessionReader:
         return version
 
     def _quick_check(self) -> None:
-        rows = self._query("PRAGMA quick_check")
+        try:
+            rows = self._conn.execute("PRAGMA quick_check").fetchall()
+        except sqlite3.DatabaseError as e:
+            rows = [(str(e),)]
         if rows != [("ok",)]:
             raise InputDataError(f"{self.path}: session failed its consistency check: {rows[:3]}",
                                  hint="copy the -wal file together with the .db (or copy after the writer closed)")
