@@ -181,6 +181,7 @@ class ModuleServer:
         self._threads: list[threading.Thread] = []
         self._config: _Endpoint | None = None
         self._data: _Endpoint | None = None
+        self.ports: PortNames | None = None  # set by start()
         self.frames_sent = 0
         self.frames_dropped = 0
 
@@ -197,7 +198,7 @@ class ModuleServer:
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
-        ports = PortNames(self._config.path, self._data.path)
+        ports = self.ports = PortNames(self._config.path, self._data.path)
         log.info("serving config UART on %s, data UART on %s", ports.config, ports.data)
         return ports
 

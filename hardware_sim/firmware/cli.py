@@ -103,6 +103,7 @@ class ConfigCli:
         self.running_cfg: RadarConfig | None = None
         self._start_check = start_check
         self._pending = b""
+        self._after_cr = False
 
     @property
     def data_baud(self) -> int:
@@ -122,9 +123,12 @@ class ConfigCli:
                 break
             if cut < 0 or cut > MAX_LINE_BYTES:
                 line, self._pending = self._pending[:MAX_LINE_BYTES], self._pending[MAX_LINE_BYTES:]
+                self._after_cr = False
             else:
-                line, self._pending = self._pending[:cut], self._pending[cut + 1:]
-                if line == b"" and data and self._pending[:1] == b"\n":
+                line, term = self._pending[:cut], self._pending[cut:cut + 1]
+                self._pending = self._pending[cut + 1:]
+                after_cr, self._after_cr = self._after_cr, term == b"\r"
+                if line == b"" and term == b"\n" and after_cr:
                     continue  # second half of a CR LF pair
             replies.append(self.execute(line.decode("ascii", errors="replace")))
         return replies

@@ -1,0 +1,138 @@
+"""`cardioradar sim ...` and `cardioradar bench sim`: thin handlers over library functions."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+from cardioradar.errors import ConfigError
+
+
+def register(sub) -> None:
+    sim = sub.add_parser("sim", help="the radar module simulator: serve, record, subjects, frames")
+    s = sim.add_subparsers(dest="sim_command", metavar="SIM_COMMAND", required=True)
+
+    p = s.add_parser("serve", help="serve the module's config and data UARTs (pty or TCP) until SIGINT/SIGTERM")
+    p.add_argument("--board", default="sim", help="board profile (name or path); default sim")
+    _subject_args(p)
+    p.add_argument("--speed", type=float, default=1.0, help="simulation speed vs real time (0 = as fast as read)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--tcp", action="store_true", help="listen on the profile's socket:// URLs instead of ptys")
+    p.add_argument("--mode", choices=("adc", "fast"), default="adc", help="front end: ADC-level or fast analytic")
+    p.add_argument("--json", action="store_true", help='first stdout line: {"config_port": ..., "data_port": ...}')
+    p.set_defaults(func=_serve)
+
+    p = s.add_parser("record", help="record frames.bin + truth.npz + subject.json")
+    p.add_argument("--seconds", type=float, required=True)
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    _subject_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--fast", action="store_true", help="fast analytic front end instead of ADC-level")
+    p.add_argument("--board", default="sim")
+    p.set_defaults(func=_record)
+
+    p = s.add_parser("subjects", help="list the subject presets")
+    p.set_defaults(func=_subjects)
+
+    p = s.add_parser("frames", help="run the module with the board's .cfg and print one line per decoded frame")
+    p.add_argument("--seconds", type=float, default=2.0)
+    _subject_args(p)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--mode", choices=("adc", "fast"), default="adc")
+    p.add_argument("--board", default="sim")
+    p.set_defaults(func=_frames)
+
+
+def register_bench(bench) -> None:
+    p = bench.add_parser("sim", help="real-time factor of the whole simulated module, ADC-level and fast mode")
+    p.add_argument("--seconds", type=float, default=5.0, help="simulated seconds timed in ADC mode (fast: 20x)")
+    p.add_argument("--json", action="store_true", help='last stdout line: {"adc_rtf": x, "fast_rtf": y}')
+    p.set_defaults(func=_bench)
+
+
+def _subject_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--subject", default=None, help="subject preset (see `sim subjects`); default healthy-rest")
+    g.add_argument("--drive-ecg", type=Path, default=None, help="drive the heart from a recorded ECG file")
+    p.add_argument("--ecg-fs", type=float, default=None, help="sampling rate of --drive-ecg when the file lacks it")
+
+
+def _subject(args):
+    from hardware_sim.record import DriveEcg
+
+    if args.drive_ecg is not None:
+        return DriveEcg(args.drive_ecg, args.ecg_fs)
+    if args.ecg_fs is not None:
+        raise ConfigError("--ecg-fs: only with --drive-ecg")
+    return args.subject or "healthy-rest"
+
+
+def _serve(args) -> int:
+    from hardware_sim.record import build_module
+    from hardware_sim.serial_io import ModuleServer
+
+    module, _ = build_module(_subject(args), seed=args.seed, mode=args.mode, board=args.board)
+    kwargs = {}
+    if args.tcp:
+        cfg_url, data_url = urlparse(module.profile.ports.config), urlparse(module.profile.ports.data)
+        if cfg_url.scheme != "socket" or data_url.scheme != "socket":
+            raise ConfigError(f"{module.profile.path}: ports: --tcp needs socket:// URLs, got "
+                              f"{module.profile.ports.config!r} and {module.profile.ports.data!r}")
+        kwargs = dict(host=cfg_url.hostname, config_tcp_port=cfg_url.port, data_tcp_port=data_url.port)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    with ModuleServer(module, transport="tcp" if args.tcp else "pty", speed=args.speed, **kwargs) as server:
+        ports = server.ports
+        if args.json:
+            print(json.dumps({"config_port": ports[0], "data_port": ports[1]}), flush=True)
+        else:
+            print(f"config UART: {ports[0]}\ndata UART:   {ports[1]}\n(Ctrl-C to stop)", flush=True)
+        while not stop.wait(0.2):
+            pass
+    return 0
+
+
+def _record(args) -> int:
+    from tqdm import tqdm
+
+    from hardware_sim.record import record_session
+
+    with tqdm(total=None, unit="frame", desc="sim record", file=sys.stderr) as bar:
+        res = record_session(args.out, args.seconds, _subject(args), seed=args.seed,
+                             mode="fast" if args.fast else "adc", board=args.board, progress=bar.update)
+    print(f"{res.n_frames} frames ({res.n_dropped} dropped), {res.n_bytes} bytes -> {res.out_dir}")
+    return 0
+
+
+def _subjects(args) -> int:
+    from hardware_sim.subject.params import PRESETS
+
+    for name, preset in PRESETS.items():
+        print(f"{name:16s} {preset.description}")
+    return 0
+
+
+def _frames(args) -> int:
+    from hardware_sim.record import frame_lines
+
+    for line in frame_lines(args.seconds, _subject(args), seed=args.seed, mode=args.mode, board=args.board):
+        print(line)
+    return 0
+
+
+def _bench(args) -> int:
+    from hardware_sim.record import bench_module
+
+    adc = bench_module(args.seconds, "adc")
+    print(f"ADC-level mode: {adc:8.1f} x real time (goal 20x)", flush=True)
+    fast = bench_module(args.seconds * 20, "fast")
+    print(f"fast mode:      {fast:8.1f} x real time (goal 1000x)", flush=True)
+    if args.json:
+        print(json.dumps({"adc_rtf": round(adc, 2), "fast_rtf": round(fast, 2)}))
+    return 0
