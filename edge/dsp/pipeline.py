@@ -1,0 +1,147 @@
+"""The DSP chain from module frames to model windows (and classical vital signs).
+
+Frames are pushed as they arrive; once ``window + warmup`` frames are buffered, and then
+every ``hop`` frames, one window is produced:
+
+1. calibrate every frame once on arrival (int16);
+2. voxel selection from the full grid beamformed at fs / ``quality_decimation`` over
+   the window (``select``), with hysteresis and re-selection on movement;
+3. the selected voxels beamformed at the full rate over warmup + window, CORDIC phase,
+   unwrapping, eq.-4 differentiator on phase, I and Q, breathing suppression; the
+   warm-up is dropped, so every window is a pure function of its raw frames and the
+   voxel choice (no state carried from window to window but the choice itself);
+4. per-window normalisation (Q15) and, given a ``ModelInputSpec``, the int8 tensor;
+5. classical HR / BR from the best voxel's phase increments.
+
+The full grid is only computed at the reduced rate, once per hop, for selection; the
+per-frame work is on the ``n_voxels`` selected voxels.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+
+from cardioradar.errors import InputDataError
+from edge.dsp.beamform import beamform_q15
+from edge.dsp.biquad import sos_filter_q29
+from edge.dsp.calibrate import calibrate_q14
+from edge.dsp.config import DspConfig
+from edge.dsp.cordic import cordic
+from edge.dsp.differentiator import DELAY_SAMPLES, second_derivative_q
+from edge.dsp.normalize import normalize_q15
+from edge.dsp.select import GridQuality, VoxelChoice, VoxelSelector, grid_quality_q
+from edge.dsp.tensor import ModelInputSpec, to_model_input
+from edge.dsp.unwrap import phase_q24_to_rad, unwrap_bam
+from edge.dsp.vitals import ClassicalVitals, VitalSigns
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DspFeatures:
+    """One window of model features.
+
+    start_frame: stream frame index of ``features_q15[0]`` (the differentiator's centre;
+        the window ends 3 frames before the newest frame used).
+    features_q15: (window_samples, n_voxels, 3) int16 Q15 in [-1, 1), channels
+        (phase_dd, i_dd, q_dd) as in ``tensor.FeatureLayout``, at fs_hz.
+    raw_dd: (window_samples, n_voxels, 3) int32 before normalisation: phase_dd in Q7.24
+        half-turns, i_dd / q_dd in beamformer Q.4 units, each 16 dt**2 f'' after
+        breathing suppression.
+    phase_q24: (window_samples, n_voxels) int32 unwrapped phase, Q7.24 half-turns
+        (origin arbitrary per window), aligned with ``features_q15``.
+    model_input: int8 tensor of the model spec's layout, or None without a spec.
+    """
+
+    window_index: int
+    start_frame: int
+    features_q15: np.ndarray
+    raw_dd: np.ndarray
+    phase_q24: np.ndarray
+    choice: VoxelChoice
+    grid: GridQuality
+    vitals: VitalSigns
+    model_input: np.ndarray | None
+
+
+def voxel_chain_q(cal: np.ndarray, cfg: DspConfig, range_idx: np.ndarray, angle_idx: np.ndarray):
+    """Selected voxels over a span: -> (dd int32 (n - 6, K, 3) after breathing
+    suppression, phase int32 (n, K) Q7.24)."""
+    beams = beamform_q15(cal, cfg.steering.weights_q15, range_idx, angle_idx, 1)
+    _, ph = cordic(beams)
+    phase = unwrap_bam(ph)
+    k = len(range_idx)
+    chans = np.concatenate([phase, beams[:, :, 0], beams[:, :, 1]], axis=1)  # (n, 3K)
+    dd = sos_filter_q29(second_derivative_q(chans), cfg.breathing_sos_q29)
+    return dd.reshape(len(dd), 3, k).transpose(0, 2, 1), phase
+
+
+class DspPipeline:
+    """Streaming chain: ``push(frames)`` returns the windows completed by those frames."""
+
+    def __init__(self, cfg: DspConfig, input_spec: ModelInputSpec | None = None):
+        self.cfg = cfg
+        self.input_spec = input_spec
+        self.selector = VoxelSelector(cfg.n_voxels, cfg.steering.n_angles, cfg.n_az, cfg.hysteresis_db)
+        self.vitals = ClassicalVitals(cfg.fs_hz, cfg.breathing_band_hz, cfg.cardiac_band_hz)
+        self._keep = cfg.window_samples + cfg.warmup_samples + DELAY_SAMPLES
+        self._buf = np.zeros((0, cfg.range_bins, cfg.n_virtual, 2), np.int16)
+        self._n_seen = 0  # frames pushed so far
+        self._next_end = cfg.window_samples + cfg.warmup_samples + DELAY_SAMPLES
+        self._windows = 0
+
+    def push(self, frames: np.ndarray) -> list[DspFeatures]:
+        """frames: int16 (n, range_bins, n_virtual, 2) in arrival order."""
+        c = self.cfg
+        if frames.ndim != 4 or frames.shape[1:] != (c.range_bins, c.n_virtual, 2) or frames.dtype != np.int16:
+            raise InputDataError(
+                f"dsp frames: expected int16 (n, {c.range_bins}, {c.n_virtual}, 2), got {frames.dtype} {frames.shape}"
+            )
+        out = []
+        cal = calibrate_q14(np.ascontiguousarray(frames), c.gain_q14)
+        pos = 0
+        while pos < len(cal):
+            take = min(len(cal) - pos, self._next_end - self._n_seen)
+            self._buf = np.concatenate([self._buf, cal[pos:pos + take]])[-self._keep:]
+            self._n_seen += take
+            pos += take
+            if self._n_seen == self._next_end:
+                out.append(self._window())
+                self._next_end += c.hop_samples
+        return out
+
+    def _window(self) -> DspFeatures:
+        c, w = self.cfg, self.cfg.window_samples
+        buf = self._buf  # the last window + warmup + 3 frames, calibrated
+        grid = grid_quality_q(np.ascontiguousarray(buf[-w:]), c.steering.weights_q15, c.steering.n_angles,
+                              c.quality_decimation, c.quality_card_sos_q29, c.quality_noise_sos_q29, c.quality_skip)
+        choice = self.selector.update(grid)
+        if choice.changed:
+            log.info("window %d: voxels %s (%s)", self._windows,
+                     list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist())), choice.reason)
+        dd, phase = voxel_chain_q(buf, c, choice.range_idx, choice.angle_idx)
+        dd = np.ascontiguousarray(dd[-w:])
+        phase = phase[-w - DELAY_SAMPLES:len(phase) - DELAY_SAMPLES]
+        feats = normalize_q15(dd.reshape(w, -1)).reshape(dd.shape)
+        best = choice.best_slot
+        ph_rad = phase_q24_to_rad(phase[:, best])
+        new = w if self._windows == 0 else c.hop_samples
+        start_frame = self._n_seen - w - DELAY_SAMPLES
+        vit = self.vitals.update(np.diff(ph_rad[-new - 1:]), (start_frame + w) / c.fs_hz,
+                                 (int(choice.range_idx[best]), int(choice.angle_idx[best])))
+        model_in = to_model_input(feats, self.input_spec) if self.input_spec is not None else None
+        self._windows += 1
+        return DspFeatures(self._windows - 1, start_frame, feats, dd, phase, choice, grid, vit, model_in)
+
+
+def process_recording(frames: np.ndarray, cfg: DspConfig, input_spec: ModelInputSpec | None = None,
+                      chunk_frames: int = 100) -> list[DspFeatures]:
+    """Run a whole recording through a fresh pipeline in chunks (as a stream would)."""
+    pipe = DspPipeline(cfg, input_spec)
+    out = []
+    for i in range(0, len(frames), chunk_frames):
+        out.extend(pipe.push(frames[i:i + chunk_frames]))
+    return out

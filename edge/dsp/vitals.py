@@ -1,0 +1,112 @@
+"""Classical breathing and heart rate from the best voxel, without any model.
+
+The vendor's vital-signs demo, done from the beamformed best voxel instead of one
+range bin on one antenna: phase increments between frames (unwrapped upstream) ->
+impulse-noise removal -> band-pass (cascaded biquads) for breathing and, after the
+eq.-4 differentiator, for the heart -> spectral peak (zero-padded FFT, parabolic
+interpolation; for the heart on the energy envelope of the eq.-4 output, with a
+harmonic check) -> median of the last estimates. A baseline and a fallback for the model.
+
+Runs once per hop on a few thousand samples, in float64 (a decision, not a signal
+the model sees).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edge.dsp.biquad import sos_filter_ref
+from edge.dsp.differentiator import second_derivative_ref
+from quantize.tables import bandpass_sos
+
+
+@dataclass(frozen=True)
+class VitalSigns:
+    """Rates at the end of an analysis span (NaN until ``min_span_s`` of data).
+
+    t_s: end of the span (frame clock). *_snr_db: peak power over the band's median
+    power; a low value means the rate is unreliable. voxel: (range_idx, angle_idx)
+    the rates were measured on.
+    """
+
+    t_s: float
+    heart_rate_bpm: float
+    breathing_rate_bpm: float
+    heart_snr_db: float
+    breathing_snr_db: float
+    voxel: tuple[int, int]
+
+
+def _spectrum(x: np.ndarray, fs_hz: float, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    x = (x - x.mean()) * np.hanning(len(x))
+    p = np.abs(np.fft.rfft(x, n_fft)) ** 2
+    return np.fft.rfftfreq(n_fft, 1.0 / fs_hz), p
+
+
+def _interp_peak(f: np.ndarray, p: np.ndarray, i: int) -> float:
+    if 0 < i < len(p) - 1:
+        a, b, c = np.log(p[i - 1] + 1e-300), np.log(p[i] + 1e-300), np.log(p[i + 1] + 1e-300)
+        den = a - 2 * b + c
+        if den < 0:
+            return float(f[i] + 0.5 * (a - c) / den * (f[1] - f[0]))
+    return float(f[i])
+
+
+def breathing_rate_hz(phase_rad: np.ndarray, fs_hz: float, band_hz, n_fft: int = 16384) -> tuple[float, float]:
+    """Breathing rate (Hz) and its peak SNR (dB) from an unwrapped phase span."""
+    x = sos_filter_ref(phase_rad[:, None], bandpass_sos(2, band_hz[0], band_hz[1], fs_hz))[:, 0]
+    f, p = _spectrum(x[int(fs_hz / band_hz[0]):], fs_hz, n_fft)
+    sel = (f >= band_hz[0]) & (f <= band_hz[1])
+    i = int(np.flatnonzero(sel)[np.argmax(p[sel])])
+    return _interp_peak(f, p, i), float(10 * np.log10(p[i] / (np.median(p[sel]) + 1e-300)))
+
+
+def heart_rate_hz(phase_rad: np.ndarray, fs_hz: float, band_hz, n_fft: int = 16384) -> tuple[float, float]:
+    """Heart rate (Hz) and its peak SNR (dB). The eq.-4 second derivative of the phase,
+    band-passed from the cardiac band's low edge to 10 Hz, is a burst per beat; its
+    energy envelope repeats at the heart rate whatever the pulse shape, so its spectral
+    peak is the rate and not a harmonic. Harmonic check: f is scored with P(2f) / 2."""
+    d = second_derivative_ref(phase_rad[:, None])
+    x = sos_filter_ref(d, bandpass_sos(4, band_hz[0], min(10.0, 0.45 * fs_hz), fs_hz))[int(fs_hz):, 0]
+    env = sos_filter_ref((x * x)[:, None], bandpass_sos(2, 0.5 * band_hz[0], 2 * band_hz[1], fs_hz))[:, 0]
+    f, p = _spectrum(env[int(fs_hz):], fs_hz, n_fft)
+    df = f[1] - f[0]
+    sel = np.flatnonzero((f >= band_hz[0]) & (f <= band_hz[1]))
+    idx2 = np.minimum(np.round(2 * f[sel] / df).astype(int), len(p) - 1)
+    score = p[sel] + 0.5 * p[idx2]
+    i = int(sel[np.argmax(score)])
+    return _interp_peak(f, p, i), float(10 * np.log10(p[i] / (np.median(p[sel]) + 1e-300)))
+
+
+class ClassicalVitals:
+    """Stateful estimator: feed per-frame phase increments of the best voxel."""
+
+    def __init__(self, fs_hz: float, breathing_band_hz, cardiac_band_hz, span_s: float = 25.6,
+                 min_span_s: float = 10.24, median_of: int = 5):
+        self.fs_hz = fs_hz
+        self.breathing_band_hz = tuple(breathing_band_hz)
+        self.cardiac_band_hz = tuple(cardiac_band_hz)
+        self.span = int(round(span_s * fs_hz))
+        self.min_span = int(round(min_span_s * fs_hz))
+        self.median_of = median_of
+        self._steps = np.zeros(0)
+        self._hr: list[float] = []
+        self._br: list[float] = []
+
+    def update(self, phase_step_rad: np.ndarray, t_s: float, voxel: tuple[int, int]) -> VitalSigns:
+        """phase_step_rad: (n,) float64 increments of the unwrapped phase, one per frame."""
+        self._steps = np.concatenate([self._steps, np.asarray(phase_step_rad, float)])[-self.span:]
+        if len(self._steps) < self.min_span:
+            return VitalSigns(t_s, np.nan, np.nan, np.nan, np.nan, voxel)
+        steps = self._steps.copy()
+        # impulse noise (a glitch or a jerk): clip increments far outside the typical ones
+        lim = 8.0 * np.median(np.abs(steps)) + 1e-9
+        np.clip(steps, -lim, lim, out=steps)
+        phase = np.cumsum(steps)
+        br_hz, br_snr = breathing_rate_hz(phase, self.fs_hz, self.breathing_band_hz)
+        hr_hz, hr_snr = heart_rate_hz(phase, self.fs_hz, self.cardiac_band_hz)
+        self._br = (self._br + [60.0 * br_hz])[-self.median_of:]
+        self._hr = (self._hr + [60.0 * hr_hz])[-self.median_of:]
+        return VitalSigns(t_s, float(np.median(self._hr)), float(np.median(self._br)), hr_snr, br_snr, voxel)
