@@ -126,3 +126,13 @@ def test_deterministic_and_chunked_equals_whole():
     e1 = HeartMechanics(params, BeatList(rr), "F", 8).events_between(100.0, 120.0)
     e2 = mech.events_between(100.0, 120.0)
     assert e1 == e2 and all(100.0 <= e.qrs_onset_s < 120.0 for e in e1)
+
+
+def test_several_delays_at_once_equal_one_at_a_time():
+    rr = np.random.default_rng(5).uniform(0.6, 1.1, 60)
+    mech = HeartMechanics(MechanicalParams(), BeatList(rr), "M", 3)
+    t = np.arange(0.0, 40.0, 0.005)
+    delays = np.array([0.0, 0.012, 0.04])
+    many = mech.displacement_at_delays_mm(t, delays)
+    for j, d in enumerate(delays):
+        np.testing.assert_array_equal(many[:, j], mech.displacement_mm(t, delay_s=d))

@@ -111,3 +111,16 @@ def test_deterministic_chunked_equals_whole():
     np.testing.assert_array_equal(np.concatenate(parts), whole)
     other = Scene(VirtualSubject(params, 8), 8).scatterers_at(t).positions_m
     assert not np.array_equal(other, whole)
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_makes_a_moving_subject(name):
+    # seed 12: see the report about rhythm.hrv_amplitudes failing for some drawn subjects
+    subj = VirtualSubject(PRESETS[name].make(12), 12)
+    t = np.arange(0.0, 20.0, 0.01)
+    pos, _ = subj.chest_scatterers(t)
+    assert np.isfinite(pos).all()
+    ev = subj.mechanical_events(0.0, 20.0)
+    assert len(ev) >= 10 and all(e.mc_s < e.ao_s < e.ac_s < e.mo_s for e in ev)
+    r = np.linalg.norm(pos, axis=2)
+    assert np.ptp(r[:, 0]) > 0.5e-3  # breathing moves every point

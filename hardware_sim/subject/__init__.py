@@ -80,11 +80,12 @@ class VirtualSubject:
         """Displacement of each chest point along its normal (mm): (n_t,) -> (n_t, n_s)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         resp = self.resp_mm(t)
-        out = np.empty((t.size, len(self.params.chest)))
-        for j, p in enumerate(self.params.chest):
-            cardiac = self.mechanics.displacement_mm(t, delay_s=p.cardiac_delay_s)
-            out[:, j] = p.resp_scale * resp + p.cardiac_scale * cardiac
-        return out
+        chest = self.params.chest
+        delays = np.array([p.cardiac_delay_s for p in chest])
+        cardiac = self.mechanics.displacement_at_delays_mm(t, delays)
+        resp_scale = np.array([p.resp_scale for p in chest])
+        cardiac_scale = np.array([p.cardiac_scale for p in chest])
+        return resp[:, None] * resp_scale[None, :] + cardiac * cardiac_scale[None, :]
 
     def chest_scatterers(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Chest points at times ``t_s`` (n_t,).

@@ -173,19 +173,26 @@ class HeartMechanics:
         delay_s: extra mechanical delay of this chest point (the pulse spreads over the chest).
         Returns (n,) float64: heartbeat pulse + MC/AO and AC/MO vibrations.
         """
-        t = np.asarray(t_s, dtype=np.float64) - delay_s
-        out = np.zeros(t.shape)
-        if t.size == 0:
+        t = np.asarray(t_s, dtype=np.float64)
+        return self.displacement_at_delays_mm(t.ravel(), np.array([delay_s]))[:, 0].reshape(t.shape)
+
+    def displacement_at_delays_mm(self, t_s: np.ndarray, delays_s: np.ndarray) -> np.ndarray:
+        """``displacement_mm`` for several chest points at once: (n,), (k,) -> (n, k) float64."""
+        t = np.asarray(t_s, dtype=np.float64).ravel()
+        delays = np.asarray(delays_s, dtype=np.float64).ravel()
+        out = np.zeros((t.size, delays.size))
+        if t.size == 0 or delays.size == 0:
             return out
-        flat_t = t.ravel()
-        order = np.argsort(flat_t, kind="stable")
-        ts = flat_t[order]
-        acc = np.zeros(ts.shape)
-        p = self.params
         # a beat acts from ~0.25 s before its QRS onset to ~1.2 s after it
-        for ev in self.events_between(float(ts[0]) - self._LOOKBACK_S, float(ts[-1]) + 0.4):
-            _add_beat(acc, ts, ev, p)
-        out.ravel()[order] = acc
+        lo = float(t.min() - delays.max()) - self._LOOKBACK_S
+        events = self.events_between(lo, float(t.max() - delays.min()) + 0.4)
+        order = np.argsort(t, kind="stable")
+        for j, d in enumerate(delays):
+            ts = t[order] - d
+            acc = np.zeros(ts.shape)
+            for ev in events:
+                _add_beat(acc, ts, ev, self.params)
+            out[order, j] = acc
         return out
 
 
