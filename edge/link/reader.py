@@ -133,6 +133,7 @@ class FrameReader:
                 self._disconnected(f"unexpected {type(e).__name__}: {e}")
                 continue
             now = self._clock()
+            self._flush_overflow()  # also when the port is idle
             if data:
                 last_data_t, silent_reported = now, False
                 for item in self.decoder.feed(data, now):
@@ -175,22 +176,29 @@ class FrameReader:
             return
 
     def _put(self, item: Item) -> None:
-        if self._overflow_frames or self._overflow_events:
-            summary = LinkEvent(
-                OVERFLOW, self._clock(), self._overflow_first, self._overflow_frames,
-                f"consumer too slow: {self._overflow_frames} frames and {self._overflow_events} "
-                f"events discarded (queue of {self.config.queue_size})")
-            try:
-                self._queue.put_nowait(summary)
-            except queue.Full:
-                self._count_overflow(item)
-                return
-            self._overflow_frames = self._overflow_events = 0
-            self._overflow_first = None
+        if not self._flush_overflow():
+            self._count_overflow(item)  # keep the order: nothing overtakes the summary
+            return
         try:
             self._queue.put_nowait(item)
         except queue.Full:
             self._count_overflow(item)
+
+    def _flush_overflow(self) -> bool:
+        """Queue the summary of what was discarded, if any; False while the queue is still full."""
+        if not (self._overflow_frames or self._overflow_events):
+            return True
+        summary = LinkEvent(
+            OVERFLOW, self._clock(), self._overflow_first, self._overflow_frames,
+            f"consumer too slow: {self._overflow_frames} frames and {self._overflow_events} "
+            f"events discarded (queue of {self.config.queue_size})")
+        try:
+            self._queue.put_nowait(summary)
+        except queue.Full:
+            return False
+        self._overflow_frames = self._overflow_events = 0
+        self._overflow_first = None
+        return True
 
     def _count_overflow(self, item: Item) -> None:
         if isinstance(item, RadarFrame):
