@@ -1,5 +1,7 @@
 """Virtual subject + scene: geometry, the radar-phase coupling, clutter, determinism."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -124,3 +126,16 @@ def test_every_preset_makes_a_moving_subject(name):
     assert len(ev) >= 10 and all(e.mc_s < e.ao_s < e.ac_s < e.mo_s for e in ev)
     r = np.linalg.norm(pos, axis=2)
     assert np.ptp(r[:, 0]) > 0.5e-3  # breathing moves every point
+
+
+def test_subject_from_recording_follows_its_beats():
+    data = Path(__file__).parent / "data" / "ecg" / "ecg-plot_12lead_10s_500hz.csv"
+    params = PRESETS["healthy-rest"].make(1)
+    subj = VirtualSubject.from_recording(data, params, seed=1, fs_hz=500.0)
+    beats = subj.electrical.beats_between(0.0, 9.0)
+    ev = subj.mechanical_events(0.0, 9.0)
+    assert len(beats) >= 5 and len(ev) >= 5
+    onsets = {b.qrs_onset_s for b in beats}
+    assert all(e.qrs_onset_s in onsets for e in ev)
+    pos, _ = subj.chest_scatterers(np.arange(0.0, 9.0, 0.01))
+    assert np.isfinite(pos).all()

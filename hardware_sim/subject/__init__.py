@@ -11,6 +11,7 @@ spreads over a few range bins and angles like a real one.
 
 from __future__ import annotations
 
+import inspect
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -66,8 +67,13 @@ class VirtualSubject:
         """A subject whose heart follows a recorded ECG (``params.electrical`` unused)."""
         from hardware_sim.subject.recorded import RecordedHeart, load_ecg_recording
 
-        s_heart = _component_seeds(seed)[1]
-        heart = RecordedHeart(load_ecg_recording(path, fs_hz=fs_hz), s_heart)
+        recording = load_ecg_recording(path, fs_hz=fs_hz)
+        # The agreed contract is RecordedHeart(recording, seed); the current one takes no seed
+        # (a recording has no random choices). Accept both until they agree.
+        if len(inspect.signature(RecordedHeart).parameters) >= 2:
+            heart = RecordedHeart(recording, _component_seeds(seed)[1])
+        else:
+            heart = RecordedHeart(recording)
         log.info("subject %s driven by recording %s", params.subject_id, Path(path).name)
         return cls(params, seed, electrical=heart)
 

@@ -111,7 +111,11 @@ class MechanicalParams:
 
 @dataclass(frozen=True)
 class MechanicalEvents:
-    """Valve events of one beat, seconds on the simulation clock."""
+    """Valve events of one beat, seconds on the simulation clock.
+
+    Timed from this beat's QRS onset and its preceding RR only, so when the next beat is
+    premature (PVC, fast AF) its QRS onset can come before this beat's MO.
+    """
 
     beat_index: int
     qrs_onset_s: float
@@ -126,7 +130,7 @@ class HeartMechanics:
     """``HeartMechanics(params, electrical, sex, seed)``: events and displacement over time.
 
     Deterministic given (params, electrical, seed): each beat's jitter comes from
-    ``default_rng([seed, beat.index])``, so any chunking gives the same values.
+    ``default_rng([seed, index < 0, |index|])`` (recordings number beats before 0 negatively), so any chunking gives the same values.
     """
 
     # margin around a query: from QRS onset to the end of the pulse tail is under 1.2 s at
@@ -149,7 +153,8 @@ class HeartMechanics:
         p = self.params
         hr = 60.0 / float(np.clip(beat.rr_s, 0.25, 2.5))
         pep, lvet, _ = systolic_intervals_ms(hr, self.sex)
-        j = np.clip(np.random.default_rng([self.seed, beat.index]).standard_normal(3), -3, 3)
+        rng = np.random.default_rng([self.seed, int(beat.index < 0), abs(beat.index)])
+        j = np.clip(rng.standard_normal(3), -3, 3)
         j *= _BEAT_JITTER_MS
         q = beat.qrs_onset_s
         mc = q + (p.mc_delay_ms + j[0]) * 1e-3
