@@ -160,7 +160,7 @@ class FrontEnd:
         if key not in self._leak_bins:
             g = self.geometry
             self._leak_bins[key] = fast_mod.leakage_bins(
-                g.tx_m, g.rx_m, g.chirp_tx, bins, self._bin_rot_all[bins], self._table, self.n_fft,
+                g.tx_m, g.rx_m, g.chirp_tx, bins, self._table, self.n_fft,
                 fast_mod.TABLE_OVERSAMPLE, self.timing.n_adc, *self._consts,
                 self._leak_amp_lsb / 2.0**OUT_SHIFT, self._leak_path_m)
         return self._leak_bins[key]

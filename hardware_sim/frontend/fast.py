@@ -9,7 +9,7 @@ Its windowed DFT at bin k is
 
 so each (chirp, rx, scatterer) costs one sincos and a table lookup per bin. W is
 tabulated once from the same Q15 window the fixed-point FFT uses, every 1/64 bin over
-[-N_fft, N_fft) (its period in delta is 2 N_fft), and interpolated linearly.
+[-N_fft, 2 N_fft] (its period in delta is 2 N_fft), and interpolated linearly.
 
 Noise: each output bin gets complex Gaussian noise of the variance the ADC path would
 give it (thermal + ADC rounding through the window: sigma * sqrt(sum w^2) / 2**OUT_SHIFT).
@@ -34,10 +34,14 @@ _C = 299_792_458.0
 
 @njit(cache=True)
 def window_response_table(window_q15, n_fft, oversample):
-    """(2 n_fft oversample + 1,) float64: W(delta) for delta = -n_fft + i / oversample."""
+    """(3 n_fft oversample + 2,) float64: W(delta) for delta = -n_fft + i / oversample.
+
+    Covers delta in [-n_fft, 2 n_fft]: the tone's bin position is wrapped into [0, 2 n_fft)
+    (W's period) once per tone, and every bin k in [0, n_fft) then lands inside.
+    """
     n_adc = window_q15.shape[0]
     nc = 0.5 * (n_adc - 1)
-    m = 2 * n_fft * oversample + 1
+    m = 3 * n_fft * oversample + 2
     out = np.zeros(m)
     scale = 1.0 / (1 << WIN_Q)
     for i in range(m):
@@ -47,17 +51,6 @@ def window_response_table(window_q15, n_fft, oversample):
             acc += window_q15[n] * math.cos(theta * (n - nc))
         out[i] = acc * scale
     return out
-
-
-@njit(cache=True)
-def _lookup(table, delta, n_fft, oversample):
-    period = 2.0 * n_fft
-    d = delta + n_fft
-    d -= period * math.floor(d / period)
-    x = d * oversample
-    i = int(x)
-    fr = x - i
-    return table[i] * (1.0 - fr) + table[i + 1] * fr
 
 
 @njit(cache=True)
@@ -71,61 +64,93 @@ def _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc):
 
 
 @njit(cache=True)
-def leakage_bins(tx_m, rx_m, chirp_tx, bins, bin_rot, table, n_fft, oversample, n_adc,
+def _add_tone(acc_re, acc_im, zr, zi, omega, bins, table, n_fft, oversample):
+    """acc[b] += z * W(omega n_fft / 2 pi - bins[b]) for every requested bin."""
+    period = 2.0 * n_fft
+    d0 = omega * n_fft / (2.0 * math.pi)
+    d0 -= period * math.floor(d0 / period)
+    x0 = (d0 + n_fft) * oversample
+    for b in range(bins.shape[0]):
+        x = x0 - bins[b] * oversample
+        i = int(x)
+        fr = x - i
+        w = table[i] + (table[i + 1] - table[i]) * fr
+        acc_re[b] += zr * w
+        acc_im[b] += zi * w
+
+
+@njit(cache=True)
+def _dist3(x, y, z, e):
+    dx = x - e[0]
+    dy = y - e[1]
+    dz = z - e[2]
+    return math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@njit(cache=True)
+def leakage_bins(tx_m, rx_m, chirp_tx, bins, table, n_fft, oversample, n_adc,
                  f0_hz, slope, t0_s, dt_s, amp_out, extra_path_m):
-    """(n_bins, n_virtual) complex128: the static TX->RX coupling tone at the bins (output LSB)."""
+    """(2, n_virtual, n_bins) float64 (re, im): the static TX->RX coupling tone at the bins,
+    output LSB, before the per-bin phase factor exp(-j 2 pi k n_c / n_fft)."""
     n_rx = rx_m.shape[0]
     nc = 0.5 * (n_adc - 1)
-    out = np.zeros((bins.shape[0], chirp_tx.shape[0] * n_rx), np.complex128)
+    out = np.zeros((2, chirp_tx.shape[0] * n_rx, bins.shape[0]))
     for c in range(chirp_tx.shape[0]):
         for r in range(n_rx):
             tau = (_dist(tx_m[chirp_tx[c]], rx_m[r]) + extra_path_m) / _C
             phc, om = _tone_phase(tau, 0.0, f0_hz, slope, t0_s, dt_s, nc)
-            z = amp_out * complex(math.cos(phc), math.sin(phc))
-            d0 = om * n_fft / (2.0 * math.pi)
-            for b in range(bins.shape[0]):
-                out[b, c * n_rx + r] = z * bin_rot[b] * _lookup(table, d0 - bins[b], n_fft, oversample)
+            v = c * n_rx + r
+            _add_tone(out[0, v], out[1, v], amp_out * math.cos(phc), amp_out * math.sin(phc), om,
+                      bins, table, n_fft, oversample)
     return out
 
 
 @njit(cache=True)
 def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, table, n_fft,
                 oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out):
-    """Fill out (n_frames, n_bins, n_virtual, 2) int16 with the analytic range-FFT output."""
+    """Fill out (n_frames, n_bins, n_virtual, 2) int16 with the analytic range-FFT output.
+
+    pos_m (n_frames, n_chirps, 2, n_s, 3) float64 m at each chirp's first/last ADC sample;
+    leak (2, n_virtual, n_bins) from ``leakage_bins``; bin_rot (n_bins,) complex128.
+    """
     n_frames, n_chirps, n_s = pos_m.shape[0], pos_m.shape[1], pos_m.shape[3]
     n_rx = rx_m.shape[0]
     n_bins = bins.shape[0]
+    n_v = n_chirps * n_rx
     nc = 0.5 * (n_adc - 1)
     span = max(n_adc - 1, 1)
-    acc = np.empty((n_bins, n_chirps * n_rx), np.complex128)
+    acc = np.empty((2, n_v, n_bins))
     rt0 = np.empty(n_s)
     rt1 = np.empty(n_s)
     for f in range(n_frames):
-        acc[:, :] = leak
+        acc[:, :, :] = leak
         for c in range(n_chirps):
             tx = tx_m[chirp_tx[c]]
             for s in range(n_s):
-                rt0[s] = _dist(pos_m[f, c, 0, s], tx)
-                rt1[s] = _dist(pos_m[f, c, 1, s], tx)
+                rt0[s] = _dist3(pos_m[f, c, 0, s, 0], pos_m[f, c, 0, s, 1], pos_m[f, c, 0, s, 2], tx)
+                rt1[s] = _dist3(pos_m[f, c, 1, s, 0], pos_m[f, c, 1, s, 1], pos_m[f, c, 1, s, 2], tx)
             for r in range(n_rx):
                 v = c * n_rx + r
+                rx = rx_m[r]
                 for s in range(n_s):
-                    rr0 = _dist(pos_m[f, c, 0, s], rx_m[r])
-                    rr1 = _dist(pos_m[f, c, 1, s], rx_m[r])
+                    rr0 = _dist3(pos_m[f, c, 0, s, 0], pos_m[f, c, 0, s, 1], pos_m[f, c, 0, s, 2], rx)
+                    rr1 = _dist3(pos_m[f, c, 1, s, 0], pos_m[f, c, 1, s, 1], pos_m[f, c, 1, s, 2], rx)
                     tau0 = (rt0[s] + rr0) / _C
                     a = ((rt1[s] + rr1) / _C - tau0) / span
                     amp = amp_k_out * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
                     phc, om = _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc)
-                    z = amp * complex(math.cos(phc), math.sin(phc))
-                    d0 = om * n_fft / (2.0 * math.pi)
-                    for b in range(n_bins):
-                        acc[b, v] += z * bin_rot[b] * _lookup(table, d0 - bins[b], n_fft, oversample)
+                    _add_tone(acc[0, v], acc[1, v], amp * math.cos(phc), amp * math.sin(phc), om,
+                              bins, table, n_fft, oversample)
         for b in range(n_bins):
-            for v in range(n_chirps * n_rx):
-                yr = rot[v] * acc[b, v].real
-                yi = rot[v] * acc[b, v].imag
+            br = bin_rot[b].real
+            bi = bin_rot[b].imag
+            for v in range(n_v):
+                ar = acc[0, v, b]
+                ai = acc[1, v, b]
+                yr = rot[v] * (ar * br - ai * bi)
+                yi = rot[v] * (ar * bi + ai * br)
                 if sigma_out > 0.0:
-                    nr, ni = gauss_pair(fkeys[f], b * n_chirps * n_rx + v)
+                    nr, ni = gauss_pair(fkeys[f], b * n_v + v)
                     yr += sigma_out * nr
                     yi += sigma_out * ni
                 out[f, b, v, 0] = _round_sat16(yr)
