@@ -90,9 +90,9 @@ def _serve(args) -> int:
     with ModuleServer(module, transport="tcp" if args.tcp else "pty", speed=args.speed, **kwargs) as server:
         ports = server.ports
         if args.json:
-            print(json.dumps({"config_port": ports[0], "data_port": ports[1]}), flush=True)
+            print(json.dumps({"config_port": ports.config, "data_port": ports.data}), flush=True)
         else:
-            print(f"config UART: {ports[0]}\ndata UART:   {ports[1]}\n(Ctrl-C to stop)", flush=True)
+            print(f"config UART: {ports.config}\ndata UART:   {ports.data}\n(Ctrl-C to stop)", flush=True)
         while not stop.wait(0.2):
             pass
     return 0

@@ -115,8 +115,10 @@ def start_module(module: RadarModule, t_s: float = 0.0) -> bytes:
 
 
 def iter_frames(module: RadarModule, seconds: float) -> Iterator[ModuleFrame]:
-    """Frames whose chirps start before ``seconds`` (the module must be running)."""
-    while module.running and module.next_frame_time_s() < seconds:
+    """The first round(seconds x frame rate) frames after sensorStart (nominal rate, so the
+    count does not depend on the crystal drift); the module must be running."""
+    n = int(round(seconds * module.config.frame.frame_rate_hz))
+    while module.running and module.frames_made < n:
         frame = module.next_frame()
         if frame is None:
             return

@@ -217,6 +217,11 @@ class RadarModule:
 
     # -- frames -----------------------------------------------------------------------------
 
+    @property
+    def frames_made(self) -> int:
+        """Frames made since the last sensorStart (sent or dropped)."""
+        return self._k
+
     def next_frame_time_s(self) -> float:
         """Simulation time at which the next frame's chirps start."""
         return self._t_start_s + self._k * self.frame_period_s
