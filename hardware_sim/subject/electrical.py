@@ -180,7 +180,7 @@ def _jittered(m: VcgMorphology, rng: np.random.Generator, pr_scale: float, qrs_s
 def _with_rbbb(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
     """Late right-ventricular activation: a slow terminal vector rightward and anterior
     (X < 0, Z < 0: R' in V1, wide S in I and V6), QRS >= 120 ms."""
-    theta, b = float(rng.uniform(0.36, 0.42)), float(rng.uniform(0.075, 0.09))
+    theta, b = float(rng.uniform(0.4, 0.46)), float(rng.uniform(0.085, 0.1))
     ax, az = -float(rng.uniform(0.3, 0.45)), -float(rng.uniform(0.45, 0.6))
     return VcgMorphology(m.x.plus(theta, ax, b, "RP"), m.y.plus(theta, 0.0, b, "RP"),
                          m.z.plus(theta, az, b, "RP"))
