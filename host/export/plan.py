@@ -1,7 +1,8 @@
 """What every export format shares: the sample grid, the gaps, the amplitude range.
 
-The grid is t_s = origin_s + i / fs_hz, i in [0, n_samples), from the session start
-(t_s = 0, or earlier if a block starts before it) to the end of the last ECG block.
+The grid is t_s = origin_s + i / fs_hz, i in [0, n_samples), from the whole UTC second
+at or before the session start (t_s = 0, or earlier if a block starts before it; to the
+nearest sample, so within 1 ms at 500 Hz) to the end of the last ECG block.
 Samples without a value are gaps: they are exported as a documented fill value and
 listed as annotations with their reason, never glued together:
 - "excluded": artifact exclusion marked the block unreliable,
@@ -39,7 +40,7 @@ class ExportPlan:
     origin_s: float  # session time of grid sample 0
     fs_hz: float
     n_samples: int
-    start_utc: dt.datetime  # wall-clock time of grid sample 0
+    start_utc: dt.datetime  # wall-clock time of grid sample 0 (whole second, UTC)
     max_abs_mv: float  # largest |value| among the samples that have one (0 if none)
     gaps: tuple[Gap, ...]
 
@@ -64,10 +65,15 @@ def make_plan(reader: SessionReader) -> ExportPlan:
     span = reader.ecg_time_range()
     if fs is None or span is None:
         raise InputDataError(f"{reader.path}: the session holds no ECG blocks; nothing to export")
-    origin_s = min(0.0, math.floor(span[0]))
-    n = int(math.ceil((span[1] - origin_s) * fs - 1e-6))
     start = dt.datetime.fromisoformat(reader.metadata()["start_time_utc"]).astimezone(dt.timezone.utc)
-    plan = ExportPlan(origin_s, fs, n, start + dt.timedelta(seconds=origin_s), 0.0, ())
+    # Start the grid on a whole UTC second (to the nearest sample): EDF's start time has
+    # whole seconds (its sub-second field is not written reliably by pyedflib 0.1.42).
+    shift_s = round(start.microsecond / 1e6 * fs) / fs
+    origin_s = min(0.0, math.floor(span[0])) - shift_s
+    n = int(math.ceil((span[1] - origin_s) * fs - 1e-6))
+    grid_start = start + dt.timedelta(seconds=origin_s)
+    grid_start = (grid_start + dt.timedelta(microseconds=500_000)).replace(microsecond=0)  # round
+    plan = ExportPlan(origin_s, fs, n, grid_start, 0.0, ())
     names = {**GAP_REASONS, 3: "no value"}
     gaps: list[Gap] = []
     max_abs = 0.0

@@ -1,0 +1,235 @@
+"""Export round trips: write a session with known ECG, export EDF+ / WFDB / CSV, read it
+back with pyedflib / wfdb / csv and compare values (within the format's resolution),
+gaps and annotations. The EDF+ header is also parsed by hand (fixed-width fields) to
+check it is standard, not just readable by the library that wrote it. MNE is not
+installed here and was not checked."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+
+import numpy as np
+import pytest
+
+from cardioradar.cli import main
+from cardioradar.errors import ConfigError, InputDataError
+from edge.store import SessionWriter
+from edge.types import LEADS, BeatRecord, EcgBlock, SessionEvent, VitalsRecord
+from host.export import export_session
+from host.export.edf_out import DIGITAL_MAX, physical_range_mv
+from host.export.plan import make_plan
+
+FS = 500
+START = "2024-03-01T22:15:30+00:00"
+N_TOTAL = int(9.5 * FS)  # grid 0 .. 9.5 s (origin = session start)
+
+
+def truth_ecg() -> tuple[np.ndarray, np.ndarray]:
+    """(ecg_mv (N_TOTAL, 12) float32 with NaN where no value, reason per sample)."""
+    t = np.arange(N_TOTAL) / FS
+    ecg = (2.5 * np.sin(2 * np.pi * 1.2 * t)[:, None] * np.linspace(-1, 1, 12)[None, :]
+           + 0.3 * np.cos(2 * np.pi * 7 * t)[:, None]).astype(np.float32)
+    reason = np.zeros(N_TOTAL, dtype="<U9")
+    reason[:FS] = "no data"  # the first block starts at 1 s
+    reason[4 * FS:5 * FS] = "excluded"
+    reason[7 * FS:8 * FS] = "no data"  # a disconnect
+    reason[int(2.2 * FS):int(2.2 * FS) + 5] = "no value"
+    ecg[reason != ""] = np.nan
+    return ecg, reason
+
+
+@pytest.fixture(scope="module")
+def session(tmp_path_factory):
+    path = tmp_path_factory.mktemp("export") / "night1.db"
+    ecg, _ = truth_ecg()
+    meta = {"board": "sim", "model": "cr-unet", "model_sha256": "0f" * 32, "subject_id": "S042",
+            "start_time_utc": START}
+    with SessionWriter(path, meta, timer=False) as w:
+        for k in range(1, 10):  # 1-s blocks from 1 s; the last is 0.5 s
+            if k == 7:
+                continue
+            a, b = k * FS, min((k + 1) * FS, N_TOTAL)
+            block = ecg[a:b].copy()
+            if k == 4:
+                block[:] = 9.0  # excluded: whatever the model said must not be exported
+            w.add_ecg_block(EcgBlock(float(k), float(FS), block, excluded=(k == 4)))
+        w.add_beats([BeatRecord(1.1 + 0.8 * i, 0.8, 75.0, 0.9) for i in range(10)])
+        w.add_vitals([VitalsRecord(5.0, 75.0, 13.0, 0.8, "classical")])
+        w.add_event(SessionEvent(0.0, "session", "start"))
+        w.add_event(SessionEvent(7.0, "disconnect", "radar port lost", duration_s=1.0))
+        w.add_event(SessionEvent(3.3, "drop", "frames lost", count=4))
+    return path
+
+
+def beat_times() -> np.ndarray:
+    return 1.1 + 0.8 * np.arange(10)
+
+
+def test_edf_round_trip(session, tmp_path):
+    import pyedflib
+
+    out = export_session(session, "edf", tmp_path / "n.edf")
+    ecg, reason = truth_ecg()
+    r = pyedflib.EdfReader(str(out))
+    try:
+        assert r.signals_in_file == 12 and r.getSignalLabels() == [f"ECG {lead}" for lead in LEADS]
+        assert r.getFileDuration() == 10 and r.datarecord_duration == 1
+        assert r.getStartdatetime() == dt.datetime(2024, 3, 1, 22, 15, 30)
+        assert r.getPatientCode() == "S042" and r.getEquipment() == "CardioRadar sim"  # "_" in the file
+        step = physical_range_mv_of(r) / DIGITAL_MAX
+        for i in range(12):
+            assert r.getPhysicalDimension(i) == "mV" and r.getSampleFrequency(i) == FS
+            x = r.readSignal(i)
+            assert len(x) == 10 * FS
+            ok = reason == ""
+            assert np.max(np.abs(x[:N_TOTAL][ok] - ecg[ok, i])) <= step / 2 + 1e-6
+            assert np.all(x[:N_TOTAL][~ok] == 0.0) and np.all(x[N_TOTAL:] == 0.0)  # documented fill
+        onsets, durations, texts = r.readAnnotations()
+    finally:
+        r.close()
+    notes = list(zip(onsets.round(4), durations.round(4), texts))
+    beats = np.array([o for o, _, t in notes if t == "R"])
+    assert np.allclose(beats, beat_times(), atol=1e-4)
+    for expected in [(0.0, 1.0, "ECG gap: no data"), (2.2, 0.01, "ECG gap: no value"),
+                     (4.0, 1.0, "ECG gap: excluded"), (7.0, 1.0, "ECG gap: no data"),
+                     (9.5, 0.5, "ECG gap: padding"), (7.0, 1.0, "disconnect: radar port lost"),
+                     (3.3, -1.0, "drop: frames lost"), (0.0, -1.0, "session: start")]:
+        assert expected in notes, expected
+
+
+def physical_range_mv_of(r) -> float:
+    assert r.getPhysicalMaximum(0) == -r.getPhysicalMinimum(0)
+    return r.getPhysicalMaximum(0)
+
+
+def test_edf_header_is_standard(session, tmp_path):
+    out = export_session(session, "edf", tmp_path / "n.edf")
+    raw = out.read_bytes()
+    head = raw[:256].decode("ascii")
+    assert all(32 <= b < 127 for b in raw[:256])
+    fields = {}
+    pos = 0
+    for name, width in [("version", 8), ("patient", 80), ("recording", 80), ("startdate", 8),
+                        ("starttime", 8), ("header_bytes", 8), ("reserved", 44), ("n_records", 8),
+                        ("record_s", 8), ("ns", 4)]:
+        fields[name] = head[pos:pos + width]
+        pos += width
+    assert pos == 256 and fields["version"] == "0       "
+    assert fields["patient"].split()[:4] == ["S042", "X", "X", "X"]  # EDF+: code sex birthdate name
+    assert fields["recording"].startswith("Startdate 01-MAR-2024 ") and "CardioRadar_sim" in fields["recording"]
+    assert (fields["startdate"], fields["starttime"]) == ("01.03.24", "22.15.30")
+    assert fields["reserved"].startswith("EDF+C")
+    ns, n_records = int(fields["ns"]), int(fields["n_records"])
+    assert int(fields["header_bytes"]) == 256 * (ns + 1) and n_records == 10 and float(fields["record_s"]) == 1
+    sig = raw[256:256 * (ns + 1)].decode("ascii")
+    cols, pos = {}, 0
+    for name, width in [("label", 16), ("transducer", 80), ("dimension", 8), ("pmin", 8), ("pmax", 8),
+                        ("dmin", 8), ("dmax", 8), ("prefilter", 80), ("spr", 8), ("reserved", 32)]:
+        cols[name] = [sig[pos + i * width:pos + (i + 1) * width].strip() for i in range(ns)]
+        pos += width * ns
+    assert cols["label"][:12] == [f"ECG {lead}" for lead in LEADS]
+    assert set(cols["label"][12:]) == {"EDF Annotations"} and ns > 12
+    assert set(cols["dimension"][:12]) == {"mV"} and set(cols["spr"][:12]) == {str(FS)}
+    assert {int(v) for v in cols["dmax"][:12]} == {DIGITAL_MAX} and {int(v) for v in cols["dmin"][:12]} == {-DIGITAL_MAX}
+    rng = float(cols["pmax"][0])
+    assert float(cols["pmin"][0]) == -rng and rng >= np.nanmax(np.abs(truth_ecg()[0]))
+    record_bytes = 2 * sum(int(s) for s in cols["spr"])
+    assert len(raw) == 256 * (ns + 1) + n_records * record_bytes
+    # the first TAL of record 0 is its time stamp "+0\x14\x14" (EDF+ time-keeping annotation),
+    # offset by the sub-second start
+    tal = raw[256 * (ns + 1) + 2 * 12 * FS:][:16]
+    assert tal.startswith(b"+0") and b"\x14\x14" in tal
+
+
+def test_wfdb_round_trip(session, tmp_path):
+    import wfdb
+
+    hea = export_session(session, "wfdb", tmp_path / "wf" / "n1")
+    assert hea.name == "n1.hea" and (tmp_path / "wf" / "n1.dat").stat().st_size == N_TOTAL * 12 * 2
+    ecg, reason = truth_ecg()
+    rec = wfdb.rdrecord(str(tmp_path / "wf" / "n1"))
+    assert rec.fs == FS and rec.sig_name == list(LEADS) and rec.units == ["mV"] * 12
+    assert rec.p_signal.shape == (N_TOTAL, 12) and rec.fmt == ["16"] * 12
+    ok = reason == ""
+    assert np.max(np.abs(rec.p_signal[ok] - ecg[ok])) <= 0.5 / 1000 + 1e-6
+    assert np.isnan(rec.p_signal[~ok]).all()  # gaps come back as NaN, not as a made-up value
+    assert rec.base_datetime == dt.datetime(2024, 3, 1, 22, 15, 30)
+    qrs = wfdb.rdann(str(tmp_path / "wf" / "n1"), "qrs")
+    assert np.array_equal(qrs.sample, np.round(beat_times() * FS).astype(int)) and set(qrs.symbol) == {"N"}
+    evt = wfdb.rdann(str(tmp_path / "wf" / "n1"), "evt")
+    notes = list(zip(evt.sample.tolist(), evt.aux_note))
+    for expected in [(0, "session: start"), (0, "ECG gap: no data 1s"), (1100, "ECG gap: no value 0.01s"),
+                     (1650, "drop: frames lost"), (2000, "ECG gap: excluded 1s"),
+                     (3500, "disconnect: radar port lost"), (3500, "ECG gap: no data 1s")]:
+        assert expected in notes, expected
+
+
+def test_csv_round_trip(session, tmp_path):
+    out = export_session(session, "csv", tmp_path / "n.csv")
+    ecg, reason = truth_ecg()
+    with open(out) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["time_s", *LEADS] and len(rows) == N_TOTAL + 1
+    t = np.array([float(r[0]) for r in rows[1:]])
+    assert np.allclose(t, np.arange(N_TOTAL) / FS)
+    cells = np.array([r[1:] for r in rows[1:]])
+    ok = reason == ""
+    assert (cells[~ok] == "").all()  # gaps: empty cells
+    assert np.max(np.abs(cells[ok].astype(float) - ecg[ok])) <= 5e-7 + 1e-6
+    with open(tmp_path / "n_beats.csv") as f:
+        beats = list(csv.DictReader(f))
+    assert np.allclose([float(b["t_s"]) for b in beats], beat_times())
+    with open(tmp_path / "n_events.csv") as f:
+        events = [(float(e["t_s"]), e["kind"], e["detail"]) for e in csv.DictReader(f)]
+    assert (4.0, "gap", "excluded") in events and (7.0, "disconnect", "radar port lost") in events
+    with open(tmp_path / "n_vitals.csv") as f:
+        assert next(csv.DictReader(f))["source"] == "classical"
+
+
+def test_plan_finds_gaps_and_range(session):
+    from edge.store import SessionReader
+
+    with SessionReader(session) as r:
+        plan = make_plan(r)
+    assert (plan.origin_s, plan.fs_hz, plan.n_samples) == (0.0, FS, N_TOTAL)
+    assert [(g.start, g.n, g.reason) for g in plan.gaps] == [
+        (0, 500, "no data"), (1100, 5, "no value"), (2000, 500, "excluded"), (3500, 500, "no data")]
+    assert physical_range_mv(plan) == math.ceil(np.nanmax(np.abs(truth_ecg()[0])) * 2) / 2
+
+
+def test_cli_export_and_its_errors(session, tmp_path, capsys):
+    out = tmp_path / "cli.edf"
+    assert main(["export", str(session), "--format", "edf", "--out", str(out)]) == 0
+    assert out.stat().st_size > 0 and capsys.readouterr().out.strip() == str(out)
+    empty = tmp_path / "empty.db"
+    SessionWriter(empty, {}, timer=False).close()
+    assert main(["export", str(empty), "--format", "csv"]) == InputDataError.exit_code
+    assert "no ECG blocks" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="format"):
+        export_session(session, "mat")
+    with pytest.raises(SystemExit):
+        main(["export", str(session), "--format", "mat"])
+
+
+def test_sub_second_start_shifts_the_grid_to_a_whole_second(tmp_path):
+    import pyedflib
+
+    path = tmp_path / "s.db"
+    ecg = np.full((FS, 12), 1.5, np.float32)
+    with SessionWriter(path, {"start_time_utc": "2024-03-01T23:59:59.750+00:00"}, timer=False) as w:
+        w.add_ecg_block(EcgBlock(1.0, float(FS), ecg))
+    r = pyedflib.EdfReader(str(export_session(path, "edf")))
+    try:
+        assert r.getStartdatetime() == dt.datetime(2024, 3, 1, 23, 59, 59)  # 0.75 s before t_s = 0
+        x = r.readSignal(0)
+    finally:
+        r.close()
+    first = int(1.75 * FS)
+    assert np.all(x[:first] == 0) and np.allclose(x[first:first + FS], 1.5, atol=1e-4)
+
+
+def test_default_output_paths_sit_beside_the_session(session):
+    for fmt, name in [("edf", "night1.edf"), ("wfdb", "night1.hea"), ("csv", "night1.csv")]:
+        assert export_session(session, fmt).name == name
