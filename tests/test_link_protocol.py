@@ -184,6 +184,21 @@ def test_disconnect_explains_the_gap_and_releases_a_held_frame():
     assert [(e.kind, e.count) for e in events(out)] == [(RESYNC, len(packet(40)) - 100), (DROP, 35)]
 
 
+def test_implausible_number_after_a_disconnect_waits_for_confirmation():
+    dec = FrameDecoder()
+    dec.feed(packet(1) + packet(2), 0.0)
+    dec.note_disconnect(1.0)
+    assert dec.feed(packet(5000), 2.0) == []  # more than max_unconfirmed_gap: held
+    out = dec.feed(packet(5001), 2.1)
+    assert [f.frame_number for f in frames(out)] == [5000, 5001]
+    assert [(e.kind, e.count) for e in events(out)] == [(DROP, 4997)]
+    # A held frame with an implausible number is discarded at a disconnect, not trusted.
+    dec = FrameDecoder()
+    dec.feed(packet(1) + packet(2) + packet(2 + (1 << 24)), 0.0)
+    out = dec.note_disconnect(1.0)
+    assert frames(out) == [] and [e.kind for e in events(out)] == [SEQUENCE]
+
+
 def test_buffer_stays_bounded_on_endless_garbage():
     dec = FrameDecoder()
     rng = np.random.default_rng(3)

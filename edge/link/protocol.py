@@ -63,6 +63,9 @@ class DecoderConfig:
     n_virtual: int | None = 12
     max_packet_bytes: int = 16384  # larger claimed lengths are corruption, not frames
     max_tlvs: int = 32
+    # The largest gap taken on trust (after a disconnect or seen damage) without the next
+    # frame confirming the new number: 10 s at 100 frames/s.
+    max_unconfirmed_gap: int = 1000
 
     @classmethod
     def from_profile(cls, profile) -> "DecoderConfig":
@@ -115,9 +118,14 @@ class FrameDecoder:
     def note_disconnect(self, host_time_s: float) -> list[Item]:
         """The port went away: what is buffered cannot complete; any gap is now explained."""
         out: list[Item] = []
-        if self._pending is not None:
-            out += self._accept(self._pending, host_time_s)
-            self._pending = None
+        p, self._pending = self._pending, None
+        if p is not None:
+            d = (p.frame_number - self._last) % _COUNTER_MOD if self._last is not None else 1
+            if 0 < d <= 1 + self.config.max_unconfirmed_gap:
+                out += self._accept(p, host_time_s)  # plausible: do not lose a frame already read
+            else:
+                out.append(LinkEvent(SEQUENCE, host_time_s, p.frame_number, 1,
+                                     f"discarded frame numbered {p.frame_number}: unconfirmed, after {self._last}"))
         start = self._buf.find(MAGIC)
         self._skip(0, start if start >= 0 else len(self._buf))
         if start >= 0:
@@ -284,7 +292,7 @@ class FrameDecoder:
             out += self._accept(f, t)
             return out
         d = (f.frame_number - self._last) % _COUNTER_MOD
-        if d == 1 or 1 < d <= 1 + self._loss_budget:
+        if d == 1 or 1 < d <= 1 + min(self._loss_budget, self.config.max_unconfirmed_gap):
             out += self._accept(f, t)
         else:
             self._pending = f
