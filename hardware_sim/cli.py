@@ -76,7 +76,8 @@ def _serve(args) -> int:
     from hardware_sim.record import build_module
     from hardware_sim.serial_io import ModuleServer
 
-    module, _ = build_module(_subject(args), seed=args.seed, mode=args.mode, board=args.board)
+    # Small batches: a batch is computed just before its first frame is due on the port.
+    module, _ = build_module(_subject(args), seed=args.seed, mode=args.mode, board=args.board, batch_frames=5)
     kwargs = {}
     if args.tcp:
         cfg_url, data_url = urlparse(module.profile.ports.config), urlparse(module.profile.ports.data)

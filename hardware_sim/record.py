@@ -92,14 +92,15 @@ def make_subject(subject, seed: int):
 
 
 def build_module(subject="healthy-rest", *, seed: int = 0, mode: str = "adc",
-                 board: str | BoardProfile = "sim", noise=None):
+                 board: str | BoardProfile = "sim", noise=None, batch_frames: int = 100):
     """Subject + scene + front end + firmware, seeded from one ``seed``. Returns (module, subject)."""
     from hardware_sim.scene import Scene
 
     profile = board if isinstance(board, BoardProfile) else load_profile(board)
     s_subject, s_scene, s_module = (int(c.generate_state(1)[0]) for c in np.random.SeedSequence(seed).spawn(3))
     subj = make_subject(subject, s_subject)
-    module = RadarModule(profile, Scene(subj, s_scene), mode=mode, seed=s_module, noise=noise)
+    module = RadarModule(profile, Scene(subj, s_scene), mode=mode, seed=s_module, noise=noise,
+                         batch_frames=batch_frames)
     return module, subj
 
 

@@ -118,6 +118,7 @@ class RadarModule:
         front_end_factory: FrontEndFactory | None = None,
         banner: str = BANNER_68XX,
         processing_us_per_sample: float = 0.5,
+        batch_frames: int = 100,
     ):
         if mode not in ("adc", "fast"):
             raise ValueError(f"mode: expected 'adc' or 'fast', got {mode!r}")
@@ -134,6 +135,10 @@ class RadarModule:
         self._temp_offsets_c = temp_rng.normal(0.0, 1.5, size=10)
         self._factory = front_end_factory or default_front_end_factory(mode, int(fe_ss.generate_state(1)[0]), noise)
         self._proc_us_per_sample = processing_us_per_sample
+        # Frames computed ahead per front-end call: large for records, small when served live
+        # (a batch is computed just before its first frame is due).
+        self.batch_frames = max(1, int(batch_frames))
+        self._ahead: dict[int, np.ndarray] = {}
         self.cli = ConfigCli(banner, start_check=self._start_check)
         self._fe: FrameSource | None = None
         self._pending_fe: FrameSource | None = None
@@ -209,6 +214,9 @@ class RadarModule:
         self._t_start_s = t_s + self._cfg.frame.trigger_delay_ms * 1e-3
         self._uart_busy_until_s = -np.inf
         self._last_stats = None
+        self._ahead = {}
+        self._stats_cache: dict[tuple[float, float], FrameStats] = {}
+        self._temp_cache: tuple[int, Temperature] | None = None
         log.info("sensor started at t=%.6f s, period %.9f s (drift %+.2f ppm)",
                  t_s, self.frame_period_s, self.clock_drift_ppm)
 
@@ -237,10 +245,12 @@ class RadarModule:
         want_heatmap = gm is not None and gm.range_azimuth_heatmap == 1
         if want_heatmap and (k == 0 or (sel.reselect_frames > 0 and k % sel.reselect_frames == 0)):
             self._first_bin = self._select_bins(fe, k, t_frame_s, sel)
+            self._ahead = {}
         heatmap = None
         if want_heatmap:
-            bins = np.arange(self._first_bin, self._first_bin + sel.num_bins)
-            heatmap = np.asarray(fe.frame(self.scene, k, t_frame_s, bins), dtype=np.int16)
+            if k not in self._ahead:
+                self._compute_ahead(fe, k, sel)
+            heatmap = self._ahead.pop(k)
         active_s = self._active_frame_s()
         proc_us = 100.0 + self._proc_us_per_sample * (heatmap.size // 2 if heatmap is not None else 0)
         t_ready_s = t_frame_s + active_s + proc_us * 1e-6
@@ -275,6 +285,27 @@ class RadarModule:
             packet=b"" if dropped else packet, heatmap=heatmap,
         )
 
+    def _compute_ahead(self, fe: FrameSource, k: int, sel: RangeBinSelCfg) -> None:
+        """Heatmaps of frames k.. up to the batch size, the next reselection or numFrames.
+
+        The front end's batch call (``frames``) is byte-identical to one call per frame and
+        evaluates the scene for all of them at once, which is where the time goes.
+        """
+        n = self.batch_frames
+        if sel.reselect_frames > 0:
+            n = min(n, sel.reselect_frames - k % sel.reselect_frames)
+        if self._cfg.frame.num_frames > 0:
+            n = min(n, self._cfg.frame.num_frames - k)
+        idx = np.arange(k, k + max(1, n))
+        t_s = self._t_start_s + idx * self.frame_period_s
+        bins = np.arange(self._first_bin, self._first_bin + sel.num_bins)
+        if hasattr(fe, "frames"):
+            block = np.asarray(fe.frames(self.scene, idx, t_s, bins), dtype=np.int16)
+        else:
+            block = np.stack([np.asarray(fe.frame(self.scene, int(i), float(t), bins), np.int16)
+                              for i, t in zip(idx, t_s)])
+        self._ahead = {int(i): block[j] for j, i in enumerate(idx)}
+
     def _select_bins(self, fe: FrameSource, k: int, t_frame_s: float, sel: RangeBinSelCfg) -> int:
         lo = max(0, fe.bin_of_range(sel.range_start_m))
         hi = max(lo, fe.bin_of_range(sel.range_end_m))
@@ -294,6 +325,12 @@ class RadarModule:
         return n_chirps * cfg.frame.num_loops * cfg.profile.chirp_time_us * 1e-6
 
     def _stats(self, proc_us: float, tx_s: float) -> FrameStats:
+        key = (proc_us, tx_s)
+        if key not in self._stats_cache:  # the same few values every frame: compute once
+            self._stats_cache[key] = self._compute_stats(proc_us, tx_s)
+        return self._stats_cache[key]
+
+    def _compute_stats(self, proc_us: float, tx_s: float) -> FrameStats:
         period_us = self._cfg.frame.period_ms * 1e3
         active_us = self._active_frame_s() * 1e6
         inter_us = max(1.0, period_us - active_us)
@@ -308,6 +345,13 @@ class RadarModule:
         )
 
     def _temperature(self, t_s: float) -> Temperature:
+        # The radar SS reports temperature about once a second; the last report is repeated.
+        second = int(t_s)
+        if self._temp_cache is None or self._temp_cache[0] != second:
+            self._temp_cache = (second, self._temperature_report(float(second)))
+        return self._temp_cache[1]
+
+    def _temperature_report(self, t_s: float) -> Temperature:
         # The die warms from 35 C towards 48 C over ~10 minutes after the start.
         warm_c = 35.0 + 13.0 * (1.0 - np.exp(-(t_s - self._t_start_s) / 600.0))
         sensors = tuple(int(round(warm_c + o)) for o in self._temp_offsets_c)
