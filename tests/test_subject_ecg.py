@@ -204,7 +204,7 @@ def test_pac_early_normal_qrs_changed_p():
     assert len(pacs) >= 5
     normal = next(b for b in beats[5:] if b.kind == "N")
     mn = measure(h, normal)
-    pw_n = vcg_to_leads(mn["v"])[mn["on"] - 200:mn["on"] - 10, L["II"]]
+    pw_n = vcg_to_leads(mn["v"])[mn["on"] - 140:mn["on"] - 10, L["II"]]
     for b in pacs[:4]:
         prev = beats[b.index - beats[0].index - 1]
         assert b.rr_s < 0.85 * prev.rr_s
@@ -212,8 +212,8 @@ def test_pac_early_normal_qrs_changed_p():
         assert m["qrs"] <= 110
         e = vcg_to_leads(m["v"])
         # P wave in II: upright in the sinus beat, inverted in the PAC
-        pw = e[m["on"] - 200:m["on"] - 10, L["II"]]
-        assert pw_n.max() > 0.02 and pw.min() < -0.02 and pw.max() < pw_n.max()
+        pw = e[m["on"] - 140:m["on"] - 10, L["II"]]
+        assert pw_n.max() > 0.02 and pw_n.min() > -0.01 and pw.min() < -0.02
 
 
 def test_af_irregular_no_p_fwaves_in_band():

@@ -162,10 +162,10 @@ NORMAL_VCG = VcgMorphology(
 # a time interval then scales as RR^(1 - e). Widths and Q/R/S angles use ECGSYN's
 # e = 1/2. ECGSYN's e = 1/4 for P and T angles makes QT ~ RR^0.75, so Bazett's QTc
 # falls by ~15 % from 60 to 100 bpm and leaves the normal band; we use e = 1/2 for T
-# (QT ~ RR^0.5, QTc rate-independent) and e = 3/4 for P (PR ~ RR^0.25, 120-200 ms
-# from about 40 to 150 bpm). Values: (angle exponent, width exponent).
+# (QT ~ RR^0.5, QTc rate-independent) and e = 0.85 for P (PR ~ RR^0.15, 120-200 ms
+# from about 40 to 140 bpm). Values: (angle exponent, width exponent).
 RATE_EXPONENTS = {
-    "P": (0.75, 0.5), "Q": (0.5, 0.5), "R": (0.5, 0.5), "S": (0.5, 0.5),
+    "P": (0.85, 0.5), "Q": (0.5, 0.5), "R": (0.5, 0.5), "S": (0.5, 0.5),
     "T": (0.5, 0.5), "RP": (0.5, 0.5), "ST": (0.5, 0.5),
 }
 

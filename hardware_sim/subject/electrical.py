@@ -7,10 +7,11 @@ them into beats (``rhythm.BeatSchedule``) and an ECG at any times.
 Phase: theta = 2 pi k at the k-th R peak, linear in time between consecutive R
 peaks. Each beat j keeps its own Gaussians (normal / PVC / PAC / AF shape) and is
 evaluated at theta - 2 pi j for the beats around t, so there is no wrap
-discontinuity and early or late beats keep their shape. A Gaussian before the R
-peak (theta_i < 0) is rate-scaled with the interval before the beat, one after it
-with the interval after (the interval its phase runs through); see
-``ecg.RATE_EXPONENTS``.
+discontinuity and early or late beats keep their shape. A beat's waves are
+rate-scaled (``ecg.RATE_EXPONENTS``) with the interval before it (QT follows the
+preceding RR); Gaussians after the R peak, where the phase runs at 2 pi / RR_next,
+are rescaled by RR_prev / RR_next so their time course does not depend on when the
+next beat comes (a PVC's T wave is not stretched by its compensatory pause).
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class ElectricalParams:
     resp_rotation_rad: tuple[float, float, float] = (0.1, 0.08, 0.07)
     resp_translation_frac: float = 0.05
     mayer_hz: float = 0.1
+    lf_hf: float = 1.5
     rsa_lag_rad: float = 0.3
     ectopic_p_stay_normal: float = 1.0
     ectopic_coupling: float = 0.65
@@ -76,7 +78,7 @@ class ElectricalParams:
     def rhythm_params(self) -> RhythmParams:
         return RhythmParams(
             condition=self.condition, hr_bpm=self.hr_bpm, sdnn_ms=self.sdnn_ms,
-            rmssd_ms=self.rmssd_ms, mayer_hz=self.mayer_hz, rsa_lag_rad=self.rsa_lag_rad,
+            rmssd_ms=self.rmssd_ms, mayer_hz=self.mayer_hz, lf_hf=self.lf_hf, rsa_lag_rad=self.rsa_lag_rad,
             af_rr_cv=self.af_rr_cv, ectopic_p_stay_normal=self.ectopic_p_stay_normal,
             ectopic_coupling=self.ectopic_coupling)
 
@@ -118,9 +120,9 @@ class ElectricalParams:
             sdnn, rmssd = 0.5 * sdnn, 0.4 * rmssd
         # Interval scales: PR lengthens a little with age; women's QTc ~10 ms longer.
         pr_scale = float(np.clip(rng.normal(1.0 + 0.002 * (age_y - 45.0), 0.04), 0.9, 1.12))
-        qrs_scale = float(np.clip(rng.normal(1.05, 0.05), 0.95, 1.18))
-        qt_scale = float(np.clip(rng.normal(1.085 + (0.02 if sex == "F" else 0.0), 0.025),
-                                 1.04, 1.15))
+        qrs_scale = float(np.clip(rng.normal(1.02, 0.04), 0.95, 1.1))
+        qt_scale = float(np.clip(rng.normal(1.1 + (0.02 if sex == "F" else 0.0), 0.015),
+                                 1.07, 1.14))
         base = _jittered(NORMAL_VCG, rng, pr_scale, qrs_scale, qt_scale)
         kw: dict = {}
         vcg = base
@@ -151,7 +153,8 @@ class ElectricalParams:
                    pr_scale=pr_scale, qrs_scale=qrs_scale, qt_scale=qt_scale,
                    axis_rotation_rad=axis, resp_rotation_rad=resp_rot,
                    resp_translation_frac=float(rng.uniform(0.03, 0.07)),
-                   rsa_lag_rad=float(rng.uniform(0.0, 0.6)), **kw)
+                   rsa_lag_rad=float(rng.uniform(0.0, 0.6)),
+                   lf_hf=float(rng.uniform(0.5, 3.0)), **kw)
 
 
 # --- morphology builders ----------------------------------------------------------
@@ -269,11 +272,12 @@ class SyntheticHeart:
         codes = np.full((3, _MAX_G), -1)
         for a, g in enumerate(self._morph[sched._kind[k]].axes()):
             n = len(g.wave)
-            th_pre, al, b_pre = rate_scaled(g, 60.0 / rr_pre)
-            th_post, _, b_post = rate_scaled(g, 60.0 / rr_post)
-            pre = np.asarray(g.theta_rad) < 0.0
-            theta[a, :n] = np.where(pre, th_pre, th_post)
-            b[a, :n] = np.where(pre, b_pre, b_post)
+            th, al, bb = rate_scaled(g, 60.0 / rr_pre)
+            # after R the phase runs at 2 pi / rr_post: rescale so the time course
+            # stays the one set by the preceding interval
+            post = np.where(np.asarray(g.theta_rad) < 0.0, 1.0, rr_pre / rr_post)
+            theta[a, :n] = th * post
+            b[a, :n] = bb * post
             alpha[a, :n] = al
             codes[a, :n] = [WAVE_CLASSES.index(w) for w in g.wave]
         return theta, alpha, b, codes

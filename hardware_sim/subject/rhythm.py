@@ -2,7 +2,8 @@
 
 The sinus RR process follows ECGSYN's spectrum (McSharry et al. 2003): a Mayer
 wave (narrow band around 0.1 Hz, here a sum of sinusoids with Gaussian-spread
-frequencies) plus respiratory sinus arrhythmia locked to the breathing phase
+frequencies), a very-low-frequency part (0.01-0.04 Hz) that carries the SDNN
+the faster parts leave, plus respiratory sinus arrhythmia locked to the breathing phase
 of a respiration object, plus a little beat-to-beat white noise. Amplitudes are
 solved so that the expected SDNN and RMSSD equal the subject's targets.
 
@@ -46,6 +47,7 @@ class RhythmParams:
     rmssd_ms: float
     mayer_hz: float = 0.1
     mayer_width_hz: float = 0.01
+    lf_hf: float = 1.5  # Mayer (LF) to RSA (HF) variance ratio
     rsa_lag_rad: float = 0.3  # heart rate responds a little after the breathing phase
     af_rr_cv: float = 0.2  # AF: coefficient of variation of RR
     ectopic_p_stay_normal: float = 1.0  # Markov chain: P(normal slot -> normal slot)
@@ -54,42 +56,47 @@ class RhythmParams:
 
 @dataclass(frozen=True)
 class HrvAmplitudes:
-    """Standard deviations (ms) of the three RR components."""
+    """Standard deviations (ms) of the RR components."""
 
+    vlf_sd_ms: float
     mayer_sd_ms: float
     rsa_sd_ms: float
     white_sd_ms: float
 
 
 def hrv_amplitudes(sdnn_ms: float, rmssd_ms: float, rr_s: float, resp_hz: float,
-                   mayer_hz: float = 0.1) -> HrvAmplitudes:
+                   mayer_hz: float = 0.1, lf_hf: float = 1.5) -> HrvAmplitudes:
     """Component SDs giving the expected SDNN and RMSSD for a sinus RR series.
 
     A sinusoid of SD sigma at frequency f sampled once per RR contributes
-    4 sigma^2 sin^2(pi f RR) to RMSSD^2; white noise contributes 2 sigma^2.
-    If the targets are inconsistent (RMSSD too large for the SDNN at this rate and
-    breathing), RMSSD is lowered until the Mayer wave keeps at least 10 % of the
-    variance, and a warning is logged.
+    4 sigma^2 sin^2(pi f RR) to RMSSD^2; white noise contributes 2 sigma^2; the very
+    slow (VLF, 0.01-0.04 Hz) part almost nothing. RMSSD fixes RSA and Mayer (in the
+    ratio ``lf_hf`` of their variances), the VLF part makes up the SDNN. If the
+    targets are inconsistent (RMSSD too large for the SDNN at this rate and breathing),
+    the LF/HF ratio and then RMSSD are lowered, with a warning.
     """
     s_m2 = math.sin(math.pi * mayer_hz * rr_s) ** 2
-    s_r2 = max(math.sin(math.pi * resp_hz * rr_s) ** 2, 1e-6)
+    s_r2 = max(math.sin(math.pi * resp_hz * rr_s) ** 2, 1e-3)
     sdnn2 = sdnn_ms ** 2
-    rmssd = rmssd_ms
-    for _ in range(200):
+    rmssd, ratio = rmssd_ms, lf_hf
+    for _ in range(400):
         r2 = rmssd ** 2
         white2 = _WHITE_RMSSD_SHARE * r2 / 2.0
-        rest = sdnn2 - white2
-        rsa2 = ((1.0 - _WHITE_RMSSD_SHARE) * r2 - 4.0 * s_m2 * rest) / (4.0 * (s_r2 - s_m2))
-        mayer2 = rest - rsa2
-        if mayer2 >= 0.1 * sdnn2 and rsa2 >= 0.0:
+        rsa2 = (1.0 - _WHITE_RMSSD_SHARE) * r2 / (4.0 * (s_r2 + ratio * s_m2))
+        vlf2 = sdnn2 - white2 - rsa2 * (1.0 + ratio)
+        if vlf2 >= 0.0:
             break
-        rmssd *= 0.97
+        if ratio > 0.25:
+            ratio *= 0.9
+        else:
+            rmssd *= 0.98
     else:
         raise ValueError(f"hrv_amplitudes: no solution for SDNN {sdnn_ms} ms, RMSSD {rmssd_ms} ms")
-    if rmssd < rmssd_ms:
-        log.warning("RMSSD target %.1f ms lowered to %.1f ms to fit SDNN %.1f ms at RR %.2f s",
-                    rmssd_ms, rmssd, sdnn_ms, rr_s)
-    return HrvAmplitudes(math.sqrt(mayer2), math.sqrt(max(rsa2, 0.0)), math.sqrt(white2))
+    if rmssd < rmssd_ms or ratio < lf_hf:
+        log.warning("HRV targets SDNN %.1f / RMSSD %.1f ms at RR %.2f s: LF/HF %.2f -> %.2f, "
+                    "RMSSD -> %.1f ms", sdnn_ms, rmssd_ms, rr_s, lf_hf, ratio, rmssd)
+    return HrvAmplitudes(math.sqrt(vlf2), math.sqrt(ratio * rsa2), math.sqrt(rsa2),
+                         math.sqrt(white2))
 
 
 class SinusoidRespiration:
@@ -123,9 +130,11 @@ class BeatSchedule:
         crng = np.random.default_rng(comp_seed)
         self.resp_hz = _estimate_resp_hz(self.respiration)
         self.amps = hrv_amplitudes(params.sdnn_ms, params.rmssd_ms, self.rr0_s, self.resp_hz,
-                                   params.mayer_hz)
+                                   params.mayer_hz, params.lf_hf)
         self._mayer_f_hz = params.mayer_hz + params.mayer_width_hz * crng.standard_normal(_N_MAYER)
         self._mayer_ph = crng.uniform(0.0, 2.0 * np.pi, _N_MAYER)
+        self._vlf_f_hz = crng.uniform(0.01, 0.04, _N_MAYER)
+        self._vlf_ph = crng.uniform(0.0, 2.0 * np.pi, _N_MAYER)
         self._beat_rng = np.random.default_rng(beat_seed)
         first_r = -crng.uniform(0.0, self.rr0_s)  # first R before t = 0, so t = 0 is covered
         self._r_s = [first_r]
@@ -138,9 +147,11 @@ class BeatSchedule:
         a = self.amps
         mayer = math.sqrt(2.0 / _N_MAYER) * a.mayer_sd_ms * float(
             np.sum(np.sin(2.0 * np.pi * self._mayer_f_hz * t_s + self._mayer_ph)))
+        vlf = math.sqrt(2.0 / _N_MAYER) * a.vlf_sd_ms * float(
+            np.sum(np.sin(2.0 * np.pi * self._vlf_f_hz * t_s + self._vlf_ph)))
         phase = float(self.respiration.resp_phase_rad(np.array([t_s]))[0])
         rsa = math.sqrt(2.0) * a.rsa_sd_ms * math.cos(phase - self.params.rsa_lag_rad)
-        return self.rr0_s + 1e-3 * (mayer + rsa)
+        return self.rr0_s + 1e-3 * (vlf + mayer + rsa)
 
     def _next_beat(self) -> None:
         p, rng = self.params, self._beat_rng
