@@ -67,6 +67,8 @@ class FrontEnd:
             self._leak_amp_lsb, self._leak_path_m)
         self._table = None
         self._leak_bins: dict[tuple, np.ndarray] = {}
+        log.debug("front end %s: %d chirps x %d rx, %d ADC samples, n_fft %d, %.4f m/bin, noise %s",
+                  mode, t.n_chirps, self.n_rx, t.n_adc, self.n_fft, self.bin_spacing_m, noise)
 
     # ----- range bins -----
     @property
