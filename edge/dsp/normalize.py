@@ -1,9 +1,10 @@
 """Per-window normalisation of every feature channel.
 
 y = (x - mean) / (NORM_SIGMAS * rms(x - mean)), saturated to [-1, 1).
-Fixed point: int32 (n, C) in any Q -> int16 (n, C) Q15. The mean is a rounded integer
-mean; the rms comes from an integer square root of the mean square of the deviation
-(pre-shifted so its sum fits int64); each sample is then one rounded integer division.
+Fixed point: int32 (n, C) in any Q -> int16 (n, C) Q15. The mean is rounded to
+the working precision; the rms comes from an integer square root of the mean square of the deviation,
+scaled to ~21 bits first (so small channels keep precision and large ones fit int64);
+each sample is then one rounded integer division.
 A constant channel gives zeros.
 """
 
@@ -24,6 +25,15 @@ def _div_round(num, den):
 
 
 @njit(cache=True)
+def _bit_length(v):
+    n = 0
+    while v > 0:
+        v >>= 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
 def normalize_q15(x: np.ndarray) -> np.ndarray:
     """x int32 (n, C) -> int16 (n, C) Q15."""
     n, c = x.shape
@@ -38,12 +48,22 @@ def normalize_q15(x: np.ndarray) -> np.ndarray:
         peak = np.int64(0)
         for t in range(n):
             peak = max(peak, abs(np.int64(x[t, j]) - mean))
-        shift = 0
-        while (peak >> shift) >= (np.int64(1) << 22):
-            shift += 1
+        if peak == 0:
+            continue
+        # scale to about 2**21 so the integer rms keeps ~20 significant bits and the sum of
+        # squares fits int64: small channels are shifted left (exactly, the mean then keeps
+        # `up` fraction bits), large ones right for the rms only
+        up = 21 - _bit_length(peak)
+        if up >= 0:
+            mean_s = _div_round(total << up, np.int64(n))
+        else:
+            mean_s = mean
         ss = np.int64(0)
         for t in range(n):
-            d = (np.int64(x[t, j]) - mean) >> shift
+            if up >= 0:
+                d = (np.int64(x[t, j]) << up) - mean_s
+            else:
+                d = (np.int64(x[t, j]) - mean_s) >> -up
             ss += d * d
         ms = ss // n
         rms = np.int64(np.sqrt(np.float64(ms)))  # exact for ms < 2**52; fix the last unit
@@ -51,11 +71,15 @@ def normalize_q15(x: np.ndarray) -> np.ndarray:
             rms -= 1
         while (rms + 1) * (rms + 1) <= ms:
             rms += 1
-        den = NORM_SIGMAS * (rms << shift)
-        if den == 0:
+        if rms == 0:
             continue
+        den = NORM_SIGMAS * (rms if up >= 0 else rms << -up)
         for t in range(n):
-            y = _div_round((np.int64(x[t, j]) - mean) << 15, den)
+            if up >= 0:
+                num = ((np.int64(x[t, j]) << up) - mean_s) << 15
+            else:
+                num = (np.int64(x[t, j]) - mean_s) << 15
+            y = _div_round(num, den)
             out[t, j] = min(max(y, -32768), 32767)
     return out
 
