@@ -112,10 +112,12 @@ class ElectricalParams:
             hr_bpm = float(rng.uniform(lo, hi))
         elif (condition == "brady" and hr_bpm >= 60) or (condition == "tachy" and hr_bpm <= 100):
             raise ConfigError(f"hr_bpm for {condition}: expected {'< 60' if condition == 'brady' else '> 100'}, got {hr_bpm}")
-        # HRV targets (Nunan 2010: SDNN 50 +- 16, RMSSD 42 +- 15 ms), kept within 1.5 SD.
-        sdnn = float(np.clip(50.0 + 16.0 * rng.standard_normal(), 30.0, 74.0))
+        # HRV targets (Nunan 2010: SDNN 50 +- 16, RMSSD 42 +- 15 ms). Clipped to about
+        # +-1.1 SD because a 5-min window of the narrow-band RR process lands within
+        # about -15 %..+20 % of its target, and the realised values should stay in +-2 SD.
+        sdnn = float(np.clip(50.0 + 16.0 * rng.standard_normal(), 32.0, 68.0))
         rmssd = float(np.clip(42.0 + 0.6 * (sdnn - 50.0) * 15 / 16 + 10.0 * rng.standard_normal(),
-                              20.0, 64.0))
+                              20.0, 60.0))
         if condition == "tachy":  # vagal withdrawal: HRV falls at high rate
             sdnn, rmssd = 0.5 * sdnn, 0.4 * rmssd
         # Interval scales: PR lengthens a little with age; women's QTc ~10 ms longer.
