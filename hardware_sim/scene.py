@@ -58,14 +58,16 @@ def default_clutter(subject: VirtualSubject, rng: np.random.Generator) -> tuple[
                 _at(r + rng.uniform(0.15, 0.3), pl.azimuth_deg + side * rng.uniform(25, 40), pl.elevation_deg),
                 float(np.sqrt(rng.uniform(0.2, 1.0))),
             ))
-        pts.append(ClutterPoint("floor", _at(r + rng.uniform(0.5, 0.9), 0.0, 0.0), float(np.sqrt(rng.uniform(3.0, 10.0)))))
+        # The floor lies behind the bed and the body, which shadow most of it: weak.
+        pts.append(ClutterPoint("floor", _at(r + rng.uniform(0.5, 0.9), 0.0, 0.0), float(np.sqrt(rng.uniform(0.05, 0.3)))))
     else:
         # Chair back just behind the subject; the wall behind.
         pts.append(ClutterPoint(
             "chair_back", _at(r + rng.uniform(0.15, 0.3), pl.azimuth_deg, pl.elevation_deg - rng.uniform(5, 15)),
             float(np.sqrt(rng.uniform(0.2, 0.6))),
         ))
-        pts.append(ClutterPoint("wall", _at(r + rng.uniform(0.8, 1.5), 0.0, 0.0), float(np.sqrt(rng.uniform(5.0, 20.0)))))
+        # The wall behind is partly shadowed by the subject and the chair.
+        pts.append(ClutterPoint("wall", _at(r + rng.uniform(0.8, 1.5), 0.0, 0.0), float(np.sqrt(rng.uniform(0.3, 2.0)))))
     pts.append(ClutterPoint(
         "furniture", _at(rng.uniform(0.8, 2.5), rng.choice([-1.0, 1.0]) * rng.uniform(30, 50), rng.uniform(-10, 10)),
         float(np.sqrt(rng.uniform(0.5, 3.0))),
