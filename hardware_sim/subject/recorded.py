@@ -127,7 +127,7 @@ def _load_whitespace(path: Path, fs_hz, leads):
     units = 1.0
     if has_header:
         names = first
-    elif leads is not None:
+    elif leads is not None and len(leads) == data.shape[1]:
         names, leads = list(leads), None  # leads name the columns in order
     elif data.shape[1] == len(GUDB_COLUMNS):
         names, units = list(GUDB_COLUMNS), _UNITS_TO_MV["V"]
@@ -204,8 +204,8 @@ def _load_npz(path: Path):
 
 def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None = None,
                        *, units: str | None = None) -> EcgRecording:
-    """Read an ECG file. ``leads`` selects a subset (for a headerless TSV: names the
-    columns in order). ``units`` ('mV', 'V', 'uV') overrides text files' units
+    """Read an ECG file. ``leads`` selects a subset (for a headerless TSV with as many
+    columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV') overrides text files' units
     (default mV; the GUDB layout is in V)."""
     path = Path(path)
     if not path.exists() and not path.with_suffix(".hea").exists():
@@ -351,8 +351,8 @@ class RecordedHeart:
         v = scale * tmpl
         vcg = v + np.outer(s - v @ row, row / (row @ row))
         how = (f"normal Gaussian VCG template aligned to the R peaks, scaled to the "
-               f"recorded {lead} and corrected to reproduce it exactly")
-        return vcg, {n: (f"{how} (exact)" if n == lead else how) for n in LEADS}
+               f"recorded {lead} and corrected along {lead}'s lead vector")
+        return vcg, {n: ("recorded, reproduced exactly" if n == lead else how) for n in LEADS}
 
     def _limb_i_ii(self) -> np.ndarray:
         """(n, 2) leads I and II from any two recorded limb leads (exact)."""
