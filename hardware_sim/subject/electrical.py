@@ -17,14 +17,15 @@ next beat comes (a PVC's T wave is not stretched by its compensatory pause).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
 
 from cardioradar.errors import ConfigError
 from hardware_sim.subject.ecg import (
-    NORMAL_VCG, WAVE_CLASSES, GaussianSet, VcgMorphology, rate_scaled, rotation_matrix, vcg_to_leads,
+    NORMAL_VCG, WAVE_CLASSES, GaussianSet, VcgMorphology, rate_scaled, rotation_matrix,
+    vcg_to_leads,
 )
 from hardware_sim.subject.rhythm import BeatSchedule, RhythmParams, SinusoidRespiration
 from hardware_sim.subject.types import Beat
@@ -78,7 +79,8 @@ class ElectricalParams:
     def rhythm_params(self) -> RhythmParams:
         return RhythmParams(
             condition=self.condition, hr_bpm=self.hr_bpm, sdnn_ms=self.sdnn_ms,
-            rmssd_ms=self.rmssd_ms, mayer_hz=self.mayer_hz, lf_hf=self.lf_hf, rsa_lag_rad=self.rsa_lag_rad,
+            rmssd_ms=self.rmssd_ms, mayer_hz=self.mayer_hz, lf_hf=self.lf_hf,
+            rsa_lag_rad=self.rsa_lag_rad,
             af_rr_cv=self.af_rr_cv, ectopic_p_stay_normal=self.ectopic_p_stay_normal,
             ectopic_coupling=self.ectopic_coupling)
 
@@ -111,7 +113,8 @@ class ElectricalParams:
         if hr_bpm is None:
             hr_bpm = float(rng.uniform(lo, hi))
         elif (condition == "brady" and hr_bpm >= 60) or (condition == "tachy" and hr_bpm <= 100):
-            raise ConfigError(f"hr_bpm for {condition}: expected {'< 60' if condition == 'brady' else '> 100'}, got {hr_bpm}")
+            want = "< 60" if condition == "brady" else "> 100"
+            raise ConfigError(f"hr_bpm for {condition}: expected {want}, got {hr_bpm}")
         # HRV targets (Nunan 2010: SDNN 50 +- 16, RMSSD 42 +- 15 ms). Clipped to about
         # +-1.1 SD because a 5-min window of the narrow-band RR process lands within
         # about -15 %..+20 % of its target, and the realised values should stay in +-2 SD.

@@ -132,7 +132,8 @@ def _load_whitespace(path: Path, fs_hz, leads):
     elif data.shape[1] == len(GUDB_COLUMNS):
         names, units = list(GUDB_COLUMNS), _UNITS_TO_MV["V"]
         fs_hz = 250.0 if fs_hz is None else fs_hz
-        log.info("%s: headerless 6 columns read as the GUDB layout (V2-V1, II, III, accel; V)", path)
+        log.info("%s: headerless 6 columns read as the GUDB layout "
+                 "(V2-V1, II, III, accel; V)", path)
     else:
         raise _bad(path, "header", "a header of lead names, a leads argument naming the "
                    "columns, or the 6-column GUDB layout", f"{data.shape[1]} unnamed columns")
@@ -205,8 +206,8 @@ def _load_npz(path: Path):
 def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None = None,
                        *, units: str | None = None) -> EcgRecording:
     """Read an ECG file. ``leads`` selects a subset (for a headerless TSV with as many
-    columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV') overrides text files' units
-    (default mV; the GUDB layout is in V)."""
+    columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV')
+    overrides text files' units (default mV; the GUDB layout is in V)."""
     path = Path(path)
     if not path.exists() and not path.with_suffix(".hea").exists():
         raise InputDataError(f"{path}: file not found")
@@ -268,9 +269,10 @@ def _template_vcg(t_s: np.ndarray, r_s: np.ndarray) -> np.ndarray:
 class RecordedHeart:
     """``ElectricalSource`` replaying a recording (looped past its end).
 
-    Attributes: ``recording``, ``ecg_hp_mv`` (the recording without baseline), ``duration_s``, ``r_peaks_s`` (n,) R times within one
-    pass, ``derivation`` {lead: how it was obtained}, ``vcg`` (n, 3) mV at the
-    recording's samples, ``leads12`` (n, 12) mV.
+    Attributes: ``recording``, ``ecg_hp_mv`` (the recording without baseline),
+    ``duration_s``, ``r_peaks_s`` (n,) R times within one pass, ``derivation``
+    {lead: how it was obtained}, ``vcg`` (n, 3) mV at the recording's samples,
+    ``leads12`` (n, 12) mV.
     """
 
     def __init__(self, recording: EcgRecording):
