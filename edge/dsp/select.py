@@ -32,8 +32,10 @@ class GridQuality:
     """Per-voxel scores of one window, voxel order of ``beamform.full_grid`` (range-major).
 
     quality_db: (R * A,) float64, cardiac-band I/Q energy over the grid's noise floor, dB.
-    power: (R * A,) float64, mean beam power |I + jQ|**2 in (Q.4 >> 4 units)**2.
-    strongest: (range_idx, angle_idx) of the largest mean power.
+    power: (R * A,) float64, moving-echo power: the variance of I + jQ over the window
+        (static clutter -- bed rails, walls -- removed, as the module's clutterRemoval
+        would), beamformer Q.4 units squared.
+    strongest: (range_idx, angle_idx) of the largest moving-echo power: the person.
     """
 
     quality_db: np.ndarray
@@ -55,7 +57,8 @@ def grid_quality_q(cal: np.ndarray, weights_q15: np.ndarray, n_angles: int, deci
     iq = np.ascontiguousarray(beams.reshape(n, 2 * k))  # channels I0, Q0, I1, Q1, ...
     e_card = band_energy_q(sos_filter_q29(iq, card_sos_q29), skip, ENERGY_SHIFT).reshape(k, 2).sum(1)
     e_noise = band_energy_q(sos_filter_q29(iq, noise_sos_q29), skip, ENERGY_SHIFT).reshape(k, 2).sum(1)
-    power = band_energy_q(iq, 0, ENERGY_SHIFT).reshape(k, 2).sum(1) / max(n, 1)
+    mean_iq = iq.mean(axis=0)  # the static echo of each voxel (float: a decision)
+    power = band_energy_q(iq, 0, ENERGY_SHIFT).reshape(k, 2).sum(1) / max(n, 1) - (mean_iq**2).reshape(k, 2).sum(1)
     best = int(np.argmax(power))
     return GridQuality(_to_db(e_card, e_noise), power, (best // n_angles, best % n_angles))
 
@@ -70,7 +73,7 @@ def grid_quality_ref(cal: np.ndarray, weights: np.ndarray, decimation: int,
     iq = np.stack([beams.real, beams.imag], -1).reshape(len(beams), -1)
     e_card = (sos_filter_ref(iq, card_sos)[skip:] ** 2).sum(0).reshape(-1, 2).sum(1)
     e_noise = (sos_filter_ref(iq, noise_sos)[skip:] ** 2).sum(0).reshape(-1, 2).sum(1)
-    power = (np.abs(beams) ** 2).mean(0)
+    power = np.var(beams, axis=0)
     best = int(np.argmax(power))
     return GridQuality(_to_db(e_card, e_noise), power, (best // n_angles, best % n_angles))
 
