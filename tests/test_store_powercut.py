@@ -18,6 +18,7 @@ the page cache): ``a STEP T`` after each step is added, ``c FRAMES T`` after eac
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -35,6 +36,7 @@ from cardioradar.errors import InputDataError
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK_EVERY = 10  # one ECG block after every 10th frame
 BLOCK_SAMPLES = 50
+logger = logging.getLogger(__name__)
 SLACK_S = 1.0  # the store's promise: anything added more than this before the cut survives
 
 
@@ -106,7 +108,10 @@ def check_session(db: Path, log_text: str, cut_s: float, *, complete: bool = Tru
             assert np.array_equal(blk.ecg_mv, block_ecg(n_blocks - 1)), f"ECG block {n_blocks - 1} is wrong"
         # A step writes its frame, then (maybe) its block: blocks trail frames by <= 1.
         assert n // BLOCK_EVERY - 1 <= n_blocks <= (n + BLOCK_EVERY - 1) // BLOCK_EVERY
-        assert r.counts()["events"] == (n_blocks + 9) // 10
+        # ... and a block's event (every 10th block) may trail its block by one commit.
+        events = r.events()
+        assert (n_blocks + 9) // 10 - 1 <= len(events) <= (n_blocks + 9) // 10
+        assert [e.detail for e in events] == [f"block {10 * i}" for i in range(len(events))]
     if complete:
         durable = max((c for c, t in commits if t <= cut_s), default=0)
         assert n >= durable, f"lost committed frames: have {n}, a commit reported {durable}"
@@ -166,6 +171,7 @@ def test_sigkill_at_random_moments(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         found.append(check_session(db, log.read_text(), cut_s))
+    logger.info("frames found after each kill: %s", found)
     assert sum(n > 0 for n in found) >= len(found) // 2  # most cuts land after data was committed
 
 
@@ -204,6 +210,7 @@ def test_copy_as_it_stands_with_unsynced_writes_lost(tmp_path):
         except InputDataError as e:
             assert "consistency check" in str(e)
             refused += 1
+    logger.info("copies: frames %s, WAL tails %s, .db alone refused %d/%d", found, hows, refused, len(snaps))
     assert {"truncate", "garbage"} & set(hows) and found[-1] > 0
 
 
