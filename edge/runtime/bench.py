@@ -1,0 +1,126 @@
+"""`cardioradar bench edge`: the whole runtime on one core, replaying a recorded data-UART stream.
+
+The recording's ``frames.bin`` is fed to the link decoder in 8 KiB reads (as the reader
+thread does), then through `EdgeCore` (DSP, model, stitching, post-processing) into a
+real session file on the store thread. Run in a child process pinned to one CPU, so the
+peak RSS is the runtime's own (not the simulator's that made the recording).
+
+Latency: each frame is given the arrival time it would have at the module's real-time
+pace (index / fs); "now" is the arrival time of the newest frame plus the compute time
+since it was fed. The p95 is therefore what a board as fast as this machine would see
+(the algorithmic part -- waiting for the rest of the window -- dominates).
+
+    python -m edge.runtime.bench RECORDING_DIR --board sim [--model M]   # prints one JSON line
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from cardioradar.errors import ConfigError, InputDataError
+
+READ_BYTES = 8192
+
+
+def replay(recording: Path, profile, model_path: str | None) -> dict:
+    """Replay ``recording/frames.bin`` through the runtime (this process); returns the figures."""
+    from edge.dsp.config import DspConfig
+    from edge.link import DecoderConfig, FrameDecoder
+    from edge.link.types import RadarFrame
+    from edge.runtime.core import CoreConfig, EdgeCore
+    from edge.runtime.model import load_model
+    from edge.runtime.run import _Store, peak_rss_mb
+    from edge.store import SessionWriter
+
+    data_path = Path(recording) / "frames.bin"
+    if not data_path.is_file():
+        raise InputDataError(f"--recording {recording}: no frames.bin (expected a `sim record` folder)")
+    dsp_cfg = DspConfig.from_profile(profile)
+    model = load_model(profile, model_path, dsp_cfg)
+    fs = dsp_cfg.fs_hz
+    clock = _ReplayClock()
+    core = EdgeCore(dsp_cfg, model, CoreConfig(), clock=clock.now)
+    decoder = FrameDecoder(DecoderConfig.from_profile(profile))
+    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    if cpus:
+        os.sched_setaffinity(0, {min(cpus)})
+    n_frames = 0
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = SessionWriter(Path(tmp) / "bench.db", {"board": profile.name, "bench": True})
+        store = _Store(writer, 512)
+        t0 = time.perf_counter()
+        with open(data_path, "rb") as fh:
+            while chunk := fh.read(READ_BYTES):
+                for item in decoder.feed(chunk, 0.0):
+                    if isinstance(item, RadarFrame):
+                        item = dataclasses.replace(item, host_time_s=n_frames / fs)
+                        clock.arrived(item.host_time_s)
+                        n_frames += 1
+                    for o in core.feed(item):
+                        store.put(o)
+        for o in core.finish():
+            store.put(o)
+        store.close()
+        writer.close()
+        wall = time.perf_counter() - t0
+    session_s = n_frames / fs
+    algorithmic_s = (dsp_cfg.window_samples - dsp_cfg.hop_samples + 3) / fs  # newest sample of a piece
+    return {"frames": n_frames, "session_s": session_s, "wall_s": wall, "rtf": session_s / wall,
+            "peak_rss_mb": peak_rss_mb(), "latency_ms_p95": 1000 * core.latency.quantile_s(0.95),
+            "latency_ms_p50": 1000 * core.latency.quantile_s(0.5), "algorithmic_latency_ms": 1000 * algorithmic_s,
+            "windows": core.windows}
+
+
+class _ReplayClock:
+    def __init__(self):
+        self._arrival = 0.0
+        self._fed = time.perf_counter()
+
+    def arrived(self, t_s: float) -> None:
+        self._arrival, self._fed = t_s, time.perf_counter()
+
+    def now(self) -> float:
+        return self._arrival + (time.perf_counter() - self._fed)
+
+
+def bench_edge(profile, model_path: str | None = None, recording: Path | None = None, *,
+               seconds: float = 120.0, seed: int = 7108) -> dict:
+    """Record (when no recording is given) and replay in a child process; returns its figures."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if recording is None:
+            from hardware_sim.record import record_session  # host only: the board passes --recording
+
+            recording = Path(tmp) / "rec"
+            record_session(recording, seconds, "healthy-rest", seed=seed, mode="fast", board=profile)
+        cmd = [sys.executable, "-m", "edge.runtime.bench", str(recording), "--board", str(profile.path)]
+        if model_path:
+            cmd += ["--model", str(model_path)]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        raise ConfigError(f"bench edge: the replay failed (exit {proc.returncode}): {' | '.join(tail)}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    from boards import load_profile
+
+    p = argparse.ArgumentParser(prog="python -m edge.runtime.bench")
+    p.add_argument("recording", type=Path)
+    p.add_argument("--board", default="sim")
+    p.add_argument("--model", default=None)
+    a = p.parse_args(argv)
+    print(json.dumps(replay(a.recording, load_profile(a.board), a.model)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""Handlers of `cardioradar edge run`, `cardioradar view` and `cardioradar bench edge`.
+
+Each builds its configuration from the arguments and calls one library function.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_run_args(p) -> None:
+    p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
+    p.add_argument("--model", default=None, help="model .tflite (default: the profile's model)")
+    p.add_argument("--session", type=Path, default=None,
+                   help="new session file (default: sessions/<UTC time>.db)")
+    p.add_argument("--config-port", default=None, help="override the profile's config port (path or pyserial URL)")
+    p.add_argument("--data-port", default=None, help="override the profile's data port (path or pyserial URL)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this much session time")
+    p.add_argument("--live", default=None, metavar="TARGET",
+                   help="stream JSON lines: '-' (stdout) or udp://127.0.0.1:PORT (for `cardioradar view`)")
+    p.add_argument("--no-cfg", action="store_true", help="do not send the .cfg (the module already streams)")
+    p.add_argument("--no-raw", action="store_true", help="do not archive the raw module frames")
+    p.add_argument("--quiet", action="store_true", help="no status line on stderr")
+    p.add_argument("--json", action="store_true", help="last stdout line: the run summary as JSON")
+
+
+def default_session_path() -> Path:
+    return Path("sessions") / (dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ") + ".db")
+
+
+def install_stop_handlers(stop: threading.Event) -> None:
+    """SIGINT / SIGTERM set ``stop``: the run flushes, closes the session cleanly, exits 0."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+
+
+def run_cmd(args) -> int:
+    from boards import load_profile
+    from edge.runtime.core import CoreConfig
+    from edge.runtime.model import load_model
+    from edge.runtime.run import RunConfig, run_edge, with_ports
+
+    profile = with_ports(load_profile(args.board), args.config_port, args.data_port)
+    model = load_model(profile, args.model)
+    cfg = RunConfig(session_path=args.session or default_session_path(), seconds=args.seconds,
+                    live=args.live, send_cfg=not args.no_cfg,
+                    status_interval_s=0.0 if args.quiet else 1.0,
+                    core=CoreConfig(archive_raw=not args.no_raw),
+                    metadata={"model": str(args.model or profile.model_path.name)})
+    stop = threading.Event()
+    install_stop_handlers(stop)
+    summary = run_edge(profile, model, cfg, stop)
+    print(f"session {summary.session}: {summary.frames_received} frames, {summary.frames_lost} lost, "
+          f"{summary.ecg_blocks} ECG blocks ({summary.excluded_blocks} excluded), stopped by {summary.stopped_by}; "
+          f"latency p50 {summary.latency_p50_s:.2f} s p95 {summary.latency_p95_s:.2f} s",
+          file=sys.stderr if args.live == "-" else sys.stdout, flush=True)
+    if args.json:
+        print(json.dumps(summary.as_dict(), default=float), flush=True)
+    return 0
+
+
+def add_view_args(p) -> None:
+    p.add_argument("source", nargs="?", default="-",
+                   help="'-' (JSON lines on stdin, e.g. piped from `edge run --live -`) or udp://127.0.0.1:PORT")
+    p.add_argument("--lead", default="II", help="lead to plot (default II)")
+    p.add_argument("--seconds", type=float, default=5.0, help="span shown (default 5 s)")
+    p.add_argument("--width", type=int, default=100, help="plot width in characters")
+    p.add_argument("--height", type=int, default=14, help="plot height in lines")
+    p.add_argument("--once", action="store_true", help="print one frame when the stream ends (no redraw)")
+
+
+def view_cmd(args) -> int:
+    from edge.view import ViewConfig, run_view
+
+    run_view(args.source, ViewConfig(lead=args.lead, span_s=args.seconds, width=args.width,
+                                     height=args.height, redraw=not args.once))
+    return 0
+
+
+def add_bench_args(p) -> None:
+    p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
+    p.add_argument("--model", default=None, help="model .tflite (default: the profile's model)")
+    p.add_argument("--recording", type=Path, default=None,
+                   help="a `sim record` folder (its frames.bin is replayed); default: 120 s recorded now (host only)")
+    p.add_argument("--seconds", type=float, default=120.0, help="length of the default recording")
+    p.add_argument("--seed", type=int, default=7108)
+    p.add_argument("--json", action="store_true",
+                   help='last line: {"rtf": x, "peak_rss_mb": y, "latency_ms_p95": z}')
+
+
+def bench_cmd(args) -> int:
+    from boards import load_profile
+    from edge.runtime.bench import bench_edge
+
+    res = bench_edge(load_profile(args.board), args.model, args.recording, seconds=args.seconds, seed=args.seed)
+    print(f"edge runtime: {res['session_s']:.0f} s of stream in {res['wall_s']:.2f} s on one core: "
+          f"{res['rtf']:.1f}x real time (goal >= 50x); peak RSS {res['peak_rss_mb']:.0f} MB (goal <= 150 MB); "
+          f"latency p95 {res['latency_ms_p95']:.0f} ms (frame arrival -> ECG available, replayed at real-time "
+          f"pace; algorithmic part {res['algorithmic_latency_ms']:.0f} ms)", flush=True)
+    if args.json:
+        print(json.dumps({"rtf": round(res["rtf"], 1), "peak_rss_mb": round(res["peak_rss_mb"], 1),
+                          "latency_ms_p95": round(res["latency_ms_p95"], 1)}))
+    return 0

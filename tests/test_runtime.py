@@ -1,0 +1,225 @@
+"""The edge runtime end to end over pseudo-terminals against the simulator.
+
+The model here is a stand-in with the `edge.infer.EcgModel` interface (input spec,
+``predict_int8``) that draws a fixed 75-bpm ECG: the runtime's plumbing (link, clock,
+DSP windows, stitching, post-processing, store, live stream, stop) is what is tested;
+the shipped model's accuracy is `cardioradar demo`'s business.
+"""
+
+import json
+import os
+import select
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import tty
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from boards import load_profile
+from edge.dsp.config import DspConfig
+from edge.dsp.tensor import FeatureLayout, ModelInputSpec
+from edge.link import ReaderConfig, open_port
+from edge.runtime import CoreConfig, RunConfig, run_edge, with_ports
+from edge.store import SessionReader
+from hardware_sim.record import build_module
+from hardware_sim.serial_io import ModuleServer
+
+RR_S = 0.8
+
+
+class BeatModel:
+    """ECG with an R wave every 0.8 s of stream time (window k starts at k * hop)."""
+
+    def __init__(self, cfg: DspConfig):
+        self.input_spec = ModelInputSpec(2.0 / 255, 0, FeatureLayout(cfg.window_samples, cfg.n_voxels, cfg.fs_hz))
+        self.fs_hz, self.hop, self.window = cfg.fs_hz, cfg.hop_samples, cfg.window_samples
+        self.calls = 0
+
+    def predict_int8(self, x):
+        assert x.dtype == np.int8 and x.shape == self.input_spec.layout.shape
+        t = (np.arange(self.window) + self.hop * self.calls) / self.fs_hz
+        self.calls += 1
+        ph = t % RR_S - RR_S / 2
+        ecg = np.exp(-(ph / 0.02) ** 2)[:, None] * np.linspace(0.5, 1.5, 12)[None]
+        return ecg.astype(np.float32), np.exp(-(ph / 0.03) ** 2).astype(np.float32), RR_S
+
+
+def _profile():
+    return load_profile("sim")
+
+
+def _serve(speed=0.0, seed=3):
+    module, _ = build_module("healthy-rest", seed=seed, mode="fast", batch_frames=5)
+    return ModuleServer(module, transport="pty", speed=speed)
+
+
+def test_end_to_end_over_pty(tmp_path):
+    profile = _profile()
+    live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    live.bind(("127.0.0.1", 0))
+    live.settimeout(0.01)
+    got = []
+
+    def drain():
+        while True:
+            try:
+                got.append(json.loads(live.recv(70000)))
+            except (TimeoutError, socket.timeout):
+                return
+
+    with _serve(speed=0.0) as server:
+        prof = with_ports(profile, server.ports.config, server.ports.data)
+        cfg = RunConfig(tmp_path / "s.db", seconds=12.0, live=f"udp://127.0.0.1:{live.getsockname()[1]}",
+                        status_interval_s=0.2)
+        summary = run_edge(prof, BeatModel(DspConfig.from_profile(profile)), cfg, status_out=False)
+    drain()
+    assert summary.stopped_by == "seconds"
+    assert summary.frames_received >= 1200 and summary.frames_lost == 0
+    with SessionReader(tmp_path / "s.db") as r:
+        meta, counts = r.metadata(), r.counts()
+        assert meta["closed_cleanly"] is True and meta["board"] == "sim"
+        assert counts["frames"] == summary.frames_received
+        lo, hi = r.ecg_time_range()
+        # no ECG for the DSP warm-up (2 s) nor past the last whole window
+        assert lo == pytest.approx(2.0) and hi == pytest.approx(9.68)
+        beats = r.beats()
+        rr = np.array([b.rr_s for b in beats if np.isfinite(b.rr_s)])
+        np.testing.assert_allclose(rr, RR_S, atol=0.011)
+        v = r.vitals()[-1]
+        assert v.source == "model" and v.hr_bpm == pytest.approx(75.0, abs=1.0)
+        kinds = [e.kind for e in r.events()]
+        assert kinds[0] == "session" and kinds[-1] == "session"
+        fn = [f.frame_number for f in r.frames()]
+        assert fn == list(range(fn[0], fn[0] + len(fn)))
+    assert np.isfinite(summary.latency_p95_s) and summary.latency_p95_s < 60
+    types = {m["type"] for m in got}
+    assert {"ecg", "beat", "vitals", "status", "event"} <= types
+    ecg = [m for m in got if m["type"] == "ecg"][0]
+    assert len(ecg["ecg_mv"][0]) == 12 and ecg["fs_hz"] == 100.0
+
+
+class Unplug:
+    """Forwards the simulator's data pty to a pty behind ``link``; ``unplug(s)`` removes it for s seconds."""
+
+    def __init__(self, upstream: str, link: Path):
+        self.link = link
+        self._up = os.open(upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
+        self._plug()
+        self._off_until = None
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _plug(self):
+        self._m, self._s = os.openpty()
+        tty.setraw(self._s)
+        tmp = Path(f"{self.link}.new")
+        os.symlink(os.ttyname(self._s), tmp)
+        os.replace(tmp, self.link)
+
+    def unplug(self, seconds: float):
+        os.unlink(self.link)
+        os.close(self._m)
+        os.close(self._s)
+        self._off_until = time.monotonic() + seconds
+
+    def _run(self):
+        while not self._stop.is_set():
+            if self._off_until is not None and time.monotonic() >= self._off_until:
+                self._plug()
+                self._off_until = None
+            if select.select([self._up], [], [], 0.01)[0]:
+                try:
+                    data = os.read(self._up, 65536)
+                except BlockingIOError:
+                    continue
+                if self._off_until is None:
+                    os.write(self._m, data)
+
+    def close(self):
+        self._stop.set()
+        self._t.join(2)
+        os.close(self._up)
+        if self._off_until is None:
+            self.unplug(0)
+
+
+def test_disconnect_and_reconnect_mid_run(tmp_path):
+    profile = _profile()
+    link = tmp_path / "ttyRADAR"
+    with _serve(speed=4.0) as server:
+        proxy = Unplug(server.ports.data, link)
+        prof = with_ports(profile, server.ports.config, str(link))
+        statuses = []
+
+        def on_status(st):
+            statuses.append(st)
+            if len(statuses) == 4:  # ~8 s of stream in: pull the plug for 1.5 s (6 s of stream)
+                proxy.unplug(1.5)
+
+        cfg = RunConfig(tmp_path / "s.db", seconds=30.0, status_interval_s=0.5,
+                        reader=ReaderConfig(backoff_first_s=0.05, backoff_max_s=0.2))
+        try:
+            summary = run_edge(prof, BeatModel(DspConfig.from_profile(profile)), cfg,
+                               open_data=lambda: open_port(str(link), 921600), status_out=False,
+                               on_status=on_status)
+        finally:
+            proxy.close()
+    assert summary.stopped_by == "seconds" and summary.reconnects == 1
+    with SessionReader(tmp_path / "s.db") as r:
+        ev = r.events()
+        disc = [e for e in ev if e.kind == "disconnect"]
+        rec = [e for e in ev if e.kind == "reconnect"]
+        drops = [e for e in ev if e.kind == "drop"]
+        assert len(disc) == 1 and len(rec) == 1 and rec[0].duration_s >= 1.0
+        assert sum(d.count for d in drops) >= 400  # ~6 s at 100 Hz never reached the reader
+        fn = [f.frame_number for f in r.frames()]
+        # every frame from the first to the last is either archived or in a drop event
+        assert len(fn) + sum(d.count for d in drops) == fn[-1] - fn[0] + 1
+        blocks = list(r.ecg_blocks())
+        gap_t = disc[0].t_s
+        assert any(b.t0_s > gap_t + 6 for b in blocks), "no ECG after the reconnect"
+        after = [b for b in r.beats() if b.t_s > gap_t]
+        assert after and np.isnan(after[0].rr_s)  # no RR across the gap
+        assert r.metadata()["closed_cleanly"] is True
+
+
+SIGTERM_SCRIPT = r"""
+import signal, sys, threading
+sys.path.insert(0, sys.argv[3])
+from test_runtime import BeatModel, _profile
+from edge.dsp.config import DspConfig
+from edge.runtime import RunConfig, run_edge, with_ports
+from edge.runtime.commands import install_stop_handlers
+stop = threading.Event()
+install_stop_handlers(stop)
+p = with_ports(_profile(), sys.argv[1], sys.argv[2])
+s = run_edge(p, BeatModel(DspConfig.from_profile(p)), RunConfig(sys.argv[4]), stop)
+print("STOPPED", s.stopped_by, s.frames_received, flush=True)
+"""
+
+
+def test_sigterm_closes_cleanly(tmp_path):
+    with _serve(speed=4.0) as server:
+        proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, server.ports.config, server.ports.data,
+                                 str(Path(__file__).parent), str(tmp_path / "s.db")],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None:
+            line = proc.stderr.readline()  # status lines, one a second
+            if line.startswith("t ") and float(line.split()[1]) > 8.0:
+                break
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err[-2000:]
+    assert "STOPPED signal" in out
+    with SessionReader(tmp_path / "s.db") as r:
+        assert r.metadata()["closed_cleanly"] is True
+        assert r.counts()["ecg_blocks"] >= 2
+        assert r.events()[-1].detail.startswith("stop (signal)")
