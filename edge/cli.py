@@ -21,6 +21,7 @@ def register_bench(bench) -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="length of the simulator recording")
     p.add_argument("--json", action="store_true", help="last line: {\"rtf\", \"frames_per_s\", \"sqnr_db_min\"}")
     p.set_defaults(func=_bench_dsp)
+    _register_bench_edge(bench)
 
 
 def _load_frames(args, profile) -> np.ndarray:
@@ -81,3 +82,27 @@ def _bench_dsp(args) -> int:
         print(json.dumps({"rtf": round(res["rtf"], 1), "frames_per_s": round(res["frames_per_s"], 1),
                           "sqnr_db_min": round(sq.sqnr_db_min, 2)}))
     return 0
+
+
+# --- `edge run`, `view`, `bench edge` (handlers in edge.runtime.commands) ----------------------
+
+
+def register(sub) -> None:
+    from edge.runtime import commands
+
+    edge = sub.add_parser("edge", help="the board runtime: edge run")
+    es = edge.add_subparsers(dest="edge_command", metavar="EDGE_COMMAND", required=True)
+    p = es.add_parser("run", help="link -> DSP -> int8 model -> post-processing -> session + live output")
+    commands.add_run_args(p)
+    p.set_defaults(func=commands.run_cmd)
+    p = sub.add_parser("view", help="live ECG and HR in the terminal, from `edge run --live`")
+    commands.add_view_args(p)
+    p.set_defaults(func=commands.view_cmd)
+
+
+def _register_bench_edge(bench) -> None:
+    from edge.runtime import commands
+
+    p = bench.add_parser("edge", help="whole edge runtime from a recorded stream on one core: RTF, peak RSS, latency")
+    commands.add_bench_args(p)
+    p.set_defaults(func=commands.bench_cmd)
