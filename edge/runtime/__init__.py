@@ -4,7 +4,7 @@
 - ``run``: `run_edge` (threads, bounded queues, status line, clean stop), `RunConfig`, `RunSummary`.
 - ``live``: `LiveSink` (JSON lines on stdout or UDP), `Status`.
 - ``model``: `load_model` (interpreter choice and metadata check via ``edge.infer``).
-- ``stitch``, ``packet``: overlap stitching of windows; canonical packets for the raw archive.
+- ``packet``: canonical packets for the raw archive. Stitching is ``edge.infer.CrossFadeStitcher``.
 
 See docs/runtime.md.
 """

@@ -14,6 +14,8 @@ windows stay contiguous; the loss is in the events). A longer gap ends the segme
 stitcher is flushed, the DSP restarts, and the next segment's ECG starts after it (the
 stretch between has no ECG blocks: a 'no data' gap in exports, with its events).
 
+Stitching: ``edge.infer.CrossFadeStitcher`` (flushed at the end of each segment).
+
 Latency. For every ECG sample the time from the arrival (``host_time_s``) of its frame
 to the moment the piece holding it is ready is added to a fixed histogram
 (`LatencyStats`): bounded memory whatever the length of the night.
@@ -30,10 +32,10 @@ import numpy as np
 
 from edge.dsp.config import DspConfig
 from edge.dsp.pipeline import DspFeatures, DspPipeline
+from edge.infer import CrossFadeStitcher, StitchedPiece
 from edge.link.types import DISCONNECT, RECONNECT, LinkEvent, RadarFrame
 from edge.post import ClassicalRates, MovementDetector, PostConfig, PostProcessor, PostResult
 from edge.runtime.packet import frame_packet
-from edge.runtime.stitch import OverlapStitcher, Piece
 from edge.types import N_LEADS, RawFrame, SessionEvent
 
 log = logging.getLogger(__name__)
@@ -120,7 +122,8 @@ class EdgeCore:
         self._move_flag = False
         self._classical = ClassicalRates(math.nan, math.nan, math.nan)
         self._post: PostProcessor | None = None
-        self._stitch: OverlapStitcher | None = None
+        self._stitch: CrossFadeStitcher | None = None
+        self._seg_first_window: int | None = None  # start_frame of the segment's first window
         self._ecg_per_frame: float | None = None
         self._new_segment(0)
         self._last_fn: int | None = None
@@ -220,21 +223,22 @@ class EdgeCore:
         ecg = np.asarray(ecg, np.float32).reshape(-1, N_LEADS)
         anchors = np.zeros(len(ecg), np.float32) if anchors is None else np.asarray(anchors, np.float32).reshape(-1)
         if self._stitch is None:
-            self._ecg_per_frame = len(ecg) / self.dsp_cfg.window_samples
-            self._stitch = OverlapStitcher(len(ecg), len(ecg) // 2, N_LEADS)
+            c = self.dsp_cfg
+            self._ecg_per_frame = len(ecg) / c.window_samples
+            self._stitch = CrossFadeStitcher(len(ecg), int(round(c.hop_samples * self._ecg_per_frame)))
             self._post = PostProcessor(PostConfig(fs_hz=self.fs_hz * self._ecg_per_frame))
-        start = int(round(feats.start_frame * self._ecg_per_frame))
-        for piece in self._stitch.push(start, ecg, anchors):
-            out += self._piece(piece)
+        if self._seg_first_window is None:
+            self._seg_first_window = feats.start_frame
+        out += self._piece(self._stitch.push(ecg, anchors))
         return out
 
-    def _piece(self, piece: Piece) -> list[Output]:
+    def _piece(self, piece: StitchedPiece) -> list[Output]:
         per = self._ecg_per_frame
         fs_ecg = self.fs_hz * per
-        t0 = self._seg_offset / self.fs_hz + piece.start / fs_ecg
+        t0 = (self._seg_offset + self._seg_first_window) / self.fs_hz + piece.start / fs_ecg
         res = self._post.process(t0, piece.ecg_mv, piece.anchors, self._classical, self._move_flag)
         # latency of every ECG sample: its frame's arrival -> now
-        first = self._seg_offset + int(piece.start / per)
+        first = self._seg_offset + self._seg_first_window + int(piece.start / per)
         n_frames = max(1, int(round(len(piece.ecg_mv) / per)))
         idx = (np.arange(first, first + n_frames)) % len(self._arrival)
         self.latency.add(np.repeat(self._clock() - self._arrival[idx], max(1, int(round(per)))))
@@ -247,16 +251,15 @@ class EdgeCore:
     def _flush_segment(self) -> list[Output]:
         if self._stitch is None:
             return []
-        out: list[Output] = []
-        for piece in self._stitch.flush():
-            out += self._piece(piece)
+        piece = self._stitch.flush()
+        out = self._piece(piece) if piece is not None else []
+        self._seg_first_window = None
         return out
 
     def _new_segment(self, first_idx: int) -> None:
         self._seg_offset = first_idx
         self._dsp = DspPipeline(self.dsp_cfg, self.model.input_spec)
-        if self._stitch is not None:
-            self._stitch.reset()
+        self._seg_first_window = None
         if self._post is not None:
             self._post.gap()
         self.segments += 1

@@ -1,0 +1,90 @@
+"""Post-processing: beats from the anchor head or lead II, artifact exclusion, HR sources."""
+
+import math
+
+import numpy as np
+import pytest
+
+from edge.post import (ClassicalRates, MovementDetector, PostConfig, PostProcessor, amplitude_mv,
+                       pick_peaks)
+
+FS = 100.0
+CLASSICAL = ClassicalRates(hr_bpm=61.0, br_bpm=14.0, heart_snr_db=9.0)
+
+
+def synth(t0_s, n, rr_s=0.8, amp_mv=1.0, r_offset_s=0.4):
+    """12-lead ECG with Gaussian R waves (lead II peak = amp_mv) and matching anchors."""
+    t = t0_s + np.arange(n) / FS
+    ph = (t - r_offset_s + rr_s / 2) % rr_s - rr_s / 2
+    r = np.exp(-(ph / 0.015) ** 2)
+    ecg = (amp_mv * r[:, None] * np.ones(12)[None]).astype(np.float32)
+    return ecg, np.exp(-(ph / 0.03) ** 2).astype(np.float32)
+
+
+def run(pieces, **cfg):
+    post = PostProcessor(PostConfig(fs_hz=FS, **cfg))
+    return [post.process(t0, e, a, CLASSICAL) for t0, e, a in pieces], post
+
+
+def test_beats_hr_and_rr_across_piece_seams():
+    pieces = [(k * 2.56, *synth(k * 2.56, 256)) for k in range(6)]
+    res, _ = run(pieces)
+    beats = [b for r in res for b in r.beats]
+    t = np.array([b.t_s for b in beats])
+    want = np.arange(0.4, 6 * 2.56, 0.8)
+    np.testing.assert_allclose(t, want, atol=0.011)  # one beat per R wave, none doubled at a seam
+    assert math.isnan(beats[0].rr_s)
+    np.testing.assert_allclose([b.rr_s for b in beats[1:]], 0.8, atol=0.011)
+    assert res[-1].vitals.source == "model" and res[-1].vitals.hr_bpm == pytest.approx(75.0, abs=0.5)
+    assert res[-1].vitals.br_bpm == 14.0  # breathing always from the classical path
+    assert 0.9 < res[-1].vitals.quality <= 1.0
+    assert not any(r.block.excluded for r in res)
+
+
+def test_lead_ii_fallback_when_the_anchor_head_is_silent():
+    pieces = [(k * 2.56, synth(k * 2.56, 256, rr_s=1.0)[0], np.zeros(256, np.float32)) for k in range(4)]
+    res, _ = run(pieces)
+    rr = [b.rr_s for r in res for b in r.beats if np.isfinite(b.rr_s)]
+    assert len(rr) >= 7
+    np.testing.assert_allclose(rr, 1.0, atol=0.011)
+
+
+def test_low_amplitude_is_excluded_and_marked_not_dropped():
+    good = [(k * 2.56, *synth(k * 2.56, 256)) for k in range(3)]
+    flat_ecg, flat_anc = synth(3 * 2.56, 256, amp_mv=0.15)
+    res, _ = run(good + [(3 * 2.56, flat_ecg, flat_anc)] + [(4 * 2.56, *synth(4 * 2.56, 256))])
+    ex = res[3]
+    assert ex.block.excluded and ex.block.n_samples == 256  # kept, marked
+    np.testing.assert_array_equal(ex.block.ecg_mv, flat_ecg)
+    assert ex.beats == ()
+    (ev,) = ex.events
+    assert ev.kind == "exclusion" and ev.duration_s == pytest.approx(2.56) and "0.2 mV" in ev.detail
+    assert ex.amplitude_mv == pytest.approx(0.15, abs=0.01)
+    # just above the threshold is kept
+    res2, _ = run([(0.0, *synth(0.0, 256, amp_mv=0.25))])
+    assert not res2[0].block.excluded
+    # no RR spans the excluded stretch
+    assert math.isnan(res[4].beats[0].rr_s)
+
+
+def test_classical_fallback_without_beats_and_gap_resets_rr():
+    flat = np.zeros((256, 12), np.float32)
+    res, post = run([(0.0, flat, np.zeros(256, np.float32))])
+    v = res[0].vitals
+    assert v.source == "classical" and v.hr_bpm == 61.0 and v.quality == pytest.approx(0.5)
+    e, a = synth(0.0, 256)
+    post.process(0.0, e, a, CLASSICAL)
+    post.gap()
+    e, a = synth(10.0, 256)
+    r = post.process(10.0, e, a, CLASSICAL)
+    assert math.isnan(r.beats[0].rr_s)
+
+
+def test_movement_detector_and_helpers():
+    m = MovementDetector(ratio=6.0)
+    flags = [m.update(p, False)[0] for p in [1.0, 1.1, 0.9, 1.0, 10.0, 1.0]]
+    assert flags == [False, False, False, False, True, False]
+    assert m.update(1.0, True)[0]
+    assert amplitude_mv(np.full(10, np.nan)) == 0.0
+    assert list(pick_peaks(np.array([0, 1, 0, 0.9, 0, 0, 0.2, 0]), 0.5, 2)) == [1, 3]
+    assert list(pick_peaks(np.array([0, 1, 0.95, 0.9, 0]), 0.5, 3)) == [1]
