@@ -11,7 +11,8 @@ every ``hop`` frames, one window is produced:
    warm-up is dropped, so every window is a pure function of its raw frames and the
    voxel choice (no state carried from window to window but the choice itself);
 4. per-window normalisation (Q15) and, given a ``ModelInputSpec``, the int8 tensor;
-5. classical HR / BR from the best voxel's phase increments.
+5. classical BR from the best voxel's phase increments, HR from the selected voxel
+   where the beat stands out most (``vitals``).
 
 The full grid is only computed at the reduced rate, once per hop, for selection; the
 per-frame work is on the ``n_voxels`` selected voxels.
@@ -126,12 +127,12 @@ class DspPipeline:
         dd = np.ascontiguousarray(dd[-w:])
         phase = phase[-w - DELAY_SAMPLES:len(phase) - DELAY_SAMPLES]
         feats = normalize_q15(dd.reshape(w, -1)).reshape(dd.shape)
-        best = choice.best_slot
-        ph_rad = phase_q24_to_rad(phase[:, best])
+        ph_rad = phase_q24_to_rad(phase)
         new = w if self._windows == 0 else c.hop_samples
         start_frame = self._n_seen - w - DELAY_SAMPLES
-        vit = self.vitals.update(np.diff(ph_rad[-new - 1:]), (start_frame + w) / c.fs_hz,
-                                 (int(choice.range_idx[best]), int(choice.angle_idx[best])))
+        voxels = list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist()))
+        vit = self.vitals.update(np.diff(ph_rad[-new - 1:], axis=0), (start_frame + w) / c.fs_hz, voxels,
+                                 choice.best_slot)
         model_in = to_model_input(feats, self.input_spec) if self.input_spec is not None else None
         self._windows += 1
         return DspFeatures(self._windows - 1, start_frame, feats, dd, phase, choice, grid, vit, model_in)

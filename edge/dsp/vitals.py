@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cardioradar.errors import InputDataError
 from edge.dsp.biquad import sos_filter_ref
 from edge.dsp.differentiator import second_derivative_ref
 from quantize.tables import bandpass_sos, butter_sos
@@ -33,7 +34,8 @@ class VitalSigns:
 
     t_s: end of the span (frame clock). *_snr_db: peak power over the band's median
     power; a low value means the rate is unreliable. voxel: (range_idx, angle_idx)
-    the rates were measured on.
+    breathing was measured on (the best voxel); heart_voxel: the one of the selected
+    voxels whose heartbeat stood out most (highest heart SNR) in this span.
     """
 
     t_s: float
@@ -42,6 +44,7 @@ class VitalSigns:
     heart_snr_db: float
     breathing_snr_db: float
     voxel: tuple[int, int]
+    heart_voxel: tuple[int, int]
 
 
 def _spectrum(x: np.ndarray, fs_hz: float, n_fft: int) -> tuple[np.ndarray, np.ndarray]:
@@ -128,7 +131,13 @@ def heart_rate_hz(phase_rad: np.ndarray, fs_hz: float, band_hz, n_fft: int = 163
 
 
 class ClassicalVitals:
-    """Stateful estimator: feed per-frame phase increments of the best voxel."""
+    """Stateful estimator: feed per-frame phase increments of the selected voxels.
+
+    Breathing is measured on the best voxel; the heart on each selected voxel, keeping the
+    one whose beat stands out most (highest heart SNR): the voxel strongest in breathing is
+    often not the one where the heartbeat is clearest. Then the median of the last
+    ``median_of`` estimates, as the vendor's demo does.
+    """
 
     def __init__(self, fs_hz: float, breathing_band_hz, cardiac_band_hz, span_s: float = 25.6,
                  min_span_s: float = 10.24, median_of: int = 5):
@@ -138,22 +147,35 @@ class ClassicalVitals:
         self.span = int(round(span_s * fs_hz))
         self.min_span = int(round(min_span_s * fs_hz))
         self.median_of = median_of
-        self._steps = np.zeros(0)
+        self._steps = np.zeros((0, 1))
         self._hr: list[float] = []
         self._br: list[float] = []
 
-    def update(self, phase_step_rad: np.ndarray, t_s: float, voxel: tuple[int, int]) -> VitalSigns:
-        """phase_step_rad: (n,) float64 increments of the unwrapped phase, one per frame."""
-        self._steps = np.concatenate([self._steps, np.asarray(phase_step_rad, float)])[-self.span:]
+    def update(self, phase_step_rad: np.ndarray, t_s: float, voxels, best: int = 0) -> VitalSigns:
+        """phase_step_rad: (n,) or (n, K) float64 increments of the unwrapped phase, one per
+        frame, per selected voxel (stable slots); voxels: the K (range_idx, angle_idx) (one
+        tuple when K = 1); best: slot of the best voxel (breathing)."""
+        steps_new = np.asarray(phase_step_rad, float)
+        steps_new = steps_new[:, None] if steps_new.ndim == 1 else steps_new
+        vox = [tuple(voxels)] if np.ndim(voxels) == 1 else [tuple(v) for v in voxels]
+        if steps_new.shape[1] != len(vox) or not 0 <= best < len(vox):
+            raise InputDataError(f"ClassicalVitals.update: expected (n, {len(vox)}) steps and best < {len(vox)}, "
+                                 f"got {steps_new.shape} and best={best}")
+        if self._steps.shape[1] != steps_new.shape[1]:
+            self._steps = np.zeros((0, steps_new.shape[1]))
+        self._steps = np.concatenate([self._steps, steps_new])[-self.span:]
         if len(self._steps) < self.min_span:
-            return VitalSigns(t_s, np.nan, np.nan, np.nan, np.nan, voxel)
+            return VitalSigns(t_s, np.nan, np.nan, np.nan, np.nan, vox[best], vox[best])
         steps = self._steps.copy()
         # impulse noise (a glitch or a jerk): clip increments far outside the typical ones
-        lim = 8.0 * np.median(np.abs(steps)) + 1e-9
+        lim = 8.0 * np.median(np.abs(steps), axis=0) + 1e-9
         np.clip(steps, -lim, lim, out=steps)
-        phase = np.cumsum(steps)
-        br_hz, br_snr = breathing_rate_hz(phase, self.fs_hz, self.breathing_band_hz)
-        hr_hz, hr_snr = heart_rate_hz(phase, self.fs_hz, self.cardiac_band_hz)
+        phase = np.cumsum(steps, axis=0)
+        br_hz, br_snr = breathing_rate_hz(phase[:, best], self.fs_hz, self.breathing_band_hz)
+        hearts = [heart_rate_hz(phase[:, k], self.fs_hz, self.cardiac_band_hz) for k in range(phase.shape[1])]
+        k_hr = int(np.argmax([snr for _, snr in hearts]))
+        hr_hz, hr_snr = hearts[k_hr]
         self._br = (self._br + [60.0 * br_hz])[-self.median_of:]
         self._hr = (self._hr + [60.0 * hr_hz])[-self.median_of:]
-        return VitalSigns(t_s, float(np.median(self._hr)), float(np.median(self._br)), hr_snr, br_snr, voxel)
+        return VitalSigns(t_s, float(np.median(self._hr)), float(np.median(self._br)), hr_snr, br_snr,
+                          vox[best], vox[k_hr])
