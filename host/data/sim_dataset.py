@@ -1,0 +1,142 @@
+"""Datasets from the simulator: virtual subjects -> module bytes -> edge.link -> edge.dsp -> windows.
+
+Subjects come from ``random_population(n, seed)`` and are split into train / val / test by
+subject before anything is simulated. Each subject is recorded by ``sim record`` in the
+front end's fast mode (the data UART's bytes, no serial port), decoded by the edge's own
+frame decoder and run through the edge DSP; targets come from the recording's truth.
+
+Subject i's recording seed depends only on (seed, i), and results are gathered in subject
+order, so the same seed gives the same bytes whatever the number of workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import tempfile
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from boards import load_profile
+from cardioradar import __version__
+from cardioradar.errors import ConfigError
+from host.data.format import SPLITS, FORMAT_VERSION, WindowSet, save_windows, write_manifest
+
+log = logging.getLogger(__name__)
+
+_RECORD_SEED_KEY = 0x5EED  # keeps recording seeds apart from random_population's own streams
+
+
+def split_subjects(n: int, seed: int, val_frac: float, test_frac: float) -> dict[str, list[int]]:
+    """Subject indices per split (seeded permutation; at least one each when n >= 3)."""
+    if n < 1:
+        raise ConfigError(f"--subjects: expected >= 1, got {n}")
+    if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
+        raise ConfigError(f"split fractions: expected val + test < 1, got val {val_frac}, test {test_frac}")
+    order = np.random.default_rng([int(seed), 0x5B17]).permutation(n)
+    n_test = int(round(n * test_frac))
+    n_val = int(round(n * val_frac))
+    if n >= 3:
+        n_test = max(n_test, 1 if test_frac > 0 else 0)
+        n_val = max(n_val, 1 if val_frac > 0 else 0)
+    if n_test + n_val >= n:
+        raise ConfigError(f"--subjects {n}: too few for val {val_frac} and test {test_frac} (train would be empty)")
+    return {"test": sorted(order[:n_test].tolist()), "val": sorted(order[n_test:n_test + n_val].tolist()),
+            "train": sorted(order[n_test + n_val:].tolist())}
+
+
+def recording_seed(seed: int, index: int) -> int:
+    return int(np.random.SeedSequence([int(seed), _RECORD_SEED_KEY, int(index)]).generate_state(1)[0])
+
+
+def simulate_windows(params, index: int, seconds: float, seed: int, board: str = "sim",
+                     noise=None, noise_seed: int = 0, drive_ecg=None) -> WindowSet:
+    """Record one subject (fast mode) and turn it into windows. ``drive_ecg``: a
+    ``hardware_sim.record.DriveEcg`` to drive the heart from a recording instead of ``params``."""
+    from edge.dsp.config import DspConfig
+    from hardware_sim.record import record_session
+    from host.data.recording import load_sim_recording, recording_windows
+
+    profile = load_profile(board)
+    with tempfile.TemporaryDirectory(prefix="cardioradar-sim-") as tmp:
+        record_session(tmp, seconds, drive_ecg if drive_ecg is not None else params,
+                       seed=recording_seed(seed, index), mode="fast", board=profile)
+        rec = load_sim_recording(tmp, profile)
+    return recording_windows(rec, DspConfig.from_profile(profile), index, noise, noise_seed)
+
+
+def _job(args) -> WindowSet:
+    params, index, seconds, seed, board, noise, noise_seed = args
+    return simulate_windows(params, index, seconds, seed, board, noise, noise_seed)
+
+
+def simulate_population(population: list, indices: list[int], seconds: float, seed: int,
+                        workers: int = 2, board: str = "sim", noise=None, desc: str = "subjects") -> list[WindowSet]:
+    """Windows of each listed subject, in the order given (parallel over subjects)."""
+    from tqdm import tqdm
+
+    jobs = [(population[i], i, seconds, seed, board, noise, recording_seed(seed, i) ^ 0x401) for i in indices]
+    bar = tqdm(total=len(jobs), desc=desc, unit="subject", disable=None)
+    try:
+        if workers <= 1 or len(jobs) <= 1:
+            out = []
+            for j in jobs:
+                out.append(_job(j))
+                bar.update(1)
+            return out
+        # spawn: numba and threads do not survive fork well; each worker starts clean
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            out = []
+            for ws in pool.map(_job, jobs):  # map keeps subject order
+                out.append(ws)
+                bar.update(1)
+            return out
+    finally:
+        bar.close()
+
+
+def subject_summary(params, index: int) -> dict:
+    p = params
+    return {"index": index, "id": p.subject_id, "age_y": round(p.age_y, 1), "sex": p.sex,
+            "condition": p.condition, "hr_bpm": round(float(getattr(p.electrical, "hr_bpm", float("nan"))), 1),
+            "distance_m": round(p.placement.distance_m, 3), "azimuth_deg": round(p.placement.azimuth_deg, 1),
+            "elevation_deg": round(p.placement.elevation_deg, 1), "posture": p.placement.posture}
+
+
+def dsp_settings(board: str = "sim") -> dict:
+    d = load_profile(board).dsp
+    return {"board": board, "frame_rate_hz": d.frame_rate_hz, "window_samples": d.window_samples,
+            "hop_samples": d.hop_samples, "n_voxels": d.n_voxels, "range_bins": d.range_bins,
+            "cardiac_band_hz": list(d.cardiac_band_hz), "breathing_band_hz": list(d.breathing_band_hz),
+            "features": "features_q15 (T, V, C) int16 Q15, channels phase_dd, i_dd, q_dd"}
+
+
+def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed: int, workers: int = 2,
+                      val_frac: float = 0.15, test_frac: float = 0.15, board: str = "sim") -> Path:
+    """Write train.npz / val.npz / test.npz + manifest.json into ``out_dir``; returns it."""
+    from hardware_sim.subject.params import random_population
+
+    if not seconds > 0:
+        raise ConfigError(f"--seconds: expected > 0, got {seconds}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    splits = split_subjects(n_subjects, seed, val_frac, test_frac)  # before anything is simulated
+    population = random_population(n_subjects, seed)
+    order = [i for s in SPLITS for i in splits[s]]
+    results = dict(zip(order, simulate_population(population, order, seconds, seed, workers, board)))
+    manifest = {
+        "format_version": FORMAT_VERSION, "source": "simulator", "seed": int(seed), "seconds_per_subject": seconds,
+        "n_subjects": n_subjects, "val_frac": val_frac, "test_frac": test_frac,
+        "software_version": __version__, "dsp": dsp_settings(board), "splits": {},
+    }
+    for split in SPLITS:
+        ws = WindowSet.concat([results[i] for i in splits[split]])
+        save_windows(out / f"{split}.npz", ws)
+        manifest["splits"][split] = {"n_windows": len(ws),
+                                     "subjects": [subject_summary(population[i], i) for i in splits[split]]}
+        log.info("%s: %d subjects, %d windows", split, len(splits[split]), len(ws))
+    write_manifest(out, manifest)
+    return out
