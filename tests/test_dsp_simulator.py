@@ -1,4 +1,4 @@
-"""The DSP chain on simulator recordings (hardware_sim fast mode, seeds 71xx used only here)."""
+"""The DSP chain on simulator recordings (hardware_sim fast mode, seeds 71xx and 82xx used only here)."""
 
 import numpy as np
 import pytest
@@ -62,22 +62,50 @@ def test_classical_breathing_rate_within_1_per_min(cfg, preset, seed):
         assert abs(f.vitals.breathing_rate_bpm - truth) <= 1.0, (f.window_index, f.vitals.breathing_rate_bpm, truth)
 
 
-@pytest.mark.parametrize("preset,seed", [("brady", 7105)])
+def _last_hr(preset, seed, cfg):
+    rec, out = _run(preset, seed, cfg)
+    f = out[-1]
+    t1 = (f.start_frame + cfg.window_samples) / cfg.fs_hz
+    return f.vitals.heart_rate_bpm, rec.heart_rate_bpm(t1 - 25.6, t1)
+
+
+@pytest.mark.parametrize("preset,seed", [("brady", 7105), ("tachy", 7106), ("sleep", 7112), ("healthy-rest", 7111)])
 def test_classical_heart_rate_within_2_bpm(cfg, preset, seed):
-    rec, out = _run(preset, seed, cfg)
-    f = out[-1]
-    t1 = (f.start_frame + cfg.window_samples) / cfg.fs_hz
-    assert abs(f.vitals.heart_rate_bpm - rec.heart_rate_bpm(t1 - 25.6, t1)) <= 2.0
+    est, truth = _last_hr(preset, seed, cfg)
+    assert abs(est - truth) <= 2.0, (est, truth)
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness: on these simulated subjects the heartbeat is not "
-                   "visible in the selected (breathing-dominated) voxels; HR locks onto breathing harmonics")
-@pytest.mark.parametrize("preset,seed", [("healthy-rest", 7103), ("tachy", 7106), ("sleep", 7112)])
-def test_classical_heart_rate_within_2_bpm_known_failures(cfg, preset, seed):
+# Held-out seeds 82xx (used only here): HR within 2 bpm and BR within 1/min on the last window.
+HELD_OUT = [("healthy-rest", 8200), ("healthy-rest", 8201), ("healthy-rest", 8202), ("sleep", 8203),
+            ("sleep", 8204), ("sleep", 8205), ("brady", 8206), ("brady", 8208), ("tachy", 8209),
+            ("tachy", 8210), ("tachy", 8211)]
+
+
+@pytest.mark.parametrize("preset,seed", HELD_OUT)
+def test_classical_rates_on_held_out_seeds(cfg, preset, seed):
     rec, out = _run(preset, seed, cfg)
+    est, truth = _last_hr(preset, seed, cfg)
+    assert abs(est - truth) <= 2.0, (est, truth)
     f = out[-1]
     t1 = (f.start_frame + cfg.window_samples) / cfg.fs_hz
-    assert abs(f.vitals.heart_rate_bpm - rec.heart_rate_bpm(t1 - 25.6, t1)) <= 2.0
+    assert abs(f.vitals.breathing_rate_bpm - rec.breathing_rate_bpm(t1 - 25.6, t1)) <= 1.0
+
+
+@pytest.mark.xfail(strict=True, reason="healthy-rest 7103: in the strongest voxels heart / non-heart power "
+                   "(with vs without the heart, same seeds) is -25 dB (phase 0.8-3 Hz), -13 dB (eq.-4, "
+                   "0.8-10 Hz), -2 dB (eq.-4, 10-40 Hz): the kinks of the simulated breath waveform "
+                   "alone match the valve vibrations there; HR reads 68.5 vs 64.5 bpm")
+def test_classical_heart_rate_known_failure_7103(cfg):
+    est, truth = _last_hr("healthy-rest", 7103, cfg)
+    assert abs(est - truth) <= 2.0, (est, truth)
+
+
+@pytest.mark.xfail(strict=True, reason="brady 8207: 44.9 bpm lies below the profile's cardiac band "
+                   "(0.8 Hz = 48 bpm), so the rate is not searched for; HR locks onto 3x the rate")
+def test_classical_heart_rate_below_the_cardiac_band(cfg):
+    est, truth = _last_hr("brady", 8207, cfg)
+    assert truth < 60 * cfg.cardiac_band_hz[0]
+    assert abs(est - truth) <= 2.0, (est, truth)
 
 
 def test_cli_quantize_sqnr_and_bench_dsp_json(capsys):
