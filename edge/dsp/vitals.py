@@ -1,11 +1,13 @@
 """Classical breathing and heart rate from the best voxel, without any model.
 
-The vendor's vital-signs demo, done from the beamformed best voxel instead of one
-range bin on one antenna: phase increments between frames (unwrapped upstream) ->
-impulse-noise removal -> band-pass (cascaded biquads) for breathing and, after the
-eq.-4 differentiator, for the heart -> spectral peak (zero-padded FFT, parabolic
-interpolation; for the heart on the energy envelope of the eq.-4 output, with a
-harmonic check) -> median of the last estimates. A baseline and a fallback for the model.
+The vendor's vital-signs demo, done from the beamformed voxels instead of one range bin
+on one antenna: phase increments between frames (unwrapped upstream) -> impulse-noise
+removal -> breathing: band-pass (cascaded biquads) and spectral peak (zero-padded FFT,
+parabolic interpolation) on the best voxel; heart: the eq.-4 differentiator, clipped
+energy envelopes in the pulse and valve-vibration bands, spectral peak scored by the
+envelope's autocorrelation at one and two periods (the harmonic check), on each selected
+voxel, keeping the clearest -> median of the last estimates. A baseline and a fallback
+for the model.
 
 Runs once per hop on a few thousand samples, in float64 (a decision, not a signal
 the model sees).
