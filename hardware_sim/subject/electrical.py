@@ -17,8 +17,8 @@ next beat comes (a PVC's T wave is not stretched by its compensatory pause).
 from __future__ import annotations
 
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, fields
-from functools import lru_cache
 
 import numpy as np
 
@@ -38,6 +38,8 @@ CONDITIONS: tuple[str, ...] = (
 _HR_RANGE_BPM = {"brady": (42.0, 56.0), "tachy": (105.0, 135.0), "af": (70.0, 110.0)}
 _QRS_WAVES = ("Q", "R", "S", "RP")
 _MAX_G = 14  # padded Gaussian count per axis
+_KEEP_GAUSSIANS = 64  # per-beat Gaussian sets kept between calls (~2 KB each)
+_BeatGaussians = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -248,7 +250,9 @@ class SyntheticHeart:
         self._axis_rot = rotation_matrix(*params.axis_rotation_rad)
         self._morph = {"N": params.vcg, "V": params.pvc_vcg, "A": params.pac_vcg,
                        "F": params.vcg.map(lambda g: g.scaled(("P",), 0.0))}
-        self._beat_gaussians = lru_cache(maxsize=8192)(self._beat_gaussians_uncached)
+        # Newest beats' Gaussians (boundary beats of consecutive chunks, beats_between's
+        # QRS onsets); bounded so that hours of streaming keep flat memory.
+        self._gauss_cache: OrderedDict[int, _BeatGaussians] = OrderedDict()
 
     # --- beats --------------------------------------------------------------------
     def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
@@ -259,23 +263,42 @@ class SyntheticHeart:
         theta, alpha, b, codes = self._beat_gaussians(k)
         qrs = (np.abs(alpha) > 0.05) & np.isin(codes, [WAVE_CLASSES.index(w) for w in _QRS_WAVES])
         onset_rad = float(np.min(np.where(qrs, theta - 2.0 * b, 0.0)))
-        r = self.schedule.r_times_s(0.0)
-        rr_pre = r[k] - r[k - 1] if k >= 1 else self.schedule.rr0_s
+        if k >= 1:
+            r, _ = self.schedule.beat_span(k - 1, k + 1)
+            rr_pre = r[1] - r[0]
+        else:
+            rr_pre = self.schedule.rr0_s
         return -onset_rad / (2.0 * np.pi) * rr_pre
 
-    def _beat_gaussians_uncached(self, k: int):
+    def _beat_gaussians(self, k: int) -> _BeatGaussians:
+        """Beat k's Gaussians (see ``_gaussians_of``); the newest few are kept."""
+        got = self._gauss_cache.get(k)
+        if got is not None:
+            return got
+        lo = max(k - 1, 0)
+        r, kinds = self.schedule.beat_span(lo, k + 2)
+        got = self._gaussians_of(k, r, kinds, lo)
+        self._remember(k, got)
+        return got
+
+    def _remember(self, k: int, g: _BeatGaussians) -> None:
+        self._gauss_cache[k] = g
+        while len(self._gauss_cache) > _KEEP_GAUSSIANS:
+            self._gauss_cache.popitem(last=False)
+
+    def _gaussians_of(self, k: int, r: np.ndarray, kinds: tuple[str, ...], lo: int
+                      ) -> _BeatGaussians:
         """Beat k's Gaussians in phase units: theta, alpha, b (3, _MAX_G) float64 and the
-        wave-class codes (3, _MAX_G) int (-1: padding), rate-scaled per side of R."""
-        sched = self.schedule
-        sched.ensure_beats(k + 2)
-        r = sched._r_s
-        rr_pre = r[k] - r[k - 1] if k >= 1 else sched.rr0_s
-        rr_post = r[k + 1] - r[k]
+        wave-class codes (3, _MAX_G) int (-1: padding), rate-scaled per side of R.
+        ``r``, ``kinds``: R times and kinds of beats lo .. (at least k + 1)."""
+        i = k - lo
+        rr_pre = r[i] - r[i - 1] if k >= 1 else self.schedule.rr0_s
+        rr_post = r[i + 1] - r[i]
         theta = np.zeros((3, _MAX_G))
         alpha = np.zeros((3, _MAX_G))
         b = np.ones((3, _MAX_G))
         codes = np.full((3, _MAX_G), -1)
-        for a, g in enumerate(self._morph[sched._kind[k]].axes()):
+        for a, g in enumerate(self._morph[kinds[i]].axes()):
             n = len(g.wave)
             th, al, bb = rate_scaled(g, 60.0 / rr_pre)
             # after R the phase runs at 2 pi / rr_post: rescale so the time course
@@ -285,33 +308,57 @@ class SyntheticHeart:
             b[a, :n] = bb * post
             alpha[a, :n] = al
             codes[a, :n] = [WAVE_CLASSES.index(w) for w in g.wave]
+        for arr in (theta, alpha, b, codes):
+            arr.setflags(write=False)  # shared through the cache
         return theta, alpha, b, codes
+
+    def _gaussian_table(self, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """theta, alpha, b (j1 - j0, 3, _MAX_G) of beats j0 .. j1 - 1, each beat computed
+        once per call (a chunk's beats are needed at five phase offsets)."""
+        r, kinds = self.schedule.beat_span(max(j0 - 1, 0), j1 + 1)
+        lo = max(j0 - 1, 0)
+        rows = []
+        for k in range(j0, j1):
+            g = self._gauss_cache.get(k)
+            if g is None:
+                g = self._gaussians_of(k, r, kinds, lo)
+                self._remember(k, g)
+            rows.append(g)
+        return tuple(np.stack([g[i] for g in rows]) for i in range(3))
 
     # --- waveforms ----------------------------------------------------------------
     def phase_rad(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(k, frac): t lies between R peak k and k+1, theta = 2 pi (k + frac)."""
         t = np.asarray(t_s, dtype=np.float64)
-        r = self.schedule.r_times_s(float(t.max()) if t.size else 0.0)
-        k = np.clip(np.searchsorted(r, t, "right") - 1, 0, len(r) - 2)
-        frac = (t - r[k]) / (r[k + 1] - r[k])
-        return k, frac
+        if t.size == 0:
+            return np.zeros(t.shape, dtype=np.intp), np.zeros(t.shape)
+        sched = self.schedule
+        # window of beats: the last R at or before min(t) .. the first R after max(t)
+        lo = max(sched.n_beats_before(float(t.min()), inclusive=True) - 1, 0)
+        hi = max(sched.n_beats_before(float(t.max()), inclusive=True), lo + 1)
+        r, _ = sched.beat_span(lo, hi + 1)
+        i = np.clip(np.searchsorted(r, t, "right") - 1, 0, len(r) - 2)
+        frac = (t - r[i]) / (r[i + 1] - r[i])
+        return i + lo, frac
 
     def _raw_vcg(self, t: np.ndarray) -> np.ndarray:
         k, frac = self.phase_rad(t)
         out = np.zeros((t.size, 3))
+        if t.size == 0:
+            return out
+        j0 = max(int(k.min()) - 2, 0)
+        th_all, al_all, bb_all = self._gaussian_table(j0, int(k.max()) + 3)
         for off in (-2, -1, 0, 1, 2):
             j = k + off
             ok = j >= 0
             if not ok.any():
                 continue
-            uj, inv = np.unique(j[ok], return_inverse=True)
-            params = [self._beat_gaussians(int(x))[:3] for x in uj]
-            th = np.stack([p[0] for p in params])[inv]  # (m, 3, G)
-            al = np.stack([p[1] for p in params])[inv]
-            bb = np.stack([p[2] for p in params])[inv]
+            idx = j[ok] - j0
+            th, al, bb = th_all[idx], al_all[idx], bb_all[idx]  # (m, 3, G)
             dtheta = 2.0 * np.pi * (frac[ok] - off)
             d = (dtheta[:, None, None] - th) / bb
             out[ok] += np.sum(al * np.exp(-0.5 * d * d), axis=2)
+            del th, al, bb, d  # free before the next offset allocates its (m, 3, G) set
         return out
 
     def _f_waves(self, t: np.ndarray) -> np.ndarray:
