@@ -1,0 +1,232 @@
+"""`cardioradar report SESSION [--out PNG] [--truth NPZ]`: one page per session.
+
+The page: the 12 leads on the standard ECG grid (25 mm/s, 10 mm/mV, 1 mm minor and 5 mm
+major lines), 3 x 4 layout of 2.5 s per lead (I aVR V1 V4 / II aVL V2 V5 / III aVF V3 V6)
+plus a 10-s lead II rhythm strip, drawn in millimetres so the scale is exact on the page;
+the HR trend (model and classical sources); quality and the exclusion / event timeline.
+
+Metrics against the truth (``truth``: an ``.npz`` with ``ecg_mv`` (n, 12) mV, ``ecg_fs_hz``
+and ``r_peaks_s``, all in *session* time, as `cardioradar demo` writes it): the truth is
+resampled to the session's ECG rate; window PCC (2.56 s, max NCC over +-0.5 s lags,
+`host.metrics.window_pcc`) and RMSE over windows with no excluded or missing sample;
+IBI error of the runtime's R peaks matched to the true ones within 150 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from cardioradar.errors import InputDataError
+from edge.store import VALID, SessionReader
+from edge.types import LEADS
+
+log = logging.getLogger(__name__)
+
+LAYOUT = (("I", "aVR", "V1", "V4"), ("II", "aVL", "V2", "V5"), ("III", "aVF", "V3", "V6"))
+MM_PER_S = 25.0
+MM_PER_MV = 10.0
+STRIP_S = 10.0
+ROW_MM = 30.0
+
+
+@dataclass(frozen=True)
+class ReportMetrics:
+    """Medians over clean 2.56-s windows (PCC, RMSE) and over matched IBIs."""
+
+    pcc_median: float
+    pcc_lead_ii_median: float
+    rmse_mv_median: float
+    ibi_mae_ms_median: float
+    mdr: float
+    n_windows: int
+    excluded_fraction: float
+
+    def as_dict(self) -> dict:
+        return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
+
+
+def truth_metrics(reader: SessionReader, truth_path: Path) -> ReportMetrics:
+    from scipy.signal import resample_poly
+
+    from host.metrics import PCC_WINDOW_S, match_peaks, rmse_mv, window_pcc
+
+    with np.load(truth_path) as z:
+        t_ecg, t_fs, t_r = z["ecg_mv"].astype(float), float(z["ecg_fs_hz"]), z["r_peaks_s"].astype(float)
+    fs = reader.ecg_fs_hz()
+    span = reader.ecg_time_range()
+    if fs is None or span is None:
+        raise InputDataError(f"{reader.path}: no ECG to compare with the truth")
+    up, down = _ratio(fs, t_fs)
+    truth = resample_poly(t_ecg, up, down, axis=0)  # truth on the session's grid k / fs
+    k0 = int(round(span[0] * fs))
+    n = min(int(round(span[1] * fs)), len(truth)) - k0
+    series = reader.ecg(k0 / fs, n)
+    w = int(round(PCC_WINDOW_S * fs))
+    pcc, pcc2, rmse = [], [], []
+    for i in range(n // w):
+        s = slice(i * w, (i + 1) * w)
+        if np.all(series.status[s] == VALID):
+            rec, tru = series.ecg_mv[s].astype(float), truth[k0 + i * w:k0 + (i + 1) * w]
+            p = window_pcc(rec, tru, fs, window_s=w / fs)[0]
+            pcc.append(np.nanmean(p))
+            pcc2.append(p[1])
+            rmse.append(np.median(rmse_mv(rec, tru)))
+    beats = np.array([b.t_s for b in reader.beats()])
+    true_r = t_r[(t_r >= span[0]) & (t_r < span[1])]
+    m = match_peaks(true_r, beats)
+    ibi = m.ibi_errors_ms
+    excluded = float(np.mean(series.status != VALID)) if n > 0 else math.nan
+    med = lambda x: float(np.median(x)) if len(x) else math.nan  # noqa: E731
+    return ReportMetrics(med(pcc), med(pcc2), med(rmse), med(ibi), m.mdr, len(pcc), excluded)
+
+
+def _ratio(fs_out: float, fs_in: float) -> tuple[int, int]:
+    from fractions import Fraction
+
+    f = Fraction(fs_out / fs_in).limit_denominator(1000)
+    return f.numerator, f.denominator
+
+
+def _strip_start(reader: SessionReader, fs: float) -> float:
+    """Start of the first 10 s with every sample valid (else the first ECG sample)."""
+    lo, hi = reader.ecg_time_range()
+    n = int(round((hi - lo) * fs))
+    st = reader.ecg(lo, n).status == VALID
+    w = int(STRIP_S * fs)
+    if len(st) >= w:
+        run = np.convolve(st.astype(int), np.ones(w, int), mode="valid")
+        ok = np.flatnonzero(run == w)
+        if len(ok):
+            return lo + ok[0] / fs
+    return lo
+
+
+def _grid(ax, width_mm: float, height_mm: float) -> None:
+    for x in np.arange(0, width_mm + 0.01, 1.0):
+        major = abs(x / 5 - round(x / 5)) < 1e-6
+        ax.axvline(x, color="#f4a6a6" if major else "#fbdada", lw=0.6 if major else 0.25, zorder=0)
+    for y in np.arange(0, height_mm + 0.01, 1.0):
+        major = abs(y / 5 - round(y / 5)) < 1e-6
+        ax.axhline(y, color="#f4a6a6" if major else "#fbdada", lw=0.6 if major else 0.25, zorder=0)
+
+
+def _draw_leads(ax, series, fs: float) -> None:
+    quarter = int(STRIP_S / 4 * fs)
+    height = ROW_MM * 4
+    _grid(ax, STRIP_S * MM_PER_S, height)
+    for r, row in enumerate(LAYOUT + (("II",),)):
+        base = height - ROW_MM * (r + 0.5)
+        for c, lead in enumerate(row):
+            j = LEADS.index(lead)
+            seg = slice(c * quarter, (c + 1) * quarter) if len(row) == 4 else slice(0, 4 * quarter)
+            y = series.ecg_mv[seg, j].astype(float)
+            x0 = (seg.start / fs) * MM_PER_S
+            x = x0 + np.arange(len(y)) / fs * MM_PER_S
+            ax.plot(x, base + (y - np.nanmedian(y) if np.any(np.isfinite(y)) else y) * MM_PER_MV, "k", lw=0.7)
+            ax.text(x0 + 1, base + 8, lead, fontsize=8)
+            bad = series.status[seg] != VALID
+            if bad.any():
+                ax.fill_between(x, base - ROW_MM / 2, base + ROW_MM / 2, where=bad, color="0.85", zorder=0.5)
+    # 1 mV calibration pulse at the left of the rhythm strip
+    ax.plot([0, 0, 5, 5], [ROW_MM / 2 - 5, ROW_MM / 2 + 5, ROW_MM / 2 + 5, ROW_MM / 2 - 5], "k", lw=0.8)
+    ax.set_xlim(0, STRIP_S * MM_PER_S)
+    ax.set_ylim(0, height)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def make_report(session: str | Path, out_png: str | Path | None = None,
+                truth: str | Path | None = None) -> tuple[Path, ReportMetrics | None]:
+    """Write the report PNG (default: beside the session); returns (path, metrics or None)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    session = Path(session)
+    out = Path(out_png) if out_png is not None else session.with_suffix(".png")
+    with SessionReader(session) as r:
+        fs = r.ecg_fs_hz()
+        if fs is None:
+            raise InputDataError(f"{session}: the session holds no ECG blocks: nothing to report")
+        t0 = _strip_start(r, fs)
+        series = r.ecg(t0, int(round(STRIP_S * fs)))
+        vitals, events, meta = r.vitals(), r.events(), r.metadata()
+        lo, hi = r.ecg_time_range()
+        full = r.ecg(lo, int(round((hi - lo) * fs)))
+        metrics = truth_metrics(r, Path(truth)) if truth is not None else None
+    fig = plt.figure(figsize=(11.0, 13.0))
+    gs = fig.add_gridspec(3, 1, height_ratios=[4.2, 1.2, 1.0], hspace=0.35)
+    ax = fig.add_subplot(gs[0])
+    _draw_leads(ax, series, fs)
+    title = (f"{session.name}  board {meta.get('board', '?')}  model {meta.get('model', '?')}  "
+             f"leads from t = {t0:.1f} s  (25 mm/s, 10 mm/mV)")
+    ax.set_title(title, fontsize=9)
+    ax_hr = fig.add_subplot(gs[1])
+    for src, style in (("model", "C0."), ("classical", "C1x")):
+        v = [x for x in vitals if x.source == src]
+        ax_hr.plot([x.t_s for x in v], [x.hr_bpm for x in v], style, ms=3, label=f"HR ({src})")
+    ax_hr.plot([x.t_s for x in vitals], [x.br_bpm for x in vitals], "C2-", lw=0.8, label="BR /min")
+    ax_hr.set_ylabel("per min")
+    ax_hr.legend(fontsize=7, loc="upper right")
+    ax_hr.set_xlim(0, hi)
+    ax_q = fig.add_subplot(gs[2], sharex=ax_hr)
+    ax_q.plot([x.t_s for x in vitals], [x.quality for x in vitals], "k-", lw=0.8, label="quality")
+    tt = full.t_s()
+    ax_q.fill_between(tt, 0, 1, where=full.status == 1, color="C3", alpha=0.3, label="excluded")
+    ax_q.fill_between(tt, 0, 1, where=full.status == 2, color="0.6", alpha=0.3, label="no data")
+    for e in events:
+        if e.kind in ("disconnect", "reconnect", "movement", "drop", "overflow"):
+            ax_q.axvline(e.t_s, color={"movement": "C4"}.get(e.kind, "C3"), lw=0.6)
+    ax_q.set_ylim(0, 1.05)
+    ax_q.set_xlabel("session time (s)")
+    ax_q.legend(fontsize=7, loc="lower right")
+    if metrics is not None:
+        fig.text(0.02, 0.005, f"vs truth: PCC median {metrics.pcc_median:.2f} (lead II {metrics.pcc_lead_ii_median:.2f}), "
+                 f"RMSE median {metrics.rmse_mv_median:.3f} mV, IBI error median {metrics.ibi_mae_ms_median:.1f} ms, "
+                 f"MDR {metrics.mdr:.1%}, {metrics.n_windows} clean windows, {metrics.excluded_fraction:.0%} "
+                 "excluded/missing", fontsize=8)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    log.info("report %s written", out)
+    return out, metrics
+
+
+# --- `cardioradar report` (registered in host.cli) ------------------------------------------
+
+
+def add_report_args(p) -> None:
+    p.add_argument("session", type=Path, help="session database (.db)")
+    p.add_argument("--out", type=Path, default=None, help="PNG to write (default: beside the session)")
+    p.add_argument("--truth", type=Path, default=None,
+                   help="truth .npz in session time (as `cardioradar demo` writes) for metrics")
+    p.add_argument("--json", action="store_true", help="last line: the metrics as JSON")
+
+
+def report_cmd(args) -> int:
+    out, metrics = make_report(args.session, args.out, args.truth)
+    print(out)
+    if metrics is not None:
+        print(metrics_line(metrics.as_dict()))
+    if args.json:
+        print(json.dumps({"report": str(out), **(metrics.as_dict() if metrics else {})}))
+    return 0
+
+
+
+def metrics_line(m: dict) -> str:
+    def f(k, fmt):
+        v = m.get(k)
+        return "n/a" if v is None else format(v, fmt)
+
+    return (f"vs truth: PCC median {f('pcc_median', '.3f')} (lead II {f('pcc_lead_ii_median', '.3f')}), "
+            f"RMSE median {f('rmse_mv_median', '.3f')} mV, IBI error median {f('ibi_mae_ms_median', '.1f')} ms, "
+            f"MDR {f('mdr', '.3f')}, {m.get('n_windows')} clean windows")

@@ -1,0 +1,126 @@
+"""`cardioradar demo` and `cardioradar report` with a tiny int8 model made here with tf.lite.
+
+The tiny model (input (1, 512, 4, 3) int8, outputs ECG (1, 512, 12), anchors (1, 512),
+cycle (1, 1)) has the shipped model's interface and metadata format, not its accuracy:
+these tests check the plumbing (pty I/O, session, EDF+, report, JSON line, CLI stop).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardioradar.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_tiny_model(path: Path, seed: int = 0) -> Path:
+    tf = pytest.importorskip("tensorflow")
+    from edge.infer import ModelMetadata, TensorInfo
+    from edge.dsp.tensor import FeatureLayout
+
+    tf.keras.utils.set_random_seed(seed)
+    x = tf.keras.Input((512, 4, 3), batch_size=1)
+    h = tf.keras.layers.Reshape((512, 12))(x)
+    h = tf.keras.layers.Dense(8, activation="tanh")(h)
+    ecg = tf.keras.layers.Dense(12, name="ecg")(h)
+    anchors = tf.keras.layers.Reshape((512,))(tf.keras.layers.Dense(1, activation="sigmoid")(h))
+    cycle = tf.keras.layers.Dense(1)(tf.keras.layers.GlobalAveragePooling1D()(h))
+    model = tf.keras.Model(x, [ecg, anchors, cycle])
+    rng = np.random.default_rng(seed)
+
+    def rep():
+        for _ in range(8):
+            yield [rng.uniform(-1, 1, (1, 512, 4, 3)).astype(np.float32)]
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    path.write_bytes(conv.convert())
+    interp = tf.lite.Interpreter(model_path=str(path))
+
+    def info(d):
+        s, z = d["quantization"]
+        return TensorInfo(int(d["index"]), d["name"], tuple(int(v) for v in d["shape"]),
+                          np.dtype(d["dtype"]).name, float(s), int(z))
+
+    outs = {}
+    for d in interp.get_output_details():
+        shape = tuple(d["shape"])
+        outs[{3: "ecg", 2: "anchors"}[len(shape)] if shape != (1, 1) else "cycle_s"] = info(d)
+    from edge.types import LEADS
+
+    meta = ModelMetadata(info(interp.get_input_details()[0]), FeatureLayout(512, 4, 100.0), outs, 100.0, 512, 256,
+                         LEADS, {"frame_rate_hz": 100.0, "window_samples": 512, "hop_samples": 256, "n_voxels": 4,
+                                 "range_bins": 15}, {"data": "none (test model)"}, {}, "tests/test_demo.py")
+    meta.write(path.with_suffix(".json"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return make_tiny_model(tmp_path_factory.mktemp("model") / "tiny_int8.tflite")
+
+
+def test_demo_json_session_edf_report(tmp_path, tiny_model, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--seconds", "20", "--fast", "--model", str(tiny_model), "--out", str(out), "--json"])
+    assert rc == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("session", "edf", "report", "pcc_median", "rmse_mv_median", "ibi_mae_ms_median",
+                "frames_received", "frames_lost"):
+        assert key in last
+    assert last["frames_received"] >= 2000 and last["frames_lost"] == 0
+    for key in ("session", "edf", "report"):
+        assert Path(last[key]).is_file()
+    assert Path(last["report"]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with np.load(out / "truth.npz") as z:
+        assert z["ecg_mv"].shape[1] == 12 and len(z["r_peaks_s"]) >= 15
+        # the truth's R peaks are in session time: the first lies within the first 1.5 s
+        assert 0 <= z["r_peaks_s"][(z["r_peaks_s"] >= 0)][0] < 1.5
+    # `report` on the same session, with and without the truth
+    rc = main(["report", last["session"], "--out", str(tmp_path / "r.png"), "--truth", str(out / "truth.npz"),
+               "--json"])
+    assert rc == 0 and (tmp_path / "r.png").stat().st_size > 50_000
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rep["n_windows"] >= 1 and rep["pcc_median"] is not None and -1 <= rep["pcc_median"] <= 1
+
+
+def test_edge_run_cli_sigint_with_tiny_model(tmp_path, tiny_model):
+    """`cardioradar edge run` as a process against `sim serve`: status lines, SIGINT -> exit 0."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    sim = subprocess.Popen([sys.executable, "-m", "cardioradar", "sim", "serve", "--mode", "fast", "--speed", "3",
+                            "--json"], stdout=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        ports = json.loads(sim.stdout.readline())
+        run = subprocess.Popen([sys.executable, "-m", "cardioradar", "edge", "run", "--model", str(tiny_model),
+                                "--config-port", ports["config_port"], "--data-port", ports["data_port"],
+                                "--session", str(tmp_path / "s.db"), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        deadline = time.monotonic() + 40
+        while time.monotonic() < deadline and run.poll() is None:
+            line = run.stderr.readline()
+            if line.startswith("t ") and float(line.split()[1]) > 9.0:
+                break
+        run.send_signal(signal.SIGINT)
+        out, err = run.communicate(timeout=30)
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(10)
+    assert run.returncode == 0, err[-2000:]
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["stopped_by"] == "signal" and summary["ecg_blocks"] >= 2
+    from edge.store import SessionReader
+
+    with SessionReader(tmp_path / "s.db") as r:
+        assert r.metadata()["closed_cleanly"] is True
