@@ -27,9 +27,36 @@ def _run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_report(p: argparse.ArgumentParser) -> None:
+    from host.report import add_report_args
+
+    add_report_args(p)
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    from host.report import report_cmd
+
+    return report_cmd(args)
+
+
+def _add_demo(p: argparse.ArgumentParser) -> None:
+    from host.demo import add_demo_args
+
+    add_demo_args(p)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from host.demo import demo_cmd
+
+    return demo_cmd(args)
+
+
 # name -> (help, add arguments, handler). Add host commands here.
 COMMANDS = {
     "export": ("export a session to EDF+, WFDB or CSV", _add_export, _run_export),
+    "report": ("a session's report PNG: 12 leads on the ECG grid, HR trend, quality, metrics", _add_report,
+               _run_report),
+    "demo": ("simulator + edge runtime over ptys: session, EDF+, report, metrics vs truth", _add_demo, _run_demo),
 }
 
 
