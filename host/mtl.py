@@ -13,9 +13,10 @@ Methods (selectable with ``cardioradar train --mtl``):
 - ``uncertainty``: Kendall et al. 2018, sum_i 0.5 exp(-s_i) L_i + 0.5 s_i with learned
   log-variances s_i (trained with the model).
 
-Eigenvalues below ``eps * lambda_max`` (collinear or zero gradients) are treated as zero:
-their directions get no weight and lambda_min is the smallest of the others, as the
-Aligned-MTL reference implementation does, so a rank-deficient G gives no NaN.
+Eigenvalues below ``n * eps32 * lambda_max`` (collinear or zero gradients; eps32 the float32
+machine epsilon) are treated as zero: their directions get no weight and lambda_min is the
+smallest of the others -- the rank cut of the Aligned-MTL reference code that radarODE-MTL
+reuses -- so a rank-deficient G gives no NaN.
 
 Functions take and return tensors (numpy arrays are accepted) so the training step can
 run them inside ``tf.function``.
@@ -36,18 +37,24 @@ METHODS = ("ega", "aligned", "equal", "uncertainty")
 PER_TASK_GRADIENT_METHODS = ("ega", "aligned")
 
 
+def _f64(x) -> tf.Tensor:
+    """Any tensor or array as float64 (the Gram matrix of long gradients needs the precision)."""
+    return tf.cast(tf.convert_to_tensor(x), tf.float64)
+
+
 def check_method(name: str) -> str:
     if name not in METHODS:
         raise ConfigError(f"--mtl: expected one of {METHODS}, got {name!r}")
     return name
 
 
-def balancing_matrix(gram: tf.Tensor, eps: float = 1e-10) -> tf.Tensor:
+def balancing_matrix(gram: tf.Tensor, eps: float = float(np.finfo(np.float32).eps)) -> tf.Tensor:
     """B = sqrt(lambda_min) V diag(lambda)^-1/2 V^T of the (n, n) Gram matrix (float64)."""
-    gram = tf.convert_to_tensor(gram, tf.float64)
+    gram = _f64(gram)
     lam, v = tf.linalg.eigh(gram)
     lam_max = tf.reduce_max(lam)
-    keep = lam > tf.maximum(eps * lam_max, 1e-300)
+    n = tf.cast(tf.shape(lam)[0], tf.float64)
+    keep = lam > tf.maximum(n * eps * lam_max, 1e-300)
     big = tf.constant(np.inf, tf.float64)
     lam_min = tf.reduce_min(tf.where(keep, lam, big))
     lam_safe = tf.where(keep, lam, tf.ones_like(lam))
@@ -59,24 +66,24 @@ def balancing_matrix(gram: tf.Tensor, eps: float = 1e-10) -> tf.Tensor:
 def eccentric_k(loss_prev: tf.Tensor, loss_warm: tf.Tensor, temperature: float) -> tf.Tensor:
     """k = n softmax((L_i(t-1) / L_i(t_warm)) / T): the task whose loss fell least since the
     warm-up gets the most weight. (n,) float64; sums to n."""
-    ratio = tf.convert_to_tensor(loss_prev, tf.float64) / tf.convert_to_tensor(loss_warm, tf.float64)
+    ratio = _f64(loss_prev) / _f64(loss_warm)
     n = tf.cast(tf.size(ratio), tf.float64)
     return n * tf.nn.softmax(ratio / temperature)
 
 
 def alignment_weights(grads: tf.Tensor, k: tf.Tensor | None = None) -> tf.Tensor:
     """alpha = rowsum(B) * k for the stacked task gradients ``grads`` (n, m); k = 1 when None."""
-    g = tf.convert_to_tensor(grads, tf.float64)
+    g = _f64(grads)
     b = balancing_matrix(tf.matmul(g, g, transpose_b=True))
     alpha = tf.reduce_sum(b, axis=1)
     if k is not None:
-        alpha = alpha * tf.convert_to_tensor(k, tf.float64)
+        alpha = alpha * _f64(k)
     return alpha
 
 
 def combine(grads: tf.Tensor, k: tf.Tensor | None = None) -> tf.Tensor:
     """The shared update G^T alpha (m,) float64."""
-    g = tf.convert_to_tensor(grads, tf.float64)
+    g = _f64(grads)
     return tf.linalg.matvec(g, alignment_weights(g, k), transpose_a=True)
 
 

@@ -1,0 +1,292 @@
+"""`cardioradar train`: the multi-task model on a dataset folder (host.data format).
+
+Losses (radarODE-MTL's three tasks, CardioRadar's L1 for the waveform):
+- ECG: L1 in mV over the 12 leads (NaN leads of a reference are masked out);
+- anchors: binary cross-entropy against the Gaussian R-peak bumps;
+- cycle: L1 in seconds.
+The shared trunk's update comes from ``host.mtl`` (EGA by default); each head gets its own
+task's gradient. Model selection: the epoch with the lowest validation loss (the plain
+sum of the three task losses, whatever the training weighting) -- the test split is never
+read here.
+
+Reproducible: ``tf_keras.utils.set_random_seed(seed)`` and op determinism; the shuffle
+and augmentation of epoch e come from ``numpy.random.default_rng([seed, e])``, so a run
+resumed from a checkpoint draws exactly what an uninterrupted one would. A checkpoint
+(weights, optimizer slots, log-variances) plus ``state.json`` (epoch, loss history, EGA
+loss memory, best epoch, the RNG rule's seed) is written after every epoch.
+
+Augmentation (robustness to noise and body movement, radarODE-MTL's protocol applied
+during training): per window, with probability ``p_noise`` white Gaussian noise at an
+SNR drawn from [-3, 10] dB, and with probability ``p_burst`` a 1-3 s burst at 0 dB
+(mild movement) or -9 dB (extensive); features are clipped back to [-1, 1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from cardioradar.errors import ConfigError  # noqa: E402
+from host import mtl  # noqa: E402
+from host.model import TASKS, ModelConfig, build_model, split_variables  # noqa: E402
+
+log = logging.getLogger(__name__)
+Q15 = 32768.0
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 32
+    seed: int = 0
+    mtl: str = "ega"
+    temperature: float = 1.0
+    warmup_epochs: int = 4
+    lr: float = 1e-3
+    p_noise: float = 0.3
+    p_burst: float = 0.2
+    model: ModelConfig = ModelConfig()
+
+    def to_json(self) -> dict:
+        d = asdict(self)
+        d["model"] = self.model.to_json()
+        return d
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    model_path: Path
+    history_path: Path
+    best_epoch: int
+    best_val_loss: float
+    epochs_run: int
+
+
+@dataclass(frozen=True)
+class Arrays:
+    """Training tensors of one split. x: float32 (N, T, V, C) in [-1, 1); ecg_mv float32
+    (N, T, 12) with NaN replaced by 0; ecg_mask float32 (N, T, 12) 1 where the truth exists;
+    anchors float32 (N, T); cycle_s float32 (N, 1)."""
+
+    x: np.ndarray
+    ecg_mv: np.ndarray
+    ecg_mask: np.ndarray
+    anchors: np.ndarray
+    cycle_s: np.ndarray
+
+    @classmethod
+    def from_windows(cls, ws) -> "Arrays":
+        """``ws``: ``host.data.format.WindowSet`` (or anything with its fields)."""
+        ecg = np.asarray(ws.ecg_mv, np.float32)
+        mask = np.isfinite(ecg)
+        return cls(np.asarray(ws.features_q15, np.float32) / Q15, np.where(mask, ecg, 0.0).astype(np.float32),
+                   mask.astype(np.float32), np.asarray(ws.anchors, np.float32),
+                   np.asarray(ws.cycle_s, np.float32).reshape(-1, 1))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, idx) -> tuple[np.ndarray, ...]:
+        return self.x[idx], self.ecg_mv[idx], self.ecg_mask[idx], self.anchors[idx], self.cycle_s[idx]
+
+
+def task_losses(outputs, ecg_mv, ecg_mask, anchors, cycle_s) -> tf.Tensor:
+    """(3,) float32: masked L1 of the ECG (mV), BCE of the anchors, L1 of the cycle (s)."""
+    ecg, anc, cyc = outputs
+    l_ecg = tf.reduce_sum(tf.abs(ecg - ecg_mv) * ecg_mask) / tf.maximum(tf.reduce_sum(ecg_mask), 1.0)
+    p = tf.clip_by_value(anc, 1e-6, 1.0 - 1e-6)
+    l_anc = -tf.reduce_mean(anchors * tf.math.log(p) + (1.0 - anchors) * tf.math.log(1.0 - p))
+    l_cyc = tf.reduce_mean(tf.abs(cyc - cycle_s))
+    return tf.stack([l_ecg, l_anc, l_cyc])
+
+
+def augment(x: np.ndarray, rng: np.random.Generator, p_noise: float, p_burst: float,
+            fs_hz: float = 100.0) -> np.ndarray:
+    """Noise and movement bursts on a batch x float32 (B, T, V, C) -> new array, clipped to [-1, 1)."""
+    x = x.copy()
+    b, t = x.shape[:2]
+    power = np.mean(x.reshape(b, -1) ** 2, axis=1) + 1e-12
+    for i in range(b):
+        if rng.random() < p_noise:
+            snr_db = rng.uniform(-3.0, 10.0)
+            x[i] += rng.normal(0.0, np.sqrt(power[i] / 10 ** (snr_db / 10)), x.shape[1:]).astype(np.float32)
+        if rng.random() < p_burst:
+            n = int(rng.integers(1, 4) * fs_hz)
+            s = int(rng.integers(0, t - n + 1))
+            snr_db = 0.0 if rng.random() < 0.5 else -9.0
+            x[i, s:s + n] += rng.normal(0.0, np.sqrt(power[i] / 10 ** (snr_db / 10)),
+                                        (n,) + x.shape[2:]).astype(np.float32)
+    return np.clip(x, -1.0, 1.0 - 1.0 / Q15)
+
+
+class Trainer:
+    """The model, optimiser and one train step per MTL method."""
+
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int):
+        self.cfg = cfg
+        self.model = build_model(cfg.model)
+        self.shared, self.heads = split_variables(self.model)
+        self.log_vars = tf.Variable(tf.zeros(len(TASKS)), name="log_vars", trainable=True)
+        sched = keras.optimizers.schedules.CosineDecay(cfg.lr, max(1, cfg.epochs * steps_per_epoch), alpha=0.05)
+        self.opt = keras.optimizers.Adam(sched)
+        extra = [self.log_vars] if cfg.mtl == "uncertainty" else []
+        self.opt.build(self.model.trainable_variables + extra)
+        self.ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.opt, log_vars=self.log_vars)
+        self._step = tf.function(self._step_fn, reduce_retracing=True)
+        self._eval = tf.function(self._eval_fn, reduce_retracing=True)
+
+    def _step_fn(self, x, ecg, mask, anc, cyc, k):
+        method = self.cfg.mtl
+        with tf.GradientTape(persistent=method in mtl.PER_TASK_GRADIENT_METHODS) as tape:
+            out = self.model(x, training=True)
+            losses = task_losses(out, ecg, mask, anc, cyc)
+            per_task = tf.unstack(losses)  # inside the tape: gradients flow from each task's loss
+            if method == "uncertainty":
+                total = mtl.uncertainty_loss(losses, self.log_vars)
+            else:
+                total = tf.reduce_sum(losses)
+        if method in ("equal", "uncertainty"):
+            vars_ = self.model.trainable_variables + ([self.log_vars] if method == "uncertainty" else [])
+            grads = tape.gradient(total, vars_)
+            self.opt.apply_gradients(zip(grads, vars_))
+            return losses
+        rows, pairs = [], []
+        for i, task in enumerate(TASKS):
+            g = tape.gradient(per_task[i], self.shared + self.heads[task])
+            g = [tf.zeros_like(v) if gi is None else gi for gi, v in zip(g, self.shared + self.heads[task])]
+            rows.append(tf.concat([tf.reshape(gi, [-1]) for gi in g[: len(self.shared)]], 0))
+            pairs.extend(zip(g[len(self.shared):], self.heads[task]))  # each head: its own task's gradient
+        upd = tf.cast(mtl.combine(tf.stack(rows), k), tf.float32)
+        sizes = [int(v.shape.num_elements()) for v in self.shared]
+        parts = tf.split(upd, sizes)
+        pairs.extend((tf.reshape(p, v.shape), v) for p, v in zip(parts, self.shared))
+        self.opt.apply_gradients(pairs)
+        del tape
+        return losses
+
+    def _eval_fn(self, x, ecg, mask, anc, cyc):
+        return task_losses(self.model(x, training=False), ecg, mask, anc, cyc)
+
+    def train_epoch(self, data: Arrays, epoch: int, k: np.ndarray, show: bool) -> np.ndarray:
+        """One pass over ``data`` (shuffled and augmented by the epoch's RNG) -> mean task losses (3,)."""
+        c = self.cfg
+        rng = np.random.default_rng([c.seed, epoch])
+        order = rng.permutation(len(data))
+        sums, n = np.zeros(len(TASKS)), 0
+        k_t = tf.constant(k, tf.float64)
+        n_batches = len(order) // c.batch_size  # drop the ragged last batch: one traced shape
+        bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{c.epochs}", unit="batch", leave=False, disable=not show)
+        for b in bar:
+            idx = np.sort(order[b * c.batch_size:(b + 1) * c.batch_size])
+            x, ecg, mask, anc, cyc = data.take(idx)
+            x = augment(x, rng, c.p_noise, c.p_burst)
+            losses = self._step(x, ecg, mask, anc, cyc, k_t).numpy()
+            sums += losses * len(idx)
+            n += len(idx)
+            bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
+        return sums / max(n, 1)
+
+    def evaluate(self, data: Arrays, batch_size: int = 64) -> np.ndarray:
+        """Mean task losses (3,) over every window of ``data`` (no augmentation)."""
+        sums = np.zeros(len(TASKS))
+        for s in range(0, len(data), batch_size):
+            part = data.take(slice(s, s + batch_size))
+            sums += self._eval(*part).numpy() * len(part[0])
+        return sums / max(len(data), 1)
+
+
+def _write_json(path: Path, obj) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1) + "\n")
+    tmp.replace(path)
+
+
+def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bool = True,
+        show_progress: bool = True, stop_after_epoch: int | None = None) -> TrainResult:
+    """Train on window sets (``host.data.format.WindowSet``) -> ``out_dir``/model.keras (the best
+    epoch on ``val_set``), history.json, checkpoint/ and state.json. ``stop_after_epoch`` ends the
+    run after that epoch's checkpoint, as a kill would (a later call resumes)."""
+    mtl.check_method(cfg.mtl)
+    if len(train_set) < cfg.batch_size:
+        raise ConfigError(f"train: {len(train_set)} training windows, fewer than one batch of {cfg.batch_size}")
+    if len(val_set) == 0:
+        raise ConfigError("train: the validation split is empty (model selection needs it)")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(cfg.seed)
+    tf.config.experimental.enable_op_determinism()
+    train, val = Arrays.from_windows(train_set), Arrays.from_windows(val_set)
+    trainer = Trainer(cfg, len(train) // cfg.batch_size)
+    schedule = mtl.EccentricSchedule(len(TASKS), cfg.warmup_epochs, cfg.temperature)
+    state_path, ckpt_dir, best_path = out / "state.json", out / "checkpoint", out / "best.weights.h5"
+    manager = tf.train.CheckpointManager(trainer.ckpt, str(ckpt_dir), max_to_keep=1)
+    state = {"config": cfg.to_json(), "epoch": 0, "history": [], "best_epoch": 0, "best_val_loss": None,
+             "rng": {"rule": "numpy.random.default_rng([seed, epoch])", "seed": cfg.seed}}
+    if resume and state_path.is_file() and manager.latest_checkpoint:
+        saved = json.loads(state_path.read_text())
+        for key, val_ in cfg.to_json().items():
+            if saved["config"].get(key) != json.loads(json.dumps(val_)):
+                raise ConfigError(f"resume {out}: setting {key!r} was {saved['config'].get(key)!r}, now {val_!r}",
+                                  hint="use another --out, or the original settings")
+        trainer.ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        state = saved
+        schedule.load_state(state.get("ega", {}))
+        log.info("resumed %s after epoch %d", out, state["epoch"])
+    for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
+        t0 = time.monotonic()
+        k = schedule.k(epoch) if cfg.mtl == "ega" else np.ones(len(TASKS))
+        tr = trainer.train_epoch(train, epoch, k, show_progress)
+        va = trainer.evaluate(val)
+        schedule.end_epoch(epoch, tr)
+        val_loss = float(va.sum())
+        rec = {"epoch": epoch, "train": dict(zip(TASKS, tr.tolist())), "val": dict(zip(TASKS, va.tolist())),
+               "val_loss": val_loss, "k": k.tolist(), "seconds": round(time.monotonic() - t0, 1)}
+        if cfg.mtl == "uncertainty":
+            rec["log_vars"] = trainer.log_vars.numpy().tolist()
+        state["history"].append(rec)
+        if state["best_val_loss"] is None or val_loss < state["best_val_loss"]:
+            state["best_val_loss"], state["best_epoch"] = val_loss, epoch
+            trainer.model.save_weights(str(best_path))
+        state["epoch"], state["ega"] = epoch, schedule.state()
+        manager.save(checkpoint_number=epoch)
+        _write_json(state_path, state)  # after the checkpoint: a crash between them repeats the epoch
+        log.info("epoch %d: train %s val %s (%.1f s)", epoch, np.round(tr, 4), np.round(va, 4), rec["seconds"])
+        if stop_after_epoch is not None and epoch >= stop_after_epoch:
+            break
+    trainer.model.load_weights(str(best_path))
+    model_path = out / "model.keras"
+    trainer.model.save(str(model_path))
+    history_path = out / "history.json"
+    _write_json(history_path, {"config": cfg.to_json(), "best_epoch": state["best_epoch"],
+                               "best_val_loss": state["best_val_loss"], "epochs": state["history"]})
+    return TrainResult(model_path, history_path, int(state["best_epoch"]), float(state["best_val_loss"]),
+                       int(state["epoch"]))
+
+
+def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, batch_size: int = 32, seed: int = 0,
+          mtl: str = "ega", T: float = 1.0, warmup_epochs: int = 4, lr: float = 1e-3, resume: bool = True,
+          prior: bool = False, model: ModelConfig | None = None, show_progress: bool = True) -> TrainResult:
+    """Train on ``dataset_dir`` (train.npz / val.npz / manifest.json; test.npz is not read)."""
+    from host.data.format import load_split, read_manifest
+
+    if prior:
+        raise ConfigError("train --prior: the VQ-VAE ECG prior is not available in this version",
+                          hint="train without --prior")
+    read_manifest(dataset_dir)  # fail early, naming the folder, if it is not a dataset
+    train_set, val_set = load_split(dataset_dir, "train"), load_split(dataset_dir, "val")
+    t, v, c = train_set.features_q15.shape[1:]
+    mcfg = model or ModelConfig(window_samples=t, n_voxels=v, n_channels=c)
+    cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, mtl=mtl, temperature=T,
+                      warmup_epochs=warmup_epochs, lr=lr, model=mcfg)
+    return fit(train_set, val_set, out_dir, cfg, resume=resume, show_progress=show_progress)
