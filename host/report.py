@@ -162,8 +162,8 @@ def make_report(session: str | Path, out_png: str | Path | None = None,
         lo, hi = r.ecg_time_range()
         full = r.ecg(lo, int(round((hi - lo) * fs)))
         metrics = truth_metrics(r, Path(truth)) if truth is not None else None
-    fig = plt.figure(figsize=(11.0, 13.0))
-    gs = fig.add_gridspec(3, 1, height_ratios=[4.2, 1.2, 1.0], hspace=0.35)
+    fig = plt.figure(figsize=(11.0, 10.0))
+    gs = fig.add_gridspec(3, 1, height_ratios=[3.2, 1.1, 0.9], hspace=0.3)
     ax = fig.add_subplot(gs[0])
     _draw_leads(ax, series, fs)
     title = (f"{session.name}  board {meta.get('board', '?')}  model {meta.get('model', '?')}  "

@@ -223,3 +223,24 @@ def test_sigterm_closes_cleanly(tmp_path):
         assert r.metadata()["closed_cleanly"] is True
         assert r.counts()["ecg_blocks"] >= 2
         assert r.events()[-1].detail.startswith("stop (signal)")
+
+
+def test_view_renders_the_live_stream(tmp_path):
+    """`edge run --live -` output fed to the viewer: the plot and the HR line come out."""
+    import io
+
+    from edge.view import ViewConfig, render, run_view
+
+    profile = _profile()
+    buf = io.StringIO()
+    with _serve(speed=0.0) as server:
+        prof = with_ports(profile, server.ports.config, server.ports.data)
+        run_edge(prof, BeatModel(DspConfig.from_profile(profile)), RunConfig(tmp_path / "s.db", seconds=12.0, live="-"),
+                 status_out=False, live_out=buf)
+    out = io.StringIO()
+    view = run_view("-", ViewConfig(width=60, height=8, redraw=False), out=out, stdin=io.StringIO(buf.getvalue()))
+    text = out.getvalue()
+    assert "HR 75.0 bpm (model)" in text
+    assert sum(line.count("|") + line.count("*") for line in text.splitlines()[1:9]) >= 60
+    assert len(view.ring) == 500
+    assert render(np.array([0.0, 1.0]), 4, 3)[0].strip()  # the maximum is on the top row

@@ -137,11 +137,14 @@ class _Store:
 
 def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None, *,
              open_data: Callable | None = None, open_config: Callable | None = None,
-             status_out: TextIO | None = None, on_status: Callable[[Status], None] | None = None) -> RunSummary:
+             status_out: TextIO | None = None, live_out: TextIO | None = None,
+             on_status: Callable[[Status], None] | None = None) -> RunSummary:
     """Run link -> DSP -> model -> post -> store + live output until ``stop`` or ``cfg.seconds``.
 
     ``model``: an ``edge.infer.EcgModel`` (already checked against the board's DSP settings).
-    ``open_data`` / ``open_config``: transports (default: the profile's ports).
+    ``open_data`` / ``open_config``: transports (default: the profile's ports). ``status_out``:
+    where the status line goes (default stderr; False: nowhere). ``live_out``: the stream for
+    ``live='-'`` (default stdout). ``on_status``: called with each `Status`.
     """
     stop = stop or threading.Event()
     status_out = status_out if status_out is not None else sys.stderr
@@ -155,7 +158,7 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
     meta = {"board": profile.name, "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
             "hop_samples": dsp_cfg.hop_samples, "data_port": profile.ports.data, **cfg.metadata}
     core = EdgeCore(dsp_cfg, model, cfg.core)
-    live = LiveSink(cfg.live)
+    live = LiveSink(cfg.live, stdout=live_out)
     reader = FrameReader(open_data, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
     writer = SessionWriter(path, meta)
     store = _Store(writer, cfg.store_queue)
