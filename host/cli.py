@@ -51,9 +51,66 @@ def _run_demo(args: argparse.Namespace) -> int:
     return demo_cmd(args)
 
 
+def _add_eval(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default=None, help="model (.tflite + metadata); default: the model-free template baseline")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--subjects", type=int, default=None, help="simulated held-out subjects (default 10)")
+    src.add_argument("--drive-ecg", default=None, help="simulate one subject driven by this ECG recording")
+    src.add_argument("--session", default=None, help="session .db, frames.bin or sim recording folder")
+    src.add_argument("--dataset", default=None, help="dataset folder: evaluate on its test split")
+    p.add_argument("--seconds", type=float, default=60.0, help="seconds per simulated subject")
+    p.add_argument("--seed", type=int, default=1000, help="population seed (must differ from the training seed)")
+    p.add_argument("--ref-ecg", default=None, help="reference ECG of --session (EDF, WFDB, CSV)")
+    p.add_argument("--ref-offset-s", type=float, default=None, help="session time of the reference's first sample")
+    p.add_argument("--snr-db", type=float, default=None, help="white noise on the raw frames at this SNR")
+    p.add_argument("--bursts", type=float, default=None, metavar="SECONDS", help="noise bursts of this length on 20 %% of segments")
+    p.add_argument("--burst-db", type=float, default=0.0, help="burst SNR (0 mild, -9 extensive)")
+    p.add_argument("--workers", type=int, default=1, help="processes for simulation")
+    p.add_argument("--json", action="store_true", help="last line: one JSON object with the summary")
+
+
+def _run_eval(args: argparse.Namespace) -> int:
+    from host.eval import EvalRequest, run_eval
+
+    result = run_eval(EvalRequest(
+        model=args.model, subjects=args.subjects, seconds=args.seconds, seed=args.seed, drive_ecg=args.drive_ecg,
+        session=args.session, ref_ecg=args.ref_ecg, ref_offset_s=args.ref_offset_s, dataset=args.dataset,
+        snr_db=args.snr_db, burst_s=args.bursts, burst_db=args.burst_db, workers=args.workers))
+    print(result.format_tables())
+    if args.json:
+        print(result.to_json())
+    return 0
+
+
+def _add_data(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="build a dataset folder (train/val/test split by subject)")
+    b.add_argument("--out", required=True, help="dataset folder to write")
+    src = b.add_mutually_exclusive_group()
+    src.add_argument("--subjects", type=int, default=None, help="simulated subjects (default 20)")
+    src.add_argument("--mmecg", default=None, help="folder of MMECG .mat trials")
+    src.add_argument("--session", action="append", default=None, help="session .db / frames.bin (repeat)")
+    b.add_argument("--ref-ecg", action="append", default=None, help="reference ECG per --session, same order")
+    b.add_argument("--subject", action="append", default=None, help="subject name per --session (split key)")
+    b.add_argument("--seconds", type=float, default=60.0, help="seconds per simulated subject")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--val-frac", type=float, default=0.15)
+    b.add_argument("--test-frac", type=float, default=0.15)
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from host.data.build import build_from_args
+
+    print(build_from_args(args))
+    return 0
+
+
 # name -> (help, add arguments, handler). Add host commands here.
 COMMANDS = {
     "export": ("export a session to EDF+, WFDB or CSV", _add_export, _run_export),
+    "eval": ("evaluate a model on held-out subjects, clean or with noise", _add_eval, _run_eval),
+    "data": ("datasets: build train/val/test folders from the simulator, sessions or MMECG", _add_data, _run_data),
     "report": ("a session's report PNG: 12 leads on the ECG grid, HR trend, quality, metrics", _add_report,
                _run_report),
     "demo": ("simulator + edge runtime over ptys: session, EDF+, report, metrics vs truth", _add_demo, _run_demo),

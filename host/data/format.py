@@ -20,7 +20,8 @@ import numpy as np
 from cardioradar.errors import InputDataError
 
 SPLITS = ("train", "val", "test")
-N_LEADS = 12
+LEADS_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+N_LEADS = len(LEADS_ORDER)
 FORMAT_VERSION = 1
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

@@ -52,8 +52,9 @@ def recording_seed(seed: int, index: int) -> int:
 
 
 def simulate_windows(params, index: int, seconds: float, seed: int, board: str = "sim",
-                     noise=None, noise_seed: int = 0, drive_ecg=None) -> WindowSet:
-    """Record one subject (fast mode) and turn it into windows. ``drive_ecg``: a
+                     noises: tuple = (None,), noise_seed: int = 0, drive_ecg=None) -> tuple[WindowSet, ...]:
+    """Record one subject (fast mode) and turn it into windows, once per entry of ``noises``
+    (``host.noise.NoiseSpec`` or None = clean; all from the same recording). ``drive_ecg``: a
     ``hardware_sim.record.DriveEcg`` to drive the heart from a recording instead of ``params``."""
     from edge.dsp.config import DspConfig
     from hardware_sim.record import record_session
@@ -64,20 +65,22 @@ def simulate_windows(params, index: int, seconds: float, seed: int, board: str =
         record_session(tmp, seconds, drive_ecg if drive_ecg is not None else params,
                        seed=recording_seed(seed, index), mode="fast", board=profile)
         rec = load_sim_recording(tmp, profile)
-    return recording_windows(rec, DspConfig.from_profile(profile), index, noise, noise_seed)
+    cfg = DspConfig.from_profile(profile)
+    return tuple(recording_windows(rec, cfg, index, nz, noise_seed) for nz in noises)
 
 
-def _job(args) -> WindowSet:
-    params, index, seconds, seed, board, noise, noise_seed = args
-    return simulate_windows(params, index, seconds, seed, board, noise, noise_seed)
+def _job(args) -> tuple[WindowSet, ...]:
+    params, index, seconds, seed, board, noises = args
+    return simulate_windows(params, index, seconds, seed, board, noises, recording_seed(seed, index) ^ 0x401)
 
 
-def simulate_population(population: list, indices: list[int], seconds: float, seed: int,
-                        workers: int = 2, board: str = "sim", noise=None, desc: str = "subjects") -> list[WindowSet]:
-    """Windows of each listed subject, in the order given (parallel over subjects)."""
+def simulate_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
+                        board: str = "sim", noises: tuple = (None,), desc: str = "subjects") -> list[tuple[WindowSet, ...]]:
+    """Per listed subject (in the order given), its windows for each entry of ``noises``.
+    Parallel over subjects; each subject's seeds depend only on (seed, index)."""
     from tqdm import tqdm
 
-    jobs = [(population[i], i, seconds, seed, board, noise, recording_seed(seed, i) ^ 0x401) for i in indices]
+    jobs = [(population[i], i, seconds, seed, board, tuple(noises)) for i in indices]
     bar = tqdm(total=len(jobs), desc=desc, unit="subject", disable=None)
     try:
         if workers <= 1 or len(jobs) <= 1:
@@ -126,7 +129,7 @@ def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed
     splits = split_subjects(n_subjects, seed, val_frac, test_frac)  # before anything is simulated
     population = random_population(n_subjects, seed)
     order = [i for s in SPLITS for i in splits[s]]
-    results = dict(zip(order, simulate_population(population, order, seconds, seed, workers, board)))
+    results = {i: w[0] for i, w in zip(order, simulate_population(population, order, seconds, seed, workers, board))}
     manifest = {
         "format_version": FORMAT_VERSION, "source": "simulator", "seed": int(seed), "seconds_per_subject": seconds,
         "n_subjects": n_subjects, "val_frac": val_frac, "test_frac": test_frac,
