@@ -27,7 +27,7 @@ from numba import njit
 
 from boards.radarcfg import C_M_PER_S
 
-from .noise import gauss_pair
+from .noise import gauss_fill
 
 
 @njit(cache=True)
@@ -54,6 +54,9 @@ def leakage_if(tx_m, rx_m, chirp_tx, n_adc, f0_hz, slope, t0_s, dt_s, amp_lsb, e
     return out
 
 
+_LANES = 8  # samples advanced together by the recurrence (independent chains: SIMD, no latency stall)
+
+
 @njit(cache=True)
 def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, dt_s, amp_k_lsb,
               fkeys, sigma_lsb, step_lsb, code_lo, code_hi, out):
@@ -62,52 +65,97 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
     n_s = pos_m.shape[3]
     n_rx = rx_m.shape[0]
     n_adc = out.shape[3]
-    acc = np.empty(n_adc, np.complex128)
-    two_pi = 2.0 * math.pi
+    n_pad = -(-n_adc // _LANES) * _LANES
+    acc_r = np.empty(n_pad)
+    acc_i = np.empty(n_pad)
+    lanes = np.empty((4, _LANES))  # z re, z im, step re, step im of the 8 chains
+    rt0 = np.empty(n_s)
+    rt1 = np.empty(n_s)
+    noise = np.zeros(2 * n_chirps * n_rx * n_adc)
+    inv_step = 1.0 / step_lsb  # a power of two: y * inv_step == y / step_lsb exactly
     span = max(n_adc - 1, 1)
     for f in range(n_frames):
+        if sigma_lsb > 0.0:
+            gauss_fill(fkeys[f], 0, noise)  # pair p = channel * n_adc + n is values 2p, 2p + 1
         for c in range(n_chirps):
             tx = tx_m[chirp_tx[c]]
+            for s in range(n_s):
+                rt0[s] = _dist(pos_m[f, c, 0, s], tx)
+                rt1[s] = _dist(pos_m[f, c, 1, s], tx)
             for r in range(n_rx):
                 rx = rx_m[r]
                 for n in range(n_adc):
-                    acc[n] = leak[c, r, n]
+                    acc_r[n] = leak[c, r, n].real
+                    acc_i[n] = leak[c, r, n].imag
                 for s in range(n_s):
-                    p0 = pos_m[f, c, 0, s]
-                    p1 = pos_m[f, c, 1, s]
-                    rt0, rr0 = _dist(p0, tx), _dist(p0, rx)
-                    rt1, rr1 = _dist(p1, tx), _dist(p1, rx)
-                    tau0 = (rt0 + rr0) / C_M_PER_S
-                    a = ((rt1 + rr1) / C_M_PER_S - tau0) / span
-                    amp = amp_k_lsb * refl[s] * 4.0 / ((rt0 + rt1) * (rr0 + rr1))
-                    # phase(n) = ph0 + ph1 n + ph2 n^2 (exact for tau linear in n)
-                    ph0 = two_pi * (f0_hz * tau0 + slope * tau0 * t0_s - 0.5 * slope * tau0 * tau0)
-                    ph1 = two_pi * (f0_hz * a + slope * (tau0 * dt_s + a * t0_s) - slope * tau0 * a)
-                    ph2 = two_pi * (slope * a * dt_s - 0.5 * slope * a * a)
-                    z = amp * complex(math.cos(ph0), math.sin(ph0))
-                    w = complex(math.cos(ph1 + ph2), math.sin(ph1 + ph2))
-                    w2 = complex(math.cos(2.0 * ph2), math.sin(2.0 * ph2))
-                    for n in range(n_adc):
-                        acc[n] += z
-                        z *= w
-                        w *= w2
+                    rr0 = _dist(pos_m[f, c, 0, s], rx)
+                    rr1 = _dist(pos_m[f, c, 1, s], rx)
+                    tau0 = (rt0[s] + rr0) / C_M_PER_S
+                    a = ((rt1[s] + rr1) / C_M_PER_S - tau0) / span
+                    amp = amp_k_lsb * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
+                    _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
                 g = rot[c * n_rx + r]
-                base = (c * n_rx + r) * n_adc
+                base = 2 * (c * n_rx + r) * n_adc
                 for n in range(n_adc):
-                    yr = g * acc[n].real
-                    yi = g * acc[n].imag
-                    if sigma_lsb > 0.0:
-                        nr, ni = gauss_pair(fkeys[f], base + n)
-                        yr += sigma_lsb * nr
-                        yi += sigma_lsb * ni
-                    out[f, c, r, n, 0] = _quantize(yr, step_lsb, code_lo, code_hi)
-                    out[f, c, r, n, 1] = _quantize(yi, step_lsb, code_lo, code_hi)
+                    yr = g * acc_r[n] + sigma_lsb * noise[base + 2 * n]
+                    yi = g * acc_i[n] + sigma_lsb * noise[base + 2 * n + 1]
+                    out[f, c, r, n, 0] = _quantize(yr, inv_step, step_lsb, code_lo, code_hi)
+                    out[f, c, r, n, 1] = _quantize(yi, inv_step, step_lsb, code_lo, code_hi)
 
 
 @njit(cache=True)
-def _quantize(y, step, lo, hi):
+def _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s):
+    """acc[n] += amp exp(j (ph0 + ph1 n + ph2 n^2)) for n < len(acc) (a multiple of _LANES).
+
+    The first _LANES samples come from the two-multiply recurrence z *= w, w *= w2; after that
+    each lane l steps by _LANES samples: z_{n+L} = z_n W_n, W_{n+L} = W_n Q with
+    W = exp(j (ph1 L + ph2 (2 n L + L^2))) and Q = exp(j 2 ph2 L^2), both built from w and w2
+    by multiplication (no extra sincos).
+    """
+    two_pi = 2.0 * math.pi
+    ph0 = two_pi * (f0_hz * tau0 + slope * tau0 * t0_s - 0.5 * slope * tau0 * tau0)
+    ph1 = two_pi * (f0_hz * a + slope * (tau0 * dt_s + a * t0_s) - slope * tau0 * a)
+    ph2 = two_pi * (slope * a * dt_s - 0.5 * slope * a * a)
+    z = amp * complex(math.cos(ph0), math.sin(ph0))
+    w = complex(math.cos(ph1 + ph2), math.sin(ph1 + ph2))
+    w2 = complex(math.cos(2.0 * ph2), math.sin(2.0 * ph2))
+    big = complex(1.0, 0.0)  # product of the first L steps: W_0
+    for l in range(_LANES):
+        lanes[0, l] = z.real
+        lanes[1, l] = z.imag
+        big *= w
+        z *= w
+        w *= w2
+    w2_l = w2  # w2^L by squaring (L a power of two), then Q = (w2^L)^L
+    m = 1
+    while m < _LANES:
+        w2_l *= w2_l
+        m *= 2
+    q = w2_l
+    m = 1
+    while m < _LANES:
+        q *= q
+        m *= 2
+    for l in range(_LANES):
+        lanes[2, l] = big.real
+        lanes[3, l] = big.imag
+        big *= w2_l
+    qr, qi = q.real, q.imag
+    for n0 in range(0, acc_r.shape[0], _LANES):
+        for l in range(_LANES):
+            zr, zi, sr, si = lanes[0, l], lanes[1, l], lanes[2, l], lanes[3, l]
+            acc_r[n0 + l] += zr
+            acc_i[n0 + l] += zi
+            lanes[0, l] = zr * sr - zi * si
+            lanes[1, l] = zr * si + zi * sr
+            lanes[2, l] = sr * qr - si * qi
+            lanes[3, l] = sr * qi + si * qr
+
+
+@njit(cache=True)
+def _quantize(y, inv_step, step, lo, hi):
     """Round to the ADC step and clip to its codes (saturate, never wrap)."""
-    q = math.floor(y / step + 0.5)
+    q = math.floor(y * inv_step + 0.5)
     if q > hi:
         q = hi
     elif q < lo:

@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from .adc import _dist
-from .noise import gauss_pair
+from .noise import gauss_fill
 from .rangefft import OUT_SHIFT, WIN_Q
 
 TABLE_OVERSAMPLE = 64
@@ -122,6 +122,8 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
     acc = np.empty((2, n_v, n_bins))
     rt0 = np.empty(n_s)
     rt1 = np.empty(n_s)
+    noise = np.zeros(2 * n_bins * n_v)
+    bin_off = bins * oversample  # table offset of each bin (whole table steps)
     for f in range(n_frames):
         acc[:, :, :] = leak
         for c in range(n_chirps):
@@ -139,22 +141,40 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
                     a = ((rt1[s] + rr1) / _C - tau0) / span
                     amp = amp_k_out * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
                     phc, om = _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc)
-                    _add_tone(acc[0, v], acc[1, v], amp * math.cos(phc), amp * math.sin(phc), om,
-                              bins, table, n_fft, oversample)
+                    _add_tone_at(acc[0, v], acc[1, v], amp * math.cos(phc), amp * math.sin(phc), om,
+                                 bin_off, table, n_fft, oversample)
+        if sigma_out > 0.0:
+            gauss_fill(fkeys[f], 0, noise)  # pair p = b * n_v + v is values 2p, 2p + 1
         for b in range(n_bins):
             br = bin_rot[b].real
             bi = bin_rot[b].imag
             for v in range(n_v):
                 ar = acc[0, v, b]
                 ai = acc[1, v, b]
-                yr = rot[v] * (ar * br - ai * bi)
-                yi = rot[v] * (ar * bi + ai * br)
-                if sigma_out > 0.0:
-                    nr, ni = gauss_pair(fkeys[f], b * n_v + v)
-                    yr += sigma_out * nr
-                    yi += sigma_out * ni
+                yr = rot[v] * (ar * br - ai * bi) + sigma_out * noise[2 * (b * n_v + v)]
+                yi = rot[v] * (ar * bi + ai * br) + sigma_out * noise[2 * (b * n_v + v) + 1]
                 out[f, b, v, 0] = _round_sat16(yr)
                 out[f, b, v, 1] = _round_sat16(yi)
+
+
+@njit(cache=True)
+def _add_tone_at(acc_re, acc_im, zr, zi, omega, bin_off, table, n_fft, oversample):
+    """``_add_tone`` with the bins given as table offsets (bins * oversample).
+
+    x0 - bin_off is exact (x0 < 2**16, whole numbers), so every bin shares x0's fraction
+    and its table index is int(x0) - bin_off: the same values as ``_add_tone``.
+    """
+    period = 2.0 * n_fft
+    d0 = omega * n_fft / (2.0 * math.pi)
+    d0 -= period * math.floor(d0 / period)
+    x0 = (d0 + n_fft) * oversample
+    i0 = int(x0)
+    fr = x0 - i0
+    for b in range(bin_off.shape[0]):
+        i = i0 - bin_off[b]
+        w = table[i] + (table[i + 1] - table[i]) * fr
+        acc_re[b] += zr * w
+        acc_im[b] += zi * w
 
 
 @njit(cache=True)

@@ -6,9 +6,12 @@ rx gain (the noise is the receiver's own, amplified with the signal).
 
 Randomness: noise value i of frame f is a pure function of (seed, stream, f, i): a
 splitmix64-style mix of a key from ``numpy.random.SeedSequence(seed)`` and the counters,
-turned into Gaussians by Marsaglia's polar method. The same seed and frame give the same bytes whatever
-the call order or batch size, and whole batches of frames run inside one numba kernel
-(making a numpy Generator per frame would cost more than the fast mode's whole frame).
+turned into a Gaussian by a 256-layer ziggurat (Marsaglia & Tsang 2000, in Doornik's 2005
+form: the layer index and the uniform come from disjoint bits of one 64-bit mix). The same
+seed and frame give the same bytes whatever the call order or batch size, and whole batches
+of frames run inside one numba kernel (making a numpy Generator per frame would cost more
+than the fast mode's whole frame). About 99 % of values cost one mix, one table look-up and
+one multiply (~3 ns); the polar method it replaced cost ~16 ns per value.
 """
 
 from __future__ import annotations
@@ -31,10 +34,16 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _S30 = np.uint64(30)
 _S27 = np.uint64(27)
 _S31 = np.uint64(31)
-_S32 = np.uint64(32)
-_LOW32 = np.uint64(0xFFFFFFFF)
-_PAIR_STRIDE = np.uint64(64)
-_TWO_M31 = 1.0 / 2147483648.0
+_S11 = np.uint64(11)
+_STRIDE = np.uint64(64)
+_LAYER_MASK = np.uint64(0xFF)
+_TWO_M53 = 1.0 / 9007199254740992.0
+_TWO_M52 = 2.0 * _TWO_M53
+_ONE_M53 = 1.0 - _TWO_M53
+# 256-layer ziggurat of the standard normal: tail start r and the common layer area v.
+_ZIG_LAYERS = 256
+_ZIG_R = 3.6541528853610088
+_ZIG_V = 0.00492867323399
 
 
 @dataclass(frozen=True)
@@ -86,24 +95,100 @@ def frame_key(key, frame_index):
     return _mix64(np.uint64(key) ^ _mix64(np.uint64(frame_index) * _GOLDEN + _GOLDEN))
 
 
-@njit(cache=True)
-def gauss_pair(fkey, i):
-    """Two independent N(0, 1) values, the i-th pair of a frame (Marsaglia's polar method).
+def _ziggurat_tables(n_layers: int = _ZIG_LAYERS, r: float = _ZIG_R, v: float = _ZIG_V):
+    """Layer edges x (n_layers + 1,) and rectangle ratios x[i+1] / x[i] (n_layers,), float64.
 
-    Pair i owns counters i * 64 .. i * 64 + 63; each try draws two 32-bit uniforms from one
-    64-bit mix and is accepted with probability pi/4 (64 rejections: p < 1e-42).
+    Layer 0 is the base strip plus the tail (x[0] = v / f(r) > r); x[n_layers] = 0.
+    """
+    x = np.zeros(n_layers + 1)
+    f = math.exp(-0.5 * r * r)
+    x[0] = v / f
+    x[1] = r
+    for i in range(2, n_layers):
+        x[i] = math.sqrt(-2.0 * math.log(v / x[i - 1] + f))
+        f = math.exp(-0.5 * x[i] * x[i])
+    return x, x[1:] / x[:-1]
+
+
+_ZIG_X, _ZIG_RATIO = _ziggurat_tables()
+
+
+@njit(cache=True)
+def _unit53(h):
+    """Uniform in (0, 1) from the top 53 bits of a 64-bit word."""
+    return (np.float64(h >> _S11) + 0.5) * _TWO_M53
+
+
+@njit(cache=True)
+def _sym53(h):
+    """Uniform in (-1, 1), symmetric, from the top 53 bits: (2 m + 1 - 2**53) / 2**53, exact.
+
+    (Signed conversion: LLVM vectorizes it, not the unsigned one.)
+    """
+    return np.float64(np.int64(h >> _S11)) * _TWO_M52 - _ONE_M53
+
+
+@njit(cache=True)
+def gauss(fkey, i):
+    """N(0, 1) value i of a frame: a pure function of (fkey, i).
+
+    Value i owns counters i * 64 .. i * 64 + 63, one per ziggurat try (a try fails with
+    probability ~0.012: 64 failures never happen in practice; 0.0 then).
     """
     fkey = np.uint64(fkey)  # an int64 here would turn the uint64 arithmetic into float64
-    base = np.uint64(i) * _PAIR_STRIDE
+    base = np.uint64(i) * _STRIDE
     for j in range(64):
-        a = _mix64(fkey + (base + np.uint64(j)) * _GOLDEN)
-        u = (np.float64(a >> _S32) + 0.5) * _TWO_M31 - 1.0
-        v = (np.float64(a & _LOW32) + 0.5) * _TWO_M31 - 1.0
-        s = u * u + v * v
-        if s < 1.0:
-            f = math.sqrt(-2.0 * math.log(s) / s)
-            return u * f, v * f
-    return 0.0, 0.0
+        h = _mix64(fkey + (base + np.uint64(j)) * _GOLDEN)
+        layer = np.int64(h & _LAYER_MASK)
+        u = _sym53(h)
+        if abs(u) < _ZIG_RATIO[layer]:  # inside the layer's rectangle: the common case
+            return u * _ZIG_X[layer]
+        h2 = _mix64(h + _GOLDEN)
+        if layer == 0:  # the tail beyond r (Marsaglia's method), sign from u
+            while True:
+                xt = math.log(_unit53(h2)) / _ZIG_R
+                h2 = _mix64(h2 + _GOLDEN)
+                yt = math.log(_unit53(h2))
+                h2 = _mix64(h2 + _GOLDEN)
+                if -2.0 * yt >= xt * xt:
+                    return xt - _ZIG_R if u < 0.0 else _ZIG_R - xt
+        x = u * _ZIG_X[layer]
+        x0 = _ZIG_X[layer]
+        x1 = _ZIG_X[layer + 1]
+        f0 = math.exp(-0.5 * (x0 * x0 - x * x))
+        f1 = math.exp(-0.5 * (x1 * x1 - x * x))
+        if f1 + _unit53(h2) * (f0 - f1) < 1.0:  # under the density in the wedge
+            return x
+    return 0.0
+
+
+@njit(cache=True)
+def gauss_pair(fkey, i):
+    """Two independent N(0, 1) values, the i-th pair of a frame (values 2i and 2i + 1)."""
+    j = 2 * np.int64(i)
+    return gauss(fkey, j), gauss(fkey, j + 1)
+
+
+@njit(cache=True)
+def gauss_fill(fkey, start, out):
+    """out[k] = gauss(fkey, start + k) for every k, in two passes.
+
+    The first pass takes each value's first ziggurat try, branch-free (the loop vectorizes);
+    the ~1 % it does not accept are then redone one by one with ``gauss``.
+    """
+    fkey = np.uint64(fkey)
+    n = out.shape[0]
+    ok = np.empty(n, np.bool_)
+    base = np.uint64(start) * _STRIDE
+    for k in range(n):
+        h = _mix64(fkey + (base + np.uint64(k) * _STRIDE) * _GOLDEN)
+        layer = np.int64(h & _LAYER_MASK)
+        u = _sym53(h)
+        out[k] = u * _ZIG_X[layer]
+        ok[k] = abs(u) < _ZIG_RATIO[layer]
+    for k in range(n):
+        if not ok[k]:
+            out[k] = gauss(fkey, start + k)
 
 
 @njit(cache=True)
