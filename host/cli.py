@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from host.bundle import cli as bundle_cli
+
 log = logging.getLogger(__name__)
 
 
@@ -109,6 +111,8 @@ def _run_data(args: argparse.Namespace) -> int:
 # name -> (help, add arguments, handler). Add host commands here.
 COMMANDS = {
     "export": ("export a session to EDF+, WFDB or CSV", _add_export, _run_export),
+    "keys": ("signing keys for firmware bundles", bundle_cli.add_keys, bundle_cli.run_keys),
+    "bundle": ("build / verify signed firmware bundles", bundle_cli.add_bundle, bundle_cli.run_bundle),
     "eval": ("evaluate a model on held-out subjects, clean or with noise", _add_eval, _run_eval),
     "data": ("datasets: build train/val/test folders from the simulator, sessions or MMECG", _add_data, _run_data),
     "report": ("a session's report PNG: 12 leads on the ECG grid, HR trend, quality, metrics", _add_report,

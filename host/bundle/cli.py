@@ -1,0 +1,86 @@
+"""`cardioradar keys generate` and `cardioradar bundle build|verify`: argument parsing only.
+
+Registered through ``host.cli.COMMANDS``; each handler makes one library call and prints
+the result. Refusals are ``BundleError``s, turned into exit code 8 + message by
+``cardioradar.cli.main``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+
+def add_keys(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="keys_cmd", metavar="ACTION", required=True)
+    g = sub.add_parser("generate", help="make an ed25519 key pair for signing bundles")
+    g.add_argument("--out", required=True, help="folder for bundle-signing.key (0600) and bundle-signing.pub")
+
+
+def run_keys(args: argparse.Namespace) -> int:
+    from host.bundle.keys import generate_keys, key_id, load_public_key
+
+    priv, pub = generate_keys(args.out)
+    print(f"private key {priv}  (keep it secret; never ship it)")
+    print(f"public key  {pub}  (key id {key_id(load_public_key(pub))})")
+    return 0
+
+
+def add_bundle(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="bundle_cmd", metavar="ACTION", required=True)
+    b = sub.add_parser("build", help="build and sign a firmware bundle for a board")
+    b.add_argument("--board", required=True, help="board profile name (boards/NAME.toml) or path")
+    b.add_argument("--model", default=None, help=".tflite to ship (metadata .json beside it); default: the profile's")
+    b.add_argument("--key", required=True, help="private signing key (from `keys generate`)")
+    b.add_argument("--out", required=True, help="bundle file to write")
+    b.add_argument("--security-counter", required=True, type=int,
+                   help="anti-rollback counter: boards refuse bundles below the installed one")
+    b.add_argument("--min-agent-version", default="0.1.0", help="oldest update agent allowed to install it")
+    v = sub.add_parser("verify", help="check a bundle's signature and files; print what it holds")
+    v.add_argument("bundle", help="bundle file")
+    v.add_argument("--pubkey", required=True, action="append", help="trusted public key (repeatable)")
+    v.add_argument("--board", default=None, help="refuse unless built for this board name")
+    v.add_argument("--installed-counter", type=int, default=None,
+                   help="refuse a bundle whose security counter is lower (downgrade)")
+    v.add_argument("--agent-version", default=None, help="refuse if the bundle needs a newer agent")
+    v.add_argument("--files", action="store_true", help="list every file with its SHA-256")
+
+
+def run_bundle(args: argparse.Namespace) -> int:
+    if args.bundle_cmd == "build":
+        from host.bundle.build import build_bundle
+        from host.bundle.verify import read_manifest
+
+        out = build_bundle(args.board, args.key, args.out, model_path=args.model,
+                           security_counter=args.security_counter, min_agent_version=args.min_agent_version)
+        m = read_manifest(out)
+        print(f"{out}: board {m.board}, edge {m.edge_version}, {len(m.files)} files, "
+              f"{out.stat().st_size} bytes, security counter {m.security_counter}, key {m.key_id}")
+        return 0
+    from host.bundle.verify import verify_bundle
+
+    m = verify_bundle(args.bundle, args.pubkey, board=args.board, installed_counter=args.installed_counter,
+                      agent_version=args.agent_version)
+    print(describe(m, args.bundle, files=args.files))
+    return 0
+
+
+def describe(m, bundle: str, *, files: bool = False) -> str:
+    created = dt.datetime.fromtimestamp(m.created, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    meta = m.model.metadata
+    meta_line = ", ".join(f"{k}={meta[k]}" for k in ("format", "fs_hz", "window_samples", "hop_samples")
+                          if k in meta) or f"{len(meta)} keys"
+    lines = [
+        f"bundle     {bundle}: signature OK (ed25519, key {m.key_id})",
+        f"product    {m.product} {m.version}, edge code {m.edge_version}",
+        f"board      {m.board} (profile {m.profile})",
+        f"model      {m.model.path} sha256 {m.model.sha256}",
+        f"           metadata: {meta_line}",
+        f"radar cfg  {m.cfg.path} sha256 {m.cfg.sha256}",
+        f"security   counter {m.security_counter}, needs agent >= {m.min_agent_version}",
+        f"created    {created}",
+        f"files      {len(m.files)}, {m.total_size} bytes, all SHA-256 verified",
+    ]
+    if files:
+        lines += [f"  {f.sha256}  {f.size:>8}  {f.path}" for f in m.files]
+    return "\n".join(lines)
