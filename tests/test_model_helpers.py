@@ -48,3 +48,20 @@ def tiny_dataset(out_dir, n_train: int = 16, n_val: int = 8, n_test: int = 8, t:
     write_manifest(out_dir, {"seed": seed, "dsp": dict(DSP_BLOCK, window_samples=t),
                              "splits": {"train": n_train, "val": n_val, "test": n_test}})
     return out_dir
+
+
+TINY = dict(widths=(4, 4, 4, 8), head_width=4)
+
+
+def tiny_int8_model(tmp_path, t: int = 512):
+    """A tiny untrained model, its dataset folder and its int8 .tflite + metadata.
+    -> (keras_path, dataset_dir, tflite_path)."""
+    from host.model import ModelConfig, build_model
+    from quantize.ptq import quantize_model
+
+    ds = tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=t)
+    model = build_model(ModelConfig(window_samples=t, **TINY))
+    keras_path = tmp_path / "model.keras"
+    model.save(str(keras_path))
+    tfl = quantize_model(keras_path, ds, tmp_path / "out" / "tiny_int8.tflite", n_calib=8)
+    return keras_path, ds, tfl

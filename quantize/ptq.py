@@ -1,0 +1,226 @@
+"""`cardioradar quantize model`: post-training full-integer int8 TFLite from the Keras model.
+
+Choice of I/O types: **int8 input, float32 outputs**. The input is int8 because the edge
+DSP writes the model's int8 tensor itself (``edge.dsp.tensor.to_model_input``) from the
+input scale / zero point recorded in the metadata. Every op inside is int8 (weights
+per-channel, activations per-tensor, calibrated on training windows); only the three
+outputs are dequantised in the graph, so the board reads mV, anchor likelihood and
+seconds directly and needs no per-head output quantisation. ``edge.infer`` also accepts
+int8 outputs (it dequantises them from the tensor's parameters), e.g. from ``convert``.
+
+The accuracy report compares float Keras and the int8 interpreter on the *test* split
+(held-out subjects), feeding the int8 model exactly what the board feeds it (the DSP's
+Q15 -> int8 rule): window PCC (max-NCC over lags, per 2.56 s, mean over leads), RMSE
+(mV), R-peak MDR and timing error from the anchors, cycle-length MAE, and the
+float-vs-int8 agreement of the ECG outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from cardioradar.errors import ConfigError, InputDataError  # noqa: E402
+from edge.dsp.tensor import FeatureLayout, ModelInputSpec, to_model_input  # noqa: E402
+from edge.infer import HEADS, ModelMetadata, TensorInfo, load_interpreter, metadata_path  # noqa: E402
+
+log = logging.getLogger(__name__)
+LEAD_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+Q15 = 32768.0
+
+
+def representative_windows(features_q15: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """A seeded choice of ``n`` windows as float32 (n, T, V, C) in [-1, 1)."""
+    idx = np.sort(np.random.default_rng([seed, 0xCA1B]).permutation(len(features_q15))[:n])
+    return features_q15[idx].astype(np.float32) / Q15
+
+
+def convert_keras_int8(model, calib_x: np.ndarray) -> bytes:
+    """Full-integer int8 flatbuffer of a ``tf_keras`` model: int8 input, float32 outputs."""
+    import tensorflow as tf
+
+    def rep():
+        for i in range(len(calib_x)):
+            yield [calib_x[i:i + 1]]
+
+    # A fixed batch of 1 (what the board runs) keeps shape arithmetic (SHAPE, STRIDED_SLICE,
+    # PACK around every reshape) out of the graph.
+    fn = tf.function(lambda x: model(x, training=False))
+    spec = tf.TensorSpec((1,) + tuple(model.input_shape[1:]), tf.float32)
+    conv = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function(spec)], model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = rep
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.float32
+    try:
+        return conv.convert()
+    except Exception as e:  # the converter raises ConverterError / ValueError / RuntimeError
+        raise ConfigError(f"int8 conversion of model {model.name!r} failed: {e}") from e
+
+
+def head_of(shape: tuple[int, ...], window_samples: int, n_leads: int = 12) -> str | None:
+    """Which head a (1, ...) output tensor is, by its shape (TFLite may reorder outputs)."""
+    s = tuple(int(d) for d in shape)
+    if s == (1, window_samples, n_leads):
+        return "ecg"
+    if s in ((1, window_samples), (1, window_samples, 1)):
+        return "anchors"
+    if s in ((1, 1), (1,)):
+        return "cycle_s"
+    return None
+
+
+def describe_tensors(interp, window_samples: int) -> tuple[TensorInfo, dict[str, TensorInfo]]:
+    """The interpreter's input and head outputs as metadata ``TensorInfo``."""
+    def info(d):
+        scale, zp = d["quantization"]
+        q = np.dtype(d["dtype"]).name in ("int8", "uint8")
+        return TensorInfo(int(d["index"]), str(d["name"]), tuple(int(s) for s in d["shape"]),
+                          np.dtype(d["dtype"]).name, float(scale) if q else None, int(zp) if q else None)
+
+    ins = interp.get_input_details()
+    if len(ins) != 1:
+        raise ConfigError(f"model: expected one input tensor, got {len(ins)}")
+    outs = {}
+    for d in interp.get_output_details():
+        head = head_of(tuple(d["shape"]), window_samples)
+        if head is None or head in outs:
+            raise ConfigError(f"model output {d['name']!r} shape {tuple(d['shape'])}: expected one each of "
+                              f"(1, {window_samples}, 12) ecg, (1, {window_samples}) anchors, (1, 1) cycle")
+        outs[head] = info(d)
+    missing = [h for h in HEADS if h not in outs]
+    if missing:
+        raise ConfigError(f"model: missing output heads {missing}")
+    return info(ins[0]), {h: outs[h] for h in HEADS}
+
+
+def anchor_peaks_s(anchors: np.ndarray, fs_hz: float, threshold: float = 0.5, min_distance_s: float = 0.25):
+    """R-peak times (s) from an anchor trace (n,): local maxima above ``threshold``."""
+    from scipy.signal import find_peaks
+
+    peaks, _ = find_peaks(np.asarray(anchors, float), height=threshold, distance=max(1, int(min_distance_s * fs_hz)))
+    return peaks / fs_hz
+
+
+def accuracy(ecg_pred: np.ndarray, anchors_pred: np.ndarray, cycle_pred: np.ndarray, ws, fs_hz: float) -> dict:
+    """The papers' metrics over N windows. ecg_pred float (N, T, 12) mV; anchors_pred (N, T); cycle_pred (N,) s;
+    ``ws``: the ``WindowSet`` with the truth."""
+    from host.metrics import match_peaks, rmse_mv, window_pcc
+
+    pcc, n_true, n_missed, timing = [], 0, 0, []
+    for i in range(len(ws)):
+        truth = ws.ecg_mv[i]
+        pcc.append(np.nanmean(window_pcc(ecg_pred[i], truth, fs_hz), axis=0))  # (12,) per lead
+        true_s = np.flatnonzero(ws.r_peak_mask[i]) / fs_hz
+        m = match_peaks(true_s, anchor_peaks_s(anchors_pred[i], fs_hz))
+        n_true += len(true_s)
+        n_missed += m.n_missed
+        timing.extend(m.timing_errors_ms.tolist())
+    pcc = np.asarray(pcc)
+    rmse = rmse_mv(ecg_pred.reshape(-1, ecg_pred.shape[-1]), ws.ecg_mv.reshape(-1, ws.ecg_mv.shape[-1]))
+    return {
+        "n_windows": len(ws),
+        "pcc_mean": float(np.nanmean(pcc)), "pcc_median": float(np.nanmedian(np.nanmean(pcc, axis=1))),
+        "pcc_lead_ii": float(np.nanmean(pcc[:, 1])),
+        "rmse_mv_mean": float(np.nanmean(rmse)), "rmse_mv_per_lead": [round(float(r), 4) for r in rmse],
+        "r_peak_mdr": float(n_missed / n_true) if n_true else float("nan"),
+        "r_peak_timing_error_ms": float(np.mean(timing)) if timing else float("nan"),
+        "cycle_mae_s": float(np.mean(np.abs(np.asarray(cycle_pred) - ws.cycle_s))),
+    }
+
+
+def run_int8(interp, inp: TensorInfo, outs: dict[str, TensorInfo], features_q15: np.ndarray,
+             spec: ModelInputSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Windows int16 (N, T, V, C) through the int8 interpreter, input made as the DSP makes it."""
+    n, t = features_q15.shape[:2]
+    ecg, anc, cyc = np.zeros((n, t, 12), np.float32), np.zeros((n, t), np.float32), np.zeros(n, np.float32)
+    for i in range(n):
+        interp.set_tensor(inp.index, to_model_input(features_q15[i], spec).reshape(inp.shape))
+        interp.invoke()
+        got = {}
+        for h, o in outs.items():
+            y = interp.get_tensor(o.index)
+            got[h] = (y.astype(np.float32) - o.zero_point) * o.scale if o.scale is not None else y
+        ecg[i], anc[i], cyc[i] = got["ecg"].reshape(t, 12), got["anchors"].reshape(t), got["cycle_s"].ravel()[0]
+    return ecg, anc, cyc
+
+
+def training_summary(manifest: dict, keras_model_path: Path) -> dict:
+    """What the model was trained on and how (manifest splits + history.json beside the model)."""
+    out = {"source": manifest.get("source"), "dataset_seed": manifest.get("seed"),
+           "seconds_per_subject": manifest.get("seconds_per_subject"), "splits": {}}
+    for split, d in manifest.get("splits", {}).items():
+        subjects = d.get("subjects", []) if isinstance(d, dict) else []
+        conditions = sorted({s.get("condition") for s in subjects if isinstance(s, dict) and s.get("condition")})
+        out["splits"][split] = {"n_windows": d.get("n_windows") if isinstance(d, dict) else d,
+                                "n_subjects": len(subjects), "conditions": conditions}
+    hist = keras_model_path.parent / "history.json"
+    if hist.is_file():
+        h = json.loads(hist.read_text())
+        cfg = h.get("config", {})
+        out["training"] = {k: cfg.get(k) for k in ("epochs", "batch_size", "seed", "mtl", "temperature",
+                                                    "warmup_epochs", "lr", "p_noise", "p_burst", "model")}
+        out["training"].update(best_epoch=h.get("best_epoch"), best_val_loss=h.get("best_val_loss"),
+                               selection="lowest validation loss (sum of the 3 task losses)")
+    return out
+
+
+def quantize_model(keras_model_path: str | Path, dataset_dir: str | Path, out_path: str | Path, *,
+                   n_calib: int = 256, seed: int = 0) -> Path:
+    """Keras model -> full-integer int8 ``out_path`` (.tflite) + metadata ``<out>.json`` with the
+    float-vs-int8 accuracy report on the dataset's test split. Returns ``out_path``."""
+    import tf_keras as keras
+
+    from host.data.format import load_split, read_manifest
+
+    keras_model_path, out_path = Path(keras_model_path), Path(out_path)
+    if not keras_model_path.exists():
+        raise ConfigError(f"--keras {keras_model_path}: no such model")
+    if out_path.suffix != ".tflite":
+        raise ConfigError(f"--out {out_path}: expected a .tflite path")
+    manifest = read_manifest(dataset_dir)
+    train, test = load_split(dataset_dir, "train"), load_split(dataset_dir, "test")
+    if len(train) == 0 or len(test) == 0:
+        raise InputDataError(f"{dataset_dir}: train and test splits must not be empty "
+                             f"(got {len(train)} and {len(test)} windows)")
+    model = keras.models.load_model(str(keras_model_path), compile=False)
+    t, v, c = train.features_q15.shape[1:]
+    if tuple(model.input_shape[1:]) != (t, v, c):
+        raise ConfigError(f"model {keras_model_path}: input {tuple(model.input_shape[1:])}, "
+                          f"the dataset's windows are {(t, v, c)}")
+    dsp = dict(manifest.get("dsp", {}))
+    fs_hz = float(dsp.get("frame_rate_hz", 100.0))
+    hop = int(dsp.get("hop_samples", t // 2))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out_path.write_bytes(convert_keras_int8(model, representative_windows(train.features_q15, n_calib, seed)))
+    interp, _ = load_interpreter(out_path)
+    inp, outs = describe_tensors(interp, t)
+    layout = FeatureLayout(t, v, fs_hz)
+    spec = ModelInputSpec(inp.scale, inp.zero_point, layout)
+    e8, a8, c8 = run_int8(interp, inp, outs, test.features_q15, spec)
+    ef, af, cf = (np.asarray(y) for y in model.predict(test.features_q15.astype(np.float32) / Q15,
+                                                       batch_size=64, verbose=0))
+    rep_f = accuracy(ef, af, cf.ravel(), test, fs_hz)
+    rep_8 = accuracy(e8, a8, c8, test, fs_hz)
+    agree = float(np.corrcoef(ef.ravel(), e8.ravel())[0, 1])
+    metrics = {"split": "test", "float": rep_f, "int8": rep_8,
+               "int8_vs_float": {"ecg_corr": agree, "ecg_max_abs_diff_mv": float(np.max(np.abs(ef - e8))),
+                                 "anchors_max_abs_diff": float(np.max(np.abs(af - a8)))}}
+    from host.model import macs_per_second, macs_per_window
+
+    metrics["cost"] = {"macs_per_window": macs_per_window(model), "macs_per_s": macs_per_second(model, fs_hz, hop),
+                       "tflite_bytes": out_path.stat().st_size}
+    meta = ModelMetadata(inp, layout, outs, fs_hz, t, hop, LEAD_ORDER, dsp,
+                         training_summary(manifest, keras_model_path), metrics,
+                         source=f"quantize model: {keras_model_path.name} (Keras, int8 PTQ, {n_calib} train windows)")
+    meta.write(metadata_path(out_path))
+    log.info("int8 %s: PCC float %.3f int8 %.3f, RMSE float %.4f int8 %.4f mV, ECG corr %.4f", out_path,
+             rep_f["pcc_mean"], rep_8["pcc_mean"], rep_f["rmse_mv_mean"], rep_8["rmse_mv_mean"], agree)
+    return out_path

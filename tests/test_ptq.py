@@ -1,0 +1,57 @@
+"""quantize model: full-integer int8 TFLite + metadata + float-vs-int8 report."""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from cardioradar.errors import ConfigError
+from test_model_helpers import tiny_int8_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return tiny_int8_model(tmp_path_factory.mktemp("ptq"))
+
+
+def test_int8_model_and_metadata(tiny):
+    from ai_edge_litert.interpreter import Interpreter
+
+    _, _, tfl = tiny
+    meta = json.loads(tfl.with_suffix(".json").read_text())
+    it = Interpreter(model_path=str(tfl))
+    d = it.get_input_details()[0]
+    assert d["dtype"] == np.int8 and tuple(d["shape"]) == (1, 512, 4, 3)
+    assert meta["input"]["scale"] == pytest.approx(d["quantization"][0])
+    assert meta["input"]["zero_point"] == d["quantization"][1]
+    assert meta["input"]["layout"]["order"] == "TVC"
+    assert set(meta["outputs"]) == {"ecg", "anchors", "cycle_s"}
+    assert meta["outputs"]["ecg"]["shape"] == [1, 512, 12]
+    assert meta["lead_order"][:3] == ["I", "II", "III"] and len(meta["lead_order"]) == 12
+    assert meta["dsp"]["hop_samples"] == 256 and meta["fs_hz"] == 100.0
+    assert meta["training"]["splits"]["train"]["n_windows"] == 8
+    m = meta["metrics"]
+    assert m["split"] == "test" and m["float"]["n_windows"] == 4
+    for k in ("pcc_mean", "rmse_mv_mean", "r_peak_mdr", "cycle_mae_s"):
+        assert k in m["int8"]
+    # An untrained tiny model is still one function: int8 tracks float closely.
+    assert m["int8_vs_float"]["ecg_corr"] > 0.95
+    # Full integer: the only float tensors are the three dequantised outputs.
+    floats = {t["index"] for t in it.get_tensor_details() if t["dtype"] == np.float32}
+    assert floats == {o["index"] for o in it.get_output_details()}
+    ops = {o["op_name"] for o in it._get_ops_details()}
+    assert ops <= {"CONV_2D", "RELU", "ADD", "CONCATENATION", "RESIZE_NEAREST_NEIGHBOR", "MEAN", "FULLY_CONNECTED",
+                   "LOGISTIC", "RESHAPE", "EXPAND_DIMS", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND", "DEQUANTIZE"}, ops
+
+
+def test_bad_arguments(tiny, tmp_path):
+    keras_path, ds, _ = tiny
+    from quantize.ptq import quantize_model
+
+    with pytest.raises(ConfigError, match="tflite"):
+        quantize_model(keras_path, ds, tmp_path / "x.bin")
+    with pytest.raises(ConfigError, match="no such model"):
+        quantize_model(tmp_path / "none.keras", ds, tmp_path / "x.tflite")
