@@ -55,11 +55,13 @@ def source_date_epoch() -> int:
 
 def build_bundle(board: str | Path | BoardProfile, key_path: str | Path, out_path: str | Path, *,
                  model_path: str | Path | None = None, security_counter: int,
-                 min_agent_version: str = "0.1.0") -> Path:
+                 min_agent_version: str = "0.1.0", source_root: str | Path | None = None) -> Path:
     """Build and sign a bundle for ``board`` (profile name, path or loaded profile).
 
     ``model_path`` overrides the profile's model (its metadata JSON must sit beside it); it is
     stored at the profile's model path so the installed slot is self-consistent.
+    ``source_root``: take the runtime code from this checkout (e.g. a release tag) instead of
+    the one this package was imported from.
     """
     profile = board if isinstance(board, BoardProfile) else load_profile(board)
     _check_counter(security_counter)
@@ -69,7 +71,7 @@ def build_bundle(board: str | Path | BoardProfile, key_path: str | Path, out_pat
         raise ConfigError(f"min_agent_version: {e}") from e
     key = load_signing_key(key_path)
 
-    contents = _collect(profile, model_path)
+    contents = _collect(profile, model_path, Path(source_root) if source_root is not None else repo_root())
     entries = tuple(FileEntry(p, hashlib.sha256(b).hexdigest(), len(b)) for p, b in sorted(contents.items()))
     by_path = {e.path: e for e in entries}
     code = [e for e in entries if e.path.endswith(".py")]
@@ -127,9 +129,8 @@ def _layout(profile: BoardProfile) -> tuple[str, str, str, str]:
     return model_rel, cfg_rel, profile_rel, meta_rel
 
 
-def _collect(profile: BoardProfile, model_path: str | Path | None) -> dict[str, bytes]:
+def _collect(profile: BoardProfile, model_path: str | Path | None, root: Path) -> dict[str, bytes]:
     """bundle path -> bytes (read once, so what is hashed is what is written)."""
-    root = repo_root()
     contents = {rel: (root / rel).read_bytes() for rel in runtime_sources(root)}
     model_rel, cfg_rel, profile_rel, meta_rel = _layout(profile)
     model_src = Path(model_path) if model_path is not None else profile.model_path

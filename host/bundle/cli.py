@@ -36,6 +36,8 @@ def add_bundle(p: argparse.ArgumentParser) -> None:
     b.add_argument("--security-counter", required=True, type=int,
                    help="anti-rollback counter: boards refuse bundles below the installed one")
     b.add_argument("--min-agent-version", default="0.1.0", help="oldest update agent allowed to install it")
+    b.add_argument("--source", default=None,
+                   help="checkout to take the runtime code from (default: the one running this command)")
     v = sub.add_parser("verify", help="check a bundle's signature and files; print what it holds")
     v.add_argument("bundle", help="bundle file")
     v.add_argument("--pubkey", required=True, action="append", help="trusted public key (repeatable)")
@@ -52,7 +54,8 @@ def run_bundle(args: argparse.Namespace) -> int:
         from host.bundle.verify import read_manifest
 
         out = build_bundle(args.board, args.key, args.out, model_path=args.model,
-                           security_counter=args.security_counter, min_agent_version=args.min_agent_version)
+                           security_counter=args.security_counter, min_agent_version=args.min_agent_version,
+                           source_root=args.source)
         m = read_manifest(out)
         print(f"{out}: board {m.board}, edge {m.edge_version}, {len(m.files)} files, "
               f"{out.stat().st_size} bytes, security counter {m.security_counter}, key {m.key_id}")
