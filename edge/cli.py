@@ -22,6 +22,9 @@ def register_bench(bench) -> None:
     p.add_argument("--json", action="store_true", help="last line: {\"rtf\", \"frames_per_s\", \"sqnr_db_min\"}")
     p.set_defaults(func=_bench_dsp)
     _register_bench_edge(bench)
+    from edge.agent.cli import add_bench_parser  # `bench flash`
+
+    add_bench_parser(bench)
 
 
 def _load_frames(args, profile) -> np.ndarray:
@@ -98,6 +101,9 @@ def register(sub) -> None:
     p = sub.add_parser("view", help="live ECG and HR in the terminal, from `edge run --live`")
     commands.add_view_args(p)
     p.set_defaults(func=commands.view_cmd)
+    from edge.agent.cli import add_agent_parser  # `agent`
+
+    add_agent_parser(sub)
 
 
 def _register_bench_edge(bench) -> None:

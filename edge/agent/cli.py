@@ -1,0 +1,77 @@
+"""`cardioradar agent` (the board agent) and `cardioradar bench flash`: argument glue only."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from cardioradar.errors import ConfigError
+
+
+def add_agent_parser(sub) -> None:
+    p = sub.add_parser("agent", help="board agent: A/B updates and session pulls over a serial port")
+    p.add_argument("--port", required=True, help="serial port path or pyserial URL the host connects to")
+    p.add_argument("--root", required=True, type=Path, help="state folder (slots, boot state, upload, sessions)")
+    p.add_argument("--pubkey", action="append", type=Path, default=[],
+                   help="trusted bundle public key (repeatable); without one every bundle is refused")
+    p.add_argument("--board", default="sim", help="this board's profile name or path (default: sim)")
+    p.add_argument("--baud", type=int, default=921600)
+    p.add_argument("--attempts", type=int, default=3, help="test boots of a new slot before rollback")
+    p.add_argument("--health-cmd", default=None,
+                   help="health check for slots without health.json ({python}, {slot} placeholders); "
+                        "default: `cardioradar edge run` for 5 s must produce ECG")
+    p.add_argument("--health-timeout", type=float, default=60.0, help="seconds the health check may take")
+    p.add_argument("--no-auto-confirm", action="store_true",
+                   help="do not confirm a test boot by itself; the host sends CONFIRM")
+    p.set_defaults(func=agent_cmd)
+
+
+def agent_cmd(args: argparse.Namespace) -> int:
+    from boards import load_profile
+    from edge.agent import health
+    from edge.agent.port import open_link
+    from edge.agent.server import Agent, AgentConfig, serve
+
+    board = load_profile(args.board).name
+    if args.attempts < 1:
+        raise ConfigError(f"--attempts: expected >= 1, got {args.attempts}")
+    if args.health_cmd:
+        spec = health.HealthSpec(tuple(shlex.split(args.health_cmd)), args.health_timeout)
+    else:
+        spec = health.runtime_check(board, timeout_s=args.health_timeout)
+    for k in args.pubkey:
+        if not k.is_file():
+            raise ConfigError(f"--pubkey {k}: no such file")
+    cfg = AgentConfig(args.root, board, tuple(args.pubkey), spec, args.attempts, not args.no_auto_confirm)
+    args.root.mkdir(parents=True, exist_ok=True)
+    agent = Agent(cfg)
+    port = open_link(args.port, args.baud)
+    try:
+        serve(agent, port)
+    finally:
+        port.close()
+    return 0
+
+
+def add_bench_parser(bench) -> None:
+    p = bench.add_parser("flash", help="flash a realistic bundle over a pty paced at 921600 baud: effective kbit/s")
+    p.add_argument("--baud", type=int, default=921600)
+    p.add_argument("--model-kb", type=int, default=256, help="synthetic model size (default 256 kB; the bundle adds the runtime sources)")
+    p.add_argument("--seed", type=int, default=9151)
+    p.add_argument("--json", action="store_true", help='last line: {"effective_kbps", "link_kbps"}')
+    p.set_defaults(func=bench_cmd)
+
+
+def bench_cmd(args: argparse.Namespace) -> int:
+    import json
+
+    from edge.agent.bench import bench_flash
+
+    res = bench_flash(args.baud, args.model_kb * 1024, args.seed)
+    print(f"flash bench: {res['size_bytes']} byte bundle, {res['wire_bytes']} bytes on the wire, "
+          f"{res['upload_s']:.2f} s upload+verify: effective {res['effective_kbps']:.0f} kbit/s "
+          f"over a {res['link_kbps']:.0f} kbit/s link (8N1 payload rate {res['link_payload_kbps']:.0f} kbit/s)")
+    if args.json:
+        print(json.dumps({"effective_kbps": res["effective_kbps"], "link_kbps": res["link_kbps"]}))
+    return 0

@@ -1,0 +1,214 @@
+"""The board agent: answers the host's requests on a serial port (see docs/updates.md).
+
+`Agent.handle` turns one request `Message` into its answer (no port involved, so tests
+call it directly); `serve` is the loop that reads the port, decodes frames, answers, and
+"reboots" (runs `slots.boot` again) after ACTIVATE and REBOOT. A request repeated with the
+same seq (its answer was lost) gets the remembered answer instead of running twice; that
+memory is RAM and is lost on a restart, where the persisted state answers instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cardioradar import __version__
+from cardioradar.errors import CardioRadarError
+from edge.agent import atomic, bundles, health, slots
+from edge.agent.errors import Refused
+from edge.agent.protocol import MAX_PAYLOAD, FrameDecoder, Message, Op, decode_message, encode_message
+from edge.agent.sessions import SessionShelf
+from edge.agent.staging import Staging
+
+log = logging.getLogger(__name__)
+
+PROTOCOL_VERSION = 1
+MAX_CHUNK = 64 * 1024  # largest blob the agent accepts or sends per frame
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    root: Path
+    board: str
+    pubkeys: tuple[Path, ...]
+    default_health: health.HealthSpec
+    attempts: int = slots.DEFAULT_ATTEMPTS
+    auto_confirm: bool = True
+
+
+@dataclass
+class _Reply:
+    fields: dict = field(default_factory=dict)
+    blob: bytes = b""
+    reboot: bool = False
+
+
+class Agent:
+    def __init__(self, cfg: AgentConfig):
+        self.cfg = cfg
+        self.store = slots.SlotStore(cfg.root, cfg.board)
+        self.staging = Staging(cfg.root)
+        self.shelf = SessionShelf(cfg.root)
+        self.bundle = bundles.api()
+        self.running = "?"
+
+    # -- boot ---------------------------------------------------------------------------
+    def boot(self) -> str:
+        self.running = slots.boot(self.store, self._health, auto_confirm=self.cfg.auto_confirm)
+        return self.running
+
+    def _health(self, slot: str) -> tuple[bool, str]:
+        d = self.store.slot_dir(slot)
+        try:
+            spec = health.load_spec(d, self.cfg.default_health)
+        except CardioRadarError as e:
+            return False, str(e)
+        res = health.run_check(spec, d)
+        log.info("health check of slot %s: %s (%s)", slot, "pass" if res.ok else "FAIL", res.detail)
+        return res.ok, res.detail
+
+    # -- requests -----------------------------------------------------------------------
+    def handle(self, req: Message) -> tuple[Message, bool]:
+        """The answer to ``req`` and whether to reboot once it is sent."""
+        try:
+            op = Op(req.op)
+            r = getattr(self, f"_op_{op.name.lower()}")(req.fields, req.blob)
+            fields = {"ok": True, **r.fields}
+        except ValueError:
+            r, fields = _Reply(), {"ok": False, "error": "unknown_op", "message": f"unknown op {req.op}"}
+        except Refused as e:
+            r, fields = _Reply(), {"ok": False, "error": e.reason, "message": e.detail}
+        except self.bundle.BundleError as e:
+            r, fields = _Reply(), {"ok": False, "error": bundles.refusal_code(e), "message": str(e)}
+            self.staging.discard()  # these bytes can never pass: do not resume them
+        except (CardioRadarError, OSError, KeyError, TypeError) as e:
+            log.exception("op %s failed", req.op)
+            r, fields = _Reply(), {"ok": False, "error": "agent_error", "message": f"{type(e).__name__}: {e}"}
+        return Message(req.op, req.seq, True, fields, r.blob), r.reboot
+
+    def _status(self) -> dict:
+        st = self.store.load()
+        up = self.staging.current()
+        return {"protocol": PROTOCOL_VERSION, "agent_version": __version__, "board": self.cfg.board,
+                "running": self.running, "auto_confirm": self.cfg.auto_confirm, "state": st.as_dict(), "max_chunk": MAX_CHUNK,
+                "upload": None if up is None else {"size": up.size, "sha256": up.sha256, "offset": up.offset}}
+
+    def _op_hello(self, f, blob) -> _Reply:
+        return _Reply(self._status())
+
+    def _op_upload_status(self, f, blob) -> _Reply:
+        return _Reply({"upload": self._status()["upload"]})
+
+    def _op_upload_begin(self, f, blob) -> _Reply:
+        up = self.staging.begin(int(f["size"]), str(f["sha256"]))
+        return _Reply({"offset": up.offset})
+
+    def _op_upload_data(self, f, blob) -> _Reply:
+        try:
+            up = self.staging.write(int(f["offset"]), blob)
+        except Refused as e:  # tell the host where to continue
+            cur = self.staging.current()
+            if e.reason == "offset" and cur is not None:
+                return _Reply({"offset": cur.offset, "resync": True})
+            raise
+        return _Reply({"offset": up.offset})
+
+    def _verify(self) -> tuple[object, object]:
+        up = self.staging.check_complete()
+        st = self.store.load()
+        man = self.bundle.verify_bundle(self.staging.part, list(self.cfg.pubkeys), board=self.cfg.board,
+                                        installed_counter=st.security_counter, agent_version=__version__)
+        return up, man
+
+    def _op_verify(self, f, blob) -> _Reply:
+        up, man = self._verify()
+        return _Reply({"sha256": up.sha256, "version": man.version, "security_counter": man.security_counter,
+                       "board": man.board})
+
+    def _op_install(self, f, blob) -> _Reply:
+        up, man = self._verify()
+        st = self.store.load()
+        target = slots.install_target(st, self.running)
+        info = slots.SlotInfo(str(man.version), up.sha256, int(man.security_counter), str(man.board))
+        with self.store.writing_slot(target) as tmp:
+            self.bundle.extract_bundle(self.staging.part, tmp, list(self.cfg.pubkeys), board=self.cfg.board,
+                                       installed_counter=st.security_counter, agent_version=__version__)
+            atomic.write_json(tmp / "slot.json", info.as_dict())
+        self.store.save(slots.finish_install(self.store.load(), target, info))
+        self.staging.discard()
+        log.info("installed %s (version %s) into slot %s", up.sha256[:12], info.version, target)
+        return _Reply({"slot": target})
+
+    def _op_activate(self, f, blob) -> _Reply:
+        st = self.store.load()
+        sha = str(f["sha256"])
+        if st.slots[st.confirmed] and st.slots[st.confirmed].sha256 == sha:
+            return _Reply({"slot": st.confirmed, "already": True})
+        slot = next((s for s in slots.SLOTS if st.slots[s] and st.slots[s].sha256 == sha), None)
+        if slot is None:
+            raise Refused("not_installed", f"no slot holds bundle {sha[:12]}")
+        self.store.save(slots.activate(st, slot, self.cfg.attempts))
+        return _Reply({"slot": slot}, reboot=True)
+
+    def _op_health(self, f, blob) -> _Reply:
+        ok, detail = self._health(self.running)
+        return _Reply({"slot": self.running, "healthy": ok, "detail": detail})
+
+    def _op_confirm(self, f, blob) -> _Reply:
+        st = self.store.load()
+        if st.tentative != self.running:
+            return _Reply({"slot": st.confirmed, "confirmed": st.confirmed == self.running})
+        ok, detail = self._health(self.running)
+        self.store.save(slots.after_health(st, self.running, ok, detail))
+        if not ok:
+            raise Refused("health_failed", f"slot {self.running}: {detail}")
+        return _Reply({"slot": self.running, "confirmed": True})
+
+    def _op_list(self, f, blob) -> _Reply:
+        return _Reply({"sessions": self.shelf.list()})
+
+    def _op_pull_begin(self, f, blob) -> _Reply:
+        snap = self.shelf.snapshot(str(f["name"]), f.get("sha256"))
+        return _Reply({"name": snap.name, "size": snap.size, "sha256": snap.sha256})
+
+    def _op_pull_data(self, f, blob) -> _Reply:
+        n = min(int(f["length"]), MAX_CHUNK)
+        return _Reply({"offset": int(f["offset"])}, self.shelf.read(str(f["name"]), str(f["sha256"]), int(f["offset"]), n))
+
+    def _op_reboot(self, f, blob) -> _Reply:
+        return _Reply({}, reboot=True)
+
+
+def serve(agent: Agent, port, stop: threading.Event | None = None) -> None:
+    """Boot, then answer requests on ``port`` (a `edge.link.transport.Transport`) until ``stop``."""
+    stop = stop or threading.Event()
+    agent.boot()
+    decoder = FrameDecoder(MAX_PAYLOAD)
+    last: tuple[int, int, bytes] | None = None  # (op, seq, encoded answer)
+    log.info("agent serving on %s, running slot %s", port.name, agent.running)
+    while not stop.is_set():
+        data = port.read(65536)
+        if not data:
+            continue
+        for frame in decoder.feed(data):
+            if last is not None and (frame.op, frame.seq) == last[:2]:
+                port.write(last[2])  # a retry: our answer was lost
+                continue
+            try:
+                req = decode_message(frame)
+            except CardioRadarError as e:
+                log.warning("dropping a malformed request: %s", e)
+                continue
+            if req.response:
+                continue
+            answer, reboot = agent.handle(req)
+            wire = encode_message(answer, compress=True)
+            last = (frame.op, frame.seq, wire)
+            port.write(wire)
+            if reboot:
+                log.info("rebooting")
+                agent.boot()
+                decoder.reset()  # a reboot loses RAM: stale requests and the remembered answer
+                last = None

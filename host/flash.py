@@ -1,0 +1,292 @@
+"""Host side of the board agent protocol: flash a bundle, read the board's status, pull sessions.
+
+    >>> with open_agent("/dev/ttyUSB0") as client:
+    ...     result = flash(client, "cardioradar-sim.bundle")
+
+Every job resumes: an upload continues at the offset the board persisted, a pull at the
+size of the partial file (same snapshot, checked by SHA-256). Requests are retried on
+timeouts and damaged frames; a job that does not finish raises (so the CLI exits non-zero).
+The port is passed in (`AgentClient(transport)`), so tests and scripts can give their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from cardioradar.errors import DeviceTimeout, InputDataError
+from edge.agent.errors import Refused
+from edge.agent.port import DEFAULT_BAUD, open_link
+from edge.agent.protocol import FrameDecoder, Message, Op, decode_message, encode_message
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 16 * 1024
+
+
+class AgentClient:
+    """Request/answer over a transport: seq numbers, timeouts, retries, typed refusals."""
+
+    def __init__(self, port, *, timeout_s: float = 3.0, retries: int = 6, compress: bool = True):
+        self.port = port
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.compress = compress
+        self._seq = int(time.monotonic() * 1000) & 0xFFFF  # differs across runs: no stale match
+        self._decoder = FrameDecoder()
+        self.wire_bytes_sent = 0
+
+    def request(self, op: Op, fields: dict | None = None, blob: bytes = b"", *,
+                timeout_s: float | None = None, retries: int | None = None) -> dict:
+        """The answer's fields (plus ``"_blob"``); `Refused` when the board says no."""
+        self._seq = (self._seq + 1) & 0xFFFF
+        wire = encode_message(Message(op, self._seq, False, fields or {}, blob), compress=self.compress)
+        tries = retries or self.retries
+        for attempt in range(tries):
+            if attempt:
+                log.debug("%s seq %d: retry %d", op.name, self._seq, attempt)
+            self.port.write(wire)
+            self.wire_bytes_sent += len(wire)
+            answer = self._await(op, self._seq, timeout_s or self.timeout_s)
+            if answer is not None:
+                if not answer.fields.get("ok"):
+                    raise Refused(str(answer.fields.get("error", "unknown")), str(answer.fields.get("message", "")))
+                return {**answer.fields, "_blob": answer.blob}
+        st = self._decoder.stats
+        noise = (f"; got {st.skipped_bytes} bytes that were not agent frames (wrong port or baud?)"
+                 if st.skipped_bytes and not st.frames else "")
+        raise DeviceTimeout(f"port {self.port.name}: no answer to {op.name} after {tries} tries of "
+                            f"{timeout_s or self.timeout_s:g} s{noise}",
+                            hint="is `cardioradar agent` running on the board, on this port?")
+
+    def _await(self, op: Op, seq: int, timeout_s: float) -> Message | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            data = self.port.read(65536)
+            for frame in self._decoder.feed(data) if data else ():
+                if frame.seq != seq or frame.op != op:
+                    continue  # a stale answer to an earlier try
+                try:
+                    msg = decode_message(frame)
+                except Exception as e:  # noqa: BLE001 -- a damaged answer is a lost answer
+                    log.debug("bad answer: %s", e)
+                    continue
+                if msg.response:
+                    return msg
+        return None
+
+
+@contextmanager
+def open_agent(url: str, baud: int = DEFAULT_BAUD, **client_kw):
+    port = open_link(url, baud)
+    try:
+        yield AgentClient(port, **client_kw)
+    finally:
+        port.close()
+
+
+def hello(client: AgentClient, *, tries: int = 5) -> dict:
+    return client.request(Op.HELLO, timeout_s=1.5, retries=tries)
+
+
+@dataclass(frozen=True)
+class FlashResult:
+    sha256: str
+    size_bytes: int
+    resumed_from_bytes: int
+    wire_bytes: int  # frame bytes sent during the upload (after compression)
+    upload_s: float  # begin .. verify answered
+    slot: str
+    outcome: str  # "confirmed", "already-installed"
+
+    @property
+    def effective_kbps(self) -> float:
+        sent = self.size_bytes - self.resumed_from_bytes
+        return sent * 8 / 1000 / self.upload_s if self.upload_s > 0 else 0.0
+
+    def as_dict(self) -> dict:
+        return {"sha256": self.sha256, "size_bytes": self.size_bytes, "resumed_from_bytes": self.resumed_from_bytes,
+                "wire_bytes": self.wire_bytes, "upload_s": round(self.upload_s, 3), "slot": self.slot,
+                "outcome": self.outcome, "effective_kbps": round(self.effective_kbps, 1)}
+
+
+def _slot_with(state: dict, sha: str) -> str | None:
+    return next((s for s, info in state["slots"].items() if info and info["sha256"] == sha), None)
+
+
+def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
+          confirm_timeout_s: float = 180.0, progress: bool = False) -> FlashResult:
+    """Upload (resuming), verify, install, activate, and wait until the board confirms."""
+    try:
+        data = Path(bundle).read_bytes()
+    except OSError as e:
+        raise InputDataError(f"bundle {bundle}: cannot read: {e}") from e
+    sha, size = hashlib.sha256(data).hexdigest(), len(data)
+    h = hello(client)
+    st = h["state"]
+    slot = _slot_with(st, sha)
+    resumed, wire0, upload_s = 0, client.wire_bytes_sent, 0.0
+    if slot is not None and slot == st["confirmed"] and st["tentative"] is None:
+        log.info("bundle %s is already the confirmed software (slot %s)", sha[:12], slot)
+        return FlashResult(sha, size, size, 0, 0.0, slot, "already-installed")
+    if slot is None:
+        t0 = time.monotonic()
+        resumed = _upload(client, data, sha, chunk_bytes, min(chunk_bytes, int(h.get("max_chunk", chunk_bytes))),
+                          progress)
+        man = client.request(Op.VERIFY, timeout_s=30.0, retries=2)
+        upload_s = time.monotonic() - t0
+        log.info("board verified bundle %s: version %s, board %s, counter %s",
+                 sha[:12], man["version"], man["board"], man["security_counter"])
+        slot = client.request(Op.INSTALL, timeout_s=60.0, retries=2)["slot"]
+    if st["tentative"] != slot:
+        slot = client.request(Op.ACTIVATE, {"sha256": sha}, timeout_s=10.0)["slot"]
+    _await_confirm(client, sha, slot, confirm_timeout_s)
+    return FlashResult(sha, size, resumed, client.wire_bytes_sent - wire0, upload_s, slot, "confirmed")
+
+
+def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_chunk: int, progress: bool) -> int:
+    size = len(data)
+    off = client.request(Op.UPLOAD_BEGIN, {"size": size, "sha256": sha}, timeout_s=10.0)["offset"]
+    start = off
+    if off:
+        log.info("resuming the upload at %d of %d bytes", off, size)
+    bar = _bar(size, off, "flash", progress)
+    t0 = time.monotonic()
+    try:
+        while off < size:
+            piece = data[off:off + max_chunk]
+            new = client.request(Op.UPLOAD_DATA, {"offset": off}, piece)["offset"]
+            if not 0 <= new <= size:
+                raise InputDataError(f"board reported upload offset {new}, expected 0..{size}")
+            bar.update(new - off)
+            off = new
+            dt = time.monotonic() - t0
+            if dt > 0:
+                bar.set_postfix_str(f"{(off - start) * 8 / 1000 / dt:.0f} kbit/s")
+    finally:
+        bar.close()
+    return start
+
+
+def _bar(total: int, initial: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=desc, disable=not enabled,
+                leave=True, dynamic_ncols=True)
+
+
+def _await_confirm(client: AgentClient, sha: str, slot: str, timeout_s: float) -> None:
+    """Poll until the new slot is confirmed (or rolled back: `Refused`); the board reboots meanwhile."""
+    deadline = time.monotonic() + timeout_s
+    confirm_sent = False
+    while time.monotonic() < deadline:
+        try:
+            h = hello(client, tries=1)
+        except DeviceTimeout:
+            continue  # booting: the health check runs before the agent answers again
+        st = h["state"]
+        ev = st.get("last_event") or {}
+        if st["tentative"] is None and (st["slots"].get(st["confirmed"]) or {}).get("sha256") == sha:
+            log.info("slot %s confirmed", st["confirmed"])
+            return
+        if ev.get("kind") == "rollback" and ev.get("sha256") == sha and st["tentative"] is None:
+            raise Refused("rolled_back", f"the board rolled back from slot {ev['slot']}: {ev['detail']}")
+        if st["tentative"] == slot and h["running"] == slot and not h.get("auto_confirm", True) and not confirm_sent:
+            client.request(Op.CONFIRM, timeout_s=120.0, retries=1)
+            confirm_sent = True
+        time.sleep(0.2)
+    raise DeviceTimeout(f"port {client.port.name}: slot {slot} not confirmed within {timeout_s:g} s",
+                        hint="see `cardioradar board status`; the board rolls back by itself if it never confirms")
+
+
+# -- status and pull ---------------------------------------------------------------------------
+
+
+def board_status(client: AgentClient) -> dict:
+    h = hello(client)
+    h.pop("_blob", None)
+    h.pop("ok", None)
+    return h
+
+
+def format_status(h: dict) -> str:
+    st = h["state"]
+    lines = [f"board {h['board']}, agent {h['agent_version']} (protocol {h['protocol']}), running slot {h['running']}"]
+    for s, info in st["slots"].items():
+        tags = [t for t, on in (("running", s == h["running"]), ("confirmed", s == st["confirmed"]),
+                                (f"tentative, {st['attempts_left']} attempts left", s == st["tentative"])) if on]
+        desc = "empty" if not info else f"version {info['version']} counter {info['security_counter']} " \
+                                         f"sha256 {info['sha256'][:12] or '-'}"
+        lines.append(f"  slot {s}: {desc}" + (f" [{', '.join(tags)}]" if tags else ""))
+    if st.get("last_event"):
+        ev = st["last_event"]
+        lines.append(f"  last event: {ev['kind']} slot {ev['slot']}: {ev['detail']}")
+    if h.get("upload"):
+        u = h["upload"]
+        lines.append(f"  upload in progress: {u['offset']}/{u['size']} bytes of {u['sha256'][:12]}")
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PullResult:
+    name: str
+    path: Path
+    size_bytes: int
+    sha256: str
+    resumed_from_bytes: int
+
+
+def list_sessions(client: AgentClient) -> list[dict]:
+    return client.request(Op.LIST)["sessions"]
+
+
+def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: int = 32 * 1024,
+         progress: bool = False) -> PullResult:
+    """Copy session ``name`` (a consistent snapshot, also of a live one) into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    part, meta = out_dir / f"{name}.part", out_dir / f"{name}.part.json"
+    known = json.loads(meta.read_text())["sha256"] if meta.exists() and part.exists() else None
+    snap = client.request(Op.PULL_BEGIN, {"name": name, "sha256": known}, timeout_s=30.0)
+    sha, size = snap["sha256"], snap["size"]
+    if sha != known:
+        part.write_bytes(b"")
+        meta.write_text(json.dumps({"sha256": sha, "size": size}))
+    off = min(part.stat().st_size, size)
+    start = off
+    bar = _bar(size, off, name, progress)
+    try:
+        with open(part, "r+b") as f:
+            f.truncate(off)
+            f.seek(off)
+            while off < size:
+                r = client.request(Op.PULL_DATA, {"name": name, "sha256": sha, "offset": off,
+                                                  "length": chunk_bytes})
+                blob = r["_blob"]
+                if r["offset"] != off or not blob:
+                    raise InputDataError(f"session {name}: board sent offset {r['offset']} ({len(blob)} bytes), "
+                                         f"expected {off}")
+                f.write(blob)
+                off += len(blob)
+                bar.update(len(blob))
+    finally:
+        bar.close()
+    got = hashlib.sha256(part.read_bytes()).hexdigest()
+    if got != sha:
+        part.unlink()
+        meta.unlink()
+        raise InputDataError(f"session {name}: pulled sha256 {got}, board says {sha}; the partial file was removed",
+                             hint="run the pull again")
+    dest = out_dir / name
+    part.replace(dest)
+    meta.unlink()
+    return PullResult(name, dest, size, sha, start)
+
+
+def pull_all(client: AgentClient, out_dir: str | Path, *, progress: bool = False) -> list[PullResult]:
+    return [pull(client, s["name"], out_dir, progress=progress) for s in list_sessions(client)]
