@@ -33,7 +33,9 @@ import numpy as np
 from boards import AntennaConfig, BoardProfile
 from boards.radarcfg import RadarConfig, RangeBinSelCfg
 from hardware_sim.firmware.cli import BANNER_68XX, CliCode, ConfigCli, StartVeto
-from hardware_sim.firmware.tlv import FrameStats, RangeWindow, Temperature, encode_frame
+from hardware_sim.firmware.tlv import (
+    FrameStats, PacketTemplate, RangeWindow, Temperature, heatmap_payload, padding_block,
+)
 from hardware_sim.types import ScatterSource
 
 log = logging.getLogger(__name__)
@@ -130,7 +132,7 @@ class RadarModule:
         clock_rng = np.random.default_rng(clock_ss)
         self.clock_drift_ppm = float(clock_rng.uniform(-MAX_DRIFT_PPM, MAX_DRIFT_PPM))
         self._cycle_offset = int(clock_rng.integers(0, 2**32))
-        self._pad_rng = np.random.default_rng(pad_ss)
+        self._pad_key = int(pad_ss.generate_state(1, np.uint64)[0])
         temp_rng = np.random.default_rng(temp_ss)
         self._temp_offsets_c = temp_rng.normal(0.0, 1.5, size=10)
         self._factory = front_end_factory or default_front_end_factory(mode, int(fe_ss.generate_state(1)[0]), noise)
@@ -139,6 +141,7 @@ class RadarModule:
         # (a batch is computed just before its first frame is due).
         self.batch_frames = max(1, int(batch_frames))
         self._ahead: dict[int, np.ndarray] = {}
+        self._ahead_wire: dict[int, bytes] = {}
         self.cli = ConfigCli(banner, start_check=self._start_check)
         self._fe: FrameSource | None = None
         self._pending_fe: FrameSource | None = None
@@ -147,7 +150,7 @@ class RadarModule:
         self._t_start_s = 0.0
         self._uart_busy_until_s = -np.inf
         self._first_bin = 0
-        self._last_stats: FrameStats | None = None
+        self._last_stats: tuple[FrameStats, bytes] | None = None  # and its TLV payload
 
     # -- config UART ------------------------------------------------------------------------
 
@@ -215,8 +218,19 @@ class RadarModule:
         self._uart_busy_until_s = -np.inf
         self._last_stats = None
         self._ahead = {}
-        self._stats_cache: dict[tuple[float, float], FrameStats] = {}
-        self._temp_cache: tuple[int, Temperature] | None = None
+        self._ahead_wire = {}
+        self._stats_cache: dict[tuple[float, float], tuple[FrameStats, bytes]] = {}
+        self._temp_cache: tuple[int, Temperature, bytes] | None = None
+        self._template: PacketTemplate | None = None
+        self._pad: tuple[int, int, bytes] = (0, 0, b"")  # first frame, count, padding rows
+        cfg, gm = self._cfg, self._cfg.gui_monitor
+        # What every frame of this run does: fixed from sensorStart on.
+        self._sel = cfg.range_sel or DEFAULT_RANGE_SEL
+        self._want_heatmap = gm is not None and gm.range_azimuth_heatmap == 1
+        self._want_stats = gm is not None and gm.stats_info == 1
+        self._want_points = gm is not None and gm.detected_objects == 1
+        self._active_s = self._active_frame_s()
+        self._drift = 1.0 + self.clock_drift_ppm * 1e-6
         log.info("sensor started at t=%.6f s, period %.9f s (drift %+.2f ppm)",
                  t_s, self.frame_period_s, self.clock_drift_ppm)
 
@@ -238,52 +252,64 @@ class RadarModule:
         """Produce the next frame; None when the sensor is stopped or numFrames are done."""
         if not self.cli.running or self._finished():
             return None
-        cfg, fe, k = self._cfg, self._fe, self._k
+        fe, k, sel = self._fe, self._k, self._sel
         t_frame_s = self.next_frame_time_s()
-        sel = cfg.range_sel or DEFAULT_RANGE_SEL
-        gm = cfg.gui_monitor
-        want_heatmap = gm is not None and gm.range_azimuth_heatmap == 1
-        if want_heatmap and (k == 0 or (sel.reselect_frames > 0 and k % sel.reselect_frames == 0)):
-            self._first_bin = self._select_bins(fe, k, t_frame_s, sel)
-            self._ahead = {}
-        heatmap = None
-        if want_heatmap:
+        heatmap = wire = None
+        if self._want_heatmap:
+            if k == 0 or (sel.reselect_frames > 0 and k % sel.reselect_frames == 0):
+                self._first_bin = self._select_bins(fe, k, t_frame_s, sel)
+                self._ahead, self._ahead_wire, self._template = {}, {}, None
             if k not in self._ahead:
                 self._compute_ahead(fe, k, sel)
             heatmap = self._ahead.pop(k)
-        active_s = self._active_frame_s()
+            wire = self._ahead_wire.pop(k)
         proc_us = 100.0 + self._proc_us_per_sample * (heatmap.size // 2 if heatmap is not None else 0)
-        t_ready_s = t_frame_s + active_s + proc_us * 1e-6
-        cycles = int(round((t_ready_s * (1.0 + self.clock_drift_ppm * 1e-6)) * CPU_HZ)) + self._cycle_offset
-        want_stats = gm is not None and gm.stats_info == 1
-        packet = encode_frame(
-            frame_number=k + 1,
-            time_cpu_cycles=cycles % 2**32,
-            pad_rng=self._pad_rng,
-            heatmap=heatmap,
-            range_window=RangeWindow(self._first_bin, sel.num_bins, heatmap.shape[1], cfg.profile.range_resolution_m)
-            if heatmap is not None else None,
-            stats=(self._last_stats or self._stats(proc_us, 0.0)) if want_stats else None,
-            temperature=self._temperature(t_ready_s) if want_stats else None,
-            detected_points=gm is not None and gm.detected_objects == 1,
-        )
+        t_ready_s = t_frame_s + self._active_s + proc_us * 1e-6
+        cycles = (int(round((t_ready_s * self._drift) * CPU_HZ)) + self._cycle_offset) % 2**32
+        template = self._template or self._make_template(heatmap)
+        stats_b = temp_b = None
+        if self._want_stats:
+            stats_b = self._last_stats[1] if self._last_stats is not None else self._stats_entry(proc_us, 0.0)[1]
+            temp_b = self._temperature_entry(t_ready_s)[2]
+        packet = template.encode(k + 1, cycles, self._padding(k, template.pad_bytes), wire, stats_b, temp_b)
         tx_s = len(packet) * UART_BITS_PER_BYTE / self.data_baud
         dropped = self._uart_busy_until_s > t_ready_s
         if dropped:
             log.debug("frame %d dropped: UART busy until %.6f s, packet ready at %.6f s",
                       k + 1, self._uart_busy_until_s, t_ready_s)
             # The dropped frame's own output time is what the next stats report.
-            self._last_stats = self._stats(proc_us, self._uart_busy_until_s - t_ready_s + tx_s)
+            self._last_stats = self._stats_entry(proc_us, self._uart_busy_until_s - t_ready_s + tx_s)
         else:
             self._uart_busy_until_s = t_ready_s + tx_s
-            self._last_stats = self._stats(proc_us, tx_s)
+            self._last_stats = self._stats_entry(proc_us, tx_s)
         self._k += 1
         return ModuleFrame(
             frame_number=k + 1, frame_index=k, t_frame_s=t_frame_s,
-            t_send_s=None if dropped else t_ready_s, tx_duration_s=tx_s, time_cpu_cycles=cycles % 2**32,
+            t_send_s=None if dropped else t_ready_s, tx_duration_s=tx_s, time_cpu_cycles=cycles,
             first_bin=self._first_bin, num_bins=sel.num_bins, dropped=dropped,
             packet=b"" if dropped else packet, heatmap=heatmap,
         )
+
+    def _make_template(self, heatmap: np.ndarray | None) -> PacketTemplate:
+        """The packet layout of this run (rebuilt when the range window moves)."""
+        window = None
+        if heatmap is not None:
+            window = RangeWindow(self._first_bin, self._sel.num_bins, heatmap.shape[1],
+                                 self._cfg.profile.range_resolution_m)
+        self._template = PacketTemplate(
+            heatmap_shape=None if heatmap is None else heatmap.shape[:2], range_window=window,
+            stats=self._want_stats, temperature=self._want_stats, detected_points=self._want_points)
+        return self._template
+
+    def _padding(self, k: int, n: int) -> bytes:
+        """Padding of frame k: seeded non-zero bytes, a pure function of (seed, k)."""
+        first, count, rows = self._pad
+        if not first <= k < first + count:
+            count = max(self.batch_frames, 1)
+            first, rows = k, padding_block(self._pad_key, k, count).tobytes()
+            self._pad = (first, count, rows)
+        at = (k - first) * 32
+        return rows[at:at + n]
 
     def _compute_ahead(self, fe: FrameSource, k: int, sel: RangeBinSelCfg) -> None:
         """Heatmaps of frames k.. up to the batch size, the next reselection or numFrames.
@@ -305,6 +331,10 @@ class RadarModule:
             block = np.stack([np.asarray(fe.frame(self.scene, int(i), float(t), bins), np.int16)
                               for i, t in zip(idx, t_s)])
         self._ahead = {int(i): block[j] for j, i in enumerate(idx)}
+        wire = heatmap_payload(block.reshape(-1, *block.shape[2:])) if len(block) else b""
+        step = len(wire) // max(1, len(block))
+        view = memoryview(wire)
+        self._ahead_wire = {int(i): view[j * step:(j + 1) * step] for j, i in enumerate(idx)}
 
     def _select_bins(self, fe: FrameSource, k: int, t_frame_s: float, sel: RangeBinSelCfg) -> int:
         lo = max(0, fe.bin_of_range(sel.range_start_m))
@@ -324,11 +354,14 @@ class RadarModule:
         n_chirps = cfg.frame.chirp_end_idx - cfg.frame.chirp_start_idx + 1
         return n_chirps * cfg.frame.num_loops * cfg.profile.chirp_time_us * 1e-6
 
-    def _stats(self, proc_us: float, tx_s: float) -> FrameStats:
+    def _stats_entry(self, proc_us: float, tx_s: float) -> tuple[FrameStats, bytes]:
+        """Stats of a frame and their TLV payload."""
         key = (proc_us, tx_s)
-        if key not in self._stats_cache:  # the same few values every frame: compute once
-            self._stats_cache[key] = self._compute_stats(proc_us, tx_s)
-        return self._stats_cache[key]
+        got = self._stats_cache.get(key)
+        if got is None:  # the same few values every frame: compute once
+            stats = self._compute_stats(proc_us, tx_s)
+            got = self._stats_cache[key] = (stats, PacketTemplate.stats_payload(stats))
+        return got
 
     def _compute_stats(self, proc_us: float, tx_s: float) -> FrameStats:
         period_us = self._cfg.frame.period_ms * 1e3
@@ -344,12 +377,13 @@ class RadarModule:
             inter_frame_cpu_load_pct=min(100, int(round(100 * proc_us / inter_us))),
         )
 
-    def _temperature(self, t_s: float) -> Temperature:
+    def _temperature_entry(self, t_s: float) -> tuple[int, Temperature, bytes]:
         # The radar SS reports temperature about once a second; the last report is repeated.
         second = int(t_s)
         if self._temp_cache is None or self._temp_cache[0] != second:
-            self._temp_cache = (second, self._temperature_report(float(second)))
-        return self._temp_cache[1]
+            temp = self._temperature_report(float(second))
+            self._temp_cache = (second, temp, PacketTemplate.temperature_payload(temp))
+        return self._temp_cache
 
     def _temperature_report(self, t_s: float) -> Temperature:
         # The die warms from 35 C towards 48 C over ~10 minutes after the start.

@@ -43,6 +43,10 @@ _TLV_HEADER = struct.Struct("<2I")
 _RANGE_WINDOW = struct.Struct("<4H")
 _STATS = struct.Struct("<6I")
 _TEMPERATURE = struct.Struct("<iI10h")
+_COUNTERS = struct.Struct("<2I")  # frameNumber, timeCpuCycles at header offset 20
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,93 @@ def encode_frame(
     header = _HEADER.pack(MAGIC, SDK_VERSION, total, PLATFORM_IWR6843, frame_number & 0xFFFFFFFF,
                           time_cpu_cycles & 0xFFFFFFFF, 0, len(tlvs), 0)
     return header + body + padding
+
+
+class PacketTemplate:
+    """Packets of one fixed TLV layout, built in a preallocated buffer (the module's hot path).
+
+    ``encode`` gives the same bytes as ``encode_frame`` with the same TLVs and padding; only
+    the frame number, cycle counter, heatmap, stats, temperature and padding are rewritten
+    per packet. ``heatmap_shape`` is (num_bins, num_virtual) or None; ``range_window`` goes
+    out as given (it needs a heatmap, as in ``encode_frame``'s use by the module).
+    """
+
+    def __init__(self, *, heatmap_shape: tuple[int, int] | None = None, range_window: RangeWindow | None = None,
+                 stats: bool = False, temperature: bool = False, detected_points: bool = False):
+        tlvs: list[tuple[int, bytes]] = []
+        if detected_points:
+            tlvs.append((TLV_DETECTED_POINTS, b""))
+        if heatmap_shape is not None:
+            tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, bytes(4 * heatmap_shape[0] * heatmap_shape[1])))
+        if range_window is not None:
+            step = min(65535, int(round(range_window.range_step_m * 1e5)))
+            tlvs.append((TLV_RANGE_WINDOW, _RANGE_WINDOW.pack(
+                range_window.first_bin, range_window.num_bins, range_window.num_virtual, step)))
+        if stats:
+            tlvs.append((TLV_STATS, bytes(_STATS.size)))
+            if temperature:
+                tlvs.append((TLV_TEMPERATURE, bytes(_TEMPERATURE.size)))
+        self.heatmap_shape = heatmap_shape
+        offsets: dict[int, tuple[int, int]] = {}
+        body = bytearray()
+        for t, payload in tlvs:
+            body += _TLV_HEADER.pack(t, len(payload))
+            offsets[t] = (HEADER_BYTES + len(body), len(payload))
+            body += payload
+        used = HEADER_BYTES + len(body)
+        self.total_bytes = -(-used // PACKET_ALIGN) * PACKET_ALIGN
+        self.pad_bytes = self.total_bytes - used
+        self._buf = bytearray(_HEADER.pack(MAGIC, SDK_VERSION, self.total_bytes, PLATFORM_IWR6843, 0, 0, 0,
+                                           len(tlvs), 0)) + body + bytes(self.pad_bytes)
+        self._heat = offsets.get(TLV_AZIMUTH_ELEVATION_HEATMAP)
+        self._stats = offsets.get(TLV_STATS)
+        self._temp = offsets.get(TLV_TEMPERATURE)
+        self._pad_at = used
+
+    @staticmethod
+    def stats_payload(stats: FrameStats) -> bytes:
+        return _STATS.pack(*(min(int(x), 0xFFFFFFFF) for x in (
+            stats.inter_frame_processing_time_us, stats.transmit_output_time_us,
+            stats.inter_frame_processing_margin_us, stats.inter_chirp_processing_margin_us,
+            stats.active_frame_cpu_load_pct, stats.inter_frame_cpu_load_pct)))
+
+    @staticmethod
+    def temperature_payload(temperature: Temperature) -> bytes:
+        return _TEMPERATURE.pack(temperature.valid, temperature.time_ms & 0xFFFFFFFF, *temperature.sensors_c)
+
+    def encode(self, frame_number: int, time_cpu_cycles: int, padding: bytes, heatmap_wire: bytes | None = None,
+               stats_payload: bytes | None = None, temperature_payload: bytes | None = None) -> bytes:
+        """One packet. heatmap_wire: ``heatmap_payload`` bytes; the payloads from the static
+        methods above (each required when the layout has that TLV); padding: ``pad_bytes`` bytes."""
+        buf = self._buf
+        _COUNTERS.pack_into(buf, 20, frame_number & 0xFFFFFFFF, time_cpu_cycles & 0xFFFFFFFF)
+        if self._heat is not None:
+            buf[self._heat[0]:self._heat[0] + self._heat[1]] = heatmap_wire
+        if self._stats is not None:
+            buf[self._stats[0]:self._stats[0] + self._stats[1]] = stats_payload
+        if self._temp is not None:
+            buf[self._temp[0]:self._temp[0] + self._temp[1]] = temperature_payload
+        if len(padding) != self.pad_bytes:
+            raise ValueError(f"padding: expected {self.pad_bytes} bytes, got {len(padding)}")
+        buf[self._pad_at:] = padding
+        return bytes(buf)
+
+
+def padding_block(key: int, first_frame: int, n_frames: int) -> np.ndarray:
+    """(n_frames, PACKET_ALIGN) uint8 in 1..255: padding bytes of frames first_frame.. .
+
+    Row i is a pure function of (key, first_frame + i) (a splitmix64 mix of a counter), so
+    blocks of any size give the same bytes; a packet takes the first bytes of its row.
+    """
+    words = PACKET_ALIGN // 8
+    ctr = (np.arange(first_frame, first_frame + n_frames, dtype=np.uint64)[:, None] * np.uint64(words)
+           + np.arange(words, dtype=np.uint64)[None, :])
+    z = np.uint64(key) + (ctr + np.uint64(1)) * _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    z ^= z >> np.uint64(31)
+    b = z.astype("<u8").view(np.uint8).reshape(n_frames, PACKET_ALIGN).astype(np.uint16)
+    return (1 + (b * 255 >> 8)).astype(np.uint8)
 
 
 def heatmap_payload(heatmap: np.ndarray) -> bytes:

@@ -1,0 +1,63 @@
+"""The simulator's fast paths give the bytes of the plain ones: packet template vs encode_frame,
+padding independent of blocks, module output independent of its batch size."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hardware_sim.firmware.tlv import (
+    FrameStats, PacketTemplate, RangeWindow, Temperature, decode_frame, encode_frame, heatmap_payload,
+    padding_block, split_stream,
+)
+from hardware_sim.record import build_module, iter_frames, start_module
+
+STATS = FrameStats(190, 9375, 225, 8, 3, 2)
+TEMP = Temperature(0, 1234, (40, 41, 42, 43, 44, 45, 46, 47, 48, 49))
+
+
+@pytest.mark.parametrize("heat,stats,temp,points", [
+    (True, True, True, False), (True, True, False, True), (False, True, True, False), (True, False, False, False),
+    (False, False, False, True),
+])
+def test_template_matches_encode_frame(heat, stats, temp, points):
+    rng = np.random.default_rng(3)
+    hm = rng.integers(-30000, 30000, size=(15, 12, 2)).astype(np.int16) if heat else None
+    window = RangeWindow(9, 15, 12, 0.04324) if heat else None
+    kw = dict(heatmap=hm, range_window=window, stats=STATS if stats else None,
+              temperature=TEMP if temp else None, detected_points=points)
+    ref = encode_frame(frame_number=2**32 + 5, time_cpu_cycles=2**33 + 77, pad_rng=np.random.default_rng(1), **kw)
+    tpl = PacketTemplate(heatmap_shape=hm.shape[:2] if heat else None, range_window=window, stats=stats,
+                         temperature=temp, detected_points=points)
+    assert tpl.total_bytes == len(ref)
+    got = tpl.encode(2**32 + 5, 2**33 + 77, ref[len(ref) - tpl.pad_bytes:],
+                     heatmap_payload(hm) if heat else None,
+                     PacketTemplate.stats_payload(STATS) if stats else None,
+                     PacketTemplate.temperature_payload(TEMP) if temp else None)
+    assert got == ref
+    with pytest.raises(ValueError, match="padding"):
+        tpl.encode(1, 1, b"\x01" * (tpl.pad_bytes + 1), heatmap_payload(hm) if heat else None,
+                   PacketTemplate.stats_payload(STATS), PacketTemplate.temperature_payload(TEMP))
+
+
+def test_padding_is_nonzero_and_a_pure_function_of_frame():
+    whole = padding_block(123, 0, 300)
+    assert whole.shape == (300, 32) and whole.min() >= 1
+    assert np.array_equal(padding_block(123, 157, 20), whole[157:177])
+    assert not np.array_equal(padding_block(124, 0, 300), whole)
+    counts = np.bincount(whole.ravel(), minlength=256)[1:]
+    assert counts.min() > 0 and counts.max() < 4 * counts.mean()  # all of 1..255 show up, none dominates
+
+
+@pytest.mark.parametrize("mode", ["fast", "adc"])
+def test_module_bytes_do_not_depend_on_batch_size(mode):
+    seconds = 1.2 if mode == "fast" else 0.3
+    runs = []
+    for batch in (1, 7, 100):
+        module, _ = build_module("healthy-rest", seed=4, mode=mode, batch_frames=batch)
+        head = start_module(module)
+        runs.append(head + b"".join(f.packet for f in iter_frames(module, seconds)))
+    assert runs[0] == runs[1] == runs[2]
+    frames = [decode_frame(p) for p in split_stream(runs[0])]
+    assert len(frames) == round(seconds * 100) and frames[0].heatmap.shape == (15, 12, 2)
+
