@@ -118,7 +118,18 @@ COMMANDS = {
     "report": ("a session's report PNG: 12 leads on the ECG grid, HR trend, quality, metrics", _add_report,
                _run_report),
     "demo": ("simulator + edge runtime over ptys: session, EDF+, report, metrics vs truth", _add_demo, _run_demo),
+    "flash": ("flash a signed bundle to the board agent: resume, verify, activate, wait for confirm",
+              lambda p: _flash().add_flash_args(p), lambda a: _flash().flash_cmd(a)),
+    "board": ("the board agent: board status", lambda p: _flash().add_board_args(p), lambda a: _flash().board_cmd(a)),
+    "pull": ("pull sessions from the board agent (resumable, SHA-256 checked, also live ones)",
+             lambda p: _flash().add_pull_args(p), lambda a: _flash().pull_cmd(a)),
 }
+
+
+def _flash():
+    import host.flash
+
+    return host.flash
 
 
 def register(sub: argparse._SubParsersAction) -> None:

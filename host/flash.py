@@ -290,3 +290,72 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
 
 def pull_all(client: AgentClient, out_dir: str | Path, *, progress: bool = False) -> list[PullResult]:
     return [pull(client, s["name"], out_dir, progress=progress) for s in list_sessions(client)]
+
+
+# -- CLI glue (host/cli.py COMMANDS: flash, board, pull) ---------------------------------------
+
+
+def add_flash_args(p) -> None:
+    p.add_argument("--port", required=True, help="the board agent's serial port (path or pyserial URL)")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("--confirm-timeout", type=float, default=180.0, help="seconds to wait for the test boot")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true", help="last stdout line: the result as JSON")
+    p.add_argument("bundle", type=Path, help="signed bundle (cardioradar bundle build)")
+
+
+def flash_cmd(args) -> int:
+    with open_agent(args.port, args.baud) as client:
+        res = flash(client, args.bundle, confirm_timeout_s=args.confirm_timeout, progress=not args.no_progress)
+    if res.outcome == "already-installed":
+        print(f"{args.bundle}: already the confirmed software in slot {res.slot}")
+    else:
+        resumed = f", resumed at {res.resumed_from_bytes} bytes" if res.resumed_from_bytes else ""
+        print(f"{args.bundle}: {res.size_bytes} bytes ({res.wire_bytes} on the wire{resumed}), "
+              f"{res.effective_kbps:.0f} kbit/s effective; slot {res.slot} confirmed")
+    if args.json:
+        print(json.dumps(res.as_dict()))
+    return 0
+
+
+def add_board_args(p) -> None:
+    sub = p.add_subparsers(dest="board_command", metavar="BOARD_COMMAND", required=True)
+    s = sub.add_parser("status", help="slots, versions, boot state, upload in progress")
+    s.add_argument("--port", required=True, help="the board agent's serial port (path or pyserial URL)")
+    s.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    s.add_argument("--json", action="store_true")
+
+
+def board_cmd(args) -> int:
+    with open_agent(args.port, args.baud) as client:
+        h = board_status(client)
+    print(json.dumps(h) if args.json else format_status(h))
+    return 0
+
+
+def add_pull_args(p) -> None:
+    p.add_argument("--port", required=True, help="the board agent's serial port (path or pyserial URL)")
+    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
+    p.add_argument("session", nargs="?", default=None, help="session name (NAME.db); see --list")
+    p.add_argument("--all", action="store_true", help="every session on the board")
+    p.add_argument("--list", action="store_true", help="list the board's sessions and stop")
+    p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: here)")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def pull_cmd(args) -> int:
+    from cardioradar.errors import ConfigError
+
+    if not (args.list or args.all or args.session) or (args.all and args.session):
+        raise ConfigError("pull: give one SESSION, or --all, or --list")
+    with open_agent(args.port, args.baud) as client:
+        if args.list:
+            for s in list_sessions(client):
+                print(f"{s['name']}\t{s['size_bytes']}\t{'live' if s['live'] else 'closed'}")
+            return 0
+        results = (pull_all(client, args.out, progress=not args.no_progress) if args.all
+                   else [pull(client, args.session, args.out, progress=not args.no_progress)])
+    for r in results:
+        print(f"{r.path}\t{r.size_bytes} bytes\tsha256 {r.sha256}" +
+              (f"\tresumed at {r.resumed_from_bytes}" if r.resumed_from_bytes else ""))
+    return 0
