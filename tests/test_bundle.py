@@ -403,3 +403,21 @@ def test_missing_model_is_a_clear_error(kit, tmp_path):
 def test_bad_security_counter_is_a_config_error(kit, tmp_path, counter):
     with pytest.raises(ConfigError, match="security_counter"):
         build_bundle("sim", kit["priv"], tmp_path / "b.bundle", model_path=kit["model"], security_counter=counter)
+
+
+def test_damaged_header_and_cut_at_entry_boundary_say_so(kit, tmp_path):
+    raw = kit["bundle"].read_bytes()
+    with tarfile.open(kit["bundle"], "r:") as tar:
+        ti = tar.getmember("edge/dsp/cordic.py")
+    damaged = bytearray(raw)
+    damaged[ti.offset + 130] ^= 0x01  # inside the header's mode field: header checksum fails
+    p = tmp_path / "x.bundle"
+    p.write_bytes(bytes(damaged))
+    with pytest.raises(MissingFile, match=r"edge/dsp/cordic.py.*unreadable after about byte \d+ of \d+"):
+        verify_bundle(p, [kit["pub"]])
+    p.write_bytes(raw[: ti.offset])
+    with pytest.raises(MissingFile, match=rf"edge/dsp/cordic.py.*archive ends at byte {ti.offset} \(truncated"):
+        verify_bundle(p, [kit["pub"]])
+    p.write_bytes(raw[: ti.offset_data + 7])
+    with pytest.raises(NotABundle, match="truncated or damaged inside 'edge/dsp/cordic.py'"):
+        verify_bundle(p, [kit["pub"]])

@@ -81,9 +81,10 @@ class AlteredFile(BundleError):
 class MissingFile(BundleError):
     """Files listed in the signed manifest are absent from the archive."""
 
-    def __init__(self, bundle: str, paths: list[str]):
+    def __init__(self, bundle: str, paths: list[str], *, detail: str = ""):
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
-        super().__init__(f"{bundle}: {len(paths)} file(s) listed in the manifest are missing: {shown}")
+        super().__init__(f"{bundle}: {len(paths)} file(s) listed in the manifest are missing: {shown}"
+                         + (f"; {detail}" if detail else ""))
         self.paths = tuple(paths)
 
 

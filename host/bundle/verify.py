@@ -96,7 +96,7 @@ def _process(bundle_path, trusted_pubkeys, dest: Path | None, board, installed_c
         sig_bytes = _read_header_member(entries, where, SIGNATURE_NAME, MAX_SIGNATURE_BYTES)
         manifest = _authenticate(manifest_bytes, sig_bytes, trusted, where)
         _check_target(manifest, where, board, installed_counter, agent_version)
-        _check_files(entries, manifest, where, dest)
+        _check_files(entries, manifest, where, dest, f)
     if dest is not None:
         for name, data in ((MANIFEST_NAME, manifest_bytes), (SIGNATURE_NAME, sig_bytes)):
             with _create(dest / name) as out:
@@ -212,7 +212,7 @@ def _check_target(m: Manifest, where: str, board, installed_counter, agent_versi
         raise Downgrade(where, installed_counter, m.security_counter)
 
 
-def _check_files(entries, m: Manifest, where: str, dest: Path | None) -> None:
+def _check_files(entries, m: Manifest, where: str, dest: Path | None, f: BinaryIO) -> None:
     expected = {f.path: f for f in m.files}
     seen: set[str] = set()
     for tar, ti in entries:
@@ -243,7 +243,11 @@ def _check_files(entries, m: Manifest, where: str, dest: Path | None) -> None:
                               detail="" if got_size == entry.size else f"size expected {entry.size}, got {got_size}")
     missing = sorted(set(expected) - seen)
     if missing:
-        raise MissingFile(where, missing)
+        # tarfile ends the archive quietly at a damaged header: say whether bytes were left unread.
+        size, read = os.fstat(f.fileno()).st_size, f.tell()
+        why = (f"the archive is unreadable after about byte {read} of {size} (damaged entry header)"
+               if read < size else f"the archive ends at byte {size} (truncated transfer?)")
+        raise MissingFile(where, missing, detail=why)
 
 
 def _create(path: Path) -> BinaryIO:
