@@ -52,21 +52,29 @@ def metadata_path(tflite_path: str | Path) -> Path:
 
 
 # ----------------------------------------------------------------------------- interpreters
-def _interpreter_class(name: str):
+def _interpreter_api(name: str):
+    """-> (Interpreter class, OpResolverType enum) of one backend; ImportError when absent."""
     if name == "ai_edge_litert":
-        return importlib.import_module("ai_edge_litert.interpreter").Interpreter
+        mod = importlib.import_module("ai_edge_litert.interpreter")
+        return mod.Interpreter, mod.OpResolverType
     if name == "tflite_runtime":
-        return importlib.import_module("tflite_runtime.interpreter").Interpreter
+        mod = importlib.import_module("tflite_runtime.interpreter")
+        return mod.Interpreter, mod.OpResolverType
     if name == "tensorflow":
-        return importlib.import_module("tensorflow").lite.Interpreter
+        tf = importlib.import_module("tensorflow")
+        return tf.lite.Interpreter, tf.lite.experimental.OpResolverType
     raise ConfigError(f"interpreter: expected one of {BACKENDS}, got {name!r}")
 
 
-def load_interpreter(path: str | Path, prefer: str | None = None, num_threads: int | None = None):
+def load_interpreter(path: str | Path, prefer: str | None = None, num_threads: int | None = None,
+                     reference_kernels: bool = False):
     """A TFLite interpreter for ``path`` with tensors allocated -> (interpreter, backend name).
 
     Tries LiteRT, then tflite_runtime, then tensorflow.lite; ``prefer`` names the one to
-    use (and only that one: tests compare backends).
+    use (and only that one: tests compare backends). ``reference_kernels`` runs the
+    builtin kernels without the default XNNPACK delegate: slower, but bit-identical across
+    LiteRT and tflite_runtime (XNNPACK's int8 kernels round differently by about one
+    output step, and differently per version).
     """
     path = Path(path)
     if not path.is_file():
@@ -75,12 +83,13 @@ def load_interpreter(path: str | Path, prefer: str | None = None, num_threads: i
     errors = []
     for name in order:
         try:
-            cls = _interpreter_class(name)
+            cls, resolver = _interpreter_api(name)
         except ImportError as e:
             errors.append(f"{name}: {e}")
             continue
+        kw = {"experimental_op_resolver_type": resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if reference_kernels else {}
         try:
-            interp = cls(model_path=str(path), num_threads=num_threads)
+            interp = cls(model_path=str(path), num_threads=num_threads, **kw)
             interp.allocate_tensors()
         except (ValueError, RuntimeError) as e:
             raise ConfigError(f"model {path}: {name} cannot load it: {e}") from e
@@ -227,10 +236,11 @@ class WindowPrediction(NamedTuple):
 class EcgModel:
     """The int8 model with its metadata. ``predict_int8`` takes the DSP's int8 tensor."""
 
-    def __init__(self, path: str | Path, prefer: str | None = None, num_threads: int | None = 1):
+    def __init__(self, path: str | Path, prefer: str | None = None, num_threads: int | None = 1,
+                 reference_kernels: bool = False):
         self.path = Path(path)
         self.meta = ModelMetadata.load(metadata_path(self.path))
-        self.interpreter, self.backend = load_interpreter(self.path, prefer, num_threads)
+        self.interpreter, self.backend = load_interpreter(self.path, prefer, num_threads, reference_kernels)
         ins = self.interpreter.get_input_details()
         if len(ins) != 1:
             raise ConfigError(f"model {self.path}: expected 1 input tensor, got {len(ins)}")
