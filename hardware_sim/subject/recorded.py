@@ -374,16 +374,17 @@ class RecordedHeart:
     def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
         """Beats with R in [t0_s, t1_s); pass m of the loop has index k + m * n_peaks."""
         r, n, dur = self.r_peaks_s, self.r_peaks_s.size, self.duration_s
-        out = []
-        for m in range(math.floor(t0_s / dur) - 1, math.floor(t1_s / dur) + 1):
-            for k in range(n):
-                rt = r[k] + m * dur
-                if t0_s <= rt < t1_s:
-                    prev = r[k - 1] + m * dur if k > 0 else r[-1] + (m - 1) * dur
-                    out.append(Beat(index=k + m * n, r_time_s=float(rt),
-                                    qrs_onset_s=float(rt - 0.035), rr_s=float(rt - prev),
-                                    kind="N"))
-        return out
+        passes = np.arange(math.floor(t0_s / dur) - 1, math.floor(t1_s / dur) + 1)
+        shift = passes * dur  # (m,) start of each pass, s
+        rt = r[None, :] + shift[:, None]  # (m, n) R times
+        prev = np.empty_like(rt)
+        prev[:, 1:] = r[None, :-1] + shift[:, None]
+        prev[:, 0] = r[-1] + (passes - 1) * dur  # the previous pass's last beat
+        mi, ki = np.nonzero((rt >= t0_s) & (rt < t1_s))
+        return [Beat(index=int(ki[i] + passes[mi[i]] * n), r_time_s=float(rt[mi[i], ki[i]]),
+                     qrs_onset_s=float(rt[mi[i], ki[i]] - 0.035),
+                     rr_s=float(rt[mi[i], ki[i]] - prev[mi[i], ki[i]]), kind="N")
+                for i in range(mi.size)]
 
     def _interp(self, sig: np.ndarray, t_s: np.ndarray) -> np.ndarray:
         x = np.mod(np.asarray(t_s, dtype=np.float64), self.duration_s) * self.fs_hz
