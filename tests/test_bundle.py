@@ -106,6 +106,8 @@ def test_build_verify_round_trip(kit):
 
 def test_extract_gives_a_self_consistent_slot(kit, tmp_path):
     slot = tmp_path / "slot_b"
+    (tmp_path / ".slot_b.partial-old").mkdir()  # what a power cut mid-extract leaves
+    (tmp_path / ".slot_b.partial-old" / "edge.py").write_bytes(b"half")
     m = extract_bundle(kit["bundle"], slot, [kit["pub"]], board="sim", installed_counter=0)
     for f in m.files:
         assert hashlib.sha256((slot / f.path).read_bytes()).hexdigest() == f.sha256

@@ -71,6 +71,8 @@ def extract_bundle(bundle_path: str | Path, dest_dir: str | Path, trusted_pubkey
         raise ConfigError(f"extract destination {dest}: exists and is not an empty folder",
                           hint="clear the inactive slot before installing into it")
     dest.parent.mkdir(parents=True, exist_ok=True)
+    for stale in dest.parent.glob(f".{dest.name}.partial-*"):  # left by a power cut mid-extract
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.partial-", dir=dest.parent))
     try:
         manifest = _process(bundle_path, trusted_pubkeys, tmp, board, installed_counter, agent_version)
