@@ -108,10 +108,12 @@ class Scene:
     def scatterers_at(self, t_s: np.ndarray) -> Scatterers:
         """Positions (n_t, n_subject + n_clutter, 3) m at times ``t_s`` (n_t,) s."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
-        chest, _ = self.subject.chest_scatterers(t)
-        clutter = np.broadcast_to(self._clutter_pos[None], (t.size,) + self._clutter_pos.shape)
+        n_s = self._is_subject.size - len(self.clutter)
+        pos = np.empty((t.size, self._is_subject.size, 3))
+        self.subject.chest_positions_into(t, pos[:, :n_s])
+        pos[:, n_s:] = self._clutter_pos[None]
         return Scatterers(
-            positions_m=np.concatenate([chest, clutter], axis=1),
+            positions_m=pos,
             reflectivity=self._reflectivity.copy(),
             is_subject=self._is_subject.copy(),
         )

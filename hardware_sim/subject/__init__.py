@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from numba import njit
 
 from hardware_sim.subject.breathing import Breathing
 from hardware_sim.subject.mechanics import HeartMechanics, MechanicalEvents
@@ -59,6 +60,9 @@ class VirtualSubject:
         self.movement = BodyMovement(params.movement, s_move)
         self._base_m, self._normal = _chest_geometry(params)
         self._reflectivity = np.array([p.reflectivity for p in params.chest], dtype=np.float64)
+        self._delays_s = np.array([p.cardiac_delay_s for p in params.chest], dtype=np.float64)
+        self._resp_scale = np.array([p.resp_scale for p in params.chest], dtype=np.float64)
+        self._cardiac_scale = np.array([p.cardiac_scale for p in params.chest], dtype=np.float64)
 
     @classmethod
     def from_recording(
@@ -86,12 +90,8 @@ class VirtualSubject:
         """Displacement of each chest point along its normal (mm): (n_t,) -> (n_t, n_s)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         resp = self.resp_mm(t)
-        chest = self.params.chest
-        delays = np.array([p.cardiac_delay_s for p in chest])
-        cardiac = self.mechanics.displacement_at_delays_mm(t, delays)
-        resp_scale = np.array([p.resp_scale for p in chest])
-        cardiac_scale = np.array([p.cardiac_scale for p in chest])
-        return resp[:, None] * resp_scale[None, :] + cardiac * cardiac_scale[None, :]
+        cardiac = self.mechanics.displacement_at_delays_mm(t, self._delays_s)
+        return resp[:, None] * self._resp_scale[None, :] + cardiac * self._cardiac_scale[None, :]
 
     def chest_scatterers(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Chest points at times ``t_s`` (n_t,).
@@ -100,10 +100,14 @@ class VirtualSubject:
         float64 (sqrt of RCS in m^2).
         """
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
-        d_m = self.point_displacement_mm(t) * 1e-3
-        pos = self._base_m[None, :, :] + d_m[:, :, None] * self._normal[None, :, :]
-        pos += self.movement.offset_m(t)[:, None, :]
+        pos = np.empty((t.size, self._base_m.shape[0], 3))
+        self.chest_positions_into(t, pos)
         return pos, self._reflectivity.copy()
+
+    def chest_positions_into(self, t_s: np.ndarray, out: np.ndarray) -> None:
+        """``chest_scatterers``' positions written into ``out`` (n_t, n_s, 3) m (the scene's
+        hot path: no intermediate arrays). t_s: (n_t,) float64 s."""
+        _place_points(self._base_m, self._normal, self.point_displacement_mm(t_s), self.movement.offset_m(t_s), out)
 
     def chest_centre_m(self, t_s: np.ndarray) -> np.ndarray:
         """Chest centre (n_t, 3) m: rest position + breathing along the normal + movement."""
@@ -119,6 +123,16 @@ class VirtualSubject:
     def mechanical_events(self, t0_s: float, t1_s: float) -> list[MechanicalEvents]:
         """Valve events of the beats whose QRS onset lies in [t0_s, t1_s)."""
         return self.mechanics.events_between(t0_s, t1_s)
+
+
+@njit(cache=True)
+def _place_points(base_m, normal, d_mm, offset_m, out):
+    """out[t, s] = base_m[s] + (d_mm[t, s] * 1e-3) * normal[s] + offset_m[t] (all m)."""
+    for t in range(d_mm.shape[0]):
+        for s in range(d_mm.shape[1]):
+            d_m = d_mm[t, s] * 1e-3
+            for k in range(3):
+                out[t, s, k] = base_m[s, k] + d_m * normal[s, k] + offset_m[t, k]
 
 
 def _facing_axis() -> np.ndarray:

@@ -12,9 +12,11 @@ referenced to the event time T so that the vibration's shape is the same in ever
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from cardioradar.errors import ConfigError
 from hardware_sim.subject.types import Beat, ElectricalSource
@@ -145,6 +147,7 @@ class HeartMechanics:
         self.sex = sex
         self.seed = int(seed)
         self._cache: dict[int, MechanicalEvents] = {}  # beat index -> events (recent only)
+        self._span: tuple[float, float, list[Beat]] = (0.0, 0.0, [])  # beats with R in [lo, hi)
 
     def _events_for(self, beat: Beat) -> MechanicalEvents:
         got = self._cache.get(beat.index)
@@ -169,8 +172,24 @@ class HeartMechanics:
 
     def events_between(self, t0_s: float, t1_s: float) -> list[MechanicalEvents]:
         """Events of the beats whose QRS onset lies in [t0_s, t1_s), in time order."""
-        beats = self.electrical.beats_between(t0_s, t1_s + 0.2)  # R follows QRS onset by < 0.2 s
+        beats = self._beats_between(t0_s, t1_s + 0.2)  # R follows QRS onset by < 0.2 s
         return [self._events_for(b) for b in beats if t0_s <= b.qrs_onset_s < t1_s]
+
+    def _beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
+        """``electrical.beats_between`` (beats with R in [t0_s, t1_s)), through a cached span.
+
+        Streaming queries overlap (each looks 1.5 s back): when one starts inside the cached
+        span and ends past it, only the new part is asked for; beats with R in [a, b) and
+        [b, c) are those in [a, c), so the answer does not depend on the query history.
+        """
+        lo, hi, beats = self._span
+        if not (lo <= t0_s and t1_s <= hi):
+            if lo <= t0_s <= hi:
+                beats = [b for b in beats if b.r_time_s >= t0_s] + self.electrical.beats_between(hi, t1_s)
+            else:
+                beats = self.electrical.beats_between(t0_s, t1_s)
+            self._span = (t0_s, t1_s, beats)
+        return [b for b in beats if t0_s <= b.r_time_s < t1_s]
 
     def displacement_mm(self, t_s: np.ndarray, delay_s: float = 0.0) -> np.ndarray:
         """Chest displacement (mm, towards the radar) from the heart at times ``t_s`` (n,).
@@ -192,35 +211,62 @@ class HeartMechanics:
         lo = float(t.min() - delays.max()) - self._LOOKBACK_S
         events = self.events_between(lo, float(t.max() - delays.min()) + 0.4)
         order = np.argsort(t, kind="stable")
-        for j, d in enumerate(delays):
-            ts = t[order] - d
-            acc = np.zeros(ts.shape)
-            for ev in events:
-                _add_beat(acc, ts, ev, self.params)
-            out[order, j] = acc
+        p = self.params
+        beats = _beat_shapes(events, p)
+        vib = np.array([[p.vib1_um * 1e-3, p.vib1_hz, p.vib1_width_ms * 1e-3],
+                        [p.vib2_um * 1e-3, p.vib2_hz, p.vib2_width_ms * 1e-3]])
+        acc = np.zeros((delays.size, t.size))
+        _add_beats(t[order], delays, beats, vib, acc)
+        out[order, :] = acc.T
         return out
 
 
-def _add_beat(acc: np.ndarray, ts: np.ndarray, ev: MechanicalEvents, p: MechanicalParams) -> None:
-    """Add one beat's pulse and vibrations to ``acc`` at sorted times ``ts`` (in place)."""
-    # Slow pulse: asymmetric Gaussian rising from AO to a peak in late ejection and falling
-    # back through isovolumic relaxation into early diastole.
-    lvet_s = ev.ac_s - ev.ao_s
-    peak = ev.ao_s + 0.6 * lvet_s
-    s_rise = max((peak - ev.mc_s) / 3.0, 0.01)
-    s_fall = max((ev.mo_s + 0.1 - peak) / 3.0, 0.01)
-    amp = p.pulse_mm * (_PVC_PULSE_SCALE if ev.kind == "V" else 1.0)
-    lo, hi = np.searchsorted(ts, [peak - _PULSE_SIGMAS * s_rise, peak + _PULSE_SIGMAS * s_fall])
-    if hi > lo:
-        x = ts[lo:hi] - peak
-        s = np.where(x < 0, s_rise, s_fall)
-        acc[lo:hi] += amp * np.exp(-0.5 * (x / s) ** 2)
-    for centre, a_um, f_hz, b_ms in (
-        (0.5 * (ev.mc_s + ev.ao_s), p.vib1_um, p.vib1_hz, p.vib1_width_ms),
-        (0.5 * (ev.ac_s + ev.mo_s), p.vib2_um, p.vib2_hz, p.vib2_width_ms),
-    ):
-        b = b_ms * 1e-3
-        lo, hi = np.searchsorted(ts, [centre - _VIB_WIDTHS * b, centre + _VIB_WIDTHS * b])
-        if hi > lo:
-            x = ts[lo:hi] - centre
-            acc[lo:hi] += a_um * 1e-3 * np.cos(2 * np.pi * f_hz * x) * np.exp(-((x / b) ** 2))
+def _beat_shapes(events: list[MechanicalEvents], p: MechanicalParams) -> np.ndarray:
+    """(n_events, 6) float64 per beat: pulse peak time, rise and fall widths (s), pulse
+    amplitude (mm), centres of the MC/AO and AC/MO vibrations (s)."""
+    out = np.empty((len(events), 6))
+    for i, ev in enumerate(events):
+        # Slow pulse: asymmetric Gaussian rising from AO to a peak in late ejection and falling
+        # back through isovolumic relaxation into early diastole.
+        lvet_s = ev.ac_s - ev.ao_s
+        peak = ev.ao_s + 0.6 * lvet_s
+        out[i, 0] = peak
+        out[i, 1] = max((peak - ev.mc_s) / 3.0, 0.01)
+        out[i, 2] = max((ev.mo_s + 0.1 - peak) / 3.0, 0.01)
+        out[i, 3] = p.pulse_mm * (_PVC_PULSE_SCALE if ev.kind == "V" else 1.0)
+        out[i, 4] = 0.5 * (ev.mc_s + ev.ao_s)
+        out[i, 5] = 0.5 * (ev.ac_s + ev.mo_s)
+    return out
+
+
+@njit(cache=True)
+def _add_beats(t_sorted, delays, beats, vib, acc):
+    """acc[j, i] += every beat's pulse and vibrations at time t_sorted[i] - delays[j].
+
+    t_sorted (n,) ascending s; beats (n_events, 6) from ``_beat_shapes``; vib (2, 3): amplitude
+    (mm), frequency (Hz) and Gaussian width b (s) of the two vibrations; acc (k, n) mm. Each
+    shape is evaluated only over its support (pulse +-4.5 sigma, vibrations +-3.5 b).
+    """
+    n = t_sorted.shape[0]
+    ts = np.empty(n)
+    two_pi = 2.0 * np.pi
+    for j in range(delays.shape[0]):
+        for i in range(n):
+            ts[i] = t_sorted[i] - delays[j]
+        a = acc[j]
+        for e in range(beats.shape[0]):
+            peak, s_rise, s_fall, amp = beats[e, 0], beats[e, 1], beats[e, 2], beats[e, 3]
+            lo = np.searchsorted(ts, peak - _PULSE_SIGMAS * s_rise)
+            hi = np.searchsorted(ts, peak + _PULSE_SIGMAS * s_fall)
+            for i in range(lo, hi):
+                x = ts[i] - peak
+                sd = s_rise if x < 0 else s_fall
+                a[i] += amp * math.exp(-0.5 * (x / sd) ** 2)
+            for v in range(2):
+                centre = beats[e, 4 + v]
+                amp_v, f_hz, b = vib[v, 0], vib[v, 1], vib[v, 2]
+                lo = np.searchsorted(ts, centre - _VIB_WIDTHS * b)
+                hi = np.searchsorted(ts, centre + _VIB_WIDTHS * b)
+                for i in range(lo, hi):
+                    x = ts[i] - centre
+                    a[i] += amp_v * math.cos(two_pi * f_hz * x) * math.exp(-((x / b) ** 2))
