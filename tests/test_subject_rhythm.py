@@ -1,6 +1,8 @@
 """Beat schedule: HRV within published norms, RSA locked to breathing, ectopy timing,
 purity (any chunk order gives the same beats)."""
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -122,3 +124,32 @@ def test_af_irregular_and_rate_conditions():
     assert rr_ms(t, 0, 300).std() < rr_ms(n, 0, 300).std()
     _, b = sched("brady", 8)
     assert 60000 / rr_ms(b, 0, 300).mean() < 60
+
+
+def test_adjusted_hrv_targets_are_logged_at_debug_not_warning(caplog):
+    # RMSSD 60 ms cannot sit inside SDNN 32 ms at this rate and breathing: targets lowered
+    caplog.set_level(logging.DEBUG, logger="hardware_sim.subject.rhythm")
+    a = hrv_amplitudes(32.0, 60.0, 0.8, 0.25, lf_hf=2.5)
+    adjusted = [r for r in caplog.records if "HRV targets" in r.getMessage()]
+    assert adjusted and all(r.levelno == logging.DEBUG for r in adjusted)
+    assert a.vlf_sd_ms >= 0.0
+    caplog.clear()
+    BeatSchedule(RhythmParams("sinus", 70.0, sdnn_ms=32.0, rmssd_ms=60.0), 1)
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_beat_windows_agree_with_the_whole_series():
+    _, s = sched("pac", 9)
+    r_all = s.r_times_s(1200.0)  # beats 0 .. first R after 1200 s
+    assert r_all[-2] <= 1200.0 < r_all[-1] and np.all(np.diff(r_all) > 0)
+    assert s.kinds(1200.0) == list(s.beat_span(0, r_all.size)[1])
+    for t in (-0.01, 0.0, 1.234, float(r_all[700]), 1199.9):  # incl. exactly on an R peak
+        assert s.n_beats_before(t) == np.searchsorted(r_all, t, "left")
+        assert s.n_beats_before(t, inclusive=True) == np.searchsorted(r_all, t, "right")
+    r, kinds = s.beat_span(250, 520)  # across two block boundaries (256, 512)
+    assert np.array_equal(r, r_all[250:520]) and len(kinds) == 270
+    assert s.beat_span(7, 7)[0].size == 0
+    with pytest.raises(ValueError):
+        s.beat_span(5, 4)
+    with pytest.raises(ValueError):
+        s.beats_between(0.0, float("nan"))
