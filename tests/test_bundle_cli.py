@@ -67,9 +67,10 @@ def test_unsigned_bundle_exit_code_and_reason(made, capsys, tmp_path):
 
 
 def test_wrong_board_exit_code_and_reason(made, capsys):
-    err = _refused(["bundle", "verify", str(made["bundle"]), "--pubkey", made["pub"], "--board", "rpi4-iwr6843isk"],
-                   capsys)
-    assert "built for board 'sim', this board is 'rpi4-iwr6843isk'" in err and "hint: build a bundle with --board" in err
+    err = _refused(["bundle", "verify", str(made["bundle"]), "--pubkey", made["pub"],
+                    "--board", "rpi4-iwr6843isk"], capsys)
+    assert "built for board 'sim', this board is 'rpi4-iwr6843isk'" in err
+    assert "hint: build a bundle with --board" in err
 
 
 def test_downgrade_exit_code_and_reason(made, capsys):

@@ -151,6 +151,10 @@ class Manifest:
             security_counter=r.count("security_counter"), key_id=r.get("key_id", str),
             created=r.count("created"), profile=r.path("profile"), format=fmt,
         )
+        try:
+            version_tuple(man.min_agent_version)
+        except ValueError as e:
+            raise NotABundle(f"{r.where}: min_agent_version: {e}") from e
         for what, entry in (("model", man.model), ("cfg", man.cfg)):
             listed = next((f for f in files if f.path == entry.path), None)
             if listed is None or listed.sha256 != entry.sha256:

@@ -205,10 +205,10 @@ def _check_target(m: Manifest, where: str, board, installed_counter, agent_versi
         raise WrongBoard(where, board, m.board)
     if agent_version is not None:
         try:
-            too_old = version_tuple(agent_version) < version_tuple(m.min_agent_version)
+            mine = version_tuple(agent_version)
         except ValueError as e:
-            raise NotABundle(f"{where}: min_agent_version / agent version: {e}") from e
-        if too_old:
+            raise ConfigError(f"agent_version: {e}") from e
+        if mine < version_tuple(m.min_agent_version):  # validated when the manifest was parsed
             raise AgentTooOld(where, agent_version, m.min_agent_version)
     if installed_counter is not None and m.security_counter < installed_counter:
         raise Downgrade(where, installed_counter, m.security_counter)
