@@ -49,11 +49,12 @@ def _fake_model(folder: Path, name: str = "m") -> Path:
 @pytest.fixture(scope="module")
 def kit(tmp_path_factory):
     d = tmp_path_factory.mktemp("bundle")
-    os.environ.pop("SOURCE_DATE_EPOCH", None)
     priv, pub = generate_keys(d / "keys")
     other_priv, other_pub = generate_keys(d / "other")
     model = _fake_model(d / "model")
-    bundle = build_bundle("sim", priv, d / "sim.bundle", model_path=model, security_counter=COUNTER)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("SOURCE_DATE_EPOCH", raising=False)
+        bundle = build_bundle("sim", priv, d / "sim.bundle", model_path=model, security_counter=COUNTER)
     return {"dir": d, "priv": priv, "pub": pub, "other_priv": other_priv, "other_pub": other_pub,
             "model": model, "bundle": bundle}
 

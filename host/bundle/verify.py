@@ -246,9 +246,12 @@ def _check_files(entries, m: Manifest, where: str, dest: Path | None, f: BinaryI
     missing = sorted(set(expected) - seen)
     if missing:
         # tarfile ends the archive quietly at a damaged header: say whether bytes were left unread.
-        size, read = os.fstat(f.fileno()).st_size, f.tell()
+        try:
+            size, read = os.fstat(f.fileno()).st_size, f.tell()
+        except OSError:  # a pipe: no size, no position
+            size = read = 0
         why = (f"the archive is unreadable after about byte {read} of {size} (damaged entry header)"
-               if read < size else f"the archive ends at byte {size} (truncated transfer?)")
+               if read < size else f"the archive ends at byte {size} (truncated transfer?)" if size else "")
         raise MissingFile(where, missing, detail=why)
 
 
