@@ -6,6 +6,7 @@ import logging
 import numpy as np
 import pytest
 
+from cardioradar.errors import ConfigError
 from hardware_sim.subject.electrical import ElectricalParams
 from hardware_sim.subject.rhythm import BeatSchedule, RhythmParams, hrv_amplitudes
 
@@ -149,7 +150,7 @@ def test_beat_windows_agree_with_the_whole_series():
     r, kinds = s.beat_span(250, 520)  # across two block boundaries (256, 512)
     assert np.array_equal(r, r_all[250:520]) and len(kinds) == 270
     assert s.beat_span(7, 7)[0].size == 0
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="k0, k1"):
         s.beat_span(5, 4)
-    with pytest.raises(ValueError):
+    with pytest.raises(ConfigError, match="finite"):
         s.beats_between(0.0, float("nan"))

@@ -315,8 +315,8 @@ class SyntheticHeart:
     def _gaussian_table(self, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """theta, alpha, b (j1 - j0, 3, _MAX_G) of beats j0 .. j1 - 1, each beat computed
         once per call (a chunk's beats are needed at five phase offsets)."""
-        r, kinds = self.schedule.beat_span(max(j0 - 1, 0), j1 + 1)
         lo = max(j0 - 1, 0)
+        r, kinds = self.schedule.beat_span(lo, j1 + 1)
         rows = []
         for k in range(j0, j1):
             g = self._gauss_cache.get(k)

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cardioradar.errors import ConfigError
 from hardware_sim.subject.types import Beat
 
 log = logging.getLogger(__name__)
@@ -255,7 +256,7 @@ class BeatSchedule:
     def _extend_past(self, t_s: float) -> None:
         """Checkpoints until one lies after t_s (so every beat up to t_s has a block)."""
         if not math.isfinite(t_s):
-            raise ValueError(f"BeatSchedule: time: expected finite seconds, got {t_s}")
+            raise ConfigError(f"BeatSchedule: time: expected finite seconds, got {t_s}")
         while self._checkpoints[-1].r_s <= t_s:
             self._block(len(self._checkpoints) - 1)
 
@@ -279,7 +280,8 @@ class BeatSchedule:
     def beat_span(self, k0: int, k1: int) -> tuple[np.ndarray, tuple[str, ...]]:
         """R times (k1 - k0,) float64 s and kinds of beats k0 .. k1 - 1 (0 <= k0 <= k1)."""
         if not 0 <= k0 <= k1:
-            raise ValueError(f"BeatSchedule.beat_span: expected 0 <= k0 <= k1, got {k0}, {k1}")
+            raise ConfigError(f"BeatSchedule.beat_span: k0, k1: expected 0 <= k0 <= k1, "
+                              f"got {k0}, {k1}")
         rs, kinds = [np.empty(0)], []
         for b in range(k0 // _BLOCK_BEATS, (k1 - 1) // _BLOCK_BEATS + 1 if k1 > k0 else 0):
             r, kd = self._block(b)
