@@ -108,12 +108,57 @@ def _run_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_train(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="dataset folder (train/val/test.npz + manifest.json)")
+    p.add_argument("--out", required=True, help="run folder: model.keras, history.json, checkpoint/ (resumes)")
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--mtl", default="ega", choices=("ega", "equal", "uncertainty", "aligned"))
+    p.add_argument("--temperature", type=float, default=1.0, help="EGA temperature T")
+    p.add_argument("--warmup-epochs", type=int, default=4, help="EGA warm-up epoch t_warm")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--prior", action="store_true", help="align to a VQ-VAE ECG prior (not available yet)")
+    p.add_argument("--no-resume", action="store_true", help="start over even if --out holds a checkpoint")
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from host.train import train
+
+    r = train(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mtl=args.mtl,
+              T=args.temperature, warmup_epochs=args.warmup_epochs, lr=args.lr, resume=not args.no_resume,
+              prior=args.prior)
+    print(f"{r.model_path} (best epoch {r.best_epoch}, validation loss {r.best_val_loss:.4f})")
+    return 0
+
+
+def _add_convert(p: argparse.ArgumentParser) -> None:
+    p.add_argument("onnx", help="ONNX model, input (1, 12, 512) NCW: channel v*3 + c of the (512, 4, 3) window")
+    p.add_argument("--out", required=True, help="output folder for the float32 / int8 .tflite + metadata")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", help="dataset folder: calibration windows from its train split")
+    src.add_argument("--calib", help=".npy int16 Q15 or float windows (N, 512, 4, 3)")
+    p.add_argument("--n-calib", type=int, default=64)
+
+
+def _run_convert(args: argparse.Namespace) -> int:
+    from host.convert import convert_onnx
+
+    r = convert_onnx(args.onnx, args.out, args.calib or args.data, n_calib=args.n_calib)
+    print(f"{r.float_path}\n{r.int8_path}")
+    return 0
+
+
 # name -> (help, add arguments, handler). Add host commands here.
 COMMANDS = {
     "export": ("export a session to EDF+, WFDB or CSV", _add_export, _run_export),
     "keys": ("signing keys for firmware bundles", bundle_cli.add_keys, bundle_cli.run_keys),
     "bundle": ("build / verify signed firmware bundles", bundle_cli.add_bundle, bundle_cli.run_bundle),
     "eval": ("evaluate a model on held-out subjects, clean or with noise", _add_eval, _run_eval),
+    "train": ("train the multi-task model (EGA / aligned / uncertainty / equal), seeded and resumable",
+              _add_train, _run_train),
+    "convert": ("ONNX model -> float32 and int8 TFLite via onnx2tf, checked against onnxruntime",
+                _add_convert, _run_convert),
     "data": ("datasets: build train/val/test folders from the simulator, sessions or MMECG", _add_data, _run_data),
     "report": ("a session's report PNG: 12 leads on the ECG grid, HR trend, quality, metrics", _add_report,
                _run_report),
