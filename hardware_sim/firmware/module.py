@@ -83,6 +83,17 @@ class ModuleFrame:
     heatmap: np.ndarray | None
 
 
+_FRAME_FIELDS = tuple(ModuleFrame.__dataclass_fields__)
+
+
+def _module_frame(*values) -> ModuleFrame:
+    """``ModuleFrame(*values)`` without the frozen __init__'s per-field object.__setattr__
+    (a third of the module's per-frame Python time); same fields, same object."""
+    frame = object.__new__(ModuleFrame)
+    frame.__dict__.update(zip(_FRAME_FIELDS, values))
+    return frame
+
+
 def default_front_end_factory(mode: str, seed: int, noise=None) -> FrontEndFactory:
     """The real front end (imported late: the firmware layers do not need it)."""
 
@@ -140,8 +151,11 @@ class RadarModule:
         # Frames computed ahead per front-end call: large for records, small when served live
         # (a batch is computed just before its first frame is due).
         self.batch_frames = max(1, int(batch_frames))
-        self._ahead: dict[int, np.ndarray] = {}
-        self._ahead_wire: dict[int, bytes] = {}
+        # Frames computed ahead: heatmaps and their wire bytes of frames _ahead_first, ...
+        self._ahead: list[np.ndarray] = []
+        self._ahead_wire: list[memoryview] = []
+        self._ahead_first = 0
+        self._template: PacketTemplate | None = None
         self.cli = ConfigCli(banner, start_check=self._start_check)
         self._fe: FrameSource | None = None
         self._pending_fe: FrameSource | None = None
@@ -170,6 +184,7 @@ class RadarModule:
                 self._on_start(t_s)
             elif reply.event == "stop":
                 log.info("sensor stopped after %d frames", self._k)
+        self._template = None  # rebuilt with the current baud rate before the next frame
         return out_cfg, out_data
 
     def run_cfg_text(self, text: str, t_s: float = 0.0) -> tuple[bytes, bytes]:
@@ -217,8 +232,7 @@ class RadarModule:
         self._t_start_s = t_s + self._cfg.frame.trigger_delay_ms * 1e-3
         self._uart_busy_until_s = -np.inf
         self._last_stats = None
-        self._ahead = {}
-        self._ahead_wire = {}
+        self._ahead, self._ahead_wire, self._ahead_first = [], [], 0
         self._stats_cache: dict[tuple[float, float], tuple[FrameStats, bytes]] = {}
         self._temp_cache: tuple[int, Temperature, bytes] | None = None
         self._template: PacketTemplate | None = None
@@ -231,10 +245,13 @@ class RadarModule:
         self._want_points = gm is not None and gm.detected_objects == 1
         self._active_s = self._active_frame_s()
         self._drift = 1.0 + self.clock_drift_ppm * 1e-6
+        self._period_s = self.frame_period_s
+        self._num_frames = cfg.frame.num_frames
+        self._proc_us = 100.0
         log.info("sensor started at t=%.6f s, period %.9f s (drift %+.2f ppm)",
                  t_s, self.frame_period_s, self.clock_drift_ppm)
 
-    def _finished(self) -> bool:
+    def _finished(self) -> bool:  # (inlined in next_frame)
         return self._cfg is not None and 0 < self._cfg.frame.num_frames <= self._k
 
     # -- frames -----------------------------------------------------------------------------
@@ -250,45 +267,42 @@ class RadarModule:
 
     def next_frame(self) -> ModuleFrame | None:
         """Produce the next frame; None when the sensor is stopped or numFrames are done."""
-        if not self.cli.running or self._finished():
+        if not self.cli.running or 0 < self._num_frames <= self._k:
             return None
-        fe, k, sel = self._fe, self._k, self._sel
-        t_frame_s = self.next_frame_time_s()
+        k, sel = self._k, self._sel
+        t_frame_s = self._t_start_s + k * self._period_s
         heatmap = wire = None
         if self._want_heatmap:
             if k == 0 or (sel.reselect_frames > 0 and k % sel.reselect_frames == 0):
-                self._first_bin = self._select_bins(fe, k, t_frame_s, sel)
-                self._ahead, self._ahead_wire, self._template = {}, {}, None
-            if k not in self._ahead:
-                self._compute_ahead(fe, k, sel)
-            heatmap = self._ahead.pop(k)
-            wire = self._ahead_wire.pop(k)
-        proc_us = 100.0 + self._proc_us_per_sample * (heatmap.size // 2 if heatmap is not None else 0)
-        t_ready_s = t_frame_s + self._active_s + proc_us * 1e-6
-        cycles = (int(round((t_ready_s * self._drift) * CPU_HZ)) + self._cycle_offset) % 2**32
+                self._first_bin = self._select_bins(self._fe, k, t_frame_s, sel)
+                self._ahead, self._ahead_wire, self._template = [], [], None
+            j = k - self._ahead_first
+            if not 0 <= j < len(self._ahead):
+                self._compute_ahead(self._fe, k, sel)
+                j = 0
+            heatmap, wire = self._ahead[j], self._ahead_wire[j]
         template = self._template or self._make_template(heatmap)
+        t_ready_s = t_frame_s + self._active_s + self._proc_us * 1e-6
+        cycles = (int(round((t_ready_s * self._drift) * CPU_HZ)) + self._cycle_offset) % 2**32
         stats_b = temp_b = None
         if self._want_stats:
-            stats_b = self._last_stats[1] if self._last_stats is not None else self._stats_entry(proc_us, 0.0)[1]
-            temp_b = self._temperature_entry(t_ready_s)[2]
+            stats_b = (self._last_stats or self._stats_entry(self._proc_us, 0.0))[1]
+            temp = self._temp_cache
+            temp_b = (temp if temp is not None and temp[0] == int(t_ready_s) else self._temperature_entry(t_ready_s))[2]
         packet = template.encode(k + 1, cycles, self._padding(k, template.pad_bytes), wire, stats_b, temp_b)
-        tx_s = len(packet) * UART_BITS_PER_BYTE / self.data_baud
+        tx_s = self._tx_s
         dropped = self._uart_busy_until_s > t_ready_s
         if dropped:
             log.debug("frame %d dropped: UART busy until %.6f s, packet ready at %.6f s",
                       k + 1, self._uart_busy_until_s, t_ready_s)
             # The dropped frame's own output time is what the next stats report.
-            self._last_stats = self._stats_entry(proc_us, self._uart_busy_until_s - t_ready_s + tx_s)
+            self._last_stats = self._stats_entry(self._proc_us, self._uart_busy_until_s - t_ready_s + tx_s)
         else:
             self._uart_busy_until_s = t_ready_s + tx_s
-            self._last_stats = self._stats_entry(proc_us, tx_s)
-        self._k += 1
-        return ModuleFrame(
-            frame_number=k + 1, frame_index=k, t_frame_s=t_frame_s,
-            t_send_s=None if dropped else t_ready_s, tx_duration_s=tx_s, time_cpu_cycles=cycles,
-            first_bin=self._first_bin, num_bins=sel.num_bins, dropped=dropped,
-            packet=b"" if dropped else packet, heatmap=heatmap,
-        )
+            self._last_stats = self._stats_entry(self._proc_us, tx_s)
+        self._k = k + 1
+        return _module_frame(k + 1, k, t_frame_s, None if dropped else t_ready_s, tx_s, cycles, self._first_bin,
+                             sel.num_bins, dropped, b"" if dropped else packet, heatmap)
 
     def _make_template(self, heatmap: np.ndarray | None) -> PacketTemplate:
         """The packet layout of this run (rebuilt when the range window moves)."""
@@ -299,6 +313,8 @@ class RadarModule:
         self._template = PacketTemplate(
             heatmap_shape=None if heatmap is None else heatmap.shape[:2], range_window=window,
             stats=self._want_stats, temperature=self._want_stats, detected_points=self._want_points)
+        self._proc_us = 100.0 + self._proc_us_per_sample * (heatmap.size // 2 if heatmap is not None else 0)
+        self._tx_s = self._template.total_bytes * UART_BITS_PER_BYTE / self.data_baud
         return self._template
 
     def _padding(self, k: int, n: int) -> bytes:
@@ -330,11 +346,11 @@ class RadarModule:
         else:
             block = np.stack([np.asarray(fe.frame(self.scene, int(i), float(t), bins), np.int16)
                               for i, t in zip(idx, t_s)])
-        self._ahead = {int(i): block[j] for j, i in enumerate(idx)}
-        wire = heatmap_payload(block.reshape(-1, *block.shape[2:])) if len(block) else b""
-        step = len(wire) // max(1, len(block))
-        view = memoryview(wire)
-        self._ahead_wire = {int(i): view[j * step:(j + 1) * step] for j, i in enumerate(idx)}
+        self._ahead = list(block)
+        wire = memoryview(heatmap_payload(block.reshape(-1, *block.shape[2:])))
+        step = len(wire) // len(block)
+        self._ahead_wire = [wire[j:j + step] for j in range(0, len(wire), step)]
+        self._ahead_first = k
 
     def _select_bins(self, fe: FrameSource, k: int, t_frame_s: float, sel: RangeBinSelCfg) -> int:
         lo = max(0, fe.bin_of_range(sel.range_start_m))

@@ -153,6 +153,7 @@ class FrontEnd:
         if self._table is None:
             self._table = fast_mod.window_response_table(
                 self.tables.window, self.n_fft, fast_mod.TABLE_OVERSAMPLE)
+            self._split_table = fast_mod.split_table(self._table, fast_mod.TABLE_OVERSAMPLE)
             nc = 0.5 * (self.timing.n_adc - 1)
             self._bin_rot_all = np.exp(-2j * np.pi * np.arange(self.n_fft) * nc / self.n_fft)
             w = self.tables.window / 2.0**15
@@ -171,8 +172,8 @@ class FrontEnd:
         leak = self._fast_tables(bins)
         g, t = self.geometry, self.timing
         out = np.empty((len(idx), len(bins), self.n_virtual, 2), np.int16)
-        fast_mod.fast_frames(pos, refl, g.tx_m, g.rx_m, g.chirp_tx, g.phase_rotation, leak, bins,
-                             self._bin_rot_all[bins], self._table, self.n_fft, fast_mod.TABLE_OVERSAMPLE,
+        fast_mod.fast_frames_split(pos, refl, g.tx_m, g.rx_m, g.chirp_tx, g.phase_rotation, leak, bins,
+                                   self._bin_rot_all[bins], *self._split_table, self.n_fft, fast_mod.TABLE_OVERSAMPLE,
                              t.n_adc, *self._consts, self._amp_k_lsb / 2.0**OUT_SHIFT,
                              self._fkeys(idx, _STREAM_FAST), self._sigma_out, out)
         return out

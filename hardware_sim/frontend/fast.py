@@ -105,25 +105,61 @@ def leakage_bins(tx_m, rx_m, chirp_tx, bins, table, n_fft, oversample, n_adc,
     return out
 
 
-@njit(cache=True)
+def split_table(table: np.ndarray, oversample: int) -> tuple[np.ndarray, np.ndarray]:
+    """The window-response table rearranged for ``fast_frames_split``.
+
+    Returns (a, d), each (oversample, n_rows) float64, n_rows = (len(table) - 2) // oversample + 1:
+    a[j, R] = table[i] and d[j, R] = table[i + 1] - table[i] with i = oversample (n_rows - 1 - R) + j
+    (zero past the table). A tone at table position x0 = oversample q + j + fr then finds bin k at
+    column n_rows - 1 - q + k of row j: consecutive bins are consecutive columns.
+    """
+    n_rows = (len(table) - 2) // oversample + 1
+    a = np.zeros((oversample, n_rows))
+    d = np.zeros((oversample, n_rows))
+    for j in range(oversample):
+        i = oversample * (n_rows - 1 - np.arange(n_rows)) + j
+        ok = i + 1 < len(table)
+        a[j, ok] = table[i[ok]]
+        d[j, ok] = table[i[ok] + 1] - table[i[ok]]
+    return a, d
+
+
 def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, table, n_fft,
                 oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out):
     """Fill out (n_frames, n_bins, n_virtual, 2) int16 with the analytic range-FFT output.
 
     pos_m (n_frames, n_chirps, 2, n_s, 3) float64 m at each chirp's first/last ADC sample;
     leak (2, n_virtual, n_bins) from ``leakage_bins``; bin_rot (n_bins,) complex128.
+    (The front end keeps the split table and calls ``fast_frames_split`` directly.)
     """
+    tab_a, tab_d = split_table(table, oversample)
+    fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, np.asarray(bins, np.int64), bin_rot,
+                      tab_a, tab_d, n_fft, oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys,
+                      sigma_out, out)
+
+
+@njit(cache=True)
+def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab_a, tab_d, n_fft,
+                      oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out):
+    """``fast_frames`` with the table from ``split_table``; each loop over scatterers or bins
+    is branch-free so that it vectorizes."""
     n_frames, n_chirps, n_s = pos_m.shape[0], pos_m.shape[1], pos_m.shape[3]
     n_rx = rx_m.shape[0]
     n_bins = bins.shape[0]
     n_v = n_chirps * n_rx
+    n_rows = tab_a.shape[1]
     nc = 0.5 * (n_adc - 1)
     span = max(n_adc - 1, 1)
     acc = np.empty((2, n_v, n_bins))
     rt0 = np.empty(n_s)
     rt1 = np.empty(n_s)
+    ph = np.empty(n_s)
+    om = np.empty(n_s)
+    amp = np.empty(n_s)
+    cs = np.empty(n_s)
+    sn = np.empty(n_s)
     noise = np.zeros(2 * n_bins * n_v)
-    bin_off = bins * oversample  # table offset of each bin (whole table steps)
+    period = 2.0 * n_fft
     for f in range(n_frames):
         acc[:, :, :] = leak
         for c in range(n_chirps):
@@ -139,10 +175,31 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
                     rr1 = _dist3(pos_m[f, c, 1, s, 0], pos_m[f, c, 1, s, 1], pos_m[f, c, 1, s, 2], rx)
                     tau0 = (rt0[s] + rr0) / _C
                     a = ((rt1[s] + rr1) / _C - tau0) / span
-                    amp = amp_k_out * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
-                    phc, om = _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc)
-                    _add_tone_at(acc[0, v], acc[1, v], amp * math.cos(phc), amp * math.sin(phc), om,
-                                 bin_off, table, n_fft, oversample)
+                    amp[s] = amp_k_out * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
+                    ph[s], om[s] = _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc)
+                for s in range(n_s):
+                    cs[s] = math.cos(ph[s])
+                    sn[s] = math.sin(ph[s])
+                acc_re = acc[0, v]
+                acc_im = acc[1, v]
+                for s in range(n_s):
+                    zr = amp[s] * cs[s]
+                    zi = amp[s] * sn[s]
+                    # bin position of the tone, wrapped into W's period (as in _add_tone)
+                    d0 = om[s] * n_fft / (2.0 * math.pi)
+                    d0 -= period * math.floor(d0 / period)
+                    x0 = (d0 + n_fft) * oversample
+                    i0 = int(x0)
+                    fr = x0 - i0
+                    row_a = tab_a[i0 % oversample]
+                    row_d = tab_d[i0 % oversample]
+                    col = n_rows - 1 - i0 // oversample + bins[0]
+                    ra = row_a[col:col + n_bins]
+                    rd = row_d[col:col + n_bins]
+                    for b in range(n_bins):
+                        w = ra[b] + rd[b] * fr
+                        acc_re[b] += zr * w
+                        acc_im[b] += zi * w
         if sigma_out > 0.0:
             gauss_fill(fkeys[f], 0, noise)  # pair p = b * n_v + v is values 2p, 2p + 1
         for b in range(n_bins):
@@ -155,26 +212,6 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
                 yi = rot[v] * (ar * bi + ai * br) + sigma_out * noise[2 * (b * n_v + v) + 1]
                 out[f, b, v, 0] = _round_sat16(yr)
                 out[f, b, v, 1] = _round_sat16(yi)
-
-
-@njit(cache=True)
-def _add_tone_at(acc_re, acc_im, zr, zi, omega, bin_off, table, n_fft, oversample):
-    """``_add_tone`` with the bins given as table offsets (bins * oversample).
-
-    x0 - bin_off is exact (x0 < 2**16, whole numbers), so every bin shares x0's fraction
-    and its table index is int(x0) - bin_off: the same values as ``_add_tone``.
-    """
-    period = 2.0 * n_fft
-    d0 = omega * n_fft / (2.0 * math.pi)
-    d0 -= period * math.floor(d0 / period)
-    x0 = (d0 + n_fft) * oversample
-    i0 = int(x0)
-    fr = x0 - i0
-    for b in range(bin_off.shape[0]):
-        i = i0 - bin_off[b]
-        w = table[i] + (table[i + 1] - table[i]) * fr
-        acc_re[b] += zr * w
-        acc_im[b] += zi * w
 
 
 @njit(cache=True)
