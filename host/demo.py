@@ -2,7 +2,8 @@
 
 1. The simulator (a default virtual subject, ``healthy-rest``) serves the module's two
    UARTs on a pair of pseudo-terminals, at ``speed=0``: frames go out as fast as the
-   reader takes them (no frame lost to pacing; the run is faster than real time).
+   reader takes them (no frame lost to pacing; the run is faster than real time; the
+   reader's queue holds the whole run, so a busy machine delays the run, never loses frames).
 2. The edge runtime (`edge.runtime.run_edge`) configures the module over the config pty,
    reads frames from the data pty and runs DSP -> int8 model -> post-processing into a
    session file, for ``seconds`` of session time.
@@ -57,6 +58,7 @@ def run_demo(out_dir: str | Path = "cardioradar-demo", seconds: float = 60.0, *,
              subject: str = "healthy-rest", model: str | Path | None = None, mode: str = "adc",
              status: bool = True) -> DemoResult:
     from boards import load_profile
+    from edge.link import ReaderConfig
     from edge.runtime import RunConfig, run_edge, with_ports
     from edge.runtime.model import load_model
     from hardware_sim.record import build_module
@@ -78,7 +80,12 @@ def run_demo(out_dir: str | Path = "cardioradar-demo", seconds: float = 60.0, *,
     with ModuleServer(module, transport="pty", speed=0.0) as server:
         prof = with_ports(profile, server.ports.config, server.ports.data)
         log.info("simulator on %s (config) and %s (data)", server.ports.config, server.ports.data)
+        # At speed 0 the simulator is paced by the reader, which can outrun the processing
+        # (the fast front end makes 1000x real time): a queue for the whole run (up to
+        # 5 min, ~1.2 kB a frame) keeps the demo lossless. A board at 100 Hz needs 512.
+        queue = int(min(seconds, 300.0) * profile.dsp.frame_rate_hz) + 512
         cfg = RunConfig(session, seconds=seconds, status_interval_s=1.0 if status else 0.0,
+                        reader=ReaderConfig(queue_size=queue),
                         metadata={"model": Path(ecg_model.path).name, "subject": subject, "seed": seed,
                                   "source": "cardioradar demo (simulator over pseudo-terminals)"})
         summary = run_edge(prof, ecg_model, cfg)

@@ -206,7 +206,7 @@ print("STOPPED", s.stopped_by, s.frames_received, flush=True)
 
 
 def test_sigterm_closes_cleanly(tmp_path):
-    with _serve(speed=4.0) as server:
+    with _serve(speed=2.0) as server:
         proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, server.ports.config, server.ports.data,
                                  str(Path(__file__).parent), str(tmp_path / "s.db")],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
