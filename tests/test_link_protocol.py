@@ -256,3 +256,12 @@ def test_damage_then_clean_frames_recovers_within_one_frame(pieces, chunk):
 def test_garbage_without_magic_loses_nothing(garbage, chunk):
     items = feed_all(FrameDecoder(), garbage + b"".join(packet(n) for n in (1, 2, 3)), chunk)
     assert [f.frame_number for f in frames(items)] == [1, 2, 3]
+
+
+
+@pytest.mark.parametrize("chunk", [7, 4096])
+def test_frame_carries_its_packet_bytes_exactly(chunk):
+    """The session's raw archive stores what came over the wire, padding included."""
+    packets = [packet(n, seed=n) for n in range(1, 5)]
+    got = frames(feed_all(FrameDecoder(), b"".join(packets), chunk=chunk))
+    assert [f.packet for f in got] == packets

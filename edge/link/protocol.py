@@ -90,6 +90,8 @@ class _Packet:
     time_cpu_cycles: int
     tlvs: dict  # type -> (offset, length) into the decoder buffer (first TLV of each type)
     tlv_end: int  # buffer offset where the TLVs end and the padding starts
+    start: int  # buffer offset of the magic word
+    total: int  # totalPacketLen
 
 
 class FrameDecoder:
@@ -223,7 +225,7 @@ class FrameDecoder:
             off += length
         if end - off >= PACKET_ALIGN_BYTES:
             return None, f"TLVs end at byte {off - i} but totalPacketLen is {total}: more than padding"
-        return _Packet(number, cycles, tlvs, off), None
+        return _Packet(number, cycles, tlvs, off, i, total), None
 
     def _reject(self, t: float, problem: str) -> LinkEvent:
         self.stats.packets_rejected += 1
@@ -273,7 +275,8 @@ class FrameDecoder:
         wire = np.frombuffer(buf, dtype="<i2", count=bins * ants * 2, offset=off).reshape(bins, ants, 2)
         iq = wire[..., ::-1].astype(np.int16)  # wire is (Im, Re); ours is (Re, Im)
         iq.flags.writeable = False
-        return RadarFrame(p.frame_number, p.time_cpu_cycles, t, iq, int(first_bin)), None
+        raw = bytes(buf[p.start:p.start + p.total])
+        return RadarFrame(p.frame_number, p.time_cpu_cycles, t, iq, int(first_bin), raw), None
 
     # ------------------------------------------------------------------ sequence
     def _sequence(self, f: RadarFrame, t: float) -> list[Item]:

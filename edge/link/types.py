@@ -36,6 +36,8 @@ class RadarFrame:
         (200 MHz on the IWR6843, uint32, wraps).
     host_time_s: `time.monotonic()` when the bytes completing the frame were read.
     range_first_bin: index of heatmap row 0 in the module's full range FFT.
+    packet: the whole packet exactly as received (magic word to the end of totalPacketLen,
+        padding included), for the session's raw archive; None when built by hand.
     """
 
     frame_number: int
@@ -43,6 +45,7 @@ class RadarFrame:
     host_time_s: float
     heatmap_iq: np.ndarray
     range_first_bin: int
+    packet: bytes | None = None
 
     @property
     def range_bins(self) -> int:
