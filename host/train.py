@@ -122,7 +122,7 @@ def augment(x: np.ndarray, rng: np.random.Generator, p_noise: float, p_burst: fl
             snr_db = rng.uniform(-3.0, 10.0)
             x[i] += rng.normal(0.0, np.sqrt(power[i] / 10 ** (snr_db / 10)), x.shape[1:]).astype(np.float32)
         if rng.random() < p_burst:
-            n = int(rng.integers(1, 4) * fs_hz)
+            n = min(int(rng.integers(1, 4) * fs_hz), t)
             s = int(rng.integers(0, t - n + 1))
             snr_db = 0.0 if rng.random() < 0.5 else -9.0
             x[i, s:s + n] += rng.normal(0.0, np.sqrt(power[i] / 10 ** (snr_db / 10)),

@@ -1,0 +1,84 @@
+"""train: every MTL method steps, losses fall, seeded, resumable bit for bit, CLI."""
+
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np
+import pytest
+
+from cardioradar.errors import ConfigError
+from host.model import ModelConfig
+from host.train import TrainConfig, augment, fit
+from test_model_helpers import TINY, tiny_dataset, tiny_windows
+
+T = 64  # short windows keep the tests fast; the model takes any multiple of 8
+
+
+def _cfg(**kw):
+    base = dict(epochs=2, batch_size=8, seed=3, warmup_epochs=1, lr=3e-3, model=ModelConfig(window_samples=T, **TINY))
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+@pytest.fixture(scope="module")
+def sets():
+    return tiny_windows(16, 0, t=T), tiny_windows(8, 1, t=T)
+
+
+def _weights(path):
+    import tf_keras as keras
+
+    return keras.models.load_model(str(path), compile=False).get_weights()
+
+
+@pytest.mark.parametrize("method", ["ega", "aligned", "uncertainty"])  # equal: the CLI test
+def test_methods_train(sets, tmp_path, method):
+    r = fit(*sets, tmp_path, _cfg(mtl=method, epochs=3), show_progress=False)
+    hist = json.loads(r.history_path.read_text())
+    ep = hist["epochs"]
+    assert [e["epoch"] for e in ep] == [1, 2, 3] and r.model_path.exists()
+    assert ep[-1]["train"]["ecg"] < ep[0]["train"]["ecg"] or ep[-1]["val_loss"] < ep[0]["val_loss"]
+    assert r.best_epoch == int(np.argmin([e["val_loss"] for e in ep])) + 1
+    if method == "ega":  # k = 1 through the warm-up epoch, then eccentric
+        assert ep[0]["k"] == [1.0, 1.0, 1.0] and ep[1]["k"] == [1.0, 1.0, 1.0]
+        assert ep[2]["k"] != [1.0, 1.0, 1.0] and sum(ep[2]["k"]) == pytest.approx(3.0)
+    if method == "uncertainty":
+        assert ep[-1]["log_vars"] != [0.0, 0.0, 0.0]
+
+
+def test_seeded_and_resumable_bit_for_bit(sets, tmp_path):
+    a = fit(*sets, tmp_path / "a", _cfg(), show_progress=False)
+    fit(*sets, tmp_path / "b", _cfg(), show_progress=False, stop_after_epoch=1)  # "killed" after epoch 1
+    state = json.loads((tmp_path / "b" / "state.json").read_text())
+    assert state["epoch"] == 1 and len(state["history"]) == 1
+    b = fit(*sets, tmp_path / "b", _cfg(), show_progress=False)  # resumes at epoch 2
+    for wa, wb in zip(_weights(a.model_path), _weights(b.model_path)):
+        np.testing.assert_array_equal(wa, wb)
+    ha, hb = json.loads(a.history_path.read_text()), json.loads(b.history_path.read_text())
+    assert ha["epochs"][1]["train"] == hb["epochs"][1]["train"]
+    with pytest.raises(ConfigError, match="'lr'"):
+        fit(*sets, tmp_path / "b", _cfg(lr=1e-2), show_progress=False)
+
+
+def test_augment_is_seeded_and_bounded():
+    x = tiny_windows(4, 0, t=T).features_q15.astype(np.float32) / 32768
+    a = augment(x, np.random.default_rng(1), 1.0, 1.0)
+    b = augment(x, np.random.default_rng(1), 1.0, 1.0)
+    np.testing.assert_array_equal(a, b)
+    assert a.min() >= -1.0 and a.max() < 1.0 and not np.array_equal(a, x)
+    np.testing.assert_array_equal(augment(x, np.random.default_rng(1), 0.0, 0.0), np.clip(x, -1, 1 - 2**-15))
+
+
+def test_cli_train_on_a_dataset_folder(tmp_path, capsys):
+    from cardioradar.cli import main
+
+    ds = tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=512)
+    # Full-size windows, the default model: one epoch of one batch.
+    rc = main(["train", "--data", str(ds), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8",
+               "--mtl", "equal", "--seed", "1"])
+    assert rc == 0
+    assert (tmp_path / "run" / "model.keras").exists() and "best epoch 1" in capsys.readouterr().out
+    assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r2")]) == 3  # not a dataset folder
+    assert main(["train", "--data", str(ds), "--out", str(tmp_path / "r3"), "--prior"]) == 2
