@@ -160,6 +160,9 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     sn = np.empty(n_s)
     noise = np.zeros(2 * n_bins * n_v)
     period = 2.0 * n_fft
+    contiguous = True
+    for b in range(1, n_bins):
+        contiguous = contiguous and bins[b] == bins[0] + b
     for f in range(n_frames):
         acc[:, :, :] = leak
         for c in range(n_chirps):
@@ -178,8 +181,7 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
                     amp[s] = amp_k_out * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
                     ph[s], om[s] = _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc)
                 for s in range(n_s):
-                    cs[s] = math.cos(ph[s])
-                    sn[s] = math.sin(ph[s])
+                    cs[s], sn[s] = _cos_sin(ph[s])
                 acc_re = acc[0, v]
                 acc_im = acc[1, v]
                 for s in range(n_s):
@@ -189,17 +191,24 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
                     d0 = om[s] * n_fft / (2.0 * math.pi)
                     d0 -= period * math.floor(d0 / period)
                     x0 = (d0 + n_fft) * oversample
-                    i0 = int(x0)
+                    i0 = int(x0)  # > 0: x0 lies in [n_fft, 3 n_fft) * oversample
                     fr = x0 - i0
-                    row_a = tab_a[i0 % oversample]
-                    row_d = tab_d[i0 % oversample]
-                    col = n_rows - 1 - i0 // oversample + bins[0]
-                    ra = row_a[col:col + n_bins]
-                    rd = row_d[col:col + n_bins]
-                    for b in range(n_bins):
-                        w = ra[b] + rd[b] * fr
-                        acc_re[b] += zr * w
-                        acc_im[b] += zi * w
+                    q, j = divmod(i0, oversample)
+                    row_a = tab_a[j]
+                    row_d = tab_d[j]
+                    col = n_rows - 1 - q
+                    if contiguous:  # the module's case: unit-stride loads
+                        ra = row_a[col + bins[0]:col + bins[0] + n_bins]
+                        rd = row_d[col + bins[0]:col + bins[0] + n_bins]
+                        for b in range(n_bins):
+                            w = ra[b] + rd[b] * fr
+                            acc_re[b] += zr * w
+                            acc_im[b] += zi * w
+                    else:
+                        for b in range(n_bins):
+                            w = row_a[col + bins[b]] + row_d[col + bins[b]] * fr
+                            acc_re[b] += zr * w
+                            acc_im[b] += zi * w
         if sigma_out > 0.0:
             gauss_fill(fkeys[f], 0, noise)  # pair p = b * n_v + v is values 2p, 2p + 1
         for b in range(n_bins):
@@ -212,6 +221,35 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
                 yi = rot[v] * (ar * bi + ai * br) + sigma_out * noise[2 * (b * n_v + v) + 1]
                 out[f, b, v, 0] = _round_sat16(yr)
                 out[f, b, v, 1] = _round_sat16(yi)
+
+
+# cos/sin for the tone phases: Cody-Waite reduction by pi/2 (three-part constant; k * _PIO2_1
+# is exact for |k| < 2**29, i.e. |x| < 8e8 rad) and Cephes' polynomials on [-pi/4, pi/4];
+# within 2 ulp of libm, and branch-free so that the loop over scatterers vectorizes.
+_PIO2_1 = 1.570796251296997070312
+_PIO2_2 = 7.549789415861596353350e-8
+_PIO2_3 = 5.390302858158119052901e-15
+_TWO_OVER_PI = 0.6366197723675814
+
+
+@njit(cache=True)
+def _cos_sin(x):
+    k = math.floor(x * _TWO_OVER_PI + 0.5)
+    r = ((x - k * _PIO2_1) - k * _PIO2_2) - k * _PIO2_3
+    z = r * r
+    sr = r + r * z * (((((1.58962301576546568060e-10 * z - 2.50507477628578072866e-8) * z
+                         + 2.75573136213857245213e-6) * z - 1.98412698295895385996e-4) * z
+                       + 8.33333333332211858878e-3) * z - 1.66666666666666307295e-1)
+    cr = 1.0 - 0.5 * z + z * z * (((((-1.13585365213876817300e-11 * z + 2.08757008419747316778e-9) * z
+                                     - 2.75573141792967388112e-7) * z + 2.48015872888517045348e-5) * z
+                                   - 1.38888888888730564116e-3) * z + 4.16666666666665929218e-2)
+    q = np.int64(k) & 3
+    swap = q & 1
+    c = sr if swap else cr
+    s_ = cr if swap else sr
+    c = -c if (q == 1 or q == 2) else c
+    s_ = -s_ if q >= 2 else s_
+    return c, s_
 
 
 @njit(cache=True)
