@@ -91,7 +91,7 @@ def open_agent(url: str, baud: int = DEFAULT_BAUD, **client_kw):
 
 
 def hello(client: AgentClient, *, tries: int = 5) -> dict:
-    return client.request(Op.HELLO, timeout_s=1.5, retries=tries)
+    return client.request(Op.HELLO, timeout_s=min(client.timeout_s, 1.5), retries=tries)
 
 
 @dataclass(frozen=True)
@@ -242,6 +242,7 @@ class PullResult:
 
 
 def list_sessions(client: AgentClient) -> list[dict]:
+    hello(client)
     return client.request(Op.LIST)["sessions"]
 
 
@@ -252,6 +253,7 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
     out_dir.mkdir(parents=True, exist_ok=True)
     part, meta = out_dir / f"{name}.part", out_dir / f"{name}.part.json"
     known = json.loads(meta.read_text())["sha256"] if meta.exists() and part.exists() else None
+    hello(client)  # sync first with short tries: the snapshot request below may take long
     snap = client.request(Op.PULL_BEGIN, {"name": name, "sha256": known}, timeout_s=30.0)
     sha, size = snap["sha256"], snap["size"]
     if sha != known:

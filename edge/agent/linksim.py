@@ -7,7 +7,7 @@
 Each direction is a thread: read what one side wrote, wait for its line time (10 bits per
 byte, 8N1), occasionally drop or corrupt a byte, write it to the other side. The link keeps
 both slave ends open, so either program may die and come back; bytes that nobody reads are
-lost when the kernel buffer is full, like a UART with nothing attached. Used by the tests
+lost when the other side has read nothing for STALL_S, like a UART with nothing attached. Used by the tests
 and by `cardioradar bench flash`.
 """
 
@@ -26,6 +26,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 UART_BITS_PER_BYTE = 10
+STALL_S = 0.5  # a reader that takes nothing for this long is gone
 
 
 class PtyLink:
@@ -69,6 +70,14 @@ class PtyLink:
         return bytes(buf)
 
     def _pump(self, src: int, dst: int) -> None:
+        try:
+            self._pump_loop(src, dst)
+        except (OSError, ValueError) as e:  # fds closed under us by close()
+            if not self._stop.is_set():
+                raise
+            log.debug("link pump ends: %s", e)
+
+    def _pump_loop(self, src: int, dst: int) -> None:
         rate = self.baud / UART_BITS_PER_BYTE if self.baud else None
         line_free = time.monotonic()
         while not self._stop.is_set():
@@ -86,11 +95,20 @@ class PtyLink:
                 line_free = max(line_free, now) + len(data) / rate
                 if line_free > now:
                     time.sleep(line_free - now)
-            data = self._damage(data)
+            self._deliver(dst, self._damage(data))
+
+    def _deliver(self, dst: int, data: bytes) -> None:
+        """Write all of ``data`` unless the other side reads nothing for ``STALL_S`` (then it is lost)."""
+        deadline = time.monotonic() + STALL_S
+        while data and not self._stop.is_set():
             try:
-                os.write(dst, data)
+                data = data[os.write(dst, data):]
+                continue
             except BlockingIOError:
-                pass  # nobody reads the other end: the bytes are lost
+                pass
+            if time.monotonic() > deadline:
+                return  # nobody reads the other end: the bytes are lost, as on a UART
+            select.select([], [dst], [], 0.02)
 
     def close(self) -> None:
         self._stop.set()

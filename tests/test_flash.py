@@ -1,0 +1,234 @@
+"""Host client <-> board agent over pseudo-terminals: flash, confirm, refusals, rollback, pull.
+
+The agent runs as a real process (`cardioradar agent`) on a temporary root; the link is a
+`PtyLink` (two ptys and a cable thread). `AgentRig` is shared with test_flash_interrupt.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardioradar.errors import DeviceTimeout, TransportError
+from edge.agent.bench import TFLITE_HEAD, make_bundle
+from edge.agent.errors import Refused
+from edge.agent.linksim import PtyLink
+from edge.agent.slots import SlotStore
+from edge.store import SessionReader, SessionWriter
+from edge.types import RawFrame
+from host.flash import board_status, flash, open_agent, pull
+
+pytestmark = pytest.mark.timeout(240)
+
+BAD_HEALTH_COUNTER = 13
+CHECK_SCRIPT = f"""
+import json, pathlib, sys
+p = pathlib.Path(sys.argv[1]) / "slot.json"
+info = json.loads(p.read_text()) if p.exists() else {{}}
+sys.exit(1 if info.get("security_counter") == {BAD_HEALTH_COUNTER} else 0)
+"""
+MODEL_BYTES = 16 * 1024
+
+
+class AgentRig:
+    """A pty link, an agent process on ``root``, and helpers to run the host side."""
+
+    def __init__(self, tmp: Path, keys: Path, *, baud: int | None = None, seed: int = 0, attempts: int = 2):
+        self.tmp = tmp
+        self.root = tmp / "root"
+        self.pub = next(keys.glob("*.pub"))
+        self.check = tmp / "check.py"
+        self.check.write_text(CHECK_SCRIPT)
+        self.link = PtyLink(baud, seed=seed)
+        self.attempts = attempts
+        self.agent: subprocess.Popen | None = None
+        self.agent_log = tmp / "agent.log"
+
+    def start_agent(self) -> None:
+        cmd = [sys.executable, "-m", "cardioradar", "-v", "agent", "--port", self.link.board_port,
+               "--root", str(self.root), "--pubkey", str(self.pub), "--attempts", str(self.attempts),
+               "--health-cmd", f"{{python}} {self.check} {{slot}}", "--health-timeout", "30"]
+        self.agent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.agent_log, "ab"))
+
+    def kill_agent(self) -> None:
+        if self.agent is not None and self.agent.poll() is None:
+            self.agent.send_signal(signal.SIGKILL)
+            self.agent.wait(timeout=10)
+        self.agent = None
+
+    def client(self, **kw):
+        kw.setdefault("timeout_s", 3.0)
+        return open_agent(self.link.host_port, **kw)
+
+    def cli(self, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "cardioradar", *args], capture_output=True, text=True,
+                              timeout=timeout_s)
+
+    def state(self):
+        return SlotStore(self.root, "sim").load()
+
+    def assert_bootable(self) -> None:
+        st = self.state()
+        info = st.slots[st.confirmed]
+        assert info is not None, f"confirmed slot {st.confirmed} is empty: {st}"
+        assert SlotStore(self.root, "sim").slot_dir(st.confirmed).is_dir()
+
+    def close(self) -> None:
+        self.kill_agent()
+        self.link.close()
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bundles")
+    from host.bundle import build_bundle, generate_keys
+    key, _ = generate_keys(d / "keys")
+    other_key, _ = generate_keys(d / "other-keys")
+    out = {f"c{c}": make_bundle(d, "sim", MODEL_BYTES, seed=c, security_counter=c, key=key) for c in (1, 2, 3)}
+    out["bad_health"] = make_bundle(d, "sim", MODEL_BYTES, seed=99, security_counter=BAD_HEALTH_COUNTER, key=key)
+    out["wrong_board"] = make_bundle(d, "rpi4-iwr6843isk", MODEL_BYTES, seed=5, security_counter=4, key=key)
+    out["other_key"] = make_bundle(d / "o", "sim", MODEL_BYTES, seed=6, security_counter=4, key=other_key)
+    data = bytearray(out["c3"].read_bytes())
+    data[data.index(TFLITE_HEAD) + 100] ^= 0x01  # one bit of the model
+    (d / "tampered.bundle").write_bytes(bytes(data))
+    out["tampered"] = d / "tampered.bundle"
+    out["unsigned"] = _strip_signature(out["c3"], d / "unsigned.bundle")
+    out["keys"] = d / "keys"
+    assert build_bundle  # the real builder made all of these
+    return out
+
+
+def _strip_signature(src: Path, dst: Path) -> Path:
+    with tarfile.open(src) as tin, tarfile.open(dst, "w") as tout:
+        for m in tin.getmembers():
+            if m.name != "manifest.sig":
+                tout.addfile(m, tin.extractfile(m))
+    return dst
+
+
+@pytest.fixture
+def rig(tmp_path, bundles):
+    r = AgentRig(tmp_path, bundles["keys"])
+    r.start_agent()
+    yield r
+    r.close()
+
+
+def test_flash_activate_confirm_then_already_installed(rig, bundles):
+    with rig.client() as c:
+        res = flash(c, bundles["c1"])
+        assert res.outcome == "confirmed" and res.slot == "b" and res.resumed_from_bytes == 0
+        assert res.wire_bytes < res.size_bytes  # compressed on the wire
+        h = board_status(c)
+        assert h["running"] == "b" and h["state"]["confirmed"] == "b" and h["state"]["security_counter"] == 1
+        assert h["state"]["slots"]["b"]["sha256"] == hashlib.sha256(bundles["c1"].read_bytes()).hexdigest()
+        assert flash(c, bundles["c1"]).outcome == "already-installed"
+        res = flash(c, bundles["c2"])  # and the next one goes to the other slot
+        assert res.slot == "a" and board_status(c)["state"]["confirmed"] == "a"
+    p = rig.cli("board", "status", "--port", rig.link.host_port)
+    assert p.returncode == 0 and "slot a: version" in p.stdout and "confirmed" in p.stdout, p.stderr
+
+
+@pytest.mark.parametrize("name,reason", [("tampered", "altered_file"), ("unsigned", "unsigned"),
+                                         ("other_key", "unknown_key"), ("wrong_board", "wrong_board")])
+def test_bad_bundles_are_refused_with_the_reason(rig, bundles, name, reason):
+    with rig.client() as c:
+        with pytest.raises(Refused) as e:
+            flash(c, bundles[name])
+        assert e.value.reason == reason, e.value
+        h = board_status(c)
+        assert h["state"]["confirmed"] == "a" and h["state"]["slots"]["b"] is None and h["upload"] is None
+
+
+def test_downgrade_refused_and_cli_exit_code(rig, bundles):
+    with rig.client() as c:
+        flash(c, bundles["c2"])
+    p = rig.cli("flash", "--port", rig.link.host_port, "--no-progress", str(bundles["c1"]))
+    assert p.returncode == 5 and "downgrade" in p.stderr, p.stderr
+    assert rig.state().confirmed == "b"
+
+
+def test_failing_health_check_rolls_back_by_itself(rig, bundles):
+    p = rig.cli("flash", "--port", rig.link.host_port, "--no-progress", str(bundles["bad_health"]))
+    assert p.returncode == 5 and "rolled back" in p.stderr and "exit code 1" in p.stderr, p.stderr
+    st = rig.state()
+    assert st.confirmed == "a" and st.tentative is None and st.last_event["kind"] == "rollback"
+    assert st.security_counter == 0  # the failed bundle did not raise the downgrade floor
+    with rig.client() as c:
+        assert board_status(c)["running"] == "a"
+        assert flash(c, bundles["c1"]).outcome == "confirmed"  # the board still takes a good one
+
+
+def _write_live_session(path: Path, stop: threading.Event, written: list) -> None:
+    rng = np.random.default_rng(3)
+    with SessionWriter(path, {"board": "sim"}, commit_interval_s=0.05) as w:
+        i = 0
+        while not stop.is_set():
+            w.add_frame(RawFrame(i, i * 2_000_000, time.monotonic(), rng.bytes(256)))
+            i += 1
+            written[0] = i
+            time.sleep(0.005)
+
+
+def test_pull_a_session_while_it_is_written_and_resume(rig, tmp_path):
+    sessions = rig.root / "sessions"
+    sessions.mkdir(parents=True, exist_ok=True)
+    stop, written = threading.Event(), [0]
+    t = threading.Thread(target=_write_live_session, args=(sessions / "night.db", stop, written), daemon=True)
+    t.start()
+    try:
+        while written[0] < 100:
+            time.sleep(0.05)
+        with rig.client() as c:
+            r = pull(c, "night.db", tmp_path / "out")
+        n_live = written[0]
+    finally:
+        stop.set()
+        t.join(10)
+    reader = SessionReader(r.path, verify=True)
+    n = reader.counts()["frames"]
+    assert 0 < n <= n_live, (n, n_live)
+    # resume: a partial copy of the (now closed) session continues where it stopped
+    with rig.client() as c:
+        full = pull(c, "night.db", tmp_path / "full")
+        part = tmp_path / "again" / "night.db.part"
+        part.parent.mkdir()
+        part.write_bytes(full.path.read_bytes()[:40000])
+        (tmp_path / "again" / "night.db.part.json").write_text(json.dumps({"sha256": full.sha256, "size": full.size_bytes}))
+        again = pull(c, "night.db", tmp_path / "again")
+    assert again.resumed_from_bytes == 40000 and again.path.read_bytes() == full.path.read_bytes()
+    assert SessionReader(again.path).counts()["frames"] == written[0]
+    p = rig.cli("pull", "--port", rig.link.host_port, "--all", "--out", str(tmp_path / "cli"), "--no-progress")
+    assert p.returncode == 0 and (tmp_path / "cli" / "night.db").exists(), p.stderr
+
+
+def test_port_errors_exit_non_zero(tmp_path, bundles):
+    p = subprocess.run([sys.executable, "-m", "cardioradar", "flash", "--port", str(tmp_path / "nope"),
+                        str(bundles["c1"])], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 4 and "cannot open port" in p.stderr
+    with PtyLink(None) as link:  # nobody serves the other end: a silent board
+        with pytest.raises(DeviceTimeout, match="no answer to HELLO"):
+            with open_agent(link.host_port, timeout_s=0.5) as c:
+                board_status(c)
+        with open_agent(link.host_port):  # busy: someone else holds the port
+            with pytest.raises(TransportError, match="busy"):
+                with open_agent(link.host_port):
+                    pass
+        with pytest.raises(DeviceTimeout, match="not agent frames"):  # a radar module, not the agent
+            with open_agent(link.host_port, timeout_s=0.5) as c:
+                fd = os.open(link.board_port, os.O_WRONLY | os.O_NOCTTY)
+                os.write(fd, b"sensorStart\r\nDone\r\n" * 20)
+                os.close(fd)
+                board_status(c)
