@@ -16,6 +16,9 @@ on the first frame after sensorStart, and every ``reselectFrames`` frames when t
 the firmware sums |x|^2 over the virtual antennas in every range bin of the window and
 streams ``numBins`` consecutive bins centred on the strongest one.
 
+Padding bytes are a counter-based function of (seed, frame index) (``tlv.padding_block``):
+the same seed gives the same bytes whatever the batch size.
+
 UART budget. A packet of n bytes takes 10 n / baud seconds (8N1). It is ready at the end of
 the frame's inter-frame processing; if the UART is still sending the previous packet then,
 the new packet is dropped (its frame number is skipped on the wire) and the next stats TLV

@@ -173,7 +173,8 @@ class FrontEnd:
         g, t = self.geometry, self.timing
         out = np.empty((len(idx), len(bins), self.n_virtual, 2), np.int16)
         fast_mod.fast_frames_split(pos, refl, g.tx_m, g.rx_m, g.chirp_tx, g.phase_rotation, leak, bins,
-                                   self._bin_rot_all[bins], *self._split_table, self.n_fft, fast_mod.TABLE_OVERSAMPLE,
-                             t.n_adc, *self._consts, self._amp_k_lsb / 2.0**OUT_SHIFT,
-                             self._fkeys(idx, _STREAM_FAST), self._sigma_out, out)
+                                   self._bin_rot_all[bins], *self._split_table, self.n_fft,
+                                   fast_mod.TABLE_OVERSAMPLE, t.n_adc, *self._consts,
+                                   self._amp_k_lsb / 2.0**OUT_SHIFT, self._fkeys(idx, _STREAM_FAST),
+                                   self._sigma_out, out)
         return out
