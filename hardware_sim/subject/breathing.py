@@ -1,8 +1,9 @@
 """Breathing: a breath-by-breath chest excursion with a parabolic inhale and an exponential exhale.
 
-Each breath k starts at ``start_s``, inhales for ``inhale_s`` (parabola from 0 to its depth,
-still rising at the end when Te > Ti) and exhales for ``exhale_s`` (exponential decay back to 0),
-the model common in radar vital-sign simulators. The breathing rate drifts slowly (a few
+Each breath k starts at ``start_s``, inhales for ``inhale_s`` (a smooth rise from 0 to its
+depth) and exhales for ``exhale_s`` (fast at first with a slow, exponential-like tail back to 0),
+the asymmetry of radar vital-sign simulators, but with smooth turns at end-inhale and end-exhale
+(continuous slope and curvature) instead of their kinks. The breathing rate drifts slowly (a few
 sinusoids of random phase, periods of minutes) and every breath jitters in length, Ti/T and depth.
 
 The breath sequence is sequential (each breath starts where the previous one ended), so it is
@@ -27,6 +28,12 @@ log = logging.getLogger(__name__)
 _BATCH = 64  # breaths generated per random batch
 _KEEP_BATCHES = 4  # batches of breaths kept in memory behind the newest one asked for
 _N_DRIFT = 3  # sinusoids making up the slow rate drift
+
+
+def _smoothstep(x: np.ndarray) -> np.ndarray:
+    """C2 step from 0 (x <= 0) to 1 (x >= 1): 6x^5 - 15x^4 + 10x^3."""
+    x = np.clip(x, 0.0, 1.0)
+    return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
 
 
 @dataclass(frozen=True)
@@ -209,14 +216,18 @@ class Breathing:
         starts = rows[:, 0]
         i = np.clip(np.searchsorted(starts, t, side="right") - 1, 0, len(rows) - 1)
         start, ti, te, depth = rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3]
-        tau = self.params.exhale_tau_frac * te
         u = t - start
         period = ti + te
-        # Parabolic inhale: x(u) = (u * T - u^2) / (Ti * Te), x(Ti) = 1, slope > 0 at Ti if Te > Ti.
-        inhale = (u * period - u * u) / (ti * te)
-        floor = np.exp(-te / tau)
-        exhale = (np.exp(-(u - ti) / tau) - floor) / (1.0 - floor)
-        level = np.clip(np.where(u < ti, inhale, exhale), 0.0, 1.0)
+        # Both pieces are quintic smoothsteps, so slope and curvature are 0 at end-inhale and
+        # end-exhale: the chest turns smoothly (C2), as a real one does. A kink would put a
+        # broadband spike into the second derivative, i.e. breathing into the band of the
+        # heart's valve vibrations. The exhale runs on exponentially warped time: fast at
+        # first, a slow tail (time constant exhale_tau_frac * Te).
+        inhale = _smoothstep(u / ti)
+        k = 1.0 / self.params.exhale_tau_frac
+        warped = -np.expm1(-k * np.clip((u - ti) / te, 0.0, 1.0)) / -np.expm1(-k)
+        exhale = 1.0 - _smoothstep(warped)
+        level = np.where(u < ti, inhale, exhale)
         cycles = (first + i) + np.clip(u / period, 0.0, 1.0)
         return cycles, level, depth
 
