@@ -118,7 +118,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=1.0, help="EGA temperature T")
     p.add_argument("--warmup-epochs", type=int, default=4, help="EGA warm-up epoch t_warm")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prior", action="store_true", help="align to a VQ-VAE ECG prior (not available yet)")
+    p.add_argument("--prior", action="store_true", help="CardioRadar's ECG prior: a VQ-VAE on the training ECG, latent alignment loss")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out holds a checkpoint")
 
 

@@ -36,6 +36,7 @@ import tf_keras as keras  # noqa: E402
 
 TASKS = ("ecg", "anchors", "cycle_s")
 HEAD_PREFIX = {"ecg": "ecg_", "anchors": "anchors_", "cycle_s": "cycle_"}
+BOTTLENECK = "enc3_res4"  # the trunk's 1/8-rate features (the ECG prior aligns to them)
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ def build_model(cfg: ModelConfig = ModelConfig()) -> keras.Model:
     s1 = _conv(_conv(s0, w1, k, "enc1_down", stride=2), w1, k, "enc1")
     s2 = _conv(_conv(s1, w2, k, "enc2_down", stride=2), w2, k, "enc2")
     b = _conv(s2, w3, k, "enc3_down", stride=2)
-    for d in (1, 2, 4):  # receptive field at 1/8 rate: a few cardiac cycles
+    for d in (1, 2, 4):  # receptive field (the last Add is BOTTLENECK) at 1/8 rate: a few cardiac cycles
         b = keras.layers.Add(name=f"enc3_res{d}")([b, _conv(b, w3, k, f"enc3_dil{d}", dilation=d)])
     u = b
     for name, skip, width in (("dec2", s2, w2), ("dec1", s1, w1), ("dec0", s0, w0)):

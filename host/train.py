@@ -39,7 +39,7 @@ from tqdm import tqdm  # noqa: E402
 
 from cardioradar.errors import ConfigError  # noqa: E402
 from host import mtl  # noqa: E402
-from host.model import TASKS, ModelConfig, build_model, split_variables  # noqa: E402
+from host.model import BOTTLENECK, TASKS, ModelConfig, build_model, split_variables  # noqa: E402
 
 log = logging.getLogger(__name__)
 Q15 = 32768.0
@@ -56,6 +56,8 @@ class TrainConfig:
     lr: float = 1e-3
     p_noise: float = 0.3
     p_burst: float = 0.2
+    prior: bool = False  # CardioRadar's VQ-VAE ECG prior + latent alignment (host.vqvae)
+    prior_epochs: int = 8
     model: ModelConfig = ModelConfig()
 
     def to_json(self) -> dict:
@@ -136,28 +138,35 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, steps_per_epoch: int):
         self.cfg = cfg
         self.model = build_model(cfg.model)
-        self.shared, self.heads = split_variables(self.model)
+        self.train_model = self.model
+        if cfg.prior:  # training-only projection of the bottleneck onto the prior's latent space
+            proj = keras.layers.Conv1D(cfg_prior(cfg).latent_dim, 1, name="ecg_prior_proj")(
+                self.model.get_layer(BOTTLENECK).output)
+            self.train_model = keras.Model(self.model.input, self.model.outputs + [proj])
+        self.shared, self.heads = split_variables(self.train_model)
         self.log_vars = tf.Variable(tf.zeros(len(TASKS)), name="log_vars", trainable=True)
         sched = keras.optimizers.schedules.CosineDecay(cfg.lr, max(1, cfg.epochs * steps_per_epoch), alpha=0.05)
         self.opt = keras.optimizers.Adam(sched)
         extra = [self.log_vars] if cfg.mtl == "uncertainty" else []
-        self.opt.build(self.model.trainable_variables + extra)
-        self.ckpt = tf.train.Checkpoint(model=self.model, optimizer=self.opt, log_vars=self.log_vars)
+        self.opt.build(self.train_model.trainable_variables + extra)
+        self.ckpt = tf.train.Checkpoint(model=self.train_model, optimizer=self.opt, log_vars=self.log_vars)
         self._step = tf.function(self._step_fn, reduce_retracing=True)
         self._eval = tf.function(self._eval_fn, reduce_retracing=True)
 
-    def _step_fn(self, x, ecg, mask, anc, cyc, k):
+    def _step_fn(self, x, ecg, mask, anc, cyc, z_q, k):
         method = self.cfg.mtl
         with tf.GradientTape(persistent=method in mtl.PER_TASK_GRADIENT_METHODS) as tape:
-            out = self.model(x, training=True)
-            losses = task_losses(out, ecg, mask, anc, cyc)
+            out = self.train_model(x, training=True)
+            losses = task_losses(out[:3], ecg, mask, anc, cyc)
+            if self.cfg.prior:  # latent alignment, weight 1, part of the ECG task
+                losses = losses + tf.stack([tf.reduce_mean((out[3] - z_q) ** 2), 0.0, 0.0])
             per_task = tf.unstack(losses)  # inside the tape: gradients flow from each task's loss
             if method == "uncertainty":
                 total = mtl.uncertainty_loss(losses, self.log_vars)
             else:
                 total = tf.reduce_sum(losses)
         if method in ("equal", "uncertainty"):
-            vars_ = self.model.trainable_variables + ([self.log_vars] if method == "uncertainty" else [])
+            vars_ = self.train_model.trainable_variables + ([self.log_vars] if method == "uncertainty" else [])
             grads = tape.gradient(total, vars_)
             self.opt.apply_gradients(zip(grads, vars_))
             return losses
@@ -178,8 +187,10 @@ class Trainer:
     def _eval_fn(self, x, ecg, mask, anc, cyc):
         return task_losses(self.model(x, training=False), ecg, mask, anc, cyc)
 
-    def train_epoch(self, data: Arrays, epoch: int, k: np.ndarray, show: bool) -> np.ndarray:
-        """One pass over ``data`` (shuffled and augmented by the epoch's RNG) -> mean task losses (3,)."""
+    def train_epoch(self, data: Arrays, epoch: int, k: np.ndarray, show: bool,
+                    z_q: np.ndarray | None = None) -> np.ndarray:
+        """One pass over ``data`` (shuffled and augmented by the epoch's RNG) -> mean task losses (3,).
+        ``z_q``: the prior's quantised latents of ``data``'s ECG (N, T/8, D), with ``prior``."""
         c = self.cfg
         rng = np.random.default_rng([c.seed, epoch])
         order = rng.permutation(len(data))
@@ -191,7 +202,8 @@ class Trainer:
             idx = np.sort(order[b * c.batch_size:(b + 1) * c.batch_size])
             x, ecg, mask, anc, cyc = data.take(idx)
             x = augment(x, rng, c.p_noise, c.p_burst)
-            losses = self._step(x, ecg, mask, anc, cyc, k_t).numpy()
+            zq = z_q[idx] if z_q is not None else np.zeros((len(idx), 1, 1), np.float32)
+            losses = self._step(x, ecg, mask, anc, cyc, zq, k_t).numpy()
             sums += losses * len(idx)
             n += len(idx)
             bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
@@ -204,6 +216,28 @@ class Trainer:
             part = data.take(slice(s, s + batch_size))
             sums += self._eval(*part).numpy() * len(part[0])
         return sums / max(len(data), 1)
+
+
+def cfg_prior(cfg: TrainConfig):
+    from host.vqvae import VqVaeConfig
+
+    return VqVaeConfig(window_samples=cfg.model.window_samples, n_leads=cfg.model.n_leads, epochs=cfg.prior_epochs,
+                       batch_size=cfg.batch_size)
+
+
+def prior_latents(train: Arrays, out: Path, cfg: TrainConfig) -> np.ndarray:
+    """Fit (or reload from ``out``/prior) the VQ-VAE on the training ECG -> z_q of every training window."""
+    from host.vqvae import VqVae, fit_vqvae
+
+    folder = out / "prior"
+    if (folder / "vqvae.json").is_file():
+        vq = VqVae.load(folder)
+    else:
+        vq, hist = fit_vqvae(train.ecg_mv, cfg_prior(cfg), cfg.seed)
+        vq.save(folder)
+        _write_json(folder / "history.json", hist)
+        log.info("ECG prior: VQ-VAE reconstruction L1 %.4f mV after %d epochs", hist[-1]["l1_mv"], len(hist))
+    return vq.quantized_latents(train.ecg_mv)
 
 
 def _write_json(path: Path, obj) -> None:
@@ -228,6 +262,7 @@ def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bo
     tf.config.experimental.enable_op_determinism()
     train, val = Arrays.from_windows(train_set), Arrays.from_windows(val_set)
     trainer = Trainer(cfg, len(train) // cfg.batch_size)
+    z_q = prior_latents(train, out, cfg) if cfg.prior else None
     schedule = mtl.EccentricSchedule(len(TASKS), cfg.warmup_epochs, cfg.temperature)
     state_path, ckpt_dir, best_path = out / "state.json", out / "checkpoint", out / "best.weights.h5"
     manager = tf.train.CheckpointManager(trainer.ckpt, str(ckpt_dir), max_to_keep=1)
@@ -246,7 +281,7 @@ def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bo
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
         t0 = time.monotonic()
         k = schedule.k(epoch) if cfg.mtl == "ega" else np.ones(len(TASKS))
-        tr = trainer.train_epoch(train, epoch, k, show_progress)
+        tr = trainer.train_epoch(train, epoch, k, show_progress, z_q)
         va = trainer.evaluate(val)
         schedule.end_epoch(epoch, tr)
         val_loss = float(va.sum())
@@ -280,13 +315,10 @@ def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, bat
     """Train on ``dataset_dir`` (train.npz / val.npz / manifest.json; test.npz is not read)."""
     from host.data.format import load_split, read_manifest
 
-    if prior:
-        raise ConfigError("train --prior: the VQ-VAE ECG prior is not available in this version",
-                          hint="train without --prior")
     read_manifest(dataset_dir)  # fail early, naming the folder, if it is not a dataset
     train_set, val_set = load_split(dataset_dir, "train"), load_split(dataset_dir, "val")
     t, v, c = train_set.features_q15.shape[1:]
     mcfg = model or ModelConfig(window_samples=t, n_voxels=v, n_channels=c)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, mtl=mtl, temperature=T,
-                      warmup_epochs=warmup_epochs, lr=lr, model=mcfg)
+                      warmup_epochs=warmup_epochs, lr=lr, prior=prior, model=mcfg)
     return fit(train_set, val_set, out_dir, cfg, resume=resume, show_progress=show_progress)

@@ -166,7 +166,7 @@ def training_summary(manifest: dict, keras_model_path: Path) -> dict:
         h = json.loads(hist.read_text())
         cfg = h.get("config", {})
         out["training"] = {k: cfg.get(k) for k in ("epochs", "batch_size", "seed", "mtl", "temperature",
-                                                    "warmup_epochs", "lr", "p_noise", "p_burst", "model")}
+                                                    "warmup_epochs", "lr", "p_noise", "p_burst", "prior", "model")}
         out["training"].update(best_epoch=h.get("best_epoch"), best_val_loss=h.get("best_val_loss"),
                                selection="lowest validation loss (sum of the 3 task losses)")
     return out

@@ -81,4 +81,3 @@ def test_cli_train_on_a_dataset_folder(tmp_path, capsys):
     assert rc == 0
     assert (tmp_path / "run" / "model.keras").exists() and "best epoch 1" in capsys.readouterr().out
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r2")]) == 3  # not a dataset folder
-    assert main(["train", "--data", str(ds), "--out", str(tmp_path / "r3"), "--prior"]) == 2
