@@ -56,8 +56,12 @@ TINY = dict(widths=(4, 4, 4, 8), head_width=4)
 def tiny_int8_model(tmp_path, t: int = 512):
     """A tiny untrained model, its dataset folder and its int8 .tflite + metadata.
     -> (keras_path, dataset_dir, tflite_path)."""
+    import tf_keras as keras
+
     from host.model import ModelConfig, build_model
     from quantize.ptq import quantize_model
+
+    keras.utils.set_random_seed(7)  # the same tiny weights every run: tolerances below are fixed
 
     ds = tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=t)
     model = build_model(ModelConfig(window_samples=t, **TINY))
