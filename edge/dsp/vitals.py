@@ -27,7 +27,13 @@ from quantize.tables import bandpass_sos, butter_sos
 CLIP_RATIO = 3.0  # envelope energy clipped at this x its median
 ENVELOPE_LP_HZ = 6.0  # beat envelope low-pass
 PULSE_BAND_HI_HZ = 10.0
-VIB_BAND_HZ = (10.0, 40.0)  # valve vibrations (12-35 Hz in the simulator, tens of um)
+VIB_SUB_HZ = (10.0, 16.0, 22.0, 30.0, 40.0)  # valve-band split (vibrations 12-35 Hz, tens of um)
+HR_SEARCH_LO_HZ = 0.65  # 39 bpm: sinus bradycardia below the profiles' 0.8 Hz cardiac edge
+N_FFT_HEART = 8192
+VALVE_MIN = 0.3  # valve autocorrelation peak under which the pulse band may take over ...
+PULSE_CLEAR = 0.6  # ... if its own is this clear (its clipped envelope also shows breaths' turns)
+PULSE_SHARE = 0.8  # pulse band: the shortest peak at this share of the highest (not 2x the period)
+REFINE_TOL = 0.07  # spectral refinement window around the autocorrelation's rate
 
 
 @dataclass(frozen=True)
@@ -92,44 +98,103 @@ def _autocorr(x: np.ndarray) -> np.ndarray:
 
 
 def heart_envelopes(phase_rad: np.ndarray, fs_hz: float, band_hz, clip_ratio: float = CLIP_RATIO) -> list[np.ndarray]:
-    """Beat envelopes of an unwrapped phase span: the clipped energy of its eq.-4 second
-    derivative in the pulse band (cardiac low edge to 10 Hz: the systolic pulse) and, where
-    the frame rate allows, the valve-vibration band (10-40 Hz: two bursts per beat)."""
+    """Beat envelopes of an unwrapped phase span (each (n - 6 - fs,) float64, mean 1): the
+    energy of its eq.-4 second derivative in the pulse band (cardiac low edge to 10 Hz: the
+    systolic pulse; clipped at ``clip_ratio`` x its median, so that a breath's turn weighs no
+    more than a beat) and, where the frame rate allows, in each sub-band of the valve band
+    (``VIB_SUB_HZ``, unclipped: how much larger one valve burst is than the other is what
+    tells a beat from half a beat)."""
     d = second_derivative_ref(phase_rad[:, None])[:, 0]
-    bands = [(band_hz[0], min(PULSE_BAND_HI_HZ, 0.45 * fs_hz))]
-    vib_hi = min(VIB_BAND_HZ[1], 0.45 * fs_hz)
-    if vib_hi > 1.2 * VIB_BAND_HZ[0]:
-        bands.append((VIB_BAND_HZ[0], vib_hi))
-    return [_band_envelope(d, lo, hi, fs_hz, clip_ratio) for lo, hi in bands]
+    envs = [_band_envelope(d, band_hz[0], min(PULSE_BAND_HI_HZ, 0.45 * fs_hz), fs_hz, clip_ratio)]
+    edges = [e for e in VIB_SUB_HZ if e <= 0.45 * fs_hz]
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        envs.append(_band_envelope(d, lo, hi, fs_hz, np.inf))
+    return envs
 
 
-def heart_rate_hz(phase_rad: np.ndarray, fs_hz: float, band_hz, n_fft: int = 16384) -> tuple[float, float]:
-    """Heart rate (Hz) and its peak SNR (dB) from an unwrapped phase span.
+def _local_maxima(r: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """Lags in [lo, hi] where ``r`` has a local maximum."""
+    i = np.arange(max(lo, 1), min(hi, len(r) - 2) + 1)
+    return i[(r[i] >= r[i - 1]) & (r[i] > r[i + 1])]
 
-    Each beat is a burst in the eq.-4 output, so the beat envelopes (``heart_envelopes``)
-    repeat at the heart rate whatever the pulse shape. A candidate rate f is scored by the
-    envelopes' summed power spectrum at f times their autocorrelation at one and two periods
-    (1/f, 2/f): breathing harmonics and the second harmonic of the two valve bursts make
-    spectral lines too, but an envelope only repeats itself after a whole beat, and again
-    after two (the harmonic check and the vendor's autocorrelation in one score).
+
+def _peak_lag(r: np.ndarray, lo: int, hi: int, share: float) -> float:
+    """The shortest lag in [lo, hi] where ``r`` peaks at ``share`` x its highest peak there or
+    more (share 1: the highest), refined by a parabola; NaN without a positive peak."""
+    peaks = _local_maxima(r, lo, hi)
+    peaks = peaks[r[peaks] > 0]
+    if len(peaks) == 0:
+        return float("nan")
+    i = int(peaks[np.argmax(r[peaks] >= share * r[peaks].max())])
+    a, b, c = r[i - 1], r[i], r[i + 1]
+    den = a - 2 * b + c
+    return i + (0.5 * (a - c) / den if den < 0 else 0.0)
+
+
+@dataclass(frozen=True)
+class HeartRate:
+    """A heart-rate reading of one span: rate_hz (NaN when no beat repeats in the band);
+    snr_db: the beat's strongest spectral line (the rate or its 2nd / 3rd harmonic) in the
+    envelope spectrum over that spectrum's median (search band to 6 Hz); periodicity: the
+    envelope autocorrelation at the beat period (-1..1); slot: the voxel (of those given)
+    where the beat repeats best; source: 'valve' or 'pulse' (which envelopes it came from)."""
+
+    rate_hz: float
+    snr_db: float
+    periodicity: float
+    slot: int
+    source: str
+
+
+def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz) -> HeartRate:
+    """Heart rate from unwrapped phase spans (n,) or (n, K) of K voxels on the same chest.
+
+    Each beat gives two valve bursts (MC/AO, AC/MO: S1 and S2), a systole apart (0.25-0.45
+    s), and one slow systolic pulse. The bursts come at about twice the heart rate, so the
+    spectral peak of their envelope is often the burst rate (or the systole's inverse) and
+    not the heart rate: the period is read from the autocorrelation instead, which peaks
+    where the whole beat repeats. Split into sub-bands (``VIB_SUB_HZ``) a burst mostly
+    matches itself and not the other one (their pitches differ), so the mean of the
+    sub-band autocorrelations (over the voxels too) peaks higher at the beat period than at
+    the systole: the valve period is its highest peak in the search band (lags of
+    ``HR_SEARCH_LO_HZ`` or the band's low edge, whichever is lower, to its high edge).
+    Where the valve bursts do not show (no voxel's autocorrelation at that peak reaches
+    ``VALVE_MIN``) and the pulse band's clearly does (``PULSE_CLEAR``), the pulse band gives
+    the period: one event a beat, so the shortest lag with a peak near the highest
+    (``PULSE_SHARE``), not twice it. The
+    period is then refined on the envelopes' spectral line within +-7 % of it, more precise
+    than the autocorrelation peak when beat-to-beat intervals vary.
     """
-    envs = heart_envelopes(phase_rad, fs_hz, band_hz)
-    f, p = _spectrum(envs[0], fs_hz, n_fft)
-    r = _autocorr(envs[0])
-    for e in envs[1:]:
-        p = p + _spectrum(e, fs_hz, n_fft)[1]
-        r = r + _autocorr(e)
-    sel = np.flatnonzero((f >= band_hz[0]) & (f <= band_hz[1]))
-    lag = fs_hz / f[sel]
-    lags = np.arange(len(r))
-    rep = np.interp(lag, lags, r) + np.interp(2 * lag, lags, r, right=0.0)
-    score = p[sel] / p[sel].max() * np.maximum(rep, 0.0)
-    i = int(sel[np.argmax(score)])
-    if not (p[i] >= p[i - 1] and p[i] >= p[i + 1]):  # climb to the spectral peak it sits on
-        step = 1 if p[i + 1] > p[i - 1] else -1
-        while sel[0] < i + step < sel[-1] and p[i + step] > p[i]:
-            i += step
-    return _interp_peak(f, p, i), float(10 * np.log10(p[i] / (np.median(p[sel]) + 1e-300)))
+    ph = np.asarray(phase_rad, float)
+    ph = ph[:, None] if ph.ndim == 1 else ph
+    envs = [heart_envelopes(ph[:, k], fs_hz, band_hz) for k in range(ph.shape[1])]
+    lo_hz = min(float(band_hz[0]), HR_SEARCH_LO_HZ)
+    lags = (int(np.floor(fs_hz / band_hz[1])), int(np.ceil(fs_hz / lo_hz)))
+    groups = {"valve": [e[1:] for e in envs], "pulse": [e[:1] for e in envs]}
+    acs = {g: [np.mean([_autocorr(e) for e in ev], axis=0) for ev in evs] for g, evs in groups.items() if evs[0]}
+    reads = {}  # group -> (lag, best voxel's autocorrelation there, that voxel)
+    for g, share in (("valve", 1.0), ("pulse", PULSE_SHARE)):
+        if g in acs:
+            lag = _peak_lag(np.mean(acs[g], axis=0), *lags, share)
+            at = [float(np.interp(lag, np.arange(len(r)), r)) if np.isfinite(lag) else -1.0 for r in acs[g]]
+            reads[g] = (lag, max(at), int(np.argmax(at)))
+    src = "valve" if "valve" in reads and np.isfinite(reads["valve"][0]) else "pulse"
+    if src == "valve" and reads["valve"][1] < VALVE_MIN and reads["pulse"][1] >= PULSE_CLEAR:
+        src = "pulse"
+    lag, periodicity, slot = reads[src]
+    if not np.isfinite(lag):
+        return HeartRate(float("nan"), float("-inf"), -1.0, 0, src)
+    f = np.fft.rfftfreq(N_FFT_HEART, 1.0 / fs_hz)
+    p = np.sum([_spectrum(e, fs_hz, N_FFT_HEART)[1] for ev in groups[src] for e in ev], axis=0)
+    hr_hz = fs_hz / lag
+    sel = np.flatnonzero((f >= hr_hz * (1 - REFINE_TOL)) & (f <= hr_hz * (1 + REFINE_TOL)))
+    i = int(sel[np.argmax(p[sel])])
+    if sel[0] < i < sel[-1]:  # a line, not the slope of one outside the window
+        hr_hz = _interp_peak(f, p, i)
+    p_slot = np.sum([_spectrum(e, fs_hz, N_FFT_HEART)[1] for e in groups[src][slot]], axis=0)
+    line = max(float(p_slot[(f >= k * hr_hz * 0.97) & (f <= k * hr_hz * 1.03)].max(initial=0.0)) for k in (1, 2, 3))
+    floor = float(np.median(p_slot[(f >= lo_hz) & (f <= ENVELOPE_LP_HZ)]))
+    return HeartRate(hr_hz, float(10 * np.log10(line / (floor + 1e-300) + 1e-300)), periodicity, slot, src)
 
 
 class ClassicalVitals:
@@ -174,10 +239,10 @@ class ClassicalVitals:
         np.clip(steps, -lim, lim, out=steps)
         phase = np.cumsum(steps, axis=0)
         br_hz, br_snr = breathing_rate_hz(phase[:, best], self.fs_hz, self.breathing_band_hz)
-        hearts = [heart_rate_hz(phase[:, k], self.fs_hz, self.cardiac_band_hz) for k in range(phase.shape[1])]
-        k_hr = int(np.argmax([snr for _, snr in hearts]))
-        hr_hz, hr_snr = hearts[k_hr]
+        heart = heart_rate(phase, self.fs_hz, self.cardiac_band_hz)
+        hr_hz, hr_snr, k_hr = heart.rate_hz, heart.snr_db, heart.slot
         self._br = (self._br + [60.0 * br_hz])[-self.median_of:]
         self._hr = (self._hr + [60.0 * hr_hz])[-self.median_of:]
-        return VitalSigns(t_s, float(np.median(self._hr)), float(np.median(self._br)), hr_snr, br_snr,
+        hr_known = [h for h in self._hr if np.isfinite(h)]  # a span without a beat does not vote
+        return VitalSigns(t_s, float(np.median(hr_known)) if hr_known else float("nan"), float(np.median(self._br)), hr_snr, br_snr,
                           vox[best], vox[k_hr])
