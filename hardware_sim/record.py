@@ -45,7 +45,7 @@ import numpy as np
 
 from boards import BoardProfile, load_profile
 from cardioradar.errors import ConfigError, DeviceError, InputDataError
-from hardware_sim.firmware.module import ModuleFrame, RadarModule
+from hardware_sim.firmware.module import FrameBlock, ModuleFrame, RadarModule
 
 log = logging.getLogger(__name__)
 
@@ -115,15 +115,22 @@ def start_module(module: RadarModule, t_s: float = 0.0) -> bytes:
     return data_out
 
 
-def iter_frames(module: RadarModule, seconds: float) -> Iterator[ModuleFrame]:
+def iter_blocks(module: RadarModule, seconds: float) -> Iterator[FrameBlock]:
     """The first round(seconds x frame rate) frames after sensorStart (nominal rate, so the
-    count does not depend on the crystal drift); the module must be running."""
+    count does not depend on the crystal drift) as ``FrameBlock``s of up to
+    ``module.batch_frames`` frames; the module must be running."""
     n = int(round(seconds * module.config.frame.frame_rate_hz))
     while module.running and module.frames_made < n:
-        frame = module.next_frame()
-        if frame is None:
+        block = module.next_frames(min(module.batch_frames, n - module.frames_made))
+        if block is None:
             return
-        yield frame
+        yield block
+
+
+def iter_frames(module: RadarModule, seconds: float) -> Iterator[ModuleFrame]:
+    """``iter_blocks``' frames one by one (each ``ModuleFrame`` is built as it is asked for)."""
+    for block in iter_blocks(module, seconds):
+        yield from block
 
 
 def record_session(out_dir: str | Path, seconds: float, subject="healthy-rest", *, seed: int = 0,
@@ -139,30 +146,37 @@ def record_session(out_dir: str | Path, seconds: float, subject="healthy-rest", 
     out.mkdir(parents=True, exist_ok=True)
     module, subj = build_module(subject, seed=seed, mode=mode, board=board)
     n_bytes = 0
-    rows = []
+    blocks = []
     with open(out / "frames.bin", "wb") as fh:
         head = start_module(module)
         fh.write(head)
         n_bytes += len(head)
-        for f in iter_frames(module, seconds):
-            fh.write(f.packet)
-            n_bytes += len(f.packet)
-            rows.append((f.frame_number, f.t_frame_s, not f.dropped, f.time_cpu_cycles, f.first_bin))
+        for block in iter_blocks(module, seconds):
+            data = block.data()
+            fh.write(data)
+            n_bytes += len(data)
+            # Only the per-frame truth columns are kept (not the packets or heatmaps).
+            blocks.append((block.frame_numbers, block.t_frame_s, ~block.dropped, block.time_cpu_cycles,
+                           np.full(len(block), block.first_bin)))
             if progress is not None:
-                progress(1)
-    truth = _truth(subj, rows, seconds)
+                progress(len(block))
+    cols = [np.concatenate(c) for c in zip(*blocks)] if blocks else [np.zeros(0)] * 5
+    truth = _truth(subj, cols, seconds)
     truth.update(seconds=np.float64(seconds), seed=np.int64(seed), mode=np.str_(mode),
                  board=np.str_(module.profile.name), clock_drift_ppm=np.float64(module.clock_drift_ppm),
                  data_baud=np.int64(module.data_baud),
                  range_step_m=np.float64(module.config.profile.range_resolution_m))
     np.savez_compressed(out / "truth.npz", **truth)
     (out / "subject.json").write_text(subj.params.to_json())
-    n_sent = int(sum(r[2] for r in rows))
-    log.info("recorded %d frames (%d dropped, %d bytes) to %s", len(rows), len(rows) - n_sent, n_bytes, out)
-    return RecordResult(out, float(seconds), len(rows), n_sent, len(rows) - n_sent, n_bytes)
+    n_frames = len(cols[0])
+    n_sent = int(np.count_nonzero(cols[2]))
+    log.info("recorded %d frames (%d dropped, %d bytes) to %s", n_frames, n_frames - n_sent, n_bytes, out)
+    return RecordResult(out, float(seconds), n_frames, n_sent, n_frames - n_sent, n_bytes)
 
 
-def _truth(subj, rows: list[tuple], seconds: float) -> dict[str, np.ndarray]:
+def _truth(subj, cols: list[np.ndarray], seconds: float) -> dict[str, np.ndarray]:
+    """cols: frame numbers, frame times (s), sent flags, timeCpuCycles, first bins, (n_frames,) each."""
+    frame_numbers, t_frames, sent, cycles, first_bins = cols
     n_ecg = int(round(seconds * ECG_FS_HZ))
     t_ecg = np.arange(n_ecg) / ECG_FS_HZ
     step = int(_ECG_CHUNK_S * ECG_FS_HZ)
@@ -171,7 +185,7 @@ def _truth(subj, rows: list[tuple], seconds: float) -> dict[str, np.ndarray]:
     beats = subj.electrical.beats_between(0.0, seconds)
     mech = subj.mechanics.events_between(0.0, seconds)
     moves = subj.movement_intervals(0.0, seconds)
-    t_frames = np.array([r[1] for r in rows], np.float64)
+    t_frames = np.asarray(t_frames, np.float64)
     centre = np.asarray(subj.chest_centre_m(t_frames), np.float64).reshape(-1, 3)
     return {
         "ecg_mv": ecg,
@@ -180,11 +194,11 @@ def _truth(subj, rows: list[tuple], seconds: float) -> dict[str, np.ndarray]:
         "beat_kinds": np.array([b.kind for b in beats], dtype="U1"),
         **{f"mech_{k}": np.array([getattr(e, k) for e in mech], np.float64)
            for k in ("qrs_onset_s", "mc_s", "ao_s", "ac_s", "mo_s")},
-        "frame_numbers": np.array([r[0] for r in rows], np.uint32),
+        "frame_numbers": np.asarray(frame_numbers).astype(np.uint32),
         "frame_times_s": t_frames,
-        "frame_sent": np.array([r[2] for r in rows], bool),
-        "frame_time_cpu_cycles": np.array([r[3] for r in rows], np.uint32),
-        "frame_first_bin": np.array([r[4] for r in rows], np.int32),
+        "frame_sent": np.asarray(sent, bool),
+        "frame_time_cpu_cycles": np.asarray(cycles).astype(np.uint32),
+        "frame_first_bin": np.asarray(first_bins).astype(np.int32),
         "subject_range_m": np.linalg.norm(centre, axis=1),
         "chest_centre_m": centre,
         "resp_mm": np.asarray(subj.resp_mm(t_frames), np.float64).reshape(-1),
@@ -239,13 +253,16 @@ def bench_module(seconds: float, mode: str, *, seed: int = 0, warmup_s: float = 
     if cpus:
         os.sched_setaffinity(0, {min(cpus)})
     try:
-        for _ in iter_frames(module, warmup_s):
+        for _ in iter_blocks(module, warmup_s):
             pass
         t0 = time.perf_counter()
-        n = sum(1 for _ in iter_frames(module, warmup_s + seconds))
+        n = n_bytes = 0
+        for block in iter_blocks(module, warmup_s + seconds):  # as record_session, minus the file
+            n += len(block)
+            n_bytes += len(block.data())
         wall = time.perf_counter() - t0
     finally:
         if cpus:
             os.sched_setaffinity(0, cpus)
-    log.info("bench %s: %d frames in %.3f s", mode, n, wall)
+    log.info("bench %s: %d frames (%d bytes) in %.3f s", mode, n, n_bytes, wall)
     return seconds / wall

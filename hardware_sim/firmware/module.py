@@ -28,16 +28,17 @@ shows a transmit time longer than the period and a zero margin.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
-from typing import Callable, Protocol
+from dataclasses import dataclass, field, replace
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
+from numba import njit
 
 from boards import AntennaConfig, BoardProfile
 from boards.radarcfg import RadarConfig, RangeBinSelCfg
 from hardware_sim.firmware.cli import BANNER_68XX, CliCode, ConfigCli, StartVeto
 from hardware_sim.firmware.tlv import (
-    FrameStats, PacketTemplate, RangeWindow, Temperature, heatmap_payload, padding_block,
+    FrameStats, PacketTemplate, RangeWindow, Temperature, padding_block,
 )
 from hardware_sim.types import ScatterSource
 
@@ -97,6 +98,92 @@ def _module_frame(*values) -> ModuleFrame:
     return frame
 
 
+@dataclass(frozen=True)
+class FrameBlock:
+    """Frames ``frame_index0`` .. ``frame_index0 + n - 1`` as arrays (the module's batch path).
+
+    t_frame_s (n,) float64: start of each frame's chirps, s (simulation clock).
+    t_ready_s (n,) float64: when each packet is ready; the send time of the frames sent, s.
+    time_cpu_cycles (n,) int64: the header's timeCpuCycles (0 .. 2**32 - 1).
+    dropped (n,) bool: True where the UART was still busy (no bytes sent).
+    heatmaps: int16 (n, num_bins, n_virtual, 2) real/imag as sent, or None.
+    packets: uint8 (n, packet_bytes): every frame's packet (also what a dropped one would
+    have been); ``data()`` is what the data UART carried.
+    """
+
+    frame_index0: int
+    t_frame_s: np.ndarray
+    t_ready_s: np.ndarray
+    time_cpu_cycles: np.ndarray
+    dropped: np.ndarray
+    tx_duration_s: float
+    first_bin: int
+    num_bins: int
+    heatmaps: np.ndarray | None
+    packets: np.ndarray
+    # UART state after each frame: busy until (s), and the output time the next stats report.
+    _busy_after_s: np.ndarray = field(repr=False)
+    _reported_tx_s: np.ndarray = field(repr=False)
+
+    def __len__(self) -> int:
+        return len(self.t_frame_s)
+
+    @property
+    def frame_numbers(self) -> np.ndarray:
+        """(n,) int64: the header's frameNumber (frame index + 1)."""
+        return np.arange(self.frame_index0 + 1, self.frame_index0 + 1 + len(self))
+
+    def data(self) -> bytes:
+        """The bytes on the data UART for these frames (the sent packets, in order)."""
+        if not self.dropped.any():
+            return self.packets.tobytes()
+        return self.packets[~self.dropped].tobytes()
+
+    def frame(self, j: int) -> ModuleFrame:
+        """Frame j of the block as a ``ModuleFrame``."""
+        dropped = bool(self.dropped[j])
+        t_ready = float(self.t_ready_s[j])
+        return _module_frame(self.frame_index0 + j + 1, self.frame_index0 + j, float(self.t_frame_s[j]),
+                             None if dropped else t_ready, self.tx_duration_s, int(self.time_cpu_cycles[j]),
+                             self.first_bin, self.num_bins, dropped,
+                             b"" if dropped else self.packets[j].tobytes(),
+                             None if self.heatmaps is None else self.heatmaps[j])
+
+    def __iter__(self) -> Iterator[ModuleFrame]:
+        return (self.frame(j) for j in range(len(self)))
+
+    def slice(self, start: int, stop: int) -> FrameBlock:
+        """Frames start .. stop - 1 of this block (views, no copies)."""
+        sl = slice(start, min(stop, len(self)))
+        return FrameBlock(self.frame_index0 + start, self.t_frame_s[sl], self.t_ready_s[sl],
+                          self.time_cpu_cycles[sl], self.dropped[sl], self.tx_duration_s, self.first_bin,
+                          self.num_bins, None if self.heatmaps is None else self.heatmaps[sl],
+                          self.packets[sl], self._busy_after_s[sl], self._reported_tx_s[sl])
+
+
+@njit(cache=True)
+def _uart_schedule(t_ready_s, tx_s, busy_until_s):
+    """The data UART over consecutive packets of tx_s seconds each, ready at t_ready_s (n,).
+
+    Returns dropped (n,) bool, the output time each frame's successor reports in its stats
+    (n,) s, and the time the UART is busy until after each frame (n,) s.
+    """
+    n = t_ready_s.shape[0]
+    dropped = np.zeros(n, np.bool_)
+    reported = np.empty(n)
+    busy_after = np.empty(n)
+    busy = busy_until_s
+    for j in range(n):
+        if busy > t_ready_s[j]:
+            dropped[j] = True
+            reported[j] = busy - t_ready_s[j] + tx_s  # the dropped frame's own output time
+        else:
+            busy = t_ready_s[j] + tx_s
+            reported[j] = tx_s
+        busy_after[j] = busy
+    return dropped, reported, busy_after
+
+
 def default_front_end_factory(mode: str, seed: int, noise=None) -> FrontEndFactory:
     """The real front end (imported late: the firmware layers do not need it)."""
 
@@ -154,10 +241,8 @@ class RadarModule:
         # Frames computed ahead per front-end call: large for records, small when served live
         # (a batch is computed just before its first frame is due).
         self.batch_frames = max(1, int(batch_frames))
-        # Frames computed ahead: heatmaps and their wire bytes of frames _ahead_first, ...
-        self._ahead: list[np.ndarray] = []
-        self._ahead_wire: list[memoryview] = []
-        self._ahead_first = 0
+        # Frames made ahead, served one at a time by next_frame (None: make the next block).
+        self._block: FrameBlock | None = None
         self._template: PacketTemplate | None = None
         self.cli = ConfigCli(banner, start_check=self._start_check)
         self._fe: FrameSource | None = None
@@ -188,6 +273,7 @@ class RadarModule:
             elif reply.event == "stop":
                 log.info("sensor stopped after %d frames", self._k)
         self._template = None  # rebuilt with the current baud rate before the next frame
+        self._block = None  # its packets were made with the old settings
         return out_cfg, out_data
 
     def run_cfg_text(self, text: str, t_s: float = 0.0) -> tuple[bytes, bytes]:
@@ -235,11 +321,10 @@ class RadarModule:
         self._t_start_s = t_s + self._cfg.frame.trigger_delay_ms * 1e-3
         self._uart_busy_until_s = -np.inf
         self._last_stats = None
-        self._ahead, self._ahead_wire, self._ahead_first = [], [], 0
+        self._block = None
         self._stats_cache: dict[tuple[float, float], tuple[FrameStats, bytes]] = {}
         self._temp_cache: tuple[int, Temperature, bytes] | None = None
         self._template: PacketTemplate | None = None
-        self._pad: tuple[int, int, bytes] = (0, 0, b"")  # first frame, count, padding rows
         cfg, gm = self._cfg, self._cfg.gui_monitor
         # What every frame of this run does: fixed from sensorStart on.
         self._sel = cfg.range_sel or DEFAULT_RANGE_SEL
@@ -269,43 +354,98 @@ class RadarModule:
         return self._t_start_s + self._k * self.frame_period_s
 
     def next_frame(self) -> ModuleFrame | None:
-        """Produce the next frame; None when the sensor is stopped or numFrames are done."""
+        """Produce the next frame; None when the sensor is stopped or numFrames are done.
+
+        Served from a block of ``batch_frames`` frames made ahead (``next_frames``' batch
+        path); the frame's object is built only here.
+        """
         if not self.cli.running or 0 < self._num_frames <= self._k:
             return None
+        block = self._block
+        j = self._k - block.frame_index0 if block is not None else -1
+        if not 0 <= j < len(block or ()):
+            block = self._block = self._make_block(self.batch_frames)
+            j = 0
+        self._commit(block, j + 1)
+        return block.frame(j)
+
+    def next_frames(self, max_frames: int | None = None) -> FrameBlock | None:
+        """The next frames at once (at most ``max_frames``, default ``batch_frames``; fewer at
+        a range-bin reselection or the end of numFrames); None when the sensor is stopped or
+        numFrames are done. Byte-identical to as many ``next_frame`` calls."""
+        if not self.cli.running or 0 < self._num_frames <= self._k:
+            return None
+        n = self.batch_frames if max_frames is None else max(1, int(max_frames))
+        block = self._block
+        j = self._k - block.frame_index0 if block is not None else -1
+        if 0 <= j < len(block or ()):
+            block = block.slice(j, j + n)  # rest of the block next_frame was serving
+        else:
+            block = self._make_block(n)
+        self._block = None
+        self._commit(block, len(block))
+        return block
+
+    def _commit(self, block: FrameBlock, n: int) -> None:
+        """The module's state after the first n frames of ``block``."""
+        self._k = block.frame_index0 + n
+        self._uart_busy_until_s = float(block._busy_after_s[n - 1])
+        self._last_stats = self._stats_entry(self._proc_us, float(block._reported_tx_s[n - 1]))
+
+    def _make_block(self, max_frames: int) -> FrameBlock:
+        """Frames k.. (k = frames made) up to max_frames, the next reselection or numFrames,
+        from the module's current state (nothing committed)."""
         k, sel = self._k, self._sel
-        t_frame_s = self._t_start_s + k * self._period_s
-        heatmap = wire = None
+        n = max_frames
+        if sel.reselect_frames > 0:
+            n = min(n, sel.reselect_frames - k % sel.reselect_frames)
+        if self._num_frames > 0:
+            n = min(n, self._num_frames - k)
+        n = max(1, n)
+        idx = np.arange(k, k + n)
+        t_frame_s = self._t_start_s + idx * self._period_s
+        heatmaps = None
         if self._want_heatmap:
             if k == 0 or (sel.reselect_frames > 0 and k % sel.reselect_frames == 0):
-                self._first_bin = self._select_bins(self._fe, k, t_frame_s, sel)
-                self._ahead, self._ahead_wire, self._template = [], [], None
-            j = k - self._ahead_first
-            if not 0 <= j < len(self._ahead):
-                self._compute_ahead(self._fe, k, sel)
-                j = 0
-            heatmap, wire = self._ahead[j], self._ahead_wire[j]
-        template = self._template or self._make_template(heatmap)
-        t_ready_s = t_frame_s + self._active_s + self._proc_us * 1e-6
-        cycles = (int(round((t_ready_s * self._drift) * CPU_HZ)) + self._cycle_offset) % 2**32
-        stats_b = temp_b = None
-        if self._want_stats:
-            stats_b = (self._last_stats or self._stats_entry(self._proc_us, 0.0))[1]
-            temp = self._temp_cache
-            temp_b = (temp if temp is not None and temp[0] == int(t_ready_s) else self._temperature_entry(t_ready_s))[2]
-        packet = template.encode(k + 1, cycles, self._padding(k, template.pad_bytes), wire, stats_b, temp_b)
+                self._first_bin = self._select_bins(self._fe, k, float(t_frame_s[0]), sel)
+                self._template = None
+            heatmaps = self._heatmaps(self._fe, idx, t_frame_s, sel)
+        template = self._template or self._make_template(None if heatmaps is None else heatmaps[0])
         tx_s = self._tx_s
-        dropped = self._uart_busy_until_s > t_ready_s
-        if dropped:
-            log.debug("frame %d dropped: UART busy until %.6f s, packet ready at %.6f s",
-                      k + 1, self._uart_busy_until_s, t_ready_s)
-            # The dropped frame's own output time is what the next stats report.
-            self._last_stats = self._stats_entry(self._proc_us, self._uart_busy_until_s - t_ready_s + tx_s)
+        t_ready_s = t_frame_s + self._active_s + self._proc_us * 1e-6
+        cycles = (np.rint((t_ready_s * self._drift) * CPU_HZ).astype(np.int64) + self._cycle_offset) % 2**32
+        dropped, reported_s, busy_s = _uart_schedule(t_ready_s, tx_s, self._uart_busy_until_s)
+        stats_rows = temp_rows = None
+        if self._want_stats:
+            stats_rows = self._stats_rows(reported_s)
+            temp_rows = self._temperature_rows(t_ready_s)
+        packets = template.encode_block(idx + 1, cycles, padding_block(self._pad_key, k, n), heatmaps,
+                                        stats_rows, temp_rows)
+        n_dropped = int(np.count_nonzero(dropped))
+        if n_dropped:
+            log.debug("frames %d-%d: %d dropped (UART busy)", k + 1, k + n, n_dropped)
+        return FrameBlock(k, t_frame_s, t_ready_s, cycles, dropped, tx_s, self._first_bin, sel.num_bins,
+                          heatmaps, packets, busy_s, reported_s)
+
+    def _stats_rows(self, reported_s: np.ndarray) -> np.ndarray:
+        """(n, 24) uint8 stats payloads: frame j reports frame j - 1's output time."""
+        first = (self._last_stats or self._stats_entry(self._proc_us, 0.0))[1]
+        prev = reported_s[:-1]
+        if len(prev) == 0 or bool(np.all(prev == prev[0])):  # the usual case: one value
+            keys, inverse = prev[:1], np.zeros(len(prev), np.intp)
         else:
-            self._uart_busy_until_s = t_ready_s + tx_s
-            self._last_stats = self._stats_entry(self._proc_us, tx_s)
-        self._k = k + 1
-        return _module_frame(k + 1, k, t_frame_s, None if dropped else t_ready_s, tx_s, cycles, self._first_bin,
-                             sel.num_bins, dropped, b"" if dropped else packet, heatmap)
+            keys, inverse = np.unique(prev, return_inverse=True)
+        table = np.frombuffer(first + b"".join(self._stats_entry(self._proc_us, float(x))[1] for x in keys),
+                              np.uint8).reshape(-1, len(first))
+        return table[np.concatenate([[0], inverse + 1])]
+
+    def _temperature_rows(self, t_ready_s: np.ndarray) -> np.ndarray:
+        """(n, 24) uint8 temperature payloads, one report per second of the device clock."""
+        seconds = t_ready_s.astype(np.int64)
+        keys, inverse = np.unique(seconds, return_inverse=True)
+        table = np.frombuffer(b"".join(self._temperature_entry(float(x))[2] for x in keys),
+                              np.uint8).reshape(len(keys), -1)
+        return table[inverse]
 
     def _make_template(self, heatmap: np.ndarray | None) -> PacketTemplate:
         """The packet layout of this run (rebuilt when the range window moves)."""
@@ -320,40 +460,17 @@ class RadarModule:
         self._tx_s = self._template.total_bytes * UART_BITS_PER_BYTE / self.data_baud
         return self._template
 
-    def _padding(self, k: int, n: int) -> bytes:
-        """Padding of frame k: seeded non-zero bytes, a pure function of (seed, k)."""
-        first, count, rows = self._pad
-        if not first <= k < first + count:
-            count = max(self.batch_frames, 1)
-            first, rows = k, padding_block(self._pad_key, k, count).tobytes()
-            self._pad = (first, count, rows)
-        at = (k - first) * 32
-        return rows[at:at + n]
-
-    def _compute_ahead(self, fe: FrameSource, k: int, sel: RangeBinSelCfg) -> None:
-        """Heatmaps of frames k.. up to the batch size, the next reselection or numFrames.
+    def _heatmaps(self, fe: FrameSource, idx: np.ndarray, t_s: np.ndarray, sel: RangeBinSelCfg) -> np.ndarray:
+        """int16 (n, num_bins, n_virtual, 2) of frames ``idx`` at times ``t_s``.
 
         The front end's batch call (``frames``) is byte-identical to one call per frame and
         evaluates the scene for all of them at once, which is where the time goes.
         """
-        n = self.batch_frames
-        if sel.reselect_frames > 0:
-            n = min(n, sel.reselect_frames - k % sel.reselect_frames)
-        if self._cfg.frame.num_frames > 0:
-            n = min(n, self._cfg.frame.num_frames - k)
-        idx = np.arange(k, k + max(1, n))
-        t_s = self._t_start_s + idx * self.frame_period_s
         bins = np.arange(self._first_bin, self._first_bin + sel.num_bins)
         if hasattr(fe, "frames"):
-            block = np.asarray(fe.frames(self.scene, idx, t_s, bins), dtype=np.int16)
-        else:
-            block = np.stack([np.asarray(fe.frame(self.scene, int(i), float(t), bins), np.int16)
-                              for i, t in zip(idx, t_s)])
-        self._ahead = list(block)
-        wire = memoryview(heatmap_payload(block.reshape(-1, *block.shape[2:])))
-        step = len(wire) // len(block)
-        self._ahead_wire = [wire[j:j + step] for j in range(0, len(wire), step)]
-        self._ahead_first = k
+            return np.ascontiguousarray(fe.frames(self.scene, idx, t_s, bins), dtype=np.int16)
+        return np.stack([np.asarray(fe.frame(self.scene, int(i), float(t), bins), np.int16)
+                         for i, t in zip(idx, t_s)])
 
     def _select_bins(self, fe: FrameSource, k: int, t_frame_s: float, sel: RangeBinSelCfg) -> int:
         lo = max(0, fe.bin_of_range(sel.range_start_m))

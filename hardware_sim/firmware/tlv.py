@@ -219,6 +219,45 @@ class PacketTemplate:
         return bytes(buf)
 
 
+    def encode_block(self, frame_numbers: np.ndarray, time_cpu_cycles: np.ndarray, padding: np.ndarray,
+                     heatmaps: np.ndarray | None = None, stats_rows: np.ndarray | None = None,
+                     temperature_rows: np.ndarray | None = None) -> np.ndarray:
+        """n packets at once: (n, total_bytes) uint8, row i the bytes ``encode`` gives for frame i.
+
+        frame_numbers, time_cpu_cycles: (n,) integers (taken mod 2**32); padding: (n, >= pad_bytes)
+        uint8 (e.g. a ``padding_block``; the first pad_bytes of each row go out); heatmaps: int16
+        (n, num_bins, num_virtual, 2) real/imag; stats_rows / temperature_rows: (n, 24) uint8
+        payload bytes per frame (from the static methods above), each required when the layout
+        has that TLV.
+        """
+        n = len(frame_numbers)
+        out = np.empty((n, self.total_bytes), np.uint8)
+        out[:] = np.frombuffer(self._buf, np.uint8)
+        # The two counters sit at offset 20 (4-byte aligned): write them as little-endian words.
+        counters = np.empty((n, 2), "<u4")
+        counters[:, 0] = np.asarray(frame_numbers, np.int64) & 0xFFFFFFFF
+        counters[:, 1] = np.asarray(time_cpu_cycles, np.int64) & 0xFFFFFFFF
+        out[:, 20:28] = counters.view(np.uint8)
+        for at, rows, what in ((self._stats, stats_rows, "stats_rows"), (self._temp, temperature_rows, "temperature_rows")):
+            if at is not None:
+                if rows is None or rows.shape != (n, at[1]):
+                    raise ValueError(f"{what}: expected ({n}, {at[1]}) uint8, got {None if rows is None else rows.shape}")
+                out[:, at[0]:at[0] + at[1]] = rows
+        if self._heat is not None:
+            h = np.asarray(heatmaps)
+            if h.dtype != np.int16 or h.shape != (n, *self.heatmap_shape, 2):
+                raise ValueError(f"heatmaps: expected int16 ({n}, {self.heatmap_shape[0]}, {self.heatmap_shape[1]}, 2), "
+                                 f"got {h.dtype} {h.shape}")
+            # Wire order is (imaginary, real): write the swapped pairs straight into the rows.
+            dst = out[:, self._heat[0]:self._heat[0] + self._heat[1]].view("<i2").reshape(h.shape)
+            dst[...] = h[..., ::-1]
+        pad = np.asarray(padding, np.uint8)
+        if pad.ndim != 2 or pad.shape[0] != n or pad.shape[1] < self.pad_bytes:
+            raise ValueError(f"padding: expected ({n}, >= {self.pad_bytes}) uint8, got {pad.shape}")
+        out[:, self._pad_at:] = pad[:, :self.pad_bytes]
+        return out
+
+
 def padding_block(key: int, first_frame: int, n_frames: int) -> np.ndarray:
     """(n_frames, PACKET_ALIGN) uint8 in 1..255: padding bytes of frames first_frame.. .
 
