@@ -92,8 +92,10 @@ def _band_envelope(d: np.ndarray, lo_hz: float, hi_hz: float, fs_hz: float, clip
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:
+    """Normalised (biased) autocorrelation of ``x`` (n,) at lags 0..n-1."""
     x = x - x.mean()
-    r = np.fft.irfft(np.abs(np.fft.rfft(x, 2 * len(x))) ** 2)[: len(x)]
+    n_fft = 1 << int(np.ceil(np.log2(2 * len(x))))  # a power of two: an odd length is many times slower
+    r = np.fft.irfft(np.abs(np.fft.rfft(x, n_fft)) ** 2, n_fft)[: len(x)]
     return r / (r[0] + 1e-300)
 
 
