@@ -11,8 +11,8 @@ every ``hop`` frames, one window is produced:
    warm-up is dropped, so every window is a pure function of its raw frames and the
    voxel choice (no state carried from window to window but the choice itself);
 4. per-window normalisation (Q15) and, given a ``ModelInputSpec``, the int8 tensor;
-5. classical BR from the best voxel's phase increments, HR from the selected voxel
-   where the beat stands out most (``vitals``).
+5. classical BR from the best voxel's phase increments, HR from all selected voxels
+   together (``vitals``).
 
 The full grid is only computed at the reduced rate, once per hop, for selection; the
 per-frame work is on the ``n_voxels`` selected voxels.

@@ -3,11 +3,11 @@
 The vendor's vital-signs demo, done from the beamformed voxels instead of one range bin
 on one antenna: phase increments between frames (unwrapped upstream) -> impulse-noise
 removal -> breathing: band-pass (cascaded biquads) and spectral peak (zero-padded FFT,
-parabolic interpolation) on the best voxel; heart: the eq.-4 differentiator, clipped
-energy envelopes in the pulse and valve-vibration bands, spectral peak scored by the
-envelope's autocorrelation at one and two periods (the harmonic check), on each selected
-voxel, keeping the clearest -> median of the last estimates. A baseline and a fallback
-for the model.
+parabolic interpolation) on the best voxel; heart: the eq.-4 differentiator, energy
+envelopes in sub-bands of the valve-vibration band (and the pulse band), the beat period
+from their summary autocorrelation over all selected voxels (the whole beat, not the burst
+rate the envelope spectrum peaks at), refined on the spectral line -> median of the last
+estimates. A baseline and a fallback for the model.
 
 Runs once per hop on a few thousand samples, in float64 (a decision, not a signal
 the model sees).
@@ -41,9 +41,9 @@ class VitalSigns:
     """Rates at the end of an analysis span (NaN until ``min_span_s`` of data).
 
     t_s: end of the span (frame clock). *_snr_db: peak power over the band's median
-    power; a low value means the rate is unreliable. voxel: (range_idx, angle_idx)
-    breathing was measured on (the best voxel); heart_voxel: the one of the selected
-    voxels whose heartbeat stood out most (highest heart SNR) in this span.
+    power (heart: ``HeartRate.snr_db``); a low value means the rate is unreliable. voxel:
+    (range_idx, angle_idx) breathing was measured on (the best voxel); heart_voxel: the one
+    of the selected voxels where the beat repeated best in this span.
     """
 
     t_s: float
@@ -81,8 +81,9 @@ def breathing_rate_hz(phase_rad: np.ndarray, fs_hz: float, band_hz, n_fft: int =
 
 def _band_envelope(d: np.ndarray, lo_hz: float, hi_hz: float, fs_hz: float, clip_ratio: float) -> np.ndarray:
     """Energy envelope of the eq.-4 output ``d`` (n,) in [lo_hz, hi_hz], each sample's energy
-    clipped at ``clip_ratio`` x its median -- so a few large events (the kinks of a breath,
-    a jerk) weigh no more than a heartbeat -- low-passed at 6 Hz, settling dropped, mean 1."""
+    clipped at ``clip_ratio`` x its median (inf: not clipped) -- so a few large events (a
+    breath's turn, a jerk) weigh no more than a heartbeat -- low-passed at 6 Hz, settling
+    dropped, mean 1."""
     x = sos_filter_ref(d[:, None], bandpass_sos(4, lo_hz, hi_hz, fs_hz))[:, 0]
     e = x * x
     settle = int(fs_hz)
@@ -202,10 +203,10 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz) -> HeartRate:
 class ClassicalVitals:
     """Stateful estimator: feed per-frame phase increments of the selected voxels.
 
-    Breathing is measured on the best voxel; the heart on each selected voxel, keeping the
-    one whose beat stands out most (highest heart SNR): the voxel strongest in breathing is
-    often not the one where the heartbeat is clearest. Then the median of the last
-    ``median_of`` estimates, as the vendor's demo does.
+    Breathing is measured on the best voxel; the heart on all selected voxels together
+    (``heart_rate``: the voxel strongest in breathing is often not the one where the
+    heartbeat is clearest). Then the median of the last ``median_of`` estimates, as the
+    vendor's demo does (a span without any repetition in the band does not vote).
     """
 
     def __init__(self, fs_hz: float, breathing_band_hz, cardiac_band_hz, span_s: float = 25.6,
