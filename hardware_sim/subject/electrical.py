@@ -24,7 +24,7 @@ import numpy as np
 
 from cardioradar.errors import ConfigError
 from hardware_sim.subject.ecg import (
-    NORMAL_VCG, WAVE_CLASSES, GaussianSet, VcgMorphology, rate_scaled, rotation_matrix,
+    NORMAL_VCG, RATE_EXPONENTS, WAVE_CLASSES, GaussianSet, VcgMorphology, rotation_matrix,
     vcg_to_leads,
 )
 from hardware_sim.subject.rhythm import BeatSchedule, RhythmParams, SinusoidRespiration
@@ -38,6 +38,8 @@ CONDITIONS: tuple[str, ...] = (
 _HR_RANGE_BPM = {"brady": (42.0, 56.0), "tachy": (105.0, 135.0), "af": (70.0, 110.0)}
 _QRS_WAVES = ("Q", "R", "S", "RP")
 _MAX_G = 14  # padded Gaussian count per axis
+# QRS wave classes by code + 1 (code -1 pads the Gaussian tables): np.isin without the sort
+_IS_QRS_CODE = np.array([False] + [w in _QRS_WAVES for w in WAVE_CLASSES])
 _KEEP_GAUSSIANS = 64  # per-beat Gaussian sets kept between calls (~2 KB each)
 _BeatGaussians = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -253,6 +255,7 @@ class SyntheticHeart:
         # Newest beats' Gaussians (boundary beats of consecutive chunks, beats_between's
         # QRS onsets); bounded so that hours of streaming keep flat memory.
         self._gauss_cache: OrderedDict[int, _BeatGaussians] = OrderedDict()
+        self._axes_cache: dict[str, tuple[tuple, ...]] = {}
 
     # --- beats --------------------------------------------------------------------
     def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
@@ -260,14 +263,17 @@ class SyntheticHeart:
 
     def _qrs_onset_offset_s(self, k: int) -> float:
         """R time minus QRS onset (s): earliest QRS Gaussian's theta - 2 b, in time."""
-        theta, alpha, b, codes = self._beat_gaussians(k)
-        qrs = (np.abs(alpha) > 0.05) & np.isin(codes, [WAVE_CLASSES.index(w) for w in _QRS_WAVES])
+        # One span serves both the preceding RR and (when not cached) the beat's Gaussians.
+        lo = max(k - 1, 0)
+        r, kinds = self.schedule.beat_span(lo, k + 2)
+        got = self._gauss_cache.get(k)
+        if got is None:
+            got = self._gaussians_of(k, r, kinds, lo)
+            self._remember(k, got)
+        theta, alpha, b, codes = got
+        qrs = (np.abs(alpha) > 0.05) & _IS_QRS_CODE[codes + 1]
         onset_rad = float(np.min(np.where(qrs, theta - 2.0 * b, 0.0)))
-        if k >= 1:
-            r, _ = self.schedule.beat_span(k - 1, k + 1)
-            rr_pre = r[1] - r[0]
-        else:
-            rr_pre = self.schedule.rr0_s
+        rr_pre = r[k - lo] - r[k - lo - 1] if k >= 1 else self.schedule.rr0_s
         return -onset_rad / (2.0 * np.pi) * rr_pre
 
     def _beat_gaussians(self, k: int) -> _BeatGaussians:
@@ -298,19 +304,34 @@ class SyntheticHeart:
         alpha = np.zeros((3, _MAX_G))
         b = np.ones((3, _MAX_G))
         codes = np.full((3, _MAX_G), -1)
-        for a, g in enumerate(self._morph[kinds[i]].axes()):
-            n = len(g.wave)
-            th, al, bb = rate_scaled(g, 60.0 / rr_pre)
+        h = 60.0 / rr_pre / 60.0  # as rate_scaled(g, 60 / rr_pre) computes it
+        for a, (n, theta0, al, b0, e_angle, e_width, before_r, code) in enumerate(self._axes_of(kinds[i])):
+            # rate_scaled's operations on cached per-kind arrays (same values, same bits)
+            th = theta0 * h ** e_angle
+            bb = b0 * h ** e_width
             # after R the phase runs at 2 pi / rr_post: rescale so the time course
             # stays the one set by the preceding interval
-            post = np.where(np.asarray(g.theta_rad) < 0.0, 1.0, rr_pre / rr_post)
+            post = np.where(before_r, 1.0, rr_pre / rr_post)
             theta[a, :n] = th * post
             b[a, :n] = bb * post
             alpha[a, :n] = al
-            codes[a, :n] = [WAVE_CLASSES.index(w) for w in g.wave]
+            codes[a, :n] = code
         for arr in (theta, alpha, b, codes):
             arr.setflags(write=False)  # shared through the cache
         return theta, alpha, b, codes
+
+    def _axes_of(self, kind: str) -> tuple[tuple, ...]:
+        """Per axis of the beat kind's morphology: Gaussian count, theta, alpha, b, the rate
+        exponents of angle and width, theta < 0 and wave-class codes (arrays, built once)."""
+        got = self._axes_cache.get(kind)
+        if got is None:
+            got = self._axes_cache[kind] = tuple(
+                (len(g.wave), np.asarray(g.theta_rad), np.asarray(g.alpha_mv, dtype=np.float64),
+                 np.asarray(g.b_rad), np.array([RATE_EXPONENTS[w][0] for w in g.wave]),
+                 np.array([RATE_EXPONENTS[w][1] for w in g.wave]), np.asarray(g.theta_rad) < 0.0,
+                 np.array([WAVE_CLASSES.index(w) for w in g.wave]))
+                for g in self._morph[kind].axes())
+        return got
 
     def _gaussian_table(self, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """theta, alpha, b (j1 - j0, 3, _MAX_G) of beats j0 .. j1 - 1, each beat computed
