@@ -303,6 +303,19 @@ class EcgModel:
         cycle = float(self._get("cycle_s").ravel()[0])
         return WindowPrediction(ecg, anchors, cycle)
 
+    def predict(self, features_q15: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """A batch of DSP windows, features int16 Q15 (N, T, V, C) -> (ecg_mv (N, T, 12),
+        anchors (N, T), cycle_s (N,)); each window goes through the DSP's own int8 rule."""
+        from edge.dsp.tensor import to_model_input
+
+        spec = self.input_spec
+        preds = [self.predict_int8(to_model_input(np.asarray(f), spec)) for f in features_q15]
+        if not preds:
+            w, n_leads = self.meta.window_samples, len(self.meta.lead_order)
+            return np.zeros((0, w, n_leads), np.float32), np.zeros((0, w), np.float32), np.zeros(0, np.float32)
+        return (np.stack([p.ecg_mv for p in preds]), np.stack([p.anchors for p in preds]),
+                np.array([p.cycle_s for p in preds], np.float32))
+
     def _get(self, head: str) -> np.ndarray:
         d = self._outs[head]
         y = self.interpreter.get_tensor(d["index"])

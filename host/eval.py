@@ -380,11 +380,14 @@ def _healthy_template(fs_hz: float) -> tuple[np.ndarray, int]:
 # ---- window sources ----------------------------------------------------------------------
 def training_seed(metadata: dict) -> int | None:
     """The simulated dataset seed a model was trained on, when its metadata says so
-    (``training_data.seed`` or ``dataset.seed``)."""
-    for key in ("training_data", "dataset"):
-        v = metadata.get(key) if isinstance(metadata, dict) else None
-        if isinstance(v, dict) and isinstance(v.get("seed"), int):
-            return int(v["seed"])
+    (``training.dataset_seed`` as `quantize model` writes it, or ``training_data.seed`` /
+    ``dataset.seed``)."""
+    if not isinstance(metadata, dict):
+        return None
+    for key, field in (("training", "dataset_seed"), ("training_data", "seed"), ("dataset", "seed")):
+        v = metadata.get(key)
+        if isinstance(v, dict) and isinstance(v.get(field), int):
+            return int(v[field])
     return None
 
 
@@ -445,7 +448,7 @@ def load_predictor(model_path: str | None) -> tuple[Predictor, dict, str]:
         raise ConfigError(f"--model {model_path}: edge.infer is not available ({e})",
                           hint="leave out --model to evaluate the template baseline") from e
     model = EcgModel(model_path)
-    return model.predict, dict(getattr(model, "metadata", {}) or {}), str(model_path)
+    return model.predict, model.meta.to_json(), str(model_path)
 
 
 def request_windows(req: EvalRequest, noises: tuple, train_seed: int | None) -> tuple[tuple[WindowSet, ...], str]:

@@ -1,6 +1,7 @@
 """Soak: 8 h of simulated time through the whole runtime, as fast as it runs (slow-marked).
 
-Simulator (fast front end) on ptys at speed 0 -> `run_edge` -> session file. Checks: every
+Simulator (fast front end) on ptys at speed 0 -> `run_edge` with the shipped int8 model ->
+session file. Checks: every
 frame the module sent is received or counted in a drop/overflow event; the session closes
 cleanly; the resident set size is flat -- the slope of a line fitted to RSS against
 session time over the second half of the run is printed (MB per simulated hour); over
@@ -18,11 +19,11 @@ import pytest
 from boards import load_profile
 from edge.dsp.config import DspConfig
 from edge.runtime import CoreConfig, RunConfig, run_edge, with_ports
+from edge.runtime.model import load_model
 from edge.runtime.run import rss_mb
 from edge.store import SessionReader
 from hardware_sim.record import build_module
 from hardware_sim.serial_io import ModuleServer
-from test_runtime import BeatModel
 
 
 @pytest.mark.slow
@@ -36,7 +37,8 @@ def test_soak_memory_flat_and_no_silent_loss(tmp_path):
         prof = with_ports(profile, server.ports.config, server.ports.data)
         cfg = RunConfig(tmp_path / "soak.db", seconds=hours * 3600, status_interval_s=1.0,
                         core=CoreConfig(archive_raw=False))
-        summary = run_edge(prof, BeatModel(DspConfig.from_profile(profile)), cfg, status_out=False,
+        # the shipped int8 model, as on a board
+        summary = run_edge(prof, load_model(profile, None, DspConfig.from_profile(profile)), cfg, status_out=False,
                            on_status=lambda st: samples.append((st.t_s, rss_mb())))
         sent = server.frames_sent
     t, rss = np.array(samples).T

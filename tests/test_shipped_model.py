@@ -1,0 +1,55 @@
+"""The shipped int8 model: fits the boards, runs through the DSP's int8 rule, evaluates on
+held-out subjects only."""
+
+import json
+
+import numpy as np
+import pytest
+
+from boards import load_profile
+from cardioradar.cli import main
+from edge.dsp.config import DspConfig
+from edge.dsp.tensor import to_model_input
+from edge.infer import EcgModel
+
+SHIPPED = load_profile("sim").model_path
+
+
+@pytest.fixture(scope="module")
+def model():
+    return EcgModel(SHIPPED)
+
+
+@pytest.mark.parametrize("board", ["sim", "rpi4-iwr6843isk", "rpizero2w-iwr6843aop"])
+def test_shipped_model_matches_every_board(model, board):
+    profile = load_profile(board)
+    assert profile.model_path == SHIPPED
+    model.check_against(DspConfig.from_profile(profile))
+
+
+def test_batch_predict_is_the_per_window_int8_path(model):
+    rng = np.random.default_rng(3)
+    feats = rng.integers(-8000, 8000, size=(3, 512, 4, 3), dtype=np.int16)
+    ecg, anchors, cycle = model.predict(feats)
+    assert ecg.shape == (3, 512, 12) and anchors.shape == (3, 512) and cycle.shape == (3,)
+    one = model.predict_int8(to_model_input(feats[1], model.input_spec))
+    np.testing.assert_array_equal(ecg[1], one.ecg_mv)
+    np.testing.assert_array_equal(anchors[1], one.anchors)
+
+
+def test_eval_cli_on_held_out_subjects(capsys):
+    rc = main(["eval", "--model", str(SHIPPED), "--subjects", "1", "--seconds", "20", "--seed", "5", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("pcc_median", "rmse_mv_median", "ibi_mae_ms_median", "rpeak_err_ms_median", "mdr",
+                "hr_err_bpm_median", "n_beats", "n_subjects"):
+        assert key in out
+    assert out["n_subjects"] == 1 and out["n_beats"] > 10
+    assert 0.0 < out["pcc_median"] <= 1.0
+
+
+def test_eval_refuses_the_training_population(capsys):
+    seed = json.loads(SHIPPED.with_suffix(".json").read_text())["training"]["dataset_seed"]
+    rc = main(["eval", "--model", str(SHIPPED), "--subjects", "1", "--seconds", "20", "--seed", str(seed)])
+    assert rc != 0
+    assert "not held out" in capsys.readouterr().err
