@@ -80,14 +80,6 @@ def _add_tone(acc_re, acc_im, zr, zi, omega, bins, table, n_fft, oversample):
 
 
 @njit(cache=True)
-def _dist3(x, y, z, e):
-    dx = x - e[0]
-    dy = y - e[1]
-    dz = z - e[2]
-    return math.sqrt(dx * dx + dy * dy + dz * dz)
-
-
-@njit(cache=True)
 def leakage_bins(tx_m, rx_m, chirp_tx, bins, table, n_fft, oversample, n_adc,
                  f0_hz, slope, t0_s, dt_s, amp_out, extra_path_m):
     """(2, n_virtual, n_bins) float64 (re, im): the static TX->RX coupling tone at the bins,
@@ -139,10 +131,67 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
 
 
 @njit(cache=True)
+def _lane_dists(x, y, z, ex, ey, ez, out):
+    """out[m] = |(x, y, z)[m] - (ex, ey, ez)[m]| (the operations of ``adc._dist``)."""
+    for m in range(x.shape[0]):
+        dx = x[m] - ex[m]
+        dy = y[m] - ey[m]
+        dz = z[m] - ez[m]
+        out[m] = math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@njit(cache=True)
+def _lane_delays(rt0, rt1, rr0, rr1, span, tau0, a):
+    """Round-trip delay at the first ADC sample (s) and its per-sample change, per lane."""
+    for m in range(rt0.shape[0]):
+        t = (rt0[m] + rr0[m]) / _C
+        tau0[m] = t
+        a[m] = ((rt1[m] + rr1[m]) / _C - t) / span
+
+
+@njit(cache=True)
+def _lane_amps(rt0, rt1, rr0, rr1, refl, amp_k_out, amp):
+    """Tone amplitude per lane (output LSB): radar equation at the mean TX and RX distances."""
+    for m in range(rt0.shape[0]):
+        amp[m] = amp_k_out * refl[m] * 4.0 / ((rt0[m] + rt1[m]) * (rr0[m] + rr1[m]))
+
+
+@njit(cache=True)
+def _lane_phases(tau0, a, f0_hz, slope, t0_s, dt_s, nc, ph, om):
+    """``_tone_phase`` per lane: phase at the window centre and per-sample slope (rad)."""
+    for m in range(tau0.shape[0]):
+        ph[m], om[m] = _tone_phase(tau0[m], a[m], f0_hz, slope, t0_s, dt_s, nc)
+
+
+@njit(cache=True)
+def _lane_phasors(amp, ph, om, n_fft, oversample, shift, col0, zr, zi, fr, row, col):
+    """Per lane: the complex tone z = amp exp(j ph) and where it reads the split table
+    (row, column of bin 0 relative to col0, interpolation fraction); oversample = 2**shift."""
+    period = 2.0 * n_fft
+    for m in range(amp.shape[0]):
+        cs, sn = _cos_sin(ph[m])
+        zr[m] = amp[m] * cs
+        zi[m] = amp[m] * sn
+        # bin position of the tone, wrapped into W's period (as in _add_tone)
+        d0 = om[m] * n_fft / (2.0 * math.pi)
+        d0 -= period * math.floor(d0 / period)
+        x0 = (d0 + n_fft) * oversample
+        i0 = np.int64(x0)  # > 0: x0 lies in [n_fft, 3 n_fft) * oversample
+        fr[m] = x0 - i0
+        row[m] = i0 & (oversample - 1)
+        col[m] = col0 - (i0 >> shift)
+
+
+@njit(cache=True)
 def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab_a, tab_d, n_fft,
                       oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out):
-    """``fast_frames`` with the table from ``split_table``; each loop over scatterers or bins
-    is branch-free so that it vectorizes."""
+    """``fast_frames`` with the table from ``split_table`` (oversample a power of two).
+
+    Per chirp the tone of every (rx, scatterer) pair is one lane; each step over the lanes is
+    its own branch-free loop, so that it vectorizes (a loop over the ~14 scatterers alone
+    left most of each vector empty). The operations per value are those of ``_add_tone``,
+    in the same order: the bytes do not change.
+    """
     n_frames, n_chirps, n_s = pos_m.shape[0], pos_m.shape[1], pos_m.shape[3]
     n_rx = rx_m.shape[0]
     n_bins = bins.shape[0]
@@ -150,65 +199,83 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     n_rows = tab_a.shape[1]
     nc = 0.5 * (n_adc - 1)
     span = max(n_adc - 1, 1)
-    acc = np.empty((2, n_v, n_bins))
-    rt0 = np.empty(n_s)
-    rt1 = np.empty(n_s)
-    ph = np.empty(n_s)
-    om = np.empty(n_s)
-    amp = np.empty(n_s)
-    cs = np.empty(n_s)
-    sn = np.empty(n_s)
-    noise = np.zeros(2 * n_bins * n_v)
-    period = 2.0 * n_fft
+    shift = 0
+    while (1 << shift) < oversample:
+        shift += 1
+    if (1 << shift) != oversample:
+        raise ValueError("oversample: expected a power of two")
     contiguous = True
     for b in range(1, n_bins):
         contiguous = contiguous and bins[b] == bins[0] + b
+    n_m = n_rx * n_s  # lanes: (rx, scatterer) pairs of one chirp
+    pts = np.empty((6, n_m))  # x, y, z at the first and last ADC sample, tiled over rx
+    rxl = np.empty((3, n_m))
+    txl = np.empty((3, n_m))
+    refl_l = np.empty(n_m)
+    for r in range(n_rx):
+        for s in range(n_s):
+            for k in range(3):
+                rxl[k, r * n_s + s] = rx_m[r, k]
+            refl_l[r * n_s + s] = refl[s]
+    rt = np.empty((2, n_m))
+    rr = np.empty((2, n_m))
+    tau0 = np.empty(n_m)
+    aa = np.empty(n_m)
+    amp = np.empty(n_m)
+    ph = np.empty(n_m)
+    om = np.empty(n_m)
+    zr = np.empty(n_m)
+    zi = np.empty(n_m)
+    fr = np.empty(n_m)
+    row = np.empty(n_m, np.int64)
+    col = np.empty(n_m, np.int64)
+    acc = np.empty((2, n_v, n_bins))
+    noise = np.zeros(2 * n_bins * n_v)
     for f in range(n_frames):
         acc[:, :, :] = leak
         for c in range(n_chirps):
             tx = tx_m[chirp_tx[c]]
-            for s in range(n_s):
-                rt0[s] = _dist3(pos_m[f, c, 0, s, 0], pos_m[f, c, 0, s, 1], pos_m[f, c, 0, s, 2], tx)
-                rt1[s] = _dist3(pos_m[f, c, 1, s, 0], pos_m[f, c, 1, s, 1], pos_m[f, c, 1, s, 2], tx)
+            for r in range(n_rx):
+                for s in range(n_s):
+                    m = r * n_s + s
+                    for e in range(2):
+                        for k in range(3):
+                            pts[3 * e + k, m] = pos_m[f, c, e, s, k]
+                    for k in range(3):
+                        txl[k, m] = tx[k]
+            # (TX distances per lane: n_rx times the work, but vectorized it costs less)
+            _lane_dists(pts[0], pts[1], pts[2], txl[0], txl[1], txl[2], rt[0])
+            _lane_dists(pts[3], pts[4], pts[5], txl[0], txl[1], txl[2], rt[1])
+            _lane_dists(pts[0], pts[1], pts[2], rxl[0], rxl[1], rxl[2], rr[0])
+            _lane_dists(pts[3], pts[4], pts[5], rxl[0], rxl[1], rxl[2], rr[1])
+            _lane_delays(rt[0], rt[1], rr[0], rr[1], span, tau0, aa)
+            _lane_amps(rt[0], rt[1], rr[0], rr[1], refl_l, amp_k_out, amp)
+            _lane_phases(tau0, aa, f0_hz, slope, t0_s, dt_s, nc, ph, om)
+            _lane_phasors(amp, ph, om, n_fft, oversample, shift, n_rows - 1, zr, zi, fr, row, col)
             for r in range(n_rx):
                 v = c * n_rx + r
-                rx = rx_m[r]
-                for s in range(n_s):
-                    rr0 = _dist3(pos_m[f, c, 0, s, 0], pos_m[f, c, 0, s, 1], pos_m[f, c, 0, s, 2], rx)
-                    rr1 = _dist3(pos_m[f, c, 1, s, 0], pos_m[f, c, 1, s, 1], pos_m[f, c, 1, s, 2], rx)
-                    tau0 = (rt0[s] + rr0) / _C
-                    a = ((rt1[s] + rr1) / _C - tau0) / span
-                    amp[s] = amp_k_out * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
-                    ph[s], om[s] = _tone_phase(tau0, a, f0_hz, slope, t0_s, dt_s, nc)
-                for s in range(n_s):
-                    cs[s], sn[s] = _cos_sin(ph[s])
                 acc_re = acc[0, v]
                 acc_im = acc[1, v]
                 for s in range(n_s):
-                    zr = amp[s] * cs[s]
-                    zi = amp[s] * sn[s]
-                    # bin position of the tone, wrapped into W's period (as in _add_tone)
-                    d0 = om[s] * n_fft / (2.0 * math.pi)
-                    d0 -= period * math.floor(d0 / period)
-                    x0 = (d0 + n_fft) * oversample
-                    i0 = int(x0)  # > 0: x0 lies in [n_fft, 3 n_fft) * oversample
-                    fr = x0 - i0
-                    q, j = divmod(i0, oversample)
-                    row_a = tab_a[j]
-                    row_d = tab_d[j]
-                    col = n_rows - 1 - q
+                    m = r * n_s + s
+                    zr_ = zr[m]
+                    zi_ = zi[m]
+                    x = fr[m]
+                    row_a = tab_a[row[m]]
+                    row_d = tab_d[row[m]]
+                    cm = col[m]
                     if contiguous:  # the module's case: unit-stride loads
-                        ra = row_a[col + bins[0]:col + bins[0] + n_bins]
-                        rd = row_d[col + bins[0]:col + bins[0] + n_bins]
+                        ra = row_a[cm + bins[0]:cm + bins[0] + n_bins]
+                        rd = row_d[cm + bins[0]:cm + bins[0] + n_bins]
                         for b in range(n_bins):
-                            w = ra[b] + rd[b] * fr
-                            acc_re[b] += zr * w
-                            acc_im[b] += zi * w
+                            w = ra[b] + rd[b] * x
+                            acc_re[b] += zr_ * w
+                            acc_im[b] += zi_ * w
                     else:
                         for b in range(n_bins):
-                            w = row_a[col + bins[b]] + row_d[col + bins[b]] * fr
-                            acc_re[b] += zr * w
-                            acc_im[b] += zi * w
+                            w = row_a[cm + bins[b]] + row_d[cm + bins[b]] * x
+                            acc_re[b] += zr_ * w
+                            acc_im[b] += zi_ * w
         if sigma_out > 0.0:
             gauss_fill(fkeys[f], 0, noise)  # pair p = b * n_v + v is values 2p, 2p + 1
         for b in range(n_bins):
