@@ -5,7 +5,10 @@
 
 Every job resumes: an upload continues at the offset the board persisted, a pull at the
 size of the partial file (same snapshot, checked by SHA-256). Requests are retried on
-timeouts and damaged frames; a job that does not finish raises (so the CLI exits non-zero).
+timeouts and damaged frames, and at once when the agent announces that it (re)booted; a
+retry that reaches a restarted agent continues from its persisted state (an upload chunk
+is answered with the persisted offset). A job that does not finish raises (so the CLI
+exits non-zero).
 The port is passed in (`AgentClient(transport)`), so tests and scripts can give their own.
 """
 
@@ -14,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,11 +26,14 @@ from pathlib import Path
 from cardioradar.errors import DeviceTimeout, InputDataError
 from edge.agent.errors import Refused
 from edge.agent.port import DEFAULT_BAUD, open_link
-from edge.agent.protocol import FrameDecoder, Message, Op, decode_message, encode_message
+from edge.agent.protocol import FLAG_NOTICE, FrameDecoder, Message, Op, decode_message, encode_message
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 16 * 1024
+STALE_FRAME_S = 0.3  # an answer's bytes come in one go; a gap this long means the agent died mid-frame
+SLOW_OP_S = 60.0  # VERIFY / INSTALL may take this long on a slow board (retried every timeout_s meanwhile)
+_BOOTED = object()  # _await: the agent announced a boot, so our request may be lost
 
 
 class AgentClient:
@@ -40,6 +47,8 @@ class AgentClient:
         self._seq = int(time.monotonic() * 1000) & 0xFFFF  # differs across runs: no stale match
         self._decoder = FrameDecoder()
         self.wire_bytes_sent = 0
+        self.blob_bytes_sent = 0  # request blobs (upload chunks) before compression, every try
+        self.blob_bytes_resent = 0  # the part of blob_bytes_sent that went in retries
 
     def request(self, op: Op, fields: dict | None = None, blob: bytes = b"", *,
                 timeout_s: float | None = None, retries: int | None = None) -> dict:
@@ -47,13 +56,20 @@ class AgentClient:
         self._seq = (self._seq + 1) & 0xFFFF
         wire = encode_message(Message(op, self._seq, False, fields or {}, blob), compress=self.compress)
         tries = retries or self.retries
-        for attempt in range(tries):
-            if attempt:
-                log.debug("%s seq %d: retry %d", op.name, self._seq, attempt)
+        attempt = boots = 0
+        while attempt < tries:
+            if attempt or boots:
+                log.debug("%s seq %d: retry %d (%d after a boot notice)", op.name, self._seq, attempt, boots)
+                self.blob_bytes_resent += len(blob)
             self.port.write(wire)
             self.wire_bytes_sent += len(wire)
+            self.blob_bytes_sent += len(blob)
             answer = self._await(op, self._seq, timeout_s or self.timeout_s)
-            if answer is not None:
+            if answer is _BOOTED and boots < tries:  # resend now, not after the timeout
+                boots += 1
+                continue
+            attempt += 1
+            if isinstance(answer, Message):
                 if not answer.fields.get("ok"):
                     raise Refused(str(answer.fields.get("error", "unknown")), str(answer.fields.get("message", "")))
                 return {**answer.fields, "_blob": answer.blob}
@@ -64,11 +80,23 @@ class AgentClient:
                             f"{timeout_s or self.timeout_s:g} s{noise}",
                             hint="is `cardioradar agent` running on the board, on this port?")
 
-    def _await(self, op: Op, seq: int, timeout_s: float) -> Message | None:
+    def _await(self, op: Op, seq: int, timeout_s: float) -> Message | object | None:
+        """The answer, `_BOOTED` when the agent announced a boot, None at the timeout."""
         deadline = time.monotonic() + timeout_s
+        heard = time.monotonic()
         while time.monotonic() < deadline:
             data = self.port.read(65536)
-            for frame in self._decoder.feed(data) if data else ():
+            if data:
+                heard = time.monotonic()
+                frames = self._decoder.feed(data)
+            elif self._decoder.pending and time.monotonic() - heard > STALE_FRAME_S:
+                frames = self._decoder.drop_partial()  # the agent died mid-answer
+            else:
+                continue
+            for frame in frames:
+                if frame.flags & FLAG_NOTICE:
+                    log.info("the agent (re)booted")
+                    return _BOOTED
                 if frame.seq != seq or frame.op != op:
                     continue  # a stale answer to an earlier try
                 try:
@@ -103,6 +131,8 @@ class FlashResult:
     upload_s: float  # begin .. verify answered
     slot: str
     outcome: str  # "confirmed", "already-installed"
+    sent_bytes: int = 0  # bundle bytes sent in upload chunks, retries included
+    resent_bytes: int = 0  # of sent_bytes, those in retries: sent - resent = size - resumed_from
 
     @property
     def effective_kbps(self) -> float:
@@ -112,7 +142,8 @@ class FlashResult:
     def as_dict(self) -> dict:
         return {"sha256": self.sha256, "size_bytes": self.size_bytes, "resumed_from_bytes": self.resumed_from_bytes,
                 "wire_bytes": self.wire_bytes, "upload_s": round(self.upload_s, 3), "slot": self.slot,
-                "outcome": self.outcome, "effective_kbps": round(self.effective_kbps, 1)}
+                "outcome": self.outcome, "effective_kbps": round(self.effective_kbps, 1),
+                "sent_bytes": self.sent_bytes, "resent_bytes": self.resent_bytes}
 
 
 def _slot_with(state: dict, sha: str) -> str | None:
@@ -131,6 +162,7 @@ def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_B
     st = h["state"]
     slot = _slot_with(st, sha)
     resumed, wire0, upload_s = 0, client.wire_bytes_sent, 0.0
+    sent0, resent0 = client.blob_bytes_sent, client.blob_bytes_resent
     if slot is not None and slot == st["confirmed"] and st["tentative"] is None:
         log.info("bundle %s is already the confirmed software (slot %s)", sha[:12], slot)
         return FlashResult(sha, size, size, 0, 0.0, slot, "already-installed")
@@ -138,15 +170,19 @@ def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_B
         t0 = time.monotonic()
         resumed = _upload(client, data, sha, chunk_bytes, min(chunk_bytes, int(h.get("max_chunk", chunk_bytes))),
                           progress)
-        man = client.request(Op.VERIFY, timeout_s=30.0, retries=2)
+        # short tries over a long span: the agent answers a repeat of a request it is still
+        # working on once it is done, and a restarted agent gets the repeat soon
+        slow = {"retries": max(2, math.ceil(SLOW_OP_S / client.timeout_s))}
+        man = client.request(Op.VERIFY, **slow)
         upload_s = time.monotonic() - t0
         log.info("board verified bundle %s: version %s, board %s, counter %s",
                  sha[:12], man["version"], man["board"], man["security_counter"])
-        slot = client.request(Op.INSTALL, timeout_s=60.0, retries=2)["slot"]
+        slot = client.request(Op.INSTALL, {"sha256": sha}, **slow)["slot"]
     if st["tentative"] != slot:
         slot = client.request(Op.ACTIVATE, {"sha256": sha}, timeout_s=10.0)["slot"]
     _await_confirm(client, sha, slot, confirm_timeout_s)
-    return FlashResult(sha, size, resumed, client.wire_bytes_sent - wire0, upload_s, slot, "confirmed")
+    return FlashResult(sha, size, resumed, client.wire_bytes_sent - wire0, upload_s, slot, "confirmed",
+                       client.blob_bytes_sent - sent0, client.blob_bytes_resent - resent0)
 
 
 def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_chunk: int, progress: bool) -> int:
@@ -183,7 +219,7 @@ def _bar(total: int, initial: int, desc: str, enabled: bool):
 def _await_confirm(client: AgentClient, sha: str, slot: str, timeout_s: float) -> None:
     """Poll until the new slot is confirmed (or rolled back: `Refused`); the board reboots meanwhile."""
     deadline = time.monotonic() + timeout_s
-    confirm_sent = False
+    confirmed_attempt = None  # with --no-auto-confirm: one CONFIRM per test boot
     while time.monotonic() < deadline:
         try:
             h = hello(client, tries=1)
@@ -196,9 +232,18 @@ def _await_confirm(client: AgentClient, sha: str, slot: str, timeout_s: float) -
             return
         if ev.get("kind") == "rollback" and ev.get("sha256") == sha and st["tentative"] is None:
             raise Refused("rolled_back", f"the board rolled back from slot {ev['slot']}: {ev['detail']}")
-        if st["tentative"] == slot and h["running"] == slot and not h.get("auto_confirm", True) and not confirm_sent:
-            client.request(Op.CONFIRM, timeout_s=120.0, retries=1)
-            confirm_sent = True
+        if (st["tentative"] == slot and h["running"] == slot and not h.get("auto_confirm", True)
+                and confirmed_attempt != st["attempts_left"]):
+            confirmed_attempt = st["attempts_left"]
+            try:
+                client.request(Op.CONFIRM, timeout_s=120.0, retries=1)
+            except Refused as e:
+                if e.reason != "health_failed":
+                    raise
+                log.warning("slot %s failed its health check (%s); the board reboots", slot, e.detail)
+            except DeviceTimeout:
+                pass  # the next HELLO shows what happened (confirmed, or the next test boot)
+            continue
         time.sleep(0.2)
     raise DeviceTimeout(f"port {client.port.name}: slot {slot} not confirmed within {timeout_s:g} s",
                         hint="see `cardioradar board status`; the board rolls back by itself if it never confirms")

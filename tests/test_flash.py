@@ -232,3 +232,23 @@ def test_port_errors_exit_non_zero(tmp_path, bundles):
                 os.write(fd, b"sensorStart\r\nDone\r\n" * 20)
                 os.close(fd)
                 board_status(c)
+
+
+def test_a_frame_cut_by_a_killed_host_does_not_stall_the_agent(rig):
+    """A host killed mid-write leaves the start of a big frame in the agent's decoder; its
+    length field claims ~9 kB more. The next host's short HELLOs must still be answered."""
+    from edge.agent.protocol import Message, Op, encode_message
+
+    wire = encode_message(Message(Op.UPLOAD_DATA, 7, False, {"offset": 0}, np.random.default_rng(1).bytes(9000)))
+    with rig.client() as c:
+        board_status(c)  # the agent is up and reading
+    fd = os.open(rig.link.host_port, os.O_WRONLY | os.O_NOCTTY)
+    try:
+        os.write(fd, wire[:600])
+    finally:
+        os.close(fd)
+    time.sleep(0.5)
+    with rig.client() as c:
+        t0 = time.monotonic()
+        h = board_status(c)
+    assert h["running"] == "a" and time.monotonic() - t0 < 4.0

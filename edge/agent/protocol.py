@@ -4,7 +4,7 @@ Frame (little-endian)::
 
     0   2  magic  0xC5 0x7A
     2   1  op     (Op)
-    3   1  flags  bit0 response, bit1 blob is zlib-compressed
+    3   1  flags  bit0 response, bit1 blob is zlib-compressed, bit2 notice (unsolicited)
     4   2  seq    u16, a retry reuses the request's seq; the answer echoes it
     6   4  length u32, payload bytes (<= MAX_PAYLOAD)
     10  2  header check: low 16 bits of CRC32(bytes 2..9)
@@ -13,8 +13,14 @@ Frame (little-endian)::
 
 Length prefix with resynchronisation: the header has its own check, so a corrupted length
 is caught at once instead of stalling the decoder on bytes that never come; after a bad
-header or a bad CRC the decoder drops one byte and scans for the next magic. No I/O here:
-`FrameDecoder.feed` takes whatever the transport read and returns complete frames.
+header or a bad CRC the decoder drops one byte and scans for the next magic. A frame cut
+short (its sender died mid-write) would hold the decoder until as many later bytes came
+in as its length claims; the reader calls `FrameDecoder.drop_partial` after a quiet gap,
+since a live sender writes a frame in one go. No I/O here: `FrameDecoder.feed` takes
+whatever the transport read and returns complete frames.
+
+A notice is a frame nobody asked for: the agent sends one (op HELLO) when it has booted,
+so a host that was waiting on a request the dead agent never read resends it at once.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ OVERHEAD = HEADER.size + CRC.size
 
 FLAG_RESPONSE = 0x01
 FLAG_ZLIB = 0x02
+FLAG_NOTICE = 0x04
 
 
 class Op(enum.IntEnum):
@@ -73,6 +80,7 @@ class Message:
     response: bool = False
     fields: dict = field(default_factory=dict)
     blob: bytes = b""
+    notice: bool = False  # unsolicited (the agent's boot notice); seq is 0
 
 
 def _header_check(b: bytes) -> int:
@@ -89,7 +97,7 @@ def encode_frame(op: int, seq: int, flags: int, payload: bytes) -> bytes:
 
 def encode_message(msg: Message, *, compress: bool = False, level: int = 6) -> bytes:
     """A message as one frame; with ``compress`` the blob goes zlib'd only when that is smaller."""
-    flags = FLAG_RESPONSE if msg.response else 0
+    flags = (FLAG_RESPONSE if msg.response else 0) | (FLAG_NOTICE if msg.notice else 0)
     blob = msg.blob
     if compress and blob:
         packed = zlib.compress(blob, level)
@@ -119,7 +127,8 @@ def decode_message(frame: Frame) -> Message:
             blob = zlib.decompress(blob)
         except zlib.error as e:
             raise FramingError(f"message op {frame.op}: bad zlib blob: {e}") from e
-    return Message(frame.op, frame.seq, bool(frame.flags & FLAG_RESPONSE), fields, blob)
+    return Message(frame.op, frame.seq, bool(frame.flags & FLAG_RESPONSE), fields, blob,
+                   bool(frame.flags & FLAG_NOTICE))
 
 
 @dataclass
@@ -149,6 +158,19 @@ class FrameDecoder:
 
     def reset(self) -> None:
         self._buf.clear()
+
+    @property
+    def pending(self) -> int:
+        """Bytes held back: the start of a frame not complete yet (or a lone magic byte)."""
+        return len(self._buf)
+
+    def drop_partial(self) -> list[Frame]:
+        """Give up on the frame at the head of the buffer (its sender stopped mid-frame);
+        the complete frames found in the bytes after it."""
+        if not self._buf:
+            return []
+        self._skip(1)
+        return self.feed(b"")
 
     def _skip(self, n: int) -> None:
         del self._buf[:n]

@@ -4,13 +4,17 @@
 call it directly); `serve` is the loop that reads the port, decodes frames, answers, and
 "reboots" (runs `slots.boot` again) after ACTIVATE and REBOOT. A request repeated with the
 same seq (its answer was lost) gets the remembered answer instead of running twice; that
-memory is RAM and is lost on a restart, where the persisted state answers instead.
+memory is RAM and is lost on a restart, where the persisted state answers instead (an
+UPLOAD_DATA retry gets a resync to the persisted offset, an INSTALL retry finds its bundle
+already in a slot). After each boot the agent sends a notice, so a host whose request was
+lost while the agent was down resends it at once instead of after its timeout.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
 MAX_CHUNK = 64 * 1024  # largest blob the agent accepts or sends per frame
+STALE_FRAME_S = 0.3  # a frame's bytes come in one go; a gap this long means its sender died
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,10 @@ class _Reply:
     fields: dict = field(default_factory=dict)
     blob: bytes = b""
     reboot: bool = False
+
+
+class _RefusedThenReboot(Refused):
+    """A refusal after which the board reboots (a failed CONFIRM, like a failed boot check)."""
 
 
 class Agent:
@@ -79,7 +88,8 @@ class Agent:
         except ValueError:
             r, fields = _Reply(), {"ok": False, "error": "unknown_op", "message": f"unknown op {req.op}"}
         except Refused as e:
-            r, fields = _Reply(), {"ok": False, "error": e.reason, "message": e.detail}
+            r = _Reply(reboot=isinstance(e, _RefusedThenReboot))
+            fields = {"ok": False, "error": e.reason, "message": e.detail}
         except self.bundle.BundleError as e:
             r, fields = _Reply(), {"ok": False, "error": bundles.refusal_code(e), "message": str(e)}
             self.staging.discard()  # these bytes can never pass: do not resume them
@@ -128,8 +138,15 @@ class Agent:
                        "board": man.board})
 
     def _op_install(self, f, blob) -> _Reply:
-        up, man = self._verify()
         st = self.store.load()
+        sha = f.get("sha256")
+        done = next((s for s in slots.SLOTS if s != st.confirmed and st.slots[s] and st.slots[s].sha256 == sha), None)
+        if done is not None:  # a retry after a restart lost the answer: it is installed
+            up = self.staging.current()
+            if up is not None and up.sha256 == sha:
+                self.staging.discard()
+            return _Reply({"slot": done, "already": True})
+        up, man = self._verify()
         target = slots.install_target(st, self.running)
         info = slots.SlotInfo(str(man.version), up.sha256, int(man.security_counter), str(man.board))
         with self.store.writing_slot(target) as tmp:
@@ -162,8 +179,8 @@ class Agent:
             return _Reply({"slot": st.confirmed, "confirmed": st.confirmed == self.running})
         ok, detail = self._health(self.running)
         self.store.save(slots.after_health(st, self.running, ok, detail))
-        if not ok:
-            raise Refused("health_failed", f"slot {self.running}: {detail}")
+        if not ok:  # as at boot: reboot, i.e. the next test boot or the rollback
+            raise _RefusedThenReboot("health_failed", f"slot {self.running}: {detail} (rebooting)")
         return _Reply({"slot": self.running, "confirmed": True})
 
     def _op_list(self, f, blob) -> _Reply:
@@ -188,11 +205,19 @@ def serve(agent: Agent, port, stop: threading.Event | None = None) -> None:
     decoder = FrameDecoder(MAX_PAYLOAD)
     last: tuple[int, int, bytes] | None = None  # (op, seq, encoded answer)
     log.info("agent serving on %s, running slot %s", port.name, agent.running)
+    port.write(_boot_notice(agent))
+    heard = time.monotonic()
     while not stop.is_set():
         data = port.read(65536)
-        if not data:
+        if data:
+            heard = time.monotonic()
+            frames = decoder.feed(data)
+        elif decoder.pending and time.monotonic() - heard > STALE_FRAME_S:
+            log.info("dropping %d bytes of a frame cut short", decoder.pending)
+            frames = decoder.drop_partial()
+        else:
             continue
-        for frame in decoder.feed(data):
+        for frame in frames:
             if last is not None and (frame.op, frame.seq) == last[:2]:
                 port.write(last[2])  # a retry: our answer was lost
                 continue
@@ -212,3 +237,10 @@ def serve(agent: Agent, port, stop: threading.Event | None = None) -> None:
                 agent.boot()
                 decoder.reset()  # a reboot loses RAM: stale requests and the remembered answer
                 last = None
+                port.write(_boot_notice(agent))
+                break
+        heard = time.monotonic()  # time spent answering is no gap in the sender's bytes
+
+
+def _boot_notice(agent: Agent) -> bytes:
+    return encode_message(Message(Op.HELLO, 0, True, {"ok": True, "booted": agent.running}, notice=True))

@@ -79,6 +79,7 @@ class Staging:
             os.fsync(f.fileno())
         up = Upload(up.size, up.sha256, offset + len(data))
         self._save(up)
+        log.debug("upload %s: wrote %d bytes at %d", up.sha256[:12], len(data), offset)
         return up
 
     def check_complete(self) -> Upload:
