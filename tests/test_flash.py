@@ -34,7 +34,8 @@ pytestmark = pytest.mark.timeout(240)
 
 BAD_HEALTH_COUNTER = 13
 CHECK_SCRIPT = f"""
-import json, pathlib, sys
+import json, pathlib, sys, time
+time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)  # a real check runs the runtime for seconds
 p = pathlib.Path(sys.argv[1]) / "slot.json"
 info = json.loads(p.read_text()) if p.exists() else {{}}
 sys.exit(1 if info.get("security_counter") == {BAD_HEALTH_COUNTER} else 0)
@@ -45,7 +46,8 @@ MODEL_BYTES = 16 * 1024
 class AgentRig:
     """A pty link, an agent process on ``root``, and helpers to run the host side."""
 
-    def __init__(self, tmp: Path, keys: Path, *, baud: int | None = None, seed: int = 0, attempts: int = 2):
+    def __init__(self, tmp: Path, keys: Path, *, baud: int | None = None, seed: int = 0, attempts: int = 2,
+                 agent_args: tuple[str, ...] = (), health_s: float = 0.0):
         self.tmp = tmp
         self.root = tmp / "root"
         self.pub = next(keys.glob("*.pub"))
@@ -53,13 +55,16 @@ class AgentRig:
         self.check.write_text(CHECK_SCRIPT)
         self.link = PtyLink(baud, seed=seed)
         self.attempts = attempts
+        self.agent_args = agent_args
+        self.health_s = health_s
         self.agent: subprocess.Popen | None = None
         self.agent_log = tmp / "agent.log"
 
     def start_agent(self) -> None:
-        cmd = [sys.executable, "-m", "cardioradar", "-v", "agent", "--port", self.link.board_port,
+        # -vv: the agent logs every upload chunk it writes (test_flash_interrupt counts them)
+        cmd = [sys.executable, "-m", "cardioradar", "-vv", "agent", "--port", self.link.board_port,
                "--root", str(self.root), "--pubkey", str(self.pub), "--attempts", str(self.attempts),
-               "--health-cmd", f"{{python}} {self.check} {{slot}}", "--health-timeout", "30"]
+               "--health-cmd", f"{{python}} {self.check} {{slot}} {self.health_s}", "--health-timeout", "30", *self.agent_args]
         self.agent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.agent_log, "ab"))
 
     def kill_agent(self) -> None:
