@@ -442,6 +442,8 @@ def load_predictor(model_path: str | None) -> tuple[Predictor, dict, str]:
     """(predict callable, metadata, label); no path = ``TemplateBaseline``."""
     if model_path is None:
         return TemplateBaseline(), {}, TemplateBaseline.name
+    if str(model_path).endswith(".keras"):
+        return _keras_predictor(model_path)
     try:
         from edge.infer import EcgModel
     except ImportError as e:
@@ -449,6 +451,32 @@ def load_predictor(model_path: str | None) -> tuple[Predictor, dict, str]:
                           hint="leave out --model to evaluate the template baseline") from e
     model = EcgModel(model_path)
     return model.predict, model.meta.to_json(), str(model_path)
+
+
+def _keras_predictor(model_path: str) -> tuple[Predictor, dict, str]:
+    """The float Keras model (for float vs int8 comparisons), fed the same Q15 features.
+
+    Its metadata (for the held-out check) is ``<model>.json`` when present -- e.g. copy the int8
+    model's metadata there; without it the caller must choose a population seed it did not train on.
+    """
+    from pathlib import Path
+
+    path = Path(model_path)
+    if not path.is_file():
+        raise ConfigError(f"--model {model_path}: no such file")
+    from tf_keras import models  # host only: TensorFlow is not on the board
+
+    model = models.load_model(str(path), compile=False)
+    meta_path = path.with_suffix(".json")
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    if not meta:
+        log.warning("%s: no metadata beside it: the held-out check cannot refuse its training seed", path)
+
+    def predict_float(features_q15: np.ndarray):
+        ecg, anchors, cycle = model.predict(features_q15.astype(np.float32) / 32768.0, batch_size=64, verbose=0)
+        return np.asarray(ecg), np.asarray(anchors), np.asarray(cycle).reshape(-1)
+
+    return predict_float, meta, str(path)
 
 
 def request_windows(req: EvalRequest, noises: tuple, train_seed: int | None) -> tuple[tuple[WindowSet, ...], str]:

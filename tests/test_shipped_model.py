@@ -53,3 +53,20 @@ def test_eval_refuses_the_training_population(capsys):
     rc = main(["eval", "--model", str(SHIPPED), "--subjects", "1", "--seconds", "20", "--seed", str(seed)])
     assert rc != 0
     assert "not held out" in capsys.readouterr().err
+
+
+def test_eval_accepts_the_float_keras_model(tmp_path, capsys):
+    """Float vs int8 comparisons: `eval --model X.keras` scores the float model on the same features."""
+    from host.model import ModelConfig, build_model
+
+    model = build_model(ModelConfig(widths=[4, 4, 4, 4], head_width=4))
+    path = tmp_path / "tiny.keras"
+    model.save(path)
+    (tmp_path / "tiny.json").write_text(SHIPPED.with_suffix(".json").read_text())
+    rc = main(["eval", "--model", str(path), "--subjects", "1", "--seconds", "20", "--seed", "5", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["n_subjects"] == 1 and "pcc_median" in out
+    # its metadata names the training population, so that seed is refused
+    rc = main(["eval", "--model", str(path), "--subjects", "1", "--seconds", "20", "--seed", "2026"])
+    assert rc != 0
