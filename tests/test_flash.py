@@ -25,10 +25,11 @@ from cardioradar.errors import DeviceTimeout, TransportError
 from edge.agent.bench import TFLITE_HEAD, make_bundle
 from edge.agent.errors import Refused
 from edge.agent.linksim import PtyLink
+from edge.agent.protocol import Op
 from edge.agent.slots import SlotStore
 from edge.store import SessionReader, SessionWriter
 from edge.types import RawFrame
-from host.flash import board_status, flash, open_agent, pull
+from host.flash import CHUNK_BYTES, board_status, flash, hello, open_agent, pull
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -257,3 +258,73 @@ def test_a_frame_cut_by_a_killed_host_does_not_stall_the_agent(rig):
         t0 = time.monotonic()
         h = board_status(c)
     assert h["running"] == "a" and time.monotonic() - t0 < 4.0
+
+
+def _upload_install_activate(c, bundle: Path) -> str:
+    """The steps of `flash` up to ACTIVATE, by hand; the slot that is now tentative."""
+    data = bundle.read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    assert c.request(Op.UPLOAD_BEGIN, {"size": len(data), "sha256": sha})["offset"] == 0
+    for off in range(0, len(data), CHUNK_BYTES):
+        assert c.request(Op.UPLOAD_DATA, {"offset": off}, data[off:off + CHUNK_BYTES])["offset"] == min(off + CHUNK_BYTES, len(data))
+    assert c.request(Op.VERIFY)["sha256"] == sha
+    slot = c.request(Op.INSTALL, {"sha256": sha})["slot"]
+    assert c.request(Op.ACTIVATE, {"sha256": sha})["slot"] == slot
+    return slot
+
+
+def test_no_auto_confirm_waits_for_confirm_and_health_answers_on_demand(tmp_path, bundles):
+    rig = AgentRig(tmp_path, bundles["keys"], agent_args=("--no-auto-confirm",))
+    rig.start_agent()
+    try:
+        with rig.client() as c:
+            slot = _upload_install_activate(c, bundles["c1"])
+            time.sleep(1.0)  # the agent has rebooted into the slot; it must not confirm by itself
+            h = hello(c)
+            st = h["state"]
+            assert h["running"] == slot == st["tentative"] and st["confirmed"] == "a" and not h["auto_confirm"], h
+            hl = c.request(Op.HEALTH)
+            assert hl["healthy"] and hl["slot"] == slot and "passed" in hl["detail"], hl
+            assert rig.state().tentative == slot  # HEALTH only reports
+            r = c.request(Op.CONFIRM, timeout_s=60.0, retries=1)
+            assert r["confirmed"] and r["slot"] == slot
+            st = rig.state()
+            assert st.confirmed == slot and st.tentative is None and st.last_event["kind"] == "confirmed"
+            assert st.security_counter == 1
+            assert c.request(Op.CONFIRM)["confirmed"]  # again: nothing under test, still confirmed
+
+            assert flash(c, bundles["c2"]).outcome == "confirmed"  # flash() sends the CONFIRM itself
+            assert rig.state().confirmed == "a" and rig.state().security_counter == 2
+
+            bad = _upload_install_activate(c, bundles["bad_health"])
+            time.sleep(0.5)
+            hl = c.request(Op.HEALTH)
+            assert hl["slot"] == bad and not hl["healthy"] and "exit code 1" in hl["detail"], hl
+            # flash() takes over the test boot: each CONFIRM fails and reboots the board, which
+            # rolls back once the attempts are spent
+            with pytest.raises(Refused) as e:
+                flash(c, bundles["bad_health"])
+            assert e.value.reason == "rolled_back" and "exit code 1" in str(e.value), e.value
+            h = hello(c)
+            assert h["running"] == "a" and h["state"]["tentative"] is None and h["state"]["security_counter"] == 2
+            assert c.request(Op.HEALTH)["healthy"]
+        log = rig.agent_log.read_text()
+        assert log.count("health check of slot b: FAIL") == 3, log[-3000:]  # HEALTH + one CONFIRM per attempt
+    finally:
+        rig.close()
+
+
+def test_a_request_lost_while_the_agent_restarts_is_resent_on_its_boot_notice(rig):
+    with rig.client(timeout_s=30.0) as c:
+        board_status(c)
+        rig.kill_agent()
+        box: dict = {}
+        t = threading.Thread(target=lambda: box.update(r=c.request(Op.UPLOAD_STATUS, retries=2)), daemon=True)
+        t0 = time.monotonic()
+        t.start()
+        time.sleep(0.3)  # the request goes out to nobody
+        rig.start_agent()
+        t.join(70)
+        # answered after the agent's start, not after the 30 s retry timeout
+        assert box.get("r", {}).get("upload", 0) is None and time.monotonic() - t0 < 20.0, box
+        assert c.blob_bytes_resent == 0
