@@ -60,10 +60,11 @@ class Point:
 
 def schedule(seed: int) -> list[Point]:
     rng = np.random.default_rng(seed)
+    after = [str(s) for s in rng.permutation(AFTER_UPLOAD)] * 2  # every later stage gets a kill
     pts = []
     for side, where, n in PLAN:
         for _ in range(n):
-            stage = str(rng.choice(AFTER_UPLOAD)) if where == "after" else "upload"
+            stage = after.pop(0) if where == "after" else "upload"
             # verify and install take tens of ms here: kill at first sight; the test boot ~0.5 s
             delay_s = float(rng.uniform(0.0, 0.3)) if stage == "test_boot" else 0.0
             pts.append(Point(side, stage, float(rng.uniform(0.05, 0.85)), delay_s))
@@ -191,9 +192,14 @@ def _link_faults(rig: AgentRig, bundle, sha: str, size: int, pt: Point) -> dict:
     before = rig.link.faults_injected
     t = _host_thread(rig, bundle, box, 1.5)
     _wait_for(rig, sha, size, pt)
-    rig.link.set_faults(drop_per_kb=0.03, corrupt_per_kb=0.03)
-    try:
-        _wait_for(rig, sha, size, Point("link", "upload", pt.fraction + 0.15, 0.0))
+    rig.link.set_faults(drop_per_kb=0.05, corrupt_per_kb=0.05)
+    try:  # a stretch of >= 15% of the bundle with >= 2 damaged bytes, or up to the upload's end
+        end = pt.fraction + 0.15
+        while True:
+            stage, off = _progress(rig, sha, size)
+            if stage != "upload" or (off >= end * size and rig.link.faults_injected - before >= 2):
+                break
+            time.sleep(0.005)
     finally:
         rig.link.set_faults()
     res = _join(t, box, pt)
