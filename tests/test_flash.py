@@ -65,7 +65,8 @@ class AgentRig:
         # -vv: the agent logs every upload chunk it writes (test_flash_interrupt counts them)
         cmd = [sys.executable, "-m", "cardioradar", "-vv", "agent", "--port", self.link.board_port,
                "--root", str(self.root), "--pubkey", str(self.pub), "--attempts", str(self.attempts),
-               "--health-cmd", f"{{python}} {self.check} {{slot}} {self.health_s}", "--health-timeout", "30", *self.agent_args]
+               "--health-cmd", f"{{python}} {self.check} {{slot}} {self.health_s}", "--health-timeout", "30",
+               *self.agent_args]
         self.agent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.agent_log, "ab"))
 
     def kill_agent(self) -> None:
@@ -266,7 +267,8 @@ def _upload_install_activate(c, bundle: Path) -> str:
     sha = hashlib.sha256(data).hexdigest()
     assert c.request(Op.UPLOAD_BEGIN, {"size": len(data), "sha256": sha})["offset"] == 0
     for off in range(0, len(data), CHUNK_BYTES):
-        assert c.request(Op.UPLOAD_DATA, {"offset": off}, data[off:off + CHUNK_BYTES])["offset"] == min(off + CHUNK_BYTES, len(data))
+        got = c.request(Op.UPLOAD_DATA, {"offset": off}, data[off:off + CHUNK_BYTES])["offset"]
+        assert got == min(off + CHUNK_BYTES, len(data))
     assert c.request(Op.VERIFY)["sha256"] == sha
     slot = c.request(Op.INSTALL, {"sha256": sha})["slot"]
     assert c.request(Op.ACTIVATE, {"sha256": sha})["slot"] == slot
@@ -328,3 +330,32 @@ def test_a_request_lost_while_the_agent_restarts_is_resent_on_its_boot_notice(ri
         # answered after the agent's start, not after the 30 s retry timeout
         assert box.get("r", {}).get("upload", 0) is None and time.monotonic() - t0 < 20.0, box
         assert c.blob_bytes_resent == 0
+
+
+def test_install_repeated_after_a_restart_finds_its_slot(tmp_path, bundles):
+    """The agent installed, then died before its answer left: the host's repeat reaches a
+    fresh agent (no remembered answer, upload already discarded) and must still succeed."""
+    from edge.agent import health
+    from edge.agent.protocol import Message
+    from edge.agent.server import Agent, AgentConfig
+
+    cfg = AgentConfig(tmp_path / "root", "sim", (next(bundles["keys"].glob("*.pub")),),
+                      health.HealthSpec(("{python}", "-c", "pass"), 30.0))
+
+    def ask(agent, op, fields=None, blob=b""):
+        return agent.handle(Message(op, 1, False, fields or {}, blob))[0].fields
+
+    data = bundles["c1"].read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    a = Agent(cfg)
+    a.boot()
+    assert ask(a, Op.UPLOAD_BEGIN, {"size": len(data), "sha256": sha})["offset"] == 0
+    assert ask(a, Op.UPLOAD_DATA, {"offset": 0}, data)["offset"] == len(data)
+    first = ask(a, Op.INSTALL, {"sha256": sha})
+    assert first["ok"] and first["slot"] == "b", first
+    again = Agent(cfg)  # the restart
+    again.boot()
+    r = ask(again, Op.INSTALL, {"sha256": sha})
+    assert r == {"ok": True, "slot": "b", "already": True}, r
+    assert ask(again, Op.INSTALL, {})["error"] == "no_upload"  # without the bundle's name: nothing to install
+    assert ask(again, Op.ACTIVATE, {"sha256": sha})["slot"] == "b"

@@ -44,7 +44,8 @@ pytestmark = pytest.mark.timeout(400)
 
 SEED = 20240611
 # (side, stage, count): >= 6 cuts mid-upload, both sides, some after the upload
-PLAN = (("host", "upload", 4), ("agent", "upload", 4), ("host", "after", 2), ("agent", "after", 2), ("link", "upload", 2))
+PLAN = (("host", "upload", 4), ("agent", "upload", 4), ("host", "after", 2), ("agent", "after", 2),
+        ("link", "upload", 2))
 STAGES = ("upload", "verify", "install", "installed", "test_boot", "confirmed")
 AFTER_UPLOAD = ("verify", "install", "test_boot")
 CHUNK_LOG = re.compile(r"upload ([0-9a-f]{12}): wrote (\d+) bytes at (\d+)")
@@ -219,7 +220,8 @@ def test_interrupted_flashes_resume_at_the_persisted_offset(tmp_path):
     done = []
     try:
         for r, pt in enumerate(points):
-            bundle = make_bundle(tmp_path / "b", "sim", MODEL_BYTES, seed=100 + r, security_counter=100 + r, key=key)  # clear of BAD_HEALTH_COUNTER
+            # counters 100+: clear of test_flash's BAD_HEALTH_COUNTER
+            bundle = make_bundle(tmp_path / "b", "sim", MODEL_BYTES, seed=100 + r, security_counter=100 + r, key=key)
             data = bundle.read_bytes()
             sha, size = hashlib.sha256(data).hexdigest(), len(data)
             t0 = time.monotonic()
@@ -275,7 +277,8 @@ def test_root_copied_at_frozen_moments_boots_and_resumes(tmp_path):
         log = []
         for root, (stage, off) in copies:
             rig.root = root
-            up = json.loads((root / "upload" / "upload.json").read_text()) if (root / "upload" / "upload.json").exists() else None
+            meta = root / "upload" / "upload.json"
+            up = json.loads(meta.read_text()) if meta.exists() else None
             rig.start_agent()
             with rig.client() as c:
                 h = hello(c)
@@ -286,7 +289,8 @@ def test_root_copied_at_frozen_moments_boots_and_resumes(tmp_path):
             rig.kill_agent()
             log.append((stage, off, res.resumed_from_bytes, res.sent_bytes, res.outcome))
             if up is not None:  # resumed from the copied state, sent only the rest
-                assert res.resumed_from_bytes == up["offset"] and res.sent_bytes - res.resent_bytes == size - up["offset"], log
+                assert res.resumed_from_bytes == up["offset"], log
+                assert res.sent_bytes - res.resent_bytes == size - up["offset"], log
             else:
                 assert res.sent_bytes == 0, log
             st = rig.state()
