@@ -112,6 +112,7 @@ class Unplug:
         self._up = os.open(upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         self._plug()
         self._off_until = None
+        self._lock = threading.Lock()  # unplug() runs on another thread than the forwarder
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
         self._t.start()
@@ -124,23 +125,26 @@ class Unplug:
         os.replace(tmp, self.link)
 
     def unplug(self, seconds: float):
-        os.unlink(self.link)
-        os.close(self._m)
-        os.close(self._s)
-        self._off_until = time.monotonic() + seconds
+        with self._lock:
+            os.unlink(self.link)
+            os.close(self._m)
+            os.close(self._s)
+            self._off_until = time.monotonic() + seconds
 
     def _run(self):
         while not self._stop.is_set():
-            if self._off_until is not None and time.monotonic() >= self._off_until:
-                self._plug()
-                self._off_until = None
+            with self._lock:
+                if self._off_until is not None and time.monotonic() >= self._off_until:
+                    self._plug()
+                    self._off_until = None
             if select.select([self._up], [], [], 0.01)[0]:
                 try:
                     data = os.read(self._up, 65536)
                 except BlockingIOError:
                     continue
-                if self._off_until is None:
-                    os.write(self._m, data)
+                with self._lock:
+                    if self._off_until is None:
+                        os.write(self._m, data)
 
     def close(self):
         self._stop.set()
