@@ -107,6 +107,16 @@ def quantized_multiplier(real: float) -> tuple[int, int]:
 
 
 @njit(cache=True)
+def bit_length(v):
+    """Number of bits of a non-negative integer (0 for 0), as int.bit_length() in a kernel."""
+    n = 0
+    while v > 0:
+        v >>= 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
 def round_shift(x, n):
     """Arithmetic shift right by ``n`` >= 1 with round-half-up (int64)."""
     return (x + (np.int64(1) << (n - 1))) >> n

@@ -12,21 +12,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from quantize.formats import round_shift, wrap32
+from quantize.formats import bit_length, round_shift, wrap32
 from quantize.tables import CORDIC_ITERATIONS, cordic_atan_bam, cordic_inv_gain_q30
 
 ATAN_BAM = cordic_atan_bam(CORDIC_ITERATIONS)
 INV_GAIN_Q30 = cordic_inv_gain_q30(CORDIC_ITERATIONS)
 _HEADROOM_BITS = 40
-
-
-@njit(cache=True)
-def _bit_length(v):
-    n = 0
-    while v > 0:
-        v >>= 1
-        n += 1
-    return n
 
 
 @njit(cache=True)
@@ -41,7 +32,7 @@ def cordic_vector(x0, y0, atan_bam, inv_gain_q30):
         x = -x
         y = -y
         z = np.int64(-2147483648)
-    s = _HEADROOM_BITS - _bit_length(max(abs(x), abs(y)))  # >= 8 for int32 inputs
+    s = _HEADROOM_BITS - bit_length(max(abs(x), abs(y)))  # >= 8 for int32 inputs
     x <<= s
     y <<= s
     for i in range(atan_bam.shape[0]):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from quantize.formats import bit_length
+
 NORM_SIGMAS = 4
 
 
@@ -22,15 +24,6 @@ def _div_round(num, den):
     if num >= 0:
         return (2 * num + den) // (2 * den)
     return -((-2 * num + den) // (2 * den))
-
-
-@njit(cache=True)
-def _bit_length(v):
-    n = 0
-    while v > 0:
-        v >>= 1
-        n += 1
-    return n
 
 
 @njit(cache=True)
@@ -53,7 +46,7 @@ def normalize_q15(x: np.ndarray) -> np.ndarray:
         # scale to about 2**21 so the integer rms keeps ~20 significant bits and the sum of
         # squares fits int64: small channels are shifted left (exactly, the mean then keeps
         # `up` fraction bits), large ones right for the rms only
-        up = 21 - _bit_length(peak)
+        up = 21 - bit_length(peak)
         if up >= 0:
             mean_s = _div_round(total << up, np.int64(n))
         else:

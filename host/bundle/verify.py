@@ -27,6 +27,7 @@ from typing import BinaryIO, Iterator
 from cryptography.exceptions import InvalidSignature
 
 from cardioradar.errors import ConfigError
+from edge.agent.atomic import fsync_dir
 from host.bundle.errors import (
     AgentTooOld, AlteredFile, BadSignature, Downgrade, MissingFile, NotABundle, Unsigned,
     UnknownKey, UnsafeEntry, WrongBoard,
@@ -80,7 +81,7 @@ def extract_bundle(bundle_path: str | Path, dest_dir: str | Path, trusted_pubkey
         if dest.exists():
             dest.rmdir()
         os.rename(tmp, dest)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -263,15 +264,7 @@ def _create(path: Path) -> BinaryIO:
         raise NotABundle(f"cannot create {path.name} in the staging folder: {e}") from e
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(root: Path) -> None:
     """Files were fsynced as written; the folders' entries need it too for a power cut."""
     for d, _, _ in os.walk(root):
-        _fsync_dir(Path(d))
+        fsync_dir(Path(d))
