@@ -30,6 +30,7 @@ EVENT_KINDS = (
     "reconnect",  # the port is back
     "movement",  # body movement detected; detail says how it was judged
     "exclusion",  # an ECG stretch excluded as unreliable (artifact exclusion)
+    "reconfigure",  # the module's .cfg re-sent after a reset; detail = outcome of the attempt
     "session",  # start/stop/notes of the session itself
 )
 

@@ -218,6 +218,13 @@ class ModuleServer:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def power_cycle(self) -> None:
+        """The module resets (see ``RadarModule.power_cycle``); the ports stay, the banner is printed."""
+        with self._lock:
+            self.module.power_cycle()
+            self._started.clear()
+        self._write_config(self.module.banner())
+
     def _write_config(self, data: bytes) -> None:
         self._config.write(data, block=True, stop=self._stop)
 

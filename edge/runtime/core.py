@@ -159,9 +159,13 @@ class EdgeCore:
     # ------------------------------------------------------------------ frames
     def _frame(self, f: RadarFrame) -> list[Output]:
         out: list[Output] = []
-        idx = self._index_of(f)
+        idx, by_clock = self._index_of(f)
         if self._last_fn is not None and idx > self._next_idx:
             missing = idx - self._next_idx
+            if by_clock:  # counter restarted (module reset): the reader could not count these
+                self.frames_lost += missing
+                out.append(Output(event=SessionEvent(self.t_s, "drop", f"~{missing} frames missing by the host "
+                                                     "clock across a frame-counter restart", count=missing)))
             if missing <= self.cfg.max_fill_frames and self._last_heatmap is not None:
                 for k in range(missing):  # hold the last frame: windows stay contiguous
                     self._queue_frame(self._last_heatmap, self._next_idx + k, math.nan)
@@ -181,15 +185,16 @@ class EdgeCore:
             out += self._push()
         return out
 
-    def _index_of(self, f: RadarFrame) -> int:
+    def _index_of(self, f: RadarFrame) -> tuple[int, bool]:
+        """The frame's stream index, and whether it was placed by the host clock."""
         if self._last_fn is None:
-            return self._next_idx
+            return self._next_idx, False
         step = (f.frame_number - self._last_fn) % _COUNTER
         if 1 <= step <= self.cfg.max_counter_step:
-            return self._next_idx - 1 + step
+            return self._next_idx - 1 + step, False
         # The counter cannot be trusted (restart): place the frame by the host clock.
         dt = max(0.0, f.host_time_s - (self._last_host_s or f.host_time_s))
-        return self._next_idx + max(0, int(round(dt * self.fs_hz)) - 1)
+        return self._next_idx + max(0, int(round(dt * self.fs_hz)) - 1), True
 
     def _queue_frame(self, heatmap: np.ndarray, idx: int, host_s: float) -> None:
         if not self._pending:

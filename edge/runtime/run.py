@@ -43,7 +43,11 @@ log = logging.getLogger(__name__)
 class RunConfig:
     """session_path: the new session file. seconds: stop after this much session time
     (None: until stopped). live: '-' (stdout JSON lines), 'udp://host:port' or None.
-    send_cfg: configure and start the module first. status_interval_s: 0 = no status line."""
+    send_cfg: configure and start the module first. status_interval_s: 0 = no status line.
+    reconfigure_after_s: after a link 'reconnect', no frame for this long means the module
+    reset (USB replug, DTR/RTS toggle) and waits for its .cfg: re-send it (None: never;
+    only with send_cfg). Failed attempts are retried from reconfigure_backoff_first_s,
+    doubling up to reconfigure_backoff_max_s, until a frame arrives or the run stops."""
 
     session_path: Path
     seconds: float | None = None
@@ -51,6 +55,9 @@ class RunConfig:
     send_cfg: bool = True
     stop_sensor: bool = True
     status_interval_s: float = 1.0
+    reconfigure_after_s: float | None = 2.0
+    reconfigure_backoff_first_s: float = 0.5
+    reconfigure_backoff_max_s: float = 10.0
     store_queue: int = 512
     core: CoreConfig = field(default_factory=CoreConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
@@ -135,6 +142,57 @@ class _Store:
                 self.error = e
 
 
+class _Reconfigure:
+    """Re-sends the board's .cfg on its own thread (the processing loop never waits on the
+    config UART); each attempt's outcome becomes a 'reconfigure' event the loop collects."""
+
+    def __init__(self, open_config: Callable, cfg_path: Path, backoff_first_s: float, backoff_max_s: float):
+        self._open_config, self._cfg_path = open_config, cfg_path
+        self._backoff = (backoff_first_s, backoff_max_s)
+        self.outcomes: queue.SimpleQueue[tuple[bool, str]] = queue.SimpleQueue()
+        self._cancel = threading.Event()
+        self._t: threading.Thread | None = None
+
+    @property
+    def busy(self) -> bool:
+        return self._t is not None and self._t.is_alive()
+
+    def start(self) -> None:
+        self._cancel.clear()
+        self._t = threading.Thread(target=self._run, name="edge-reconfigure", daemon=True)
+        self._t.start()
+
+    def cancel(self, wait: bool = False) -> None:
+        """Stop retrying (frames are back, or the run ends); an attempt under way finishes."""
+        self._cancel.set()
+        if wait and self._t is not None:
+            self._t.join()
+
+    def _run(self) -> None:
+        delay_s, max_s = self._backoff
+        attempt = 0
+        while not self._cancel.is_set():
+            attempt += 1
+            try:
+                port = self._open_config()
+                try:
+                    res = send_cfg(port, self._cfg_path)
+                finally:
+                    port.close()
+            except Exception as e:  # any failure is an event and a retry, never a crash
+                log.warning("cfg re-send attempt %d failed: %s", attempt, e)
+                self.outcomes.put((False, f"attempt {attempt} failed: {type(e).__name__}: {e}; "
+                                          f"retry in {delay_s:.1f} s"))
+                if self._cancel.wait(delay_s):
+                    return
+                delay_s = min(max_s, delay_s * 2)
+                continue
+            log.info("module re-configured after a reset (attempt %d)", attempt)
+            self.outcomes.put((True, f"cfg re-sent after reconnect (attempt {attempt}, "
+                                     f"{len(res.answers)} commands)"))
+            return
+
+
 def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None, *,
              open_data: Callable | None = None, open_config: Callable | None = None,
              status_out: TextIO | None = None, live_out: TextIO | None = None,
@@ -162,6 +220,10 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
     reader = FrameReader(open_data, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
     writer = SessionWriter(path, meta)
     store = _Store(writer, cfg.store_queue)
+    reconf = _Reconfigure(open_config, profile.cfg_path, cfg.reconfigure_backoff_first_s,
+                          cfg.reconfigure_backoff_max_s)
+    watch_reconnect = cfg.send_cfg and cfg.reconfigure_after_s is not None
+    reconnect_at: float | None = None  # monotonic time of a reconnect not yet followed by a frame
     counts: dict[str, int] = {}
     blocks = [0, 0]
     t_wall0 = time.monotonic()
@@ -208,6 +270,25 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
                 break
             item = reader.get(0.05)
             dispatch(core.idle() if item is None else core.feed(item))
+            if watch_reconnect:
+                kind = getattr(item, "kind", None)
+                if kind == "reconnect":
+                    reconnect_at = time.monotonic()
+                elif item is not None and hasattr(item, "heatmap_iq"):
+                    reconnect_at = None
+                    reconf.cancel()
+                elif (reconnect_at is not None and not reconf.busy
+                      and time.monotonic() - reconnect_at >= cfg.reconfigure_after_s):
+                    reconnect_at = None  # one re-send sequence per silent reconnect
+                    log.warning("no frame %.1f s after reconnect: re-sending %s", cfg.reconfigure_after_s,
+                                profile.cfg_path)
+                    reconf.start()
+                while True:
+                    try:
+                        ok, detail = reconf.outcomes.get_nowait()
+                    except queue.Empty:
+                        break
+                    dispatch([Output(event=SessionEvent(core.t_s, "reconfigure", detail))])
             if cfg.status_interval_s > 0 and time.monotonic() >= next_status:
                 next_status += cfg.status_interval_s
                 st = status()
@@ -218,6 +299,12 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
                     print(st.line(), file=status_out, flush=True)
     finally:
         reader.stop()
+        reconf.cancel(wait=True)  # the config UART is free for sensorStop below
+        while True:
+            try:
+                dispatch([Output(event=SessionEvent(core.t_s, "reconfigure", reconf.outcomes.get_nowait()[1]))])
+            except queue.Empty:
+                break
         # frames already read are processed; none is left behind without an event
         while (item := reader.get(0)) is not None:
             if cfg.seconds is None or not (hasattr(item, "heatmap_iq") and core.t_s >= cfg.seconds):

@@ -284,6 +284,21 @@ class RadarModule:
             out_cfg, out_data = out_cfg + c, out_data + d
         return out_cfg, out_data
 
+    def power_cycle(self) -> None:
+        """Reset like the device on a USB replug / DTR toggle: sensor stopped, config cleared.
+
+        The scene and the seeded clock/front-end identity stay (it is the same chip); frames
+        stop until a whole .cfg with sensorStart is received again, and the frame counter
+        restarts from the beginning.
+        """
+        self.cli = ConfigCli(self.cli.banner_text, start_check=self._start_check)
+        self._fe = self._pending_fe = None
+        self._cfg = None
+        self._block = None
+        self._template = None
+        self._k = 0
+        log.info("module power-cycled: sensor stopped, config cleared")
+
     @property
     def running(self) -> bool:
         return self.cli.running and not self._finished()

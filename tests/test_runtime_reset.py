@@ -1,0 +1,63 @@
+"""The module resets while its data cable is out (USB replug): the run must re-send the .cfg.
+
+After a real IWR6843 reset the ports come back but the sensor is stopped with no config;
+the simulator's ``ModuleServer.power_cycle`` does the same. The data port goes through the
+`Unplug` proxy of test_runtime, so the reader sees the port vanish and come back.
+"""
+
+import numpy as np
+
+from edge.dsp.config import DspConfig
+from edge.link import ReaderConfig, open_port
+from edge.runtime import RunConfig, run_edge, with_ports
+from edge.store import SessionReader
+from test_runtime import BeatModel, Unplug, _profile, _serve
+
+
+def test_reset_mid_run_resends_cfg(tmp_path):
+    profile = _profile()
+    link = tmp_path / "ttyRADAR"
+    with _serve(speed=4.0) as server:
+        proxy = Unplug(server.ports.data, link)
+        prof = with_ports(profile, server.ports.config, str(link))
+        statuses = []
+
+        def on_status(st):
+            statuses.append(st)
+            if len(statuses) == 4:  # ~8 s of stream in: replug the cable, the module resets
+                proxy.unplug(1.0)
+                server.power_cycle()
+
+        cfg = RunConfig(tmp_path / "s.db", seconds=30.0, status_interval_s=0.5, reconfigure_after_s=1.0,
+                        reader=ReaderConfig(backoff_first_s=0.05, backoff_max_s=0.2))
+        try:
+            summary = run_edge(prof, BeatModel(DspConfig.from_profile(profile)), cfg,
+                               open_data=lambda: open_port(str(link), 921600), status_out=False,
+                               on_status=on_status)
+        finally:
+            proxy.close()
+        assert server.module.running or server.module.config is not None  # it was configured again
+    assert summary.stopped_by == "seconds" and summary.reconnects == 1
+    assert summary.events.get("reconfigure", 0) >= 1
+    with SessionReader(tmp_path / "s.db") as r:
+        ev = r.events()
+        disc = [e for e in ev if e.kind == "disconnect"]
+        rec = [e for e in ev if e.kind == "reconnect"]
+        reconf = [e for e in ev if e.kind == "reconfigure"]
+        assert len(disc) == 1 and len(rec) == 1
+        assert reconf and reconf[-1].detail.startswith("cfg re-sent after reconnect"), [e.detail for e in reconf]
+        gap_t = disc[0].t_s
+        assert all(e.t_s >= gap_t for e in reconf)
+        fn = np.array([f.frame_number for f in r.frames()])
+        assert len(fn) == summary.frames_received
+        restarts = np.flatnonzero(np.diff(fn) < 0)
+        assert len(restarts) == 1, "the module's frame counter restarts once, at the reset"
+        assert len(fn) - restarts[0] - 1 > 500 and fn[restarts[0] + 1] <= 2  # frames flow again, from the start
+        drops = [e for e in ev if e.kind == "drop"]
+        # the silent stretch (unplug 1 s + 1 s wait + cfg) is counted by the host clock
+        assert summary.frames_lost == sum(d.count for d in drops) >= 150
+        blocks = list(r.ecg_blocks())
+        assert any(b.t0_s > gap_t + 3 for b in blocks), "no ECG after the reset"
+        beats_after = [b for b in r.beats() if b.t_s > gap_t]
+        assert beats_after and np.isnan(beats_after[0].rr_s)  # no RR across the gap
+        assert r.metadata()["closed_cleanly"] is True
