@@ -61,3 +61,29 @@ def test_reset_mid_run_resends_cfg(tmp_path):
         beats_after = [b for b in r.beats() if b.t_s > gap_t]
         assert beats_after and np.isnan(beats_after[0].rr_s)  # no RR across the gap
         assert r.metadata()["closed_cleanly"] is True
+
+
+def test_reconfigure_failures_are_events_and_retried():
+    """A config port that cannot be opened: every attempt is an outcome, retried with back-off."""
+    import time
+
+    from edge.runtime.run import _Reconfigure
+
+    calls = []
+
+    def open_config():
+        calls.append(time.monotonic())
+        raise OSError("config port gone")
+
+    rc = _Reconfigure(open_config, _profile().cfg_path, backoff_first_s=0.05, backoff_max_s=0.1)
+    rc.start()
+    time.sleep(0.4)
+    rc.cancel(wait=True)
+    assert not rc.busy
+    outcomes = []
+    while not rc.outcomes.empty():
+        outcomes.append(rc.outcomes.get())
+    assert len(outcomes) == len(calls) >= 3 and not any(ok for ok, _ in outcomes)
+    assert "OSError: config port gone" in outcomes[0][1]
+    gaps = np.diff(calls)
+    assert gaps[0] >= 0.04 and gaps[-1] <= 0.2  # doubling from 0.05 s, capped at 0.1 s
