@@ -132,6 +132,50 @@ def augment(x: np.ndarray, rng: np.random.Generator, p_noise: float, p_burst: fl
     return np.clip(x, -1.0, 1.0 - 1.0 / Q15)
 
 
+class ShardStream:
+    """A training split streamed from its shard files (``host.data.format.split_files``) through
+    ``tf.data``: each epoch visits the shards in a seeded order, ``mix`` shards at a time
+    (shuffled together: a shuffle buffer of whole shards), and yields augmented batches while the
+    next ones are prepared (``prefetch``). Memory: ``mix`` + 1 shards, whatever the split's size.
+    Windows left over from one group join the next, so an epoch has ``len(self) // batch``
+    batches, as the in-memory path."""
+
+    def __init__(self, files: list[Path], n_windows: list[int], mix: int = 4):
+        if not files:
+            raise ConfigError("train: the training split has no files")
+        self.files, self.n_windows, self.mix = list(files), list(n_windows), max(1, int(mix))
+
+    def __len__(self) -> int:
+        return int(sum(self.n_windows))
+
+    def _batches(self, rng: np.random.Generator, batch: int, p_noise: float, p_burst: float):
+        from host.data.format import load_windows
+
+        order = rng.permutation(len(self.files))
+        carry = None
+        for g in range(0, len(order), self.mix):
+            parts = [Arrays.from_windows(load_windows(self.files[i])) for i in order[g:g + self.mix]]
+            if carry is not None:
+                parts.insert(0, carry)
+            group = Arrays(*(np.concatenate([getattr(p, f) for p in parts]) for f in Arrays.__dataclass_fields__))
+            perm = rng.permutation(len(group))
+            n_full = len(perm) // batch
+            for b in range(n_full):
+                x, ecg, mask, anc, cyc = group.take(np.sort(perm[b * batch:(b + 1) * batch]))
+                yield augment(x, rng, p_noise, p_burst), ecg, mask, anc, cyc
+            rest = np.sort(perm[n_full * batch:])
+            carry = Arrays(*group.take(rest)) if len(rest) else None
+
+    def dataset(self, rng: np.random.Generator, batch: int, p_noise: float, p_burst: float, t: int, v: int, c: int):
+        """One epoch's ``tf.data.Dataset`` of (x, ecg_mv, ecg_mask, anchors, cycle_s) batches."""
+        f32 = tf.float32
+        sig = (tf.TensorSpec((batch, t, v, c), f32), tf.TensorSpec((batch, t, 12), f32),
+               tf.TensorSpec((batch, t, 12), f32), tf.TensorSpec((batch, t), f32), tf.TensorSpec((batch, 1), f32))
+        # one generator, consumed in order: the RNG draws are those of a sequential run
+        return tf.data.Dataset.from_generator(lambda: self._batches(rng, batch, p_noise, p_burst),
+                                              output_signature=sig).prefetch(2)
+
+
 class Trainer:
     """The model, optimiser and one train step per MTL method."""
 
@@ -187,12 +231,14 @@ class Trainer:
     def _eval_fn(self, x, ecg, mask, anc, cyc):
         return task_losses(self.model(x, training=False), ecg, mask, anc, cyc)
 
-    def train_epoch(self, data: Arrays, epoch: int, k: np.ndarray, show: bool,
+    def train_epoch(self, data: Arrays | ShardStream, epoch: int, k: np.ndarray, show: bool,
                     z_q: np.ndarray | None = None) -> np.ndarray:
         """One pass over ``data`` (shuffled and augmented by the epoch's RNG) -> mean task losses (3,).
         ``z_q``: the prior's quantised latents of ``data``'s ECG (N, T/8, D), with ``prior``."""
         c = self.cfg
         rng = np.random.default_rng([c.seed, epoch])
+        if isinstance(data, ShardStream):
+            return self._train_stream(data, rng, epoch, k, show)
         order = rng.permutation(len(data))
         sums, n = np.zeros(len(TASKS)), 0
         k_t = tf.constant(k, tf.float64)
@@ -206,6 +252,22 @@ class Trainer:
             losses = self._step(x, ecg, mask, anc, cyc, zq, k_t).numpy()
             sums += losses * len(idx)
             n += len(idx)
+            bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
+        return sums / max(n, 1)
+
+    def _train_stream(self, data: ShardStream, rng: np.random.Generator, epoch: int, k: np.ndarray,
+                      show: bool) -> np.ndarray:
+        c, m = self.cfg, self.cfg.model
+        k_t = tf.constant(k, tf.float64)
+        zq = tf.zeros((c.batch_size, 1, 1), tf.float32)
+        sums, n = np.zeros(len(TASKS)), 0
+        ds = data.dataset(rng, c.batch_size, c.p_noise, c.p_burst, m.window_samples, m.n_voxels, m.n_channels)
+        bar = tqdm(ds, total=len(data) // c.batch_size, desc=f"epoch {epoch}/{c.epochs}", unit="batch",
+                   leave=False, disable=not show)
+        for x, ecg, mask, anc, cyc in bar:
+            losses = self._step(x, ecg, mask, anc, cyc, zq, k_t).numpy()
+            sums += losses * c.batch_size
+            n += c.batch_size
             bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
         return sums / max(n, 1)
 
@@ -260,7 +322,15 @@ def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bo
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(cfg.seed)
     tf.config.experimental.enable_op_determinism()
-    train, val = Arrays.from_windows(train_set), Arrays.from_windows(val_set)
+    streamed = isinstance(train_set, ShardStream)
+    if streamed and cfg.prior:
+        raise ConfigError("train --prior: the ECG prior needs the training split in memory (one file); "
+                          f"this dataset streams {len(train_set.files)} shards")
+    train = train_set if streamed else Arrays.from_windows(train_set)
+    val = Arrays.from_windows(val_set)
+    gpus = tf.config.list_physical_devices("GPU")
+    log.info("training on %s; %d training windows %s", ", ".join(g.name for g in gpus) or "CPU", len(train),
+             f"streamed from {len(train_set.files)} shards" if streamed else "in memory")
     trainer = Trainer(cfg, len(train) // cfg.batch_size)
     z_q = prior_latents(train, out, cfg) if cfg.prior else None
     schedule = mtl.EccentricSchedule(len(TASKS), cfg.warmup_epochs, cfg.temperature)
@@ -313,11 +383,16 @@ def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, bat
           mtl: str = "ega", T: float = 1.0, warmup_epochs: int = 4, lr: float = 1e-3, resume: bool = True,
           prior: bool = False, model: ModelConfig | None = None, show_progress: bool = True) -> TrainResult:
     """Train on ``dataset_dir`` (train.npz / val.npz / manifest.json; test.npz is not read)."""
-    from host.data.format import load_split, read_manifest
+    from host.data.format import load_split, read_manifest, split_files
 
     read_manifest(dataset_dir)  # fail early, naming the folder, if it is not a dataset
-    train_set, val_set = load_split(dataset_dir, "train"), load_split(dataset_dir, "val")
-    t, v, c = train_set.features_q15.shape[1:]
+    files = split_files(dataset_dir, "train")
+    val_set = load_split(dataset_dir, "val")
+    if len(files) > 1:  # a sharded split is streamed from disk (tf.data), never held whole
+        train_set = ShardStream([f for f, _ in files], [n for _, n in files])
+    else:
+        train_set = load_split(dataset_dir, "train")
+    t, v, c = val_set.features_q15.shape[1:]
     mcfg = model or ModelConfig(window_samples=t, n_voxels=v, n_channels=c)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, mtl=mtl, temperature=T,
                       warmup_epochs=warmup_epochs, lr=lr, prior=prior, model=mcfg)

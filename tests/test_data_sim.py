@@ -94,3 +94,15 @@ def test_save_load_round_trip_and_bad_files(ds, tmp_path):
     with pytest.raises(InputDataError, match="missing fields"):
         load_windows(tmp_path / "bad.npz")
     assert json.loads((ds / "manifest.json").read_text())["format_version"] == 1
+
+
+def test_sharded_split_holds_the_same_windows(ds, tmp_path):
+    """A split larger than the shard size becomes several files listed in the manifest; read back
+    it is the one-file split, window for window."""
+    sh = build_sim_dataset(tmp_path / "s", N, SECONDS, SEED, workers=1, val_frac=0.25, test_frac=0.25,
+                           windows_per_shard=3)
+    files = read_manifest(sh)["splits"]["train"]["files"]
+    assert [f["name"] for f in files] == ["train-00000.npz", "train-00001.npz"]  # 2 subjects x 4 windows
+    assert [f["n_windows"] for f in files] == [4, 4] and not (sh / "train.npz").exists()
+    a, b = load_split(ds, "train"), load_split(sh, "train")
+    assert np.array_equal(a.features_q15, b.features_q15) and np.array_equal(a.subject_id, b.subject_id)

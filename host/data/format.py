@@ -2,7 +2,10 @@
 
 A dataset folder holds ``train.npz``, ``val.npz``, ``test.npz`` (one ``WindowSet`` each,
 split by subject) and ``manifest.json`` (seed, subjects per split with a summary of their
-parameters, DSP settings, seconds per subject, software version).
+parameters, DSP settings, seconds per subject, software version). A large split is written
+as shards ``train-00000.npz``, ``train-00001.npz``, ... (whole subjects per shard) listed in
+``manifest.json`` under ``splits.<split>.files`` with their window counts, so training can
+stream it from disk (``host.train``) instead of holding it in memory.
 
 ``save_windows`` writes byte-reproducible files: the zip entries carry a fixed timestamp
 (``np.savez`` stamps the current time), so the same windows give the same bytes.
@@ -157,8 +160,54 @@ def read_manifest(dataset_dir: str | Path) -> dict:
         raise InputDataError(f"{p}: not JSON: {e}") from e
 
 
-def load_split(dataset_dir: str | Path, split: str) -> WindowSet:
-    """One split of a dataset folder ('train', 'val' or 'test')."""
+def split_files(dataset_dir: str | Path, split: str) -> list[tuple[Path, int | None]]:
+    """The files of one split with their window counts (None where the manifest has none)."""
     if split not in SPLITS:
         raise InputDataError(f"split: expected one of {SPLITS}, got {split!r}")
-    return load_windows(Path(dataset_dir) / f"{split}.npz")
+    has_manifest = (Path(dataset_dir) / "manifest.json").is_file()
+    entry = read_manifest(dataset_dir).get("splits", {}).get(split, {}) if has_manifest else {}
+    files = entry.get("files") if isinstance(entry, dict) else None
+    if not files:
+        return [(Path(dataset_dir) / f"{split}.npz", entry.get("n_windows") if isinstance(entry, dict) else None)]
+    return [(Path(dataset_dir) / f["name"], int(f["n_windows"])) for f in files]
+
+
+def load_split(dataset_dir: str | Path, split: str) -> WindowSet:
+    """One split of a dataset folder ('train', 'val' or 'test'), all its shards in order."""
+    files = split_files(dataset_dir, split)
+    if len(files) == 1:
+        return load_windows(files[0][0])
+    return WindowSet.concat([load_windows(f) for f, _ in files])
+
+
+class ShardWriter:
+    """Writes one split as shards of whole subjects: ``add(ws)`` per subject, in order; a shard
+    is closed once it holds ``windows_per_shard`` windows or more. ``close()`` returns the
+    manifest entries; a split that fits one shard is written as ``<split>.npz``."""
+
+    def __init__(self, out_dir: str | Path, split: str, windows_per_shard: int):
+        if windows_per_shard < 1:
+            raise InputDataError(f"windows per shard: expected >= 1, got {windows_per_shard}")
+        self.out, self.split, self.per_shard = Path(out_dir), split, int(windows_per_shard)
+        self._parts: list[WindowSet] = []
+        self._files: list[dict] = []
+
+    def add(self, ws: WindowSet) -> None:
+        self._parts.append(ws)
+        if sum(len(p) for p in self._parts) >= self.per_shard:
+            self._flush()
+
+    def _flush(self) -> None:
+        ws = WindowSet.concat(self._parts)
+        self._parts = []
+        name = f"{self.split}-{len(self._files):05d}.npz"
+        save_windows(self.out / name, ws)
+        self._files.append({"name": name, "n_windows": len(ws)})
+
+    def close(self) -> list[dict]:
+        if self._parts or not self._files:
+            self._flush()
+        if len(self._files) == 1:  # the common small case keeps the one-file layout
+            (self.out / self._files[0]["name"]).replace(self.out / f"{self.split}.npz")
+            self._files[0]["name"] = f"{self.split}.npz"
+        return self._files

@@ -22,11 +22,13 @@ import numpy as np
 from boards import load_profile
 from cardioradar import __version__
 from cardioradar.errors import ConfigError
-from host.data.format import SPLITS, FORMAT_VERSION, WindowSet, save_windows, write_manifest
+from host.data.format import SPLITS, FORMAT_VERSION, ShardWriter, WindowSet, write_manifest
 
 log = logging.getLogger(__name__)
 
 _RECORD_SEED_KEY = 0x5EED  # keeps recording seeds apart from random_population's own streams
+# ~2048 windows = ~75 MB uncompressed, ~90 subjects of 60 s: a shard loads in well under a second
+DEFAULT_WINDOWS_PER_SHARD = 2048
 
 
 def split_subjects(n: int, seed: int, val_frac: float, test_frac: float) -> dict[str, list[int]]:
@@ -74,31 +76,34 @@ def _job(args) -> tuple[WindowSet, ...]:
     return simulate_windows(params, index, seconds, seed, board, noises, recording_seed(seed, index) ^ 0x401)
 
 
-def simulate_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
-                        board: str = "sim", noises: tuple = (None,), desc: str = "subjects") -> list[tuple[WindowSet, ...]]:
-    """Per listed subject (in the order given), its windows for each entry of ``noises``.
-    Parallel over subjects; each subject's seeds depend only on (seed, index)."""
+def iter_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
+                    board: str = "sim", noises: tuple = (None,), desc: str = "subjects"):
+    """Per listed subject (in the order given), its windows for each entry of ``noises``, as
+    they are ready. Parallel over subjects; each subject's seeds depend only on (seed, index)."""
     from tqdm import tqdm
 
     jobs = [(population[i], i, seconds, seed, board, tuple(noises)) for i in indices]
     bar = tqdm(total=len(jobs), desc=desc, unit="subject", disable=None)
     try:
         if workers <= 1 or len(jobs) <= 1:
-            out = []
             for j in jobs:
-                out.append(_job(j))
+                yield _job(j)
                 bar.update(1)
-            return out
+            return
         # spawn: numba and threads do not survive fork well; each worker starts clean
         ctx = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            out = []
-            for ws in pool.map(_job, jobs):  # map keeps subject order
-                out.append(ws)
+            for ws in pool.map(_job, jobs, chunksize=1):  # map keeps subject order
+                yield ws
                 bar.update(1)
-            return out
     finally:
         bar.close()
+
+
+def simulate_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
+                        board: str = "sim", noises: tuple = (None,), desc: str = "subjects") -> list[tuple[WindowSet, ...]]:
+    """``iter_population`` gathered into a list."""
+    return list(iter_population(population, indices, seconds, seed, workers, board, noises, desc))
 
 
 def subject_summary(params, index: int) -> dict:
@@ -118,8 +123,13 @@ def dsp_settings(board: str = "sim") -> dict:
 
 
 def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed: int, workers: int = 2,
-                      val_frac: float = 0.15, test_frac: float = 0.15, board: str = "sim") -> Path:
-    """Write train.npz / val.npz / test.npz + manifest.json into ``out_dir``; returns it."""
+                      val_frac: float = 0.15, test_frac: float = 0.15, board: str = "sim",
+                      windows_per_shard: int = DEFAULT_WINDOWS_PER_SHARD) -> Path:
+    """Write the train / val / test splits + manifest.json into ``out_dir``; returns it.
+
+    Subjects are simulated in split order and written as they finish, so memory holds one
+    shard at a time whatever the population size (a split larger than ``windows_per_shard``
+    windows becomes several shard files, see ``host.data.format``)."""
     from hardware_sim.subject.params import random_population
 
     if not seconds > 0:
@@ -129,17 +139,22 @@ def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed
     splits = split_subjects(n_subjects, seed, val_frac, test_frac)  # before anything is simulated
     population = random_population(n_subjects, seed)
     order = [i for s in SPLITS for i in splits[s]]
-    results = {i: w[0] for i, w in zip(order, simulate_population(population, order, seconds, seed, workers, board))}
     manifest = {
         "format_version": FORMAT_VERSION, "source": "simulator", "seed": int(seed), "seconds_per_subject": seconds,
         "n_subjects": n_subjects, "val_frac": val_frac, "test_frac": test_frac,
         "software_version": __version__, "dsp": dsp_settings(board), "splits": {},
     }
+    results = iter_population(population, order, seconds, seed, workers, board)
     for split in SPLITS:
-        ws = WindowSet.concat([results[i] for i in splits[split]])
-        save_windows(out / f"{split}.npz", ws)
-        manifest["splits"][split] = {"n_windows": len(ws),
+        writer = ShardWriter(out, split, windows_per_shard)
+        for _ in splits[split]:
+            writer.add(next(results)[0])
+        files = writer.close()
+        n_windows = sum(f["n_windows"] for f in files)
+        manifest["splits"][split] = {"n_windows": n_windows,
                                      "subjects": [subject_summary(population[i], i) for i in splits[split]]}
-        log.info("%s: %d subjects, %d windows", split, len(splits[split]), len(ws))
+        if len(files) > 1:
+            manifest["splits"][split]["files"] = files
+        log.info("%s: %d subjects, %d windows in %d file(s)", split, len(splits[split]), n_windows, len(files))
     write_manifest(out, manifest)
     return out
