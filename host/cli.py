@@ -99,6 +99,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     b.add_argument("--workers", type=int, default=2)
     b.add_argument("--val-frac", type=float, default=0.15)
     b.add_argument("--test-frac", type=float, default=0.15)
+    b.add_argument("--shard-windows", type=int, default=2048,
+                   help="windows per shard file of a simulated split (training streams the shards)")
 
 
 def _run_data(args: argparse.Namespace) -> int:

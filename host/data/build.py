@@ -26,4 +26,5 @@ def build_from_args(args) -> Path:
     from host.data.sim_dataset import build_sim_dataset
 
     return build_sim_dataset(args.out, args.subjects if args.subjects is not None else 20, args.seconds, args.seed,
-                             args.workers, args.val_frac, args.test_frac)
+                             args.workers, args.val_frac, args.test_frac,
+                             windows_per_shard=getattr(args, "shard_windows", 2048))
