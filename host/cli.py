@@ -54,11 +54,14 @@ def _run_demo(args: argparse.Namespace) -> int:
 
 
 def _add_eval(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", default=None, help="model (.tflite + metadata); default: the model-free template baseline")
+    who = p.add_mutually_exclusive_group()
+    who.add_argument("--model", default=None, help="model (.tflite + metadata, or .keras); default: the board's shipped model")
+    who.add_argument("--baseline", action="store_true", help="score the model-free template baseline instead")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--subjects", type=int, default=None, help="simulated held-out subjects (default 10)")
-    src.add_argument("--drive-ecg", default=None, help="simulate one subject driven by this ECG recording")
-    src.add_argument("--session", default=None, help="session .db, frames.bin or sim recording folder")
+    src.add_argument("--drive-ecg", nargs="+", default=None, metavar="PATH",
+                     help="ECG recordings or folders of them: one simulated subject driven by each")
+    src.add_argument("--session", default=None, help="session .db, frames.bin or sim recording folder (its board)")
     src.add_argument("--dataset", default=None, help="dataset folder: evaluate on its test split")
     p.add_argument("--seconds", type=float, default=60.0, help="seconds per simulated subject")
     p.add_argument("--seed", type=int, default=1000, help="population seed (must differ from the training seed)")
@@ -75,7 +78,7 @@ def _run_eval(args: argparse.Namespace) -> int:
     from host.eval import EvalRequest, run_eval
 
     result = run_eval(EvalRequest(
-        model=args.model, subjects=args.subjects, seconds=args.seconds, seed=args.seed, drive_ecg=args.drive_ecg,
+        model=args.model, baseline=args.baseline, subjects=args.subjects, seconds=args.seconds, seed=args.seed, drive_ecg=args.drive_ecg,
         session=args.session, ref_ecg=args.ref_ecg, ref_offset_s=args.ref_offset_s, dataset=args.dataset,
         snr_db=args.snr_db, burst_s=args.bursts, burst_db=args.burst_db, workers=args.workers))
     print(result.format_tables())

@@ -2,22 +2,18 @@
 
 The core, ``evaluate_windows(predictor, windows)``, takes any predictor with the signature
 of ``edge.infer.EcgModel.predict``: features_q15 int16 (N, T, V, C) -> (ecg_mv (N, T, 12),
-anchors (N, T), cycle_s (N,)). Per subject, the overlapping windows of prediction and truth
-are stitched onto one track (Hann-weighted overlap-add), then the seed papers' metrics are
-computed with ``host.metrics``:
+anchors (N, T), cycle_s (N,)). Every subject is scored by the one scorer, ``host.scoring``
+(shared with `quantize model`'s report, `report` and `demo`): the windows are joined by the
+board's own ``CrossFadeStitcher`` and R peaks come from the board's own ``edge.post``; then
+the seed papers' metrics (max-NCC PCC on 2.56 s windows, RMSE, R-peak error, IBI error,
+MDR, HR error, PPI error) and medians across subjects (radarODE-MTL). dm% compares with a
+baseline result (the clean run for noise robustness, else the model-free
+``TemplateBaseline``).
 
-- PCC: max normalised cross-correlation over lags on 2.56 s windows, per lead; a subject's
-  PCC is the median over its windows of the mean over leads (CardioRadar);
-- RMSE in mV per lead (subject value: mean over leads);
-- R peaks by NeuroKit2 on lead II of truth and reconstruction, matched within 150 ms:
-  R-peak timing error, IBI MAE, MDR (pooled over all true beats), HR error on 30-s pieces;
-- cycle-length (PPI) error: |predicted - true mean RR| per window, ms;
-then medians across subjects (radarODE-MTL). dm% compares with a baseline result (the
-clean run for noise robustness, else a model-free template baseline, ``TemplateBaseline``).
-
-Window sources: simulated held-out subjects (``sim_windows``), a subject driven by an ECG
-recording (``drive_windows``), a recorded session (``host.data.session_dataset``), or the
-test split of a dataset folder.
+Window sources: simulated held-out subjects (``sim_windows``), subjects driven by ECG
+recordings (``drive_windows``, one per file), a recorded session
+(``host.data.session_dataset``; the board named in the session), or the test split of a
+dataset folder. Without a model the board's shipped model is evaluated.
 """
 
 from __future__ import annotations
@@ -26,24 +22,21 @@ import dataclasses
 import json
 import logging
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from cardioradar.errors import ConfigError, InputDataError
-from host import metrics
+from host import metrics, scoring
 from host.data.format import N_LEADS, WindowSet
 from host.data.targets import anchors_at
 
 log = logging.getLogger(__name__)
 
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-LEAD_II = 1
+LEADS = scoring.LEADS
 FS_HZ = 100.0
-HR_PIECE_S = 30.0
-PCC_FAIL = 0.6  # radarODE-MTL: a reconstruction "fails" below 60 % PCC
+PCC_FAIL = scoring.PCC_FAIL
 JSON_KEYS = ("pcc_median", "rmse_mv_median", "ibi_mae_ms_median", "rpeak_err_ms_median", "mdr",
              "hr_err_bpm_median", "n_beats", "n_subjects")
 # dm% task groups (radarODE-MTL: morphology, R-peak anchors, cycle length): metric -> higher is better
@@ -56,29 +49,7 @@ DM_TASKS = {
 Predictor = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]
 
 
-@dataclass(frozen=True)
-class SubjectMetrics:
-    """One subject. pcc_lead / rmse_lead_mv: (12,) (NaN for leads the truth lacks)."""
-
-    subject_id: int
-    condition: str
-    n_windows: int
-    seconds: float
-    pcc: float
-    pcc_windows: np.ndarray  # (n_pcc_windows,) mean-over-leads PCC of each 2.56 s window
-    pcc_lead: np.ndarray
-    rmse_mv: float
-    rmse_lead_mv: np.ndarray
-    n_beats: int
-    n_missed: int
-    rpeak_err_ms: float
-    ibi_mae_ms: float
-    hr_err_bpm: float
-    ppi_err_ms: float
-
-    @property
-    def mdr(self) -> float:
-        return self.n_missed / self.n_beats if self.n_beats else float("nan")
+SubjectMetrics = scoring.Score  # one recording's metrics (the name eval used before the one scorer)
 
 
 @dataclass(frozen=True)
@@ -94,11 +65,16 @@ class EvalResult:
     per_condition: dict
     dm_percent: float | None = None
     dm_baseline: str | None = None
+    model: str | None = None  # the model file scored (None: the template baseline)
+    per_file: dict | None = None  # --drive-ecg: file -> its metrics, or {"error": ...}
 
     def to_json_dict(self) -> dict:
         d = dict(self.summary)
         d.update(source=self.source, noise=self.noise, dm_percent=self.dm_percent, dm_baseline=self.dm_baseline,
-                 per_lead=self.per_lead, per_condition=self.per_condition)
+                 per_lead=self.per_lead, per_condition=self.per_condition, model=self.model)
+        if self.per_file is not None:
+            d.update(per_file=self.per_file, n_files=len(self.per_file),
+                     n_file_errors=sum("error" in v for v in self.per_file.values()))
         return _json_clean(d)
 
     def to_json(self) -> str:
@@ -121,6 +97,15 @@ class EvalResult:
         for c, v in self.per_condition.items():
             lines.append(f"{c:<14} {v['n_subjects']:>4} {_f(v['pcc_median']):>6} {_f(v['rmse_mv_median']):>8} "
                          f"{_f(v['rpeak_err_ms_median'], 1):>7} {_f(100 * v['mdr'], 1):>6} {_f(v['hr_err_bpm_median'], 2):>7}")
+        if self.per_file is not None:
+            lines.append("file                                   rhythm       PCC    RMSE mV  Rpk ms  MDR %  HR bpm")
+            for name, v in self.per_file.items():
+                if "error" in v:
+                    lines.append(f"{name:<38} error: {v['error']}")
+                    continue
+                lines.append(f"{name:<38} {v['rhythm']:<10} {_f(v['pcc_median']):>6} {_f(v['rmse_mv_median']):>8} "
+                             f"{_f(v['rpeak_err_ms_median'], 1):>7} {_f(100 * v['mdr'], 1):>6} "
+                             f"{_f(v['hr_err_bpm_median'], 2):>7}")
         return "\n".join(lines)
 
 
@@ -140,16 +125,8 @@ def _json_clean(x):
     return x
 
 
-def _nanmedian(x) -> float:
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    return float(np.median(x)) if len(x) else float("nan")
-
-
-def _nanmean(x) -> float:
-    x = np.asarray(x, float)
-    x = x[np.isfinite(x)]
-    return float(np.mean(x)) if len(x) else float("nan")
+_nanmedian = scoring.nanmedian
+_nanmean = scoring.nanmean
 
 
 # ---- prediction and stitching ------------------------------------------------------------
@@ -166,112 +143,21 @@ def predict(predictor: Predictor, features_q15: np.ndarray, batch: int = 64):
     return ecg.astype(np.float64), anchors.astype(np.float64), cycle.astype(np.float64)
 
 
-def stitch(starts: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Overlap-add windows ``values`` (N, T, ...) placed at sample ``starts`` (N,) (from 0).
-
-    Hann-weighted (floored so a window's edge still counts where nothing else covers it).
-    Returns (track (n, ...) float64, covered bool (n,)); NaN where no window covers.
-    """
-    n_win, t = values.shape[:2]
-    total = int(starts.max()) + t
-    w = np.maximum(np.hanning(t + 2)[1:-1], 1e-3).reshape((t,) + (1,) * (values.ndim - 2))
-    acc = np.zeros((total,) + values.shape[2:])
-    wsum = np.zeros((total,) + (1,) * (values.ndim - 2))
-    for s, v in zip(starts, values):
-        acc[s:s + t] += w * v
-        wsum[s:s + t] += w
-    covered = wsum.reshape(total) > 0
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(wsum > 0, acc / wsum, np.nan), covered
-
-
-def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    d = np.diff(np.r_[0, mask.astype(np.int8), 0])
-    return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
-
-
-# ---- per-subject metrics -----------------------------------------------------------------
-def subject_metrics(ws: WindowSet, pred_ecg: np.ndarray, pred_cycle: np.ndarray, fs_hz: float = FS_HZ) -> SubjectMetrics:
-    """Metrics of one subject's windows ``ws`` (all one subject) against predictions."""
-    t0 = float(ws.window_start_s.min())
-    starts = np.rint((ws.window_start_s - t0) * fs_hz).astype(np.int64)
-    truth, covered = stitch(starts, ws.ecg_mv.astype(np.float64))
-    recon, _ = stitch(starts, pred_ecg)
-    pcc_rows, rmse_parts, weights = [], [], []
-    tim, ibi, hr = [], [], []
-    n_true = n_missed = 0
-    for a, b in _runs(covered):
-        x, y = recon[a:b], truth[a:b]
-        pcc_rows.append(metrics.window_pcc(x, y, fs_hz))
-        rmse_parts.append(metrics.rmse_mv(x, y) ** 2)
-        weights.append(b - a)
-        t_true = metrics.detect_r_peaks_s(y[:, LEAD_II], fs_hz)
-        t_pred = metrics.detect_r_peaks_s(np.nan_to_num(x[:, LEAD_II]), fs_hz)
-        m = metrics.match_peaks(t_true, t_pred)
-        n_true += len(m.true_s)
-        n_missed += m.n_missed
-        tim.append(m.timing_errors_ms)
-        ibi.append(m.ibi_errors_ms)
-        for p0 in np.arange(0.0, max((b - a) / fs_hz - HR_PIECE_S / 2, 0.0) + 1e-9, HR_PIECE_S):
-            sel_t = t_true[(t_true >= p0) & (t_true < p0 + HR_PIECE_S)]
-            sel_p = t_pred[(t_pred >= p0) & (t_pred < p0 + HR_PIECE_S)]
-            hr.append(metrics.hr_error_bpm(sel_t, sel_p))
-    pcc = np.concatenate(pcc_rows) if pcc_rows else np.zeros((0, N_LEADS))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        pcc_win = np.nanmean(pcc, axis=1) if len(pcc) else np.zeros(0)
-        pcc_lead = np.nanmedian(pcc, axis=0) if len(pcc) else np.full(N_LEADS, np.nan)
-        rmse_lead = np.sqrt(np.average(np.array(rmse_parts), axis=0, weights=weights))
-    tim_a, ibi_a = np.concatenate(tim), np.concatenate(ibi)
-    return SubjectMetrics(
-        subject_id=int(ws.subject_id[0]), condition=str(ws.condition[0]), n_windows=len(ws),
-        seconds=float(covered.sum() / fs_hz), pcc=_nanmedian(pcc_win), pcc_windows=pcc_win, pcc_lead=pcc_lead,
-        rmse_mv=_nanmean(rmse_lead), rmse_lead_mv=rmse_lead, n_beats=n_true, n_missed=n_missed,
-        rpeak_err_ms=_nanmean(tim_a), ibi_mae_ms=_nanmean(ibi_a), hr_err_bpm=_nanmedian(hr),
-        ppi_err_ms=_nanmean(1000.0 * np.abs(pred_cycle - ws.cycle_s)),
-    )
-
-
-def summarise(subjects: list[SubjectMetrics]) -> dict:
-    """Medians across subjects (pooled MDR and window PCC statistics)."""
-    pw = np.concatenate([s.pcc_windows for s in subjects]) if subjects else np.zeros(0)
-    pw = pw[np.isfinite(pw)]
-    n_beats = int(sum(s.n_beats for s in subjects))
-    return {
-        "pcc_median": _nanmedian([s.pcc for s in subjects]),
-        "pcc_window_mean": _nanmean(pw),
-        "pcc_window_median": _nanmedian(pw),
-        "fail_rate": float(np.mean(pw < PCC_FAIL)) if len(pw) else float("nan"),
-        "rmse_mv_median": _nanmedian([s.rmse_mv for s in subjects]),
-        "ibi_mae_ms_median": _nanmedian([s.ibi_mae_ms for s in subjects]),
-        "rpeak_err_ms_median": _nanmedian([s.rpeak_err_ms for s in subjects]),
-        "mdr": sum(s.n_missed for s in subjects) / n_beats if n_beats else float("nan"),
-        "mdr_median": _nanmedian([s.mdr for s in subjects]),
-        "hr_err_bpm_median": _nanmedian([s.hr_err_bpm for s in subjects]),
-        "ppi_err_ms_median": _nanmedian([s.ppi_err_ms for s in subjects]),
-        "n_beats": n_beats,
-        "n_subjects": len(subjects),
-        "n_windows": int(sum(s.n_windows for s in subjects)),
-        "seconds": float(sum(s.seconds for s in subjects)),
-    }
+summarise = scoring.summarise
 
 
 def evaluate_windows(predictor: Predictor, ws: WindowSet, *, source: str = "windows", noise: str = "clean",
-                     fs_hz: float = FS_HZ) -> EvalResult:
-    """Predict every window, then metrics per subject and medians across subjects."""
+                     fs_hz: float = FS_HZ, hop_samples: int | None = None, names: dict | None = None) -> EvalResult:
+    """Predict every window, score each subject with the one scorer (``host.scoring``: the
+    board's stitcher and R peaks), medians across subjects. ``hop_samples``: the DSP's hop
+    (default half a window); ``names``: subject id -> label (files for --drive-ecg)."""
     if not len(ws):
         raise InputDataError(f"{source}: no windows to evaluate (recordings too short for one window?)")
-    ecg, _, cycle = predict(predictor, ws.features_q15)
-    subjects = []
-    for sid in ws.subjects():
-        sel = np.flatnonzero(ws.subject_id == sid)
-        subjects.append(subject_metrics(ws.select(sel), ecg[sel], cycle[sel], fs_hz))
-    per_lead = {lead: {"pcc_median": _nanmedian([s.pcc_lead[j] for s in subjects]),
-                       "rmse_mv_median": _nanmedian([s.rmse_lead_mv[j] for s in subjects])}
-                for j, lead in enumerate(LEADS)}
-    per_condition = {c: summarise([s for s in subjects if s.condition == c])
-                     for c in sorted({s.condition for s in subjects})}
-    return EvalResult(source, noise, tuple(subjects), summarise(subjects), per_lead, per_condition)
+    ecg, anchors, cycle = predict(predictor, ws.features_q15)
+    hop = int(hop_samples) if hop_samples else ws.features_q15.shape[1] // 2
+    subjects = scoring.score_windows(ws, ecg, anchors, cycle, fs_hz=fs_hz, hop_samples=hop, names=names)
+    return EvalResult(source, noise, tuple(subjects), summarise(subjects), scoring.per_lead(subjects),
+                      scoring.per_condition(subjects))
 
 
 def dm_vs(result: EvalResult, baseline: EvalResult) -> float:
@@ -407,27 +293,151 @@ def sim_windows(n_subjects: int, seconds: float, seed: int, noises: tuple = (Non
     return tuple(WindowSet.concat([p[k] for p in parts]) for k in range(len(noises)))
 
 
-def drive_windows(ecg_path, seconds: float, seed: int, noises: tuple = (None,), board: str = "sim") -> tuple[WindowSet, ...]:
-    """Windows of one simulated subject whose heart follows the ECG recording ``ecg_path``."""
+def drive_windows(ecg_path, seconds: float, seed: int, noises: tuple = (None,), board: str = "sim",
+                  subject_id: int = 0, condition: str = "recorded", fs_hz: float | None = None) -> tuple[WindowSet, ...]:
+    """Windows of one simulated subject whose heart follows the ECG recording ``ecg_path``
+    (``fs_hz``: its rate, for files without a time column)."""
     from pathlib import Path
 
     from hardware_sim.record import DriveEcg
     from host.data.sim_dataset import simulate_windows
 
-    out = simulate_windows(None, 0, seconds, seed, board, noises, seed, drive_ecg=DriveEcg(Path(ecg_path)))
-    return tuple(dataclasses.replace(w, condition=np.full(len(w), "recorded")) for w in out)
+    out = simulate_windows(None, 0, seconds, seed, board, noises, seed, drive_ecg=DriveEcg(Path(ecg_path), fs_hz))
+    return tuple(dataclasses.replace(w, condition=np.full(len(w), condition),
+                                     subject_id=np.full(len(w), subject_id, w.subject_id.dtype)) for w in out)
+
+
+# Files of a --drive-ecg folder that the recorded-ECG loader reads (a WFDB record is its .hea);
+# licence / attribution texts beside them are not recordings.
+ECG_SUFFIXES = (".csv", ".tsv", ".txt", ".hea", ".dat", ".edf", ".bdf", ".npz")
+NOT_RECORDINGS = ("license", "licence", "readme", "attribution", "notice")
+
+
+def drive_files(paths) -> list:
+    """The recordings named by ``paths`` (files, or folders: their ECG files, sorted by name)."""
+    from pathlib import Path
+
+    out = []
+    for p in map(Path, [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "is_dir") else paths):
+        if not p.is_dir():
+            out.append(p)
+            continue
+        for f in sorted(p.iterdir()):
+            if not f.is_file() or f.suffix.lower() not in ECG_SUFFIXES:
+                continue
+            if any(w in f.name.lower() for w in NOT_RECORDINGS):
+                continue
+            if f.suffix.lower() == ".dat" and f.with_suffix(".hea").exists():
+                continue  # the record is read through its header
+            out.append(f)
+    return out
+
+
+def sidecar(path) -> dict:
+    """A recording's sidecar: ``<stem>.json`` or ``<name>.json`` beside it (a JSON object), else
+    its entry in a ``recordings.json`` {file name: {...}} of its folder; {} when none."""
+    from pathlib import Path
+
+    path = Path(path)
+    for side in (path.with_suffix(".json"), path.with_name(path.name + ".json"), path.parent / "recordings.json"):
+        if not side.is_file() or side == path:
+            continue
+        try:
+            d = json.loads(side.read_text())
+        except (OSError, ValueError) as e:
+            log.warning("%s: sidecar not read (%s)", side, e)
+            continue
+        if side.name == "recordings.json":
+            d = d.get(path.name) if isinstance(d, dict) else None
+        if isinstance(d, dict):
+            return d
+    return {}
+
+
+def rhythm_of(path) -> str:
+    """A recording's rhythm: ``rhythm`` (or ``condition``) of its sidecar, else "unknown"."""
+    d = sidecar(path)
+    for key in ("rhythm", "condition"):
+        if isinstance(d.get(key), str) and d[key]:
+            return d[key]
+    return "unknown"
+
+
+def rate_of(path) -> float | None:
+    """A recording's sample rate when the file may not carry it: ``fs_hz`` of its sidecar, else a
+    ``<N>hz`` token in its name (``..._500hz.csv``), else None (the file's own)."""
+    import re
+    from pathlib import Path
+
+    fs = sidecar(path).get("fs_hz")
+    if isinstance(fs, (int, float)) and fs > 0:
+        return float(fs)
+    m = re.search(r"(?:^|[_.-])(\d+(?:\.\d+)?)hz(?:$|[_.-])", Path(path).stem.lower() + "_")
+    return float(m.group(1)) if m else None
+
+
+def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board: str = "sim"):
+    """Windows of one driven subject per recording (subject id = file index, condition = its
+    rhythm). Returns (WindowSets per noise, {id: file name}, {file name: rhythm or error})."""
+    from cardioradar.errors import CardioRadarError
+
+    files = drive_files(paths)
+    if not files:
+        raise InputDataError(f"--drive-ecg {' '.join(map(str, [paths] if isinstance(paths, str) else paths))}: "
+                             f"no ECG files ({', '.join(ECG_SUFFIXES)})")
+    parts, names, status = [], {}, {}
+    for i, f in enumerate(files):
+        name = f.name if sum(g.name == f.name for g in files) == 1 else str(f)
+        try:
+            ws = drive_windows(f, seconds, seed, noises, board, subject_id=i, condition=rhythm_of(f), fs_hz=rate_of(f))
+            if not len(ws[0]):
+                raise InputDataError(f"{f}: no model window ({seconds:g} s simulated)")
+        except (CardioRadarError, OSError, ValueError) as e:
+            log.warning("--drive-ecg %s: %s", f, e)
+            status[name] = {"error": str(e).splitlines()[0]}
+            continue
+        parts.append(ws)
+        names[i] = name
+        status[name] = {"rhythm": rhythm_of(f)}
+    if not parts:
+        raise InputDataError("--drive-ecg: no recording could be used: "
+                             + "; ".join(f"{k}: {v['error']}" for k, v in status.items()))
+    return tuple(WindowSet.concat([p[k] for p in parts]) for k in range(len(noises))), names, status
+
+
+def session_board(path) -> str:
+    """The board a session was recorded on: the session's ``board`` metadata (a session .db)
+    or ``board`` of a `sim record` folder's truth.npz; "sim" when neither says."""
+    from pathlib import Path
+
+    path = Path(path)
+    board = None
+    if path.suffix == ".db" and path.is_file():
+        from edge.store import SessionReader
+
+        with SessionReader(path) as r:
+            board = r.metadata().get("board")
+    elif path.is_dir() and (path / "truth.npz").is_file():
+        with np.load(path / "truth.npz") as z:
+            board = str(z["board"]) if "board" in z.files else None
+    if not board:
+        log.warning("%s: the session names no board; the sim profile is assumed", path)
+        return "sim"
+    return str(board)
 
 
 # ---- the `cardioradar eval` request ------------------------------------------------------
 @dataclass(frozen=True)
 class EvalRequest:
-    """What ``cardioradar eval`` asks for; one source of windows (default: simulated subjects)."""
+    """What ``cardioradar eval`` asks for; one source of windows (default: simulated subjects).
+    No ``model`` and no ``baseline``: the board's shipped model (its profile's model)."""
 
     model: str | None = None
+    baseline: bool = False
     subjects: int | None = None
     seconds: float = 60.0
     seed: int = 1000
-    drive_ecg: str | None = None
+    drive_ecg: tuple | str | None = None
     session: str | None = None
     ref_ecg: str | None = None
     ref_offset_s: float | None = None
@@ -438,17 +448,25 @@ class EvalRequest:
     workers: int = 1
 
 
-def load_predictor(model_path: str | None) -> tuple[Predictor, dict, str]:
-    """(predict callable, metadata, label); no path = ``TemplateBaseline``."""
-    if model_path is None:
+def load_predictor(model_path: str | None, baseline: bool = False, board: str = "sim") -> tuple[Predictor, dict, str]:
+    """(predict callable, metadata, label). ``baseline``: the template baseline; no path: the
+    model of ``board``'s profile (the shipped model)."""
+    if baseline:
+        if model_path is not None:
+            raise ConfigError("--baseline and --model: choose one (--baseline scores the model-free template)")
         return TemplateBaseline(), {}, TemplateBaseline.name
+    if model_path is None:
+        from boards import load_profile
+
+        model_path = load_profile(board).model_path
+        log.info("no --model: the board %s's model %s", board, model_path)
     if str(model_path).endswith(".keras"):
         return _keras_predictor(model_path)
     try:
         from edge.infer import EcgModel
     except ImportError as e:
         raise ConfigError(f"--model {model_path}: edge.infer is not available ({e})",
-                          hint="leave out --model to evaluate the template baseline") from e
+                          hint="use --baseline to evaluate the model-free template baseline") from e
     model = EcgModel(model_path)
     return model.predict, model.meta.to_json(), str(model_path)
 
@@ -479,17 +497,20 @@ def _keras_predictor(model_path: str) -> tuple[Predictor, dict, str]:
     return predict_float, meta, str(path)
 
 
-def request_windows(req: EvalRequest, noises: tuple, train_seed: int | None) -> tuple[tuple[WindowSet, ...], str]:
-    """One WindowSet per noise spec from the request's source, and the source's label."""
+def request_windows(req: EvalRequest, noises: tuple, train_seed: int | None, board: str = "sim"):
+    """One WindowSet per noise spec from the request's source, the source's label, and for
+    --drive-ecg ({subject id: file name}, {file name: rhythm or error}) else (None, None)."""
     if req.dataset is not None:
         from host.data.format import load_split
 
         if any(n is not None for n in noises):
             raise ConfigError("--dataset: the windows are already made; noise needs raw frames",
                               hint="use --subjects/--session/--drive-ecg with --snr-db or --bursts")
-        return (load_split(req.dataset, "test"),), f"test split of {req.dataset}"
+        return (load_split(req.dataset, "test"),), f"test split of {req.dataset}", None, None
     if req.drive_ecg is not None:
-        return drive_windows(req.drive_ecg, req.seconds, req.seed, noises), f"driven by {req.drive_ecg}"
+        paths = (req.drive_ecg,) if isinstance(req.drive_ecg, str) else tuple(req.drive_ecg)
+        windows, names, status = drive_suite(paths, req.seconds, req.seed, noises, board)
+        return windows, f"driven by {' '.join(map(str, paths))} ({req.seconds:g} s each)", names, status
     if req.session is not None:
         from edge.dsp.config import DspConfig
 
@@ -497,28 +518,56 @@ def request_windows(req: EvalRequest, noises: tuple, train_seed: int | None) -> 
         from host.data.recording import recording_windows
         from host.data.session_dataset import load_session_recording
 
-        rec = load_session_recording(req.session, req.ref_ecg, req.ref_offset_s)
-        cfg = DspConfig.from_profile(load_profile("sim"))
-        return tuple(recording_windows(rec, cfg, 0, n, req.seed) for n in noises), f"session {req.session}"
+        rec = load_session_recording(req.session, req.ref_ecg, req.ref_offset_s, board=board)
+        cfg = DspConfig.from_profile(load_profile(board))
+        return (tuple(recording_windows(rec, cfg, 0, n, req.seed) for n in noises),
+                f"session {req.session} (board {board})", None, None)
     n = req.subjects if req.subjects is not None else 10
     return (sim_windows(n, req.seconds, req.seed, noises, workers=req.workers, train_seed=train_seed),
-            f"{n} simulated subjects x {req.seconds:g} s, seed {req.seed}")
+            f"{n} simulated subjects x {req.seconds:g} s, seed {req.seed}", None, None)
+
+
+def _per_file(result: EvalResult, status: dict | None) -> dict | None:
+    """--drive-ecg: each file's metrics (its own summary and per-lead PCC / RMSE) or its error."""
+    if status is None:
+        return None
+    by_name = {s.name: s for s in result.subjects}
+    out = {}
+    for name, st in status.items():
+        s = by_name.get(name)
+        if s is None:
+            out[name] = {"error": st.get("error", "no windows scored")}
+            continue
+        d = summarise([s])
+        d.update(rhythm=st.get("rhythm", s.condition),
+                 per_lead={lead: {"pcc": s.pcc_lead[j], "rmse_mv": s.rmse_lead_mv[j]} for j, lead in enumerate(LEADS)})
+        out[name] = d
+    return out
 
 
 def run_eval(req: EvalRequest) -> EvalResult:
     """Evaluate; with noise, dm% is against the same model on the clean input (no retraining),
     without noise against the template baseline on the same windows."""
+    from edge.dsp.config import DspConfig
+
+    from boards import load_profile
     from host.noise import NoiseSpec
 
-    predictor, meta, label = load_predictor(req.model)
+    board = session_board(req.session) if req.session is not None else "sim"
+    predictor, meta, label = load_predictor(req.model, req.baseline, board)
+    hop = DspConfig.from_profile(load_profile(board)).hop_samples
     spec = NoiseSpec(snr_db=req.snr_db, burst_s=req.burst_s, burst_db=req.burst_db)
     noises = (None, spec) if spec.active else (None,)
-    windows, source = request_windows(req, noises, training_seed(meta))
-    clean = evaluate_windows(predictor, windows[0], source=f"{label} on {source}")
+    windows, source, names, status = request_windows(req, noises, training_seed(meta), board)
+    model = None if isinstance(predictor, TemplateBaseline) else label
+
+    def score(pred, ws, noise="clean", src=None):
+        r = evaluate_windows(pred, ws, source=src or f"{label} on {source}", noise=noise, hop_samples=hop, names=names)
+        return dataclasses.replace(r, model=model, per_file=_per_file(r, status))
+
+    clean = score(predictor, windows[0])
     if spec.active:
-        noisy = evaluate_windows(predictor, windows[1], source=clean.source, noise=spec.label())
-        return with_dm(noisy, clean, "clean input")
+        return with_dm(score(predictor, windows[1], spec.label()), clean, "clean input")
     if isinstance(predictor, TemplateBaseline):
         return clean
-    base = evaluate_windows(TemplateBaseline(), windows[0], source=source)
-    return with_dm(clean, base, TemplateBaseline.name)
+    return with_dm(clean, score(TemplateBaseline(), windows[0], src=source), TemplateBaseline.name)
