@@ -113,18 +113,7 @@ def _f(x, nd: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
 
 
-def _json_clean(x):
-    if isinstance(x, dict):
-        return {k: _json_clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_clean(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, np.integer):
-        return int(x)
-    return x
-
-
+_json_clean = scoring.json_clean
 _nanmedian = scoring.nanmedian
 _nanmean = scoring.nanmean
 

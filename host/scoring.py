@@ -273,6 +273,19 @@ def score_windows(ws, ecg_windows: np.ndarray, anchor_windows: np.ndarray, cycle
     return out
 
 
+def json_clean(x):
+    """Nested dicts / lists with numpy scalars -> plain JSON values (NaN and inf -> None)."""
+    if isinstance(x, dict):
+        return {k: json_clean(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple, np.ndarray)):
+        return [json_clean(v) for v in x]
+    if isinstance(x, (np.floating, float)):
+        return float(x) if math.isfinite(x) else None
+    if isinstance(x, (np.integer, np.bool_)):
+        return x.item()
+    return x
+
+
 # ---- summaries across recordings ------------------------------------------------------------
 def summarise(scores: Iterable[Score]) -> dict:
     """Medians across recordings (pooled MDR and window PCC statistics); the JSON keys."""

@@ -10,9 +10,10 @@ int8 outputs (it dequantises them from the tensor's parameters), e.g. from ``con
 
 The accuracy report compares float Keras and the int8 interpreter on the *test* split
 (held-out subjects), feeding the int8 model exactly what the board feeds it (the DSP's
-Q15 -> int8 rule): window PCC (max-NCC over lags, per 2.56 s, mean over leads), RMSE
-(mV), R-peak MDR and timing error from the anchors, cycle-length MAE, and the
-float-vs-int8 agreement of the ECG outputs.
+Q15 -> int8 rule), scored by the one scorer ``host.scoring`` that `cardioradar eval` uses
+(the board's stitcher and R peaks; PCC, RMSE, R-peak error, IBI, MDR, HR and PPI error,
+medians across subjects), plus the float-vs-int8 agreement of the ECG outputs and the
+relative difference of every metric.
 """
 
 from __future__ import annotations
@@ -101,39 +102,35 @@ def describe_tensors(interp, window_samples: int) -> tuple[TensorInfo, dict[str,
     return info(ins[0]), {h: outs[h] for h in HEADS}
 
 
-def anchor_peaks_s(anchors: np.ndarray, fs_hz: float, threshold: float = 0.5, min_distance_s: float = 0.25):
-    """R-peak times (s) from an anchor trace (n,): local maxima above ``threshold``."""
-    from scipy.signal import find_peaks
-
-    peaks, _ = find_peaks(np.asarray(anchors, float), height=threshold, distance=max(1, int(min_distance_s * fs_hz)))
-    return peaks / fs_hz
+# The metrics the report compares float and int8 on (int8 should stay within 1 % of float).
+COMPARED = ("pcc_median", "rmse_mv_median", "rpeak_err_ms_median", "ibi_mae_ms_median", "mdr", "hr_err_bpm_median",
+            "ppi_err_ms_median")
 
 
-def accuracy(ecg_pred: np.ndarray, anchors_pred: np.ndarray, cycle_pred: np.ndarray, ws, fs_hz: float) -> dict:
-    """The papers' metrics over N windows. ecg_pred float (N, T, 12) mV; anchors_pred (N, T); cycle_pred (N,) s;
-    ``ws``: the ``WindowSet`` with the truth."""
-    from host.metrics import match_peaks, rmse_mv, window_pcc
+def accuracy(ecg_pred: np.ndarray, anchors_pred: np.ndarray, cycle_pred: np.ndarray, ws, fs_hz: float,
+             hop_samples: int | None = None) -> dict:
+    """The one scorer's metrics (``host.scoring``, as `cardioradar eval` computes them): per
+    held-out subject, the windows joined by the board's CrossFadeStitcher, R peaks from
+    edge.post, then medians across subjects. ecg_pred float (N, T, 12) mV; anchors_pred (N, T);
+    cycle_pred (N,) s; ``ws``: the ``WindowSet`` with the truth; ``hop_samples``: the DSP's hop."""
+    from host import scoring  # host-side report; the board never imports this module
 
-    pcc, n_true, n_missed, timing = [], 0, 0, []
-    for i in range(len(ws)):
-        truth = ws.ecg_mv[i]
-        pcc.append(np.nanmean(window_pcc(ecg_pred[i], truth, fs_hz), axis=0))  # (12,) per lead
-        true_s = np.flatnonzero(ws.r_peak_mask[i]) / fs_hz
-        m = match_peaks(true_s, anchor_peaks_s(anchors_pred[i], fs_hz))
-        n_true += len(true_s)
-        n_missed += m.n_missed
-        timing.extend(m.timing_errors_ms.tolist())
-    pcc = np.asarray(pcc)
-    rmse = rmse_mv(ecg_pred.reshape(-1, ecg_pred.shape[-1]), ws.ecg_mv.reshape(-1, ws.ecg_mv.shape[-1]))
-    return {
-        "n_windows": len(ws),
-        "pcc_mean": float(np.nanmean(pcc)), "pcc_median": float(np.nanmedian(np.nanmean(pcc, axis=1))),
-        "pcc_lead_ii": float(np.nanmean(pcc[:, 1])),
-        "rmse_mv_mean": float(np.nanmean(rmse)), "rmse_mv_per_lead": [round(float(r), 4) for r in rmse],
-        "r_peak_mdr": float(n_missed / n_true) if n_true else float("nan"),
-        "r_peak_timing_error_ms": float(np.mean(timing)) if timing else float("nan"),
-        "cycle_mae_s": float(np.mean(np.abs(np.asarray(cycle_pred) - ws.cycle_s))),
-    }
+    hop = int(hop_samples) if hop_samples else ecg_pred.shape[1] // 2
+    subjects = scoring.score_windows(ws, ecg_pred, anchors_pred, np.asarray(cycle_pred).reshape(-1),
+                                     fs_hz=fs_hz, hop_samples=hop)
+    out = scoring.summarise(subjects)
+    out["per_lead"] = scoring.per_lead(subjects)
+    out["per_condition"] = scoring.per_condition(subjects)
+    return scoring.json_clean(out)
+
+
+def relative_diff(int8: dict, flt: dict, keys=COMPARED) -> dict:
+    """(int8 - float) / |float| per metric; None where float is 0 or missing."""
+    out = {}
+    for k in keys:
+        a, b = int8.get(k), flt.get(k)
+        out[k] = None if a is None or b is None or b == 0 else float((a - b) / abs(b))
+    return out
 
 
 def run_int8(interp, inp: TensorInfo, outs: dict[str, TensorInfo], features_q15: np.ndarray,
@@ -207,12 +204,13 @@ def quantize_model(keras_model_path: str | Path, dataset_dir: str | Path, out_pa
     e8, a8, c8 = run_int8(interp, inp, outs, test.features_q15, spec)
     ef, af, cf = (np.asarray(y) for y in model.predict(test.features_q15.astype(np.float32) / Q15,
                                                        batch_size=64, verbose=0))
-    rep_f = accuracy(ef, af, cf.ravel(), test, fs_hz)
-    rep_8 = accuracy(e8, a8, c8, test, fs_hz)
+    rep_f = accuracy(ef, af, cf.ravel(), test, fs_hz, hop)
+    rep_8 = accuracy(e8, a8, c8, test, fs_hz, hop)
     agree = float(np.corrcoef(ef.ravel(), e8.ravel())[0, 1])
-    metrics = {"split": "test", "float": rep_f, "int8": rep_8,
+    metrics = {"split": "test", "scorer": "host.scoring (as cardioradar eval)", "float": rep_f, "int8": rep_8,
                "int8_vs_float": {"ecg_corr": agree, "ecg_max_abs_diff_mv": float(np.max(np.abs(ef - e8))),
-                                 "anchors_max_abs_diff": float(np.max(np.abs(af - a8)))}}
+                                 "anchors_max_abs_diff": float(np.max(np.abs(af - a8))),
+                                 "metric_rel_diff": relative_diff(rep_8, rep_f)}}
     from host.model import macs_per_second, macs_per_window
 
     metrics["cost"] = {"macs_per_window": macs_per_window(model), "macs_per_s": macs_per_second(model, fs_hz, hop),
@@ -221,6 +219,6 @@ def quantize_model(keras_model_path: str | Path, dataset_dir: str | Path, out_pa
                          training_summary(manifest, keras_model_path), metrics,
                          source=f"quantize model: {keras_model_path.name} (Keras, int8 PTQ, {n_calib} train windows)")
     meta.write(metadata_path(out_path))
-    log.info("int8 %s: PCC float %.3f int8 %.3f, RMSE float %.4f int8 %.4f mV, ECG corr %.4f", out_path,
-             rep_f["pcc_mean"], rep_8["pcc_mean"], rep_f["rmse_mv_mean"], rep_8["rmse_mv_mean"], agree)
+    log.info("int8 %s: PCC float %s int8 %s, RMSE float %s int8 %s mV, ECG corr %.4f", out_path,
+             rep_f["pcc_median"], rep_8["pcc_median"], rep_f["rmse_mv_median"], rep_8["rmse_mv_median"], agree)
     return out_path
