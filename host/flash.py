@@ -271,6 +271,11 @@ def format_status(h: dict) -> str:
     if st.get("last_event"):
         ev = st["last_event"]
         lines.append(f"  last event: {ev['kind']} slot {ev['slot']}: {ev['detail']}")
+    if h.get("health"):
+        hc = h["health"]
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in hc.get("timing_s", {}).items() if k != "total")
+        lines.append(f"  last health check: slot {hc['slot']} {'PASS' if hc['ok'] else 'FAIL'} in "
+                     f"{hc['duration_s']:.1f} s" + (f" ({steps})" if steps else "") + f": {hc['detail']}")
     if h.get("upload"):
         u = h["upload"]
         lines.append(f"  upload in progress: {u['offset']}/{u['size']} bytes of {u['sha256'][:12]}")

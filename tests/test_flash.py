@@ -108,7 +108,7 @@ def bundles(tmp_path_factory):
     out["wrong_board"] = make_bundle(d, "rpi4-iwr6843isk", MODEL_BYTES, seed=5, security_counter=4, key=key)
     out["other_key"] = make_bundle(d / "o", "sim", MODEL_BYTES, seed=6, security_counter=4, key=other_key)
     data = bytearray(out["c3"].read_bytes())
-    data[data.index(TFLITE_HEAD) + 100] ^= 0x01  # one bit of the model
+    data[data.index(TFLITE_HEAD) + 4000] ^= 0x01  # one bit of the model's weights
     (d / "tampered.bundle").write_bytes(bytes(data))
     out["tampered"] = d / "tampered.bundle"
     out["unsigned"] = _strip_signature(out["c3"], d / "unsigned.bundle")

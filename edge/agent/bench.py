@@ -8,32 +8,20 @@ Effective rate = bundle bits / (begin .. board's verify answered).
 
 from __future__ import annotations
 
-import json
 import logging
 import tempfile
 import threading
 from pathlib import Path
 
-import numpy as np
-
 from edge.agent import bundles, health
 from edge.agent.linksim import UART_BITS_PER_BYTE, PtyLink
 from edge.agent.port import open_link
+from edge.agent.synthmodel import synthetic_model
 from edge.agent.server import Agent, AgentConfig, serve
 
 log = logging.getLogger(__name__)
 
-TFLITE_HEAD = b"\x1c\x00\x00\x00TFL3"  # flatbuffer root offset + file identifier
-
-
-def synthetic_model(path: Path, size_bytes: int, seed: int) -> Path:
-    """A stand-in .tflite of ``size_bytes``: TFLite identifier, then seeded int8 weights
-    ~ N(0, 25) clipped (compress like trained int8 weights, a little), + metadata JSON."""
-    rng = np.random.default_rng(seed)
-    w = np.clip(np.rint(rng.normal(0, 25, max(size_bytes - len(TFLITE_HEAD), 0))), -128, 127).astype(np.int8)
-    path.write_bytes(TFLITE_HEAD + w.tobytes())
-    path.with_suffix(".json").write_text(json.dumps({"synthetic": True, "seed": seed}))
-    return path
+TFLITE_HEAD = b"TFL3"  # the FlatBuffer file identifier, at bytes 4..8 of every .tflite
 
 
 def make_bundle(out_dir: Path, board: str, model_bytes: int, seed: int, *, security_counter: int = 1,

@@ -20,8 +20,9 @@ def add_agent_parser(sub) -> None:
     p.add_argument("--attempts", type=int, default=3, help="test boots of a new slot before rollback")
     p.add_argument("--health-cmd", default=None,
                    help="health check for slots without health.json ({python}, {slot} placeholders); "
-                        "default: `cardioradar edge run` for 5 s must produce ECG")
-    p.add_argument("--health-timeout", type=float, default=60.0, help="seconds the health check may take")
+                        "default: the slot's own selfcheck (imports, model check + load + one inference, "
+                        "the radar only when no session is being recorded)")
+    p.add_argument("--health-timeout", type=float, default=120.0, help="seconds the health check may take")
     p.add_argument("--no-auto-confirm", action="store_true",
                    help="do not confirm a test boot by itself; the host sends CONFIRM")
     p.set_defaults(func=agent_cmd)
@@ -39,7 +40,7 @@ def agent_cmd(args: argparse.Namespace) -> int:
     if args.health_cmd:
         spec = health.HealthSpec(tuple(shlex.split(args.health_cmd)), args.health_timeout)
     else:
-        spec = health.runtime_check(board, timeout_s=args.health_timeout)
+        spec = health.default_check(args.health_timeout)
     for k in args.pubkey:
         if not k.is_file():
             raise ConfigError(f"--pubkey {k}: no such file")

@@ -12,6 +12,7 @@ lost while the agent was down resends it at once instead of after its timeout.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -62,6 +63,13 @@ class Agent:
         self.shelf = SessionShelf(cfg.root)
         self.bundle = bundles.api()
         self.running = "?"
+        self.health_path = Path(cfg.root) / "boot" / "health.json"
+
+    def last_health(self) -> dict | None:
+        try:
+            return json.loads(self.health_path.read_text())
+        except (OSError, ValueError):
+            return None
 
     # -- boot ---------------------------------------------------------------------------
     def boot(self) -> str:
@@ -74,8 +82,12 @@ class Agent:
             spec = health.load_spec(d, self.cfg.default_health)
         except CardioRadarError as e:
             return False, str(e)
-        res = health.run_check(spec, d)
+        res = health.run_check(spec, d, self.cfg.root)
         log.info("health check of slot %s: %s (%s)", slot, "pass" if res.ok else "FAIL", res.detail)
+        try:  # the verdict and its timing for `board status`
+            atomic.write_json(self.health_path, res.as_dict(slot))
+        except OSError as e:
+            log.warning("cannot record the health verdict: %s", e)
         return res.ok, res.detail
 
     # -- requests -----------------------------------------------------------------------
@@ -103,6 +115,7 @@ class Agent:
         up = self.staging.current()
         return {"protocol": PROTOCOL_VERSION, "agent_version": __version__, "board": self.cfg.board,
                 "running": self.running, "auto_confirm": self.cfg.auto_confirm, "state": st.as_dict(), "max_chunk": MAX_CHUNK,
+                "health": self.last_health(),
                 "upload": None if up is None else {"size": up.size, "sha256": up.sha256, "offset": up.offset}}
 
     def _op_hello(self, f, blob) -> _Reply:
