@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 from typing import Protocol
 
 import serial
@@ -84,15 +85,19 @@ def open_port(
     rts: bool | None = None,
     read_timeout_s: float = 0.1,
     write_timeout_s: float = 2.0,
+    exclusive: bool | None = None,
 ) -> SerialTransport:
     """Open ``url`` (a path or pyserial URL) at ``baud`` with DTR/RTS driven as given.
 
     ``dtr``/``rts`` are set before the port opens, so the lines never toggle (toggling
     resets some modules on a Raspberry Pi 4); ``None`` leaves pyserial's default.
+    ``exclusive``: pyserial's flock on the open device (POSIX only; ignored elsewhere and
+    by URL handlers): another flock-aware program cannot open it meanwhile.
     """
+    extra = {"exclusive": exclusive} if exclusive is not None and os.name == "posix" else {}
     try:
         port = serial.serial_for_url(
-            url, do_not_open=True, baudrate=baud, timeout=read_timeout_s, write_timeout=write_timeout_s
+            url, do_not_open=True, baudrate=baud, timeout=read_timeout_s, write_timeout=write_timeout_s, **extra
         )
         if dtr is not None:
             port.dtr = dtr
@@ -108,12 +113,14 @@ def open_port(
 def open_config_port(profile, **kwargs) -> SerialTransport:
     """The config UART of a `boards.BoardProfile`."""
     p = profile.ports
+    kwargs.setdefault("exclusive", True)
     return open_port(p.config, p.config_baud, dtr=p.dtr, rts=p.rts, **kwargs)
 
 
 def open_data_port(profile, **kwargs) -> SerialTransport:
     """The data UART of a `boards.BoardProfile`."""
     p = profile.ports
+    kwargs.setdefault("exclusive", True)
     return open_port(p.data, p.data_baud, dtr=p.dtr, rts=p.rts, **kwargs)
 
 
@@ -124,7 +131,7 @@ def _open_hint(e: Exception) -> str | None:
         return "add the user to the 'dialout' group (then log in again), or check the port's permissions"
     if code == errno.ENOENT or "No such file" in text:
         return "is the module plugged in and powered? check [ports] in the board profile (ls /dev/ttyUSB* /dev/ttyACM*)"
-    if code == errno.EBUSY or "busy" in text.lower():
+    if code == errno.EBUSY or "busy" in text.lower() or "exclusively lock" in text:
         return "another program holds the port (a terminal, a visualizer, a second reader)"
     if "refused" in text.lower():
         return "nothing listens at that address: is the simulator serving (cardioradar sim serve)?"

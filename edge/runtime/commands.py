@@ -45,7 +45,10 @@ def run_cmd(args) -> int:
     from edge.runtime.model import load_model
     from edge.runtime.run import RunConfig, run_edge, with_ports
 
+    from edge.runtime import portlock
+
     profile = with_ports(load_profile(args.board), args.config_port, args.data_port)
+    portlock.check({"config": profile.ports.config, "data": profile.ports.data})  # before the model loads
     model = load_model(profile, args.model)
     cfg = RunConfig(session_path=args.session or default_session_path(), seconds=args.seconds,
                     live=args.live, send_cfg=not args.no_cfg,

@@ -31,6 +31,7 @@ from typing import TextIO
 from cardioradar.errors import ConfigError, InputDataError
 from edge.dsp.config import DspConfig
 from edge.link import DecoderConfig, FrameDecoder, FrameReader, ReaderConfig, open_config_port, open_data_port, send_cfg
+from edge.runtime import portlock
 from edge.runtime.core import CoreConfig, EdgeCore, Output
 from edge.runtime.live import LiveSink, Status, event_message, result_messages
 from edge.store import SessionWriter
@@ -204,6 +205,14 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
     where the status line goes (default stderr; False: nowhere). ``live_out``: the stream for
     ``live='-'`` (default stdout). ``on_status``: called with each `Status`.
     """
+    # One tester, one radar: refuse before anything touches the ports or makes a file.
+    with portlock.acquire({"config": profile.ports.config, "data": profile.ports.data}):
+        return _run_locked(profile, model, cfg, stop, open_data=open_data, open_config=open_config,
+                           status_out=status_out, live_out=live_out, on_status=on_status)
+
+
+def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *, open_data, open_config,
+                status_out, live_out, on_status) -> RunSummary:
     stop = stop or threading.Event()
     status_out = status_out if status_out is not None else sys.stderr
     dsp_cfg = DspConfig.from_profile(profile)
