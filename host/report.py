@@ -6,10 +6,12 @@ plus a 10-s lead II rhythm strip, drawn in millimetres so the scale is exact on 
 the HR trend (model and classical sources); quality and the exclusion / event timeline.
 
 Metrics against the truth (``truth``: an ``.npz`` with ``ecg_mv`` (n, 12) mV, ``ecg_fs_hz``
-and ``r_peaks_s``, all in *session* time, as `cardioradar demo` writes it): the truth is
-resampled to the session's ECG rate; window PCC (2.56 s, max NCC over +-0.5 s lags,
-`host.metrics.window_pcc`) and RMSE over windows with no excluded or missing sample;
-IBI error of the runtime's R peaks matched to the true ones within 150 ms.
+and ``r_peaks_s``, all in *session* time, as `cardioradar demo` writes it) come from the one
+scorer, ``host.scoring`` (the one `eval` and `quantize model` use): the truth is taken at the
+session's ECG sample times (``host.data.targets.Reference.at``, as datasets make their
+targets); what the board stored (its stitched ECG, NaN where excluded) and its R peaks
+(``edge.post``, in the session) are scored: window PCC (2.56 s, max NCC over +-0.5 s lags,
+windows the board kept whole), RMSE, R-peak error, IBI error, MDR, HR error.
 """
 
 from __future__ import annotations
@@ -37,60 +39,50 @@ ROW_MM = 30.0
 
 @dataclass(frozen=True)
 class ReportMetrics:
-    """Medians over clean 2.56-s windows (PCC, RMSE) and over matched IBIs."""
+    """One session against its truth (``host.scoring``); the names are eval's JSON keys
+    (a session is one recording, so its "median" is its own value)."""
 
     pcc_median: float
     pcc_lead_ii_median: float
     rmse_mv_median: float
     ibi_mae_ms_median: float
     mdr: float
-    n_windows: int
-    excluded_fraction: float
+    n_windows: int  # 2.56-s PCC windows the board kept whole
+    excluded_fraction: float  # of the session's ECG span: excluded or missing
+    rpeak_err_ms_median: float = math.nan
+    hr_err_bpm_median: float = math.nan
+    n_beats: int = 0
 
     def as_dict(self) -> dict:
         return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in self.__dict__.items()}
 
 
 def truth_metrics(reader: SessionReader, truth_path: Path) -> ReportMetrics:
-    from scipy.signal import resample_poly
-
-    from host.metrics import PCC_WINDOW_S, match_peaks, rmse_mv, window_pcc
+    from edge.store import MISSING
+    from host import scoring
+    from host.data.targets import Reference
 
     with np.load(truth_path) as z:
-        t_ecg, t_fs, t_r = z["ecg_mv"].astype(float), float(z["ecg_fs_hz"]), z["r_peaks_s"].astype(float)
+        t_ecg, t_fs, t_r = z["ecg_mv"].astype(np.float32), float(z["ecg_fs_hz"]), z["r_peaks_s"].astype(float)
     fs = reader.ecg_fs_hz()
     span = reader.ecg_time_range()
     if fs is None or span is None:
         raise InputDataError(f"{reader.path}: no ECG to compare with the truth")
-    up, down = _ratio(fs, t_fs)
-    truth = resample_poly(t_ecg, up, down, axis=0)  # truth on the session's grid k / fs
+    if t_ecg.ndim != 2 or t_ecg.shape[1] != len(LEADS):
+        raise InputDataError(f"{truth_path}: ecg_mv: expected shape (n, {len(LEADS)}), got {t_ecg.shape}")
     k0 = int(round(span[0] * fs))
-    n = min(int(round(span[1] * fs)), len(truth)) - k0
+    n = int(round(span[1] * fs)) - k0
     series = reader.ecg(k0 / fs, n)
-    w = int(round(PCC_WINDOW_S * fs))
-    pcc, pcc2, rmse = [], [], []
-    for i in range(n // w):
-        s = slice(i * w, (i + 1) * w)
-        if np.all(series.status[s] == VALID):
-            rec, tru = series.ecg_mv[s].astype(float), truth[k0 + i * w:k0 + (i + 1) * w]
-            p = window_pcc(rec, tru, fs, window_s=w / fs)[0]
-            pcc.append(np.nanmean(p))
-            pcc2.append(p[1])
-            rmse.append(np.median(rmse_mv(rec, tru)))
-    beats = np.array([b.t_s for b in reader.beats()])
-    true_r = t_r[(t_r >= span[0]) & (t_r < span[1])]
-    m = match_peaks(true_r, beats)
-    ibi = m.ibi_errors_ms
+    truth = Reference(t_ecg, t_fs, 0.0, np.sort(t_r)).at(series.t_s(), fs)  # NaN outside the truth
+    beats = np.array([b.t_s for b in reader.beats()], float)
+    present = np.r_[0, (series.status != MISSING).astype(np.int8), 0]
+    edges = np.diff(present)
+    runs = [scoring.Run(k0 / fs + a / fs, fs, series.ecg_mv[a:b].astype(float), truth[a:b].astype(float), beats, t_r)
+            for a, b in zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1))]
+    sc = scoring.score_runs(runs, name=str(reader.path), condition="session")
     excluded = float(np.mean(series.status != VALID)) if n > 0 else math.nan
-    med = lambda x: float(np.median(x)) if len(x) else math.nan  # noqa: E731
-    return ReportMetrics(med(pcc), med(pcc2), med(rmse), med(ibi), m.mdr, len(pcc), excluded)
-
-
-def _ratio(fs_out: float, fs_in: float) -> tuple[int, int]:
-    from fractions import Fraction
-
-    f = Fraction(fs_out / fs_in).limit_denominator(1000)
-    return f.numerator, f.denominator
+    return ReportMetrics(sc.pcc, float(sc.pcc_lead[1]), sc.rmse_mv, sc.ibi_mae_ms, sc.mdr, len(sc.pcc_windows), excluded,
+                         sc.rpeak_err_ms, sc.hr_err_bpm, sc.n_beats)
 
 
 def _strip_start(reader: SessionReader, fs: float) -> float:
@@ -228,5 +220,6 @@ def metrics_line(m: dict) -> str:
         return "n/a" if v is None else format(v, fmt)
 
     return (f"vs truth: PCC median {f('pcc_median', '.3f')} (lead II {f('pcc_lead_ii_median', '.3f')}), "
-            f"RMSE median {f('rmse_mv_median', '.3f')} mV, IBI error median {f('ibi_mae_ms_median', '.1f')} ms, "
-            f"MDR {f('mdr', '.3f')}, {m.get('n_windows')} clean windows")
+            f"RMSE median {f('rmse_mv_median', '.3f')} mV, R-peak error {f('rpeak_err_ms_median', '.1f')} ms, "
+            f"IBI error median {f('ibi_mae_ms_median', '.1f')} ms, MDR {f('mdr', '.3f')}, "
+            f"HR error {f('hr_err_bpm_median', '.2f')} bpm, {m.get('n_windows')} clean windows")

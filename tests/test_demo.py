@@ -125,3 +125,23 @@ def test_edge_run_cli_sigint_with_tiny_model(tmp_path, tiny_model):
 
     with SessionReader(tmp_path / "s.db") as r:
         assert r.metadata()["closed_cleanly"] is True
+
+
+def test_demo_as_docs_tell_scores_the_shipped_model(tmp_path, capsys):
+    """`cardioradar demo --fast --json` with the defaults (the shipped model, healthy-rest):
+    the report's figures come from the one scorer (host.scoring) and are those of a working
+    reconstruction, not of the tiny plumbing model."""
+    out = tmp_path / "demo"
+    rc = main(["demo", "--seconds", "30", "--fast", "--out", str(out), "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("pcc_median", "rmse_mv_median", "rpeak_err_ms_median", "ibi_mae_ms_median", "mdr",
+                "hr_err_bpm_median", "n_beats", "n_windows", "excluded_fraction"):
+        assert key in d
+    assert d["n_beats"] >= 20 and d["n_windows"] >= 8
+    assert d["pcc_median"] > 0.8 and d["rmse_mv_median"] < 0.15 and d["mdr"] <= 0.05
+    assert d["rpeak_err_ms_median"] < 20 and d["hr_err_bpm_median"] < 2
+    # `report` on the same session and truth gives the same figures
+    rc = main(["report", d["session"], "--out", str(tmp_path / "r.png"), "--truth", d["truth"], "--json"])
+    rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and all(rep[k] == d[k] for k in ("pcc_median", "rmse_mv_median", "mdr", "n_beats"))
