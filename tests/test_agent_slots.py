@@ -122,3 +122,50 @@ def test_staging_resumes_at_persisted_offset_and_cuts_unrecorded_bytes(tmp_path)
     assert s2.check_complete().offset == len(data)
     s2.begin(len(data), "cd" * 32)  # a different bundle starts over
     assert s2.current().offset == 0 and s2.part.stat().st_size == 0
+
+
+# -- the security floor on every path that can make a slot run ---------------------------------
+
+
+def _counters_2_4():
+    """Slot b held counter 2 (confirmed), then slot a counter 4 was confirmed: floor 4."""
+    st = slots.finish_install(slots.factory_state("sim"), "b", slots.SlotInfo("1", "22" * 32, 2, "sim"))
+    st = dataclasses.replace(st, confirmed="b", security_counter=2)
+    st = slots.finish_install(st, "a", slots.SlotInfo("1", "44" * 32, 4, "sim"))
+    st = slots.activate(st, "a")
+    slot, st = slots.choose_boot(st)
+    return slots.after_health(st, slot, True, "ok")
+
+
+def test_floor_activate_refuses_a_slot_below_it():
+    st = _counters_2_4()
+    assert (st.confirmed, st.security_counter) == ("a", 4)
+    with pytest.raises(Refused) as e:
+        slots.activate(st, "b")
+    assert e.value.reason == "downgrade" and "[downgrade]" in str(e.value) and "below the board's floor 4" in str(e.value)
+
+
+def test_floor_boot_drops_a_tentative_slot_below_it():
+    st = dataclasses.replace(_counters_2_4(), tentative="b", attempts_left=3)  # written by an older agent
+    slot, st = slots.choose_boot(st)
+    assert slot == "a" and st.tentative is None and st.last_event["kind"] == "downgrade"
+    assert "[downgrade]" in st.last_event["detail"]
+
+
+def test_floor_rollback_target_below_it_is_refused():
+    st = _counters_2_4()  # an older agent left: confirmed b (counter 2) with the floor at 4, a under test
+    st = dataclasses.replace(st, confirmed="b", tentative="a", attempts_left=0)
+    slot, st = slots.choose_boot(st)
+    assert slot == "a" and st.confirmed == "a" and st.tentative is None
+    assert st.last_event["kind"] == "rollback_refused" and "[downgrade]" in st.last_event["detail"]
+    assert slots.choose_boot(st) == ("a", st)  # stable: no boot loop
+
+
+def test_floor_confirmed_slot_below_it_gives_way():
+    st = dataclasses.replace(_counters_2_4(), confirmed="b")
+    slot, st = slots.choose_boot(st)
+    assert slot == "a" and st.confirmed == "a" and st.last_event["kind"] == "downgrade"
+    none = dataclasses.replace(st, security_counter=9)
+    slot, none = slots.choose_boot(none)
+    assert slot == slots.NO_SLOT and "nothing boots" in none.last_event["detail"]
+    assert slots.choose_boot(none) == (slots.NO_SLOT, none)

@@ -155,6 +155,7 @@ class Agent:
         sha = f.get("sha256")
         done = next((s for s in slots.SLOTS if s != st.confirmed and st.slots[s] and st.slots[s].sha256 == sha), None)
         if done is not None:  # a retry after a restart lost the answer: it is installed
+            slots.check_floor(st, done, f"installing bundle {sha[:12]}: already in")
             up = self.staging.current()
             if up is not None and up.sha256 == sha:
                 self.staging.discard()

@@ -32,6 +32,7 @@ from edge.agent.errors import Refused
 log = logging.getLogger(__name__)
 
 SLOTS = ("a", "b")
+NO_SLOT = "-"  # what runs when no slot may boot (all below the security floor)
 DEFAULT_ATTEMPTS = 3
 STATE_FORMAT = 1
 
@@ -92,20 +93,71 @@ def factory_state(board: str) -> BootState:
 # -- pure transitions ------------------------------------------------------------------------
 
 
+def below_floor(st: BootState, slot: str) -> bool:
+    """Whether ``slot`` holds software whose security counter is below the board's floor."""
+    info = st.slots.get(slot)
+    return info is not None and info.security_counter < st.security_counter
+
+
+def check_floor(st: BootState, slot: str, action: str) -> None:
+    """`Refused` ``downgrade`` when ``action`` would make ``slot`` run below the floor."""
+    if below_floor(st, slot):
+        raise Refused("downgrade", f"{action} slot {slot}: it holds security counter "
+                      f"{st.slots[slot].security_counter}, below the board's floor {st.security_counter}")
+
+
+def _event(kind: str, slot: str, detail: str, st: BootState) -> dict:
+    info = st.slots.get(slot)
+    return {"kind": kind, "slot": slot, "detail": detail, "sha256": info.sha256 if info else ""}
+
+
 def choose_boot(st: BootState) -> tuple[str, BootState]:
-    """The slot a boot starts and the state to persist before starting it."""
+    """The slot a boot starts and the state to persist before starting it.
+
+    Never a slot below the security floor, on any path: a tentative slot below it is
+    dropped (``downgrade`` event) before its test boot; a rollback whose target is below it
+    is refused and the tentative slot keeps running; a confirmed slot below it (a state
+    written by an older agent) gives way to the other slot when that one is at the floor.
+    """
     if st.tentative is not None and st.slots.get(st.tentative) is not None:
+        t = st.tentative
+        if below_floor(st, t):
+            detail = (f"refused to boot: security counter {st.slots[t].security_counter} is below the floor "
+                      f"{st.security_counter} [downgrade]")
+            log.warning("slot %s %s", t, detail)
+            st = dataclasses.replace(st, tentative=None, attempts_left=0, last_event=_event("downgrade", t, detail, st))
+            return choose_boot(st)
         if st.attempts_left > 0:
-            return st.tentative, dataclasses.replace(st, attempts_left=st.attempts_left - 1)
+            return t, dataclasses.replace(st, attempts_left=st.attempts_left - 1)
         detail = "not confirmed within its boot attempts"
-        if st.last_event and st.last_event.get("slot") == st.tentative and st.last_event["kind"] == "health_failed":
+        if st.last_event and st.last_event.get("slot") == t and st.last_event["kind"] == "health_failed":
             detail += f" (last health check: {st.last_event['detail']})"
-        event = {"kind": "rollback", "slot": st.tentative, "detail": detail,
-                 "sha256": st.slots[st.tentative].sha256}
-        log.warning("rolling back from slot %s to %s: %s", st.tentative, st.confirmed, detail)
+        if below_floor(st, st.confirmed):
+            detail = (f"{detail}; rollback to slot {st.confirmed} refused: its security counter "
+                      f"{st.slots[st.confirmed].security_counter} is below the floor {st.security_counter} "
+                      f"[downgrade]; slot {t} stays, the only slot at or above the floor")
+            log.error("slot %s: %s", t, detail)
+            return t, dataclasses.replace(st, confirmed=t, tentative=None, attempts_left=0,
+                                          last_event=_event("rollback_refused", t, detail, st))
+        event = {"kind": "rollback", "slot": t, "detail": detail, "sha256": st.slots[t].sha256}
+        log.warning("rolling back from slot %s to %s: %s", t, st.confirmed, detail)
         return st.confirmed, dataclasses.replace(st, tentative=None, attempts_left=0, last_event=event)
     if st.tentative is not None:  # tentative slot emptied under it (cannot happen via this API)
         return st.confirmed, dataclasses.replace(st, tentative=None, attempts_left=0)
+    if below_floor(st, st.confirmed):
+        other = st.other(st.confirmed)
+        if st.slots.get(other) is not None and not below_floor(st, other):
+            detail = (f"confirmed slot {st.confirmed} holds security counter "
+                      f"{st.slots[st.confirmed].security_counter}, below the floor {st.security_counter} "
+                      f"[downgrade]: booting slot {other}")
+            log.error(detail)
+            return other, dataclasses.replace(st, confirmed=other, last_event=_event("downgrade", st.confirmed,
+                                                                                      detail, st))
+        detail = (f"no slot at or above the security floor {st.security_counter} [downgrade]: nothing boots; "
+                  f"flash a bundle with security counter >= {st.security_counter}")
+        log.error(detail)
+        event = _event("downgrade", st.confirmed, detail, st)
+        return NO_SLOT, (st if st.last_event == event else dataclasses.replace(st, last_event=event))
     return st.confirmed, st
 
 
@@ -148,6 +200,7 @@ def activate(st: BootState, slot: str, attempts: int = DEFAULT_ATTEMPTS) -> Boot
         raise Refused("empty_slot", f"slot {slot} holds no installed software")
     if slot == st.confirmed:
         raise Refused("already_confirmed", f"slot {slot} is already the confirmed slot")
+    check_floor(st, slot, "activating")
     return dataclasses.replace(st, tentative=slot, attempts_left=attempts,
                                last_event={"kind": "activated", "slot": slot, "detail": f"{attempts} attempts",
                                            "sha256": st.slots[slot].sha256})
