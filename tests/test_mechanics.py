@@ -95,7 +95,9 @@ def test_displacement_pulse_and_vibrations():
     assert f[np.argmax(np.abs(spec[1:])) + 1] == pytest.approx(1.0, abs=0.05)
     # A point further from the apex: same shape, later.
     late = mech.displacement_mm(t, delay_s=0.03)
-    np.testing.assert_allclose(late[30:], d[:-30], atol=1e-12)
+    # Shapes are cut at 4.5 sigma (4e-5 of their peak); a sample on a cut edge may fall
+    # on either side once shifted, so equal within that truncation level.
+    np.testing.assert_allclose(late[30:], d[:-30], atol=2e-5)
 
 
 def test_pvc_beats_weaker_and_local_rate_used():

@@ -20,7 +20,9 @@ import numpy as np
 from numba import njit
 
 from hardware_sim.subject.breathing import Breathing
-from hardware_sim.subject.mechanics import HeartMechanics, MechanicalEvents
+from hardware_sim.subject.mechanics import (
+    ElectromechanicalCoupling, HeartMechanics, MechanicalEvents, chest_pattern,
+)
 from hardware_sim.subject.movement import BodyMovement, MovementEvent
 from hardware_sim.subject.types import ElectricalSource
 
@@ -31,7 +33,7 @@ log = logging.getLogger(__name__)
 
 CHEST_RADIUS_M = 0.15
 
-__all__ = ["VirtualSubject", "CHEST_RADIUS_M"]
+__all__ = ["VirtualSubject", "CHEST_RADIUS_M", "coupling_for"]
 
 
 def _component_seeds(seed: int) -> list[int]:
@@ -56,29 +58,45 @@ class VirtualSubject:
 
             electrical = SyntheticHeart(params.electrical, s_heart, respiration=self.breathing)
         self.electrical = electrical
-        self.mechanics = HeartMechanics(params.mechanics, electrical, params.sex, s_mech)
+        self.coupling = coupling_for(params, electrical)
+        self.mechanics = HeartMechanics(params.mechanics, electrical, params.sex, s_mech,
+                                        coupling=self.coupling, respiration=self.breathing)
         self.movement = BodyMovement(params.movement, s_move)
         self._base_m, self._normal = _chest_geometry(params)
         self._reflectivity = np.array([p.reflectivity for p in params.chest], dtype=np.float64)
-        self._delays_s = np.array([p.cardiac_delay_s for p in params.chest], dtype=np.float64)
         self._resp_scale = np.array([p.resp_scale for p in params.chest], dtype=np.float64)
-        self._cardiac_scale = np.array([p.cardiac_scale for p in params.chest], dtype=np.float64)
+        self._cardiac_scale, self._delays_s = _cardiac_pattern(params, self.coupling)
+
+    @property
+    def cardiac_scale(self) -> np.ndarray:
+        """Heartbeat amplitude of each chest point (n_s,) after the couplings (apex position,
+        regional hypokinesis); ``params.chest``'s ``cardiac_scale`` is the standard layout's."""
+        return self._cardiac_scale.copy()
+
+    @property
+    def cardiac_delay_s(self) -> np.ndarray:
+        """Heartbeat delay of each chest point (n_s,) s after the couplings (apex, dyssynchrony)."""
+        return self._delays_s.copy()
 
     @classmethod
     def from_recording(
-        cls, path: str | Path, params: SubjectParams, seed: int, fs_hz: float | None = None
+        cls, path, params: SubjectParams, seed: int, fs_hz: float | None = None
     ) -> VirtualSubject:
-        """A subject whose heart follows a recorded ECG (``params.electrical`` unused)."""
-        from hardware_sim.subject.recorded import RecordedHeart, load_ecg_recording
+        """A subject whose heart follows a recorded ECG (``params.electrical`` unused).
+        ``path``: an ECG file, or an ``EcgRecording`` already in memory."""
+        from hardware_sim.subject.recorded import EcgRecording, RecordedHeart, load_ecg_recording
 
-        recording = load_ecg_recording(path, fs_hz=fs_hz)
+        if isinstance(path, EcgRecording):
+            recording = path
+        else:
+            recording = load_ecg_recording(path, fs_hz=fs_hz)
         # The agreed contract is RecordedHeart(recording, seed); the current one takes no seed
         # (a recording has no random choices). Accept both until they agree.
         if len(inspect.signature(RecordedHeart).parameters) >= 2:
             heart = RecordedHeart(recording, _component_seeds(seed)[1])
         else:
             heart = RecordedHeart(recording)
-        log.info("subject %s driven by recording %s", params.subject_id, Path(path).name)
+        log.info("subject %s driven by recording %s", params.subject_id, Path(recording.source).name)
         return cls(params, seed, electrical=heart)
 
     # ---- motion ---------------------------------------------------------------------------
@@ -155,3 +173,110 @@ def _chest_geometry(params: SubjectParams) -> tuple[np.ndarray, np.ndarray]:
     base = centre[None, :] + np.stack([lat, depth, cran], axis=1)
     normal = np.stack([lat_c / r, -np.sqrt(r * r - lat_c**2) / r, np.zeros_like(lat)], axis=1)
     return base, normal
+
+
+# ---- electromechanical coupling: what of the heart's electrical facts the chest motion follows
+# Population references for the fallbacks below: QTc 413 ms (Women's Health Initiative cohort,
+# shared/specs/physiology.md); the synthetic generator's mean qt_scale 1.1 (its draw).
+_QTC_REF_MS = 413.0
+_QT_SCALE_REF = 1.1
+
+
+def coupling_for(params: SubjectParams, electrical: ElectricalSource) -> ElectromechanicalCoupling:
+    """The subject's ``ElectromechanicalCoupling``: the electrical source's own facts first
+    (a recording may carry ``frontal_axis_deg``, ``conduction``, ``infarct_wall``,
+    ``qt_ratio``), then, for a synthetic heart made from ``params.electrical``, that model's
+    parameters (read with defaults, so fields not there yet leave a normal heart)."""
+    ep = params.electrical
+    own = getattr(electrical, "params", None) is ep  # synthetic heart of these params
+    cond = str(getattr(ep, "condition", params.condition) if own else "").lower()
+
+    axis = _first(electrical, ("frontal_axis_deg",))
+    if axis is None and own:
+        axis = _first(ep, ("frontal_axis_deg", "qrs_axis_deg"))
+        if axis is None:
+            axis = _net_qrs_axis_deg(ep)
+    conduction = _conduction(_first(electrical, ("conduction", "bundle_branch_block", "bbb")))
+    if conduction == "normal" and own:
+        conduction = _conduction(_first(ep, ("conduction", "bundle_branch_block", "bbb", "bbb_kind")))
+        if conduction == "normal":
+            if getattr(ep, "lbbb", False) or cond == "lbbb":
+                conduction = "LBBB"
+            elif getattr(ep, "rbbb", False) or cond == "rbbb":
+                conduction = "RBBB"
+    wall = _wall(_first(electrical, ("infarct_wall", "infarct")))
+    severity = 0.6 if wall else 0.0
+    if not wall and own:
+        wall = _wall(_first(ep, ("infarct_wall", "infarct", "infarct_territory")))
+        if not wall and ("infarct" in cond or cond.endswith("_mi")):
+            wall = _wall(cond) or "inferior"
+        severity = 0.6 if wall else 0.0
+        if not wall and cond == "st_depression":  # inferolateral ST vector: lateral ischaemia
+            wall, severity = "lateral", 0.3
+    qt_ratio = _first(electrical, ("qt_ratio",))
+    if qt_ratio is None and own:
+        qtc = _first(ep, ("qtc_ms",))
+        qt_scale = _first(ep, ("qt_scale",))
+        if qtc is not None:
+            qt_ratio = qtc / _QTC_REF_MS
+        elif qt_scale is not None:
+            qt_ratio = qt_scale / _QT_SCALE_REF
+    return ElectromechanicalCoupling(
+        frontal_axis_deg=float(axis) if axis is not None else ElectromechanicalCoupling.frontal_axis_deg,
+        conduction=conduction, infarct_wall=wall, infarct_severity=float(severity),
+        qt_ratio=float(np.clip(qt_ratio, 0.8, 1.25)) if qt_ratio is not None else 1.0,
+    )
+
+
+def _first(obj, names: tuple[str, ...]):
+    for name in names:
+        v = getattr(obj, name, None)
+        if v is not None and not callable(v):
+            return v
+    return None
+
+
+def _conduction(v) -> str:
+    s = str(v or "").lower()
+    return "LBBB" if "lbbb" in s or s == "left" else "RBBB" if "rbbb" in s or s == "right" else "normal"
+
+
+def _wall(v) -> str:
+    s = str(v or "").lower()
+    for wall in ("anterior", "inferior", "lateral"):
+        if wall in s:
+            return wall
+    return ""
+
+
+def _net_qrs_axis_deg(ep) -> float | None:
+    """Frontal QRS axis the way it is read off an ECG (net QRS area in I and aVF), from the
+    synthetic model's QRS Gaussians and heart rotation: a parameter, not the waveform."""
+    try:
+        import math
+
+        from hardware_sim.subject.ecg import rotation_matrix, vcg_to_leads
+
+        net = [sum(a * b * math.sqrt(2 * math.pi) for a, b, w in zip(g.alpha_mv, g.b_rad, g.wave)
+                   if w in ("Q", "R", "S", "RP")) for g in ep.vcg.axes()]
+        v = rotation_matrix(*ep.axis_rotation_rad) @ np.array(net)
+        leads = vcg_to_leads(v[None, :])[0]
+        return float(np.degrees(np.arctan2(leads[5], leads[0])))  # aVF, I
+    except (AttributeError, TypeError, ValueError) as e:
+        log.warning("heart axis not derivable from ElectricalParams (%s): standard apex used", e)
+        return None
+
+
+def _cardiac_pattern(params: SubjectParams, coupling: ElectromechanicalCoupling) -> tuple[np.ndarray, np.ndarray]:
+    """Per chest point heartbeat scale and delay (n_s,) after the couplings (``chest_pattern``)
+    from the layout's own values; the standard layout's apex and falloff come from params."""
+    from hardware_sim.subject import params as layout
+
+    lat = np.array([p.lateral_m for p in params.chest], dtype=np.float64)
+    cran = np.array([p.cranial_m for p in params.chest], dtype=np.float64)
+    scale = np.array([p.cardiac_scale for p in params.chest], dtype=np.float64)
+    delay = np.array([p.cardiac_delay_s for p in params.chest], dtype=np.float64)
+    ref_apex = (getattr(layout, "_APEX_LAT_M", 0.05), getattr(layout, "_APEX_CRAN_M", -0.05))
+    return chest_pattern(lat, cran, scale, delay, coupling, ref_apex,
+                         getattr(layout, "_CARDIAC_SPREAD_M", 0.07),
+                         getattr(layout, "_PULSE_SPREAD_S_PER_M", 0.25))

@@ -21,7 +21,9 @@ class Beat:
     """One heartbeat's electrical events (seconds on the simulation clock).
 
     ``kind``: 'N' sinus, 'A' premature atrial (PAC), 'V' premature ventricular
-    (PVC), 'F' conducted beat in atrial fibrillation.
+    (PVC), 'F' conducted beat in atrial fibrillation. Optional, for the heart mechanics:
+    ``qt_s`` QRS onset to end of T (None: the source does not give it); ``conduction``
+    'RBBB' / 'LBBB' / 'normal' for this beat ('': the subject's, see ElectromechanicalCoupling).
     """
 
     index: int
@@ -29,6 +31,8 @@ class Beat:
     qrs_onset_s: float
     rr_s: float  # interval from the previous R peak to this one
     kind: str
+    qt_s: float | None = None
+    conduction: str = ""
 
 
 class ElectricalSource(Protocol):
