@@ -85,3 +85,27 @@ def test_dm_percent_signs():
 def test_shape_mismatch_is_named():
     with pytest.raises(InputDataError, match="shapes differ"):
         metrics.rmse_mv(np.zeros((10, 12)), np.zeros((10, 11)))
+
+
+def test_one_scorer_on_a_real_ecg(ecg100):
+    """host.scoring.score_runs: a perfect run scores perfectly; samples the board did not keep
+    (excluded, NaN) drop their PCC windows and their beats count as missed."""
+    from host import scoring
+
+    ecg, fs = ecg100
+    r = np.array(metrics.detect_r_peaks_s(ecg[:, 1], fs))
+    s = scoring.score_runs([scoring.Run(0.0, fs, ecg, ecg, r, r)])
+    assert s.pcc == pytest.approx(1.0) and s.rmse_mv == pytest.approx(0.0) and s.mdr == 0
+    assert len(s.pcc_windows) == len(ecg) // 256 and s.excluded_fraction == 0
+    cut = ecg.copy()
+    cut[:300] = np.nan  # the board excluded the first 3 s: no ECG, no beats there
+    s2 = scoring.score_runs([scoring.Run(0.0, fs, cut, ecg, r[r >= 3.0], r)])
+    assert len(s2.pcc_windows) == len(s.pcc_windows) - 2  # windows [0, 2.56) and [2.56, 5.12) are not whole
+    assert s2.n_missed == int(np.sum(r < 3.0)) > 0 and s2.excluded_fraction == pytest.approx(0.3, abs=0.01)
+    assert s2.rmse_mv == pytest.approx(0.0)  # over the kept samples only
+    # a second run after a gap: peaks are matched within their run, seconds add up
+    late = scoring.Run(100.0, fs, ecg, ecg, r + 100.0, r + 100.0)
+    s3 = scoring.score_runs([scoring.Run(0.0, fs, ecg, ecg, r, r), late])
+    assert s3.n_beats == 2 * len(r) and s3.n_missed == 0 and s3.seconds == pytest.approx(2 * len(ecg) / fs)
+    with pytest.raises(InputDataError, match="shape"):
+        scoring.Run(0.0, fs, ecg[:, :3], ecg[:, :3], r, r)
