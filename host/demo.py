@@ -9,7 +9,8 @@
    session file, for ``seconds`` of session time.
 3. The session is exported to EDF+, the truth (ECG and R peaks from the subject, mapped to
    session time through the module's frame clock) is saved, and the report PNG is written
-   with the metrics against the truth.
+   with the metrics against the truth (``host.report.truth_metrics``: the one scorer,
+   ``host.scoring``, that `eval` and `quantize model` use).
 
 Files in ``out_dir``: session.db, session.edf, truth.npz, report.png.
 """

@@ -126,3 +126,21 @@ def test_drive_folder_scores_each_file_and_reports_bad_ones(tmp_path, capsys):
     assert set(d["per_file"]["a_500hz.csv"]["per_lead"]) == set(ev.LEADS)
     # same seed, same file: the two files score the same
     assert d["per_file"]["a_500hz.csv"]["pcc_median"] == d["per_file"]["b.csv"]["pcc_median"]
+
+
+def test_eval_session_uses_the_sessions_board(tmp_path, capsys):
+    """`eval --session` reads the board from the session (a `sim record` folder names it in
+    truth.npz; a session .db in its metadata) and, without --model, runs that board's model."""
+    from edge.store import SessionWriter
+    from hardware_sim.record import record_session
+
+    record_session(tmp_path / "rec", 16.0, "healthy-rest", seed=5, mode="fast", board="rpi4-iwr6843isk")
+    assert ev.session_board(tmp_path / "rec") == "rpi4-iwr6843isk"
+    with SessionWriter(tmp_path / "s.db", {"board": "rpizero2w-iwr6843aop"}):
+        pass
+    assert ev.session_board(tmp_path / "s.db") == "rpizero2w-iwr6843aop"
+    rc = main(["eval", "--session", str(tmp_path / "rec"), "--json"])
+    assert rc == 0
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "board rpi4-iwr6843isk" in d["source"] and d["model"].endswith("cardioradar_int8.tflite")
+    assert d["n_subjects"] == 1 and d["n_beats"] >= 10
