@@ -246,31 +246,38 @@ def strip_recording(strip: LearnedStrip):
     return EcgRecording(strip.ecg_mv, strip.fs_hz, strip.leads, strip.name)
 
 
-def save_strip_npz(strip: LearnedStrip, path: str | Path) -> Path:
-    """Write the ``.npz`` layout ``load_ecg_recording`` reads (``ecg_mv``, ``fs_hz``, ``leads``)."""
+def save_strip_npz(strip, path: str | Path) -> Path:
+    """Write a ``LearnedStrip`` (or an ``EcgRecording``) in the ``.npz`` layout that
+    ``load_ecg_recording`` reads (``ecg_mv``, ``fs_hz``, ``leads``)."""
     path = Path(path)
-    np.savez(path, ecg_mv=strip.ecg_mv, fs_hz=np.float64(strip.fs_hz), leads=np.array(strip.leads))
+    np.savez(path, ecg_mv=np.asarray(strip.ecg_mv, dtype=np.float64),
+             fs_hz=np.float64(strip.fs_hz), leads=np.array(strip.leads))
     return path
 
 
-def strip_drive(strip: LearnedStrip, work_dir: str | Path | None = None, params=None):
-    """A ``hardware_sim.record.DriveEcg`` replaying ``strip`` (looped past 10 s).
+def strip_drive(strip, work_dir: str | Path | None = None, params=None):
+    """A ``hardware_sim.record.DriveEcg`` replaying ``strip`` (a ``LearnedStrip`` or the
+    ``EcgRecording`` of a ``learned_subjects`` pair), looped past its 10 s.
 
     Uses the in-memory recording when ``DriveEcg`` takes one; otherwise writes
-    ``<work_dir>/<strip.name>.npz`` (``work_dir`` required then). ``params``
-    (``SubjectParams``) is passed on when ``DriveEcg`` accepts it."""
+    ``<work_dir>/<name>.npz`` (``work_dir`` required then). ``params`` (``SubjectParams``)
+    is passed on when ``DriveEcg`` accepts it (else the drive keeps its own subject)."""
     import dataclasses
 
     from hardware_sim.record import DriveEcg
 
+    recording = strip_recording(strip) if isinstance(strip, LearnedStrip) else strip
     names = {f.name for f in dataclasses.fields(DriveEcg)}
     kw = {"params": params} if params is not None and "params" in names else {}
+    if params is not None and not kw:
+        log.warning("DriveEcg takes no subject parameters yet: %s drives a default subject",
+                    recording.source)
     if "recording" in names:
-        return DriveEcg(recording=strip_recording(strip), **kw)
+        return DriveEcg(recording=recording, **kw)
     if work_dir is None:
         raise ConfigError("strip_drive: work_dir: expected a folder for the strip's .npz "
                           "(this DriveEcg reads files only), got None")
-    path = save_strip_npz(strip, Path(work_dir) / f"{strip.name}.npz")
+    path = save_strip_npz(recording, Path(work_dir) / f"{Path(recording.source).name}.npz")
     return DriveEcg(path=path, **kw)
 
 
