@@ -176,7 +176,7 @@ def test_learned_subjects_as_documented(tmp_path):
     assert again[1].params.to_json() == pairs[1].params.to_json()
     assert again[1].recording.ecg_mv.tobytes() == pairs[1].recording.ecg_mv.tobytes()
     recording, params = pairs[0]
-    drive = L.strip_drive(recording, work_dir=tmp_path, params=params)
+    drive = L.strip_drive(recording, params=params)  # as docs/simulator.md shows it
     assert isinstance(drive, DriveEcg)
     subject = make_subject(drive, seed=4)
     assert np.allclose(subject.electrical.r_peaks_s[:3],
