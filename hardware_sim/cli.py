@@ -100,13 +100,20 @@ def _serve(args) -> int:
 
 
 def _record(args) -> int:
-    from tqdm import tqdm
+    import contextlib
 
     from hardware_sim.record import record_session
 
-    with tqdm(total=None, unit="frame", desc="sim record", file=sys.stderr) as bar:
+    try:  # a progress bar where the host extra brings tqdm; the core install records without one
+        from tqdm import tqdm
+    except ModuleNotFoundError:
+        bar = contextlib.nullcontext(None)
+    else:
+        bar = tqdm(total=None, unit="frame", desc="sim record", file=sys.stderr)
+    with bar as b:
         res = record_session(args.out, args.seconds, _subject(args), seed=args.seed,
-                             mode="fast" if args.fast else "adc", board=args.board, progress=bar.update)
+                             mode="fast" if args.fast else "adc", board=args.board,
+                             progress=None if b is None else b.update)
     print(f"{res.n_frames} frames ({res.n_dropped} dropped), {res.n_bytes} bytes -> {res.out_dir}")
     return 0
 

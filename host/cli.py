@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import logging
 
-from host.bundle import cli as bundle_cli
-
 log = logging.getLogger(__name__)
 
 
@@ -157,8 +155,10 @@ def _run_convert(args: argparse.Namespace) -> int:
 # name -> (help, add arguments, handler). Add host commands here.
 COMMANDS = {
     "export": ("export a session to EDF+, WFDB or CSV", _add_export, _run_export),
-    "keys": ("signing keys for firmware bundles", bundle_cli.add_keys, bundle_cli.run_keys),
-    "bundle": ("build / verify signed firmware bundles", bundle_cli.add_bundle, bundle_cli.run_bundle),
+    "keys": ("signing keys for firmware bundles", lambda p: _bundle_cli().add_keys(p),
+             lambda a: _bundle_cli().run_keys(a)),
+    "bundle": ("build / verify signed firmware bundles", lambda p: _bundle_cli().add_bundle(p),
+               lambda a: _bundle_cli().run_bundle(a)),
     "eval": ("evaluate a model on held-out subjects, clean or with noise", _add_eval, _run_eval),
     "train": ("train the multi-task model (EGA / aligned / uncertainty / equal), seeded and resumable",
               _add_train, _run_train),
@@ -182,8 +182,28 @@ def _flash():
     return host.flash
 
 
+def _bundle_cli():
+    # host.bundle needs cryptography (the host/edge extras): imported only when used.
+    from host.bundle import cli
+
+    return cli
+
+
+def _missing(e: ModuleNotFoundError):
+    def run(args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError(str(e), name=e.name)  # cardioradar.cli names the extra
+
+    return run
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     for name, (help_text, add_args, handler) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        add_args(p)
+        try:
+            add_args(p)
+        except ModuleNotFoundError as e:
+            # Core install (no host extra): the command stays listed and says what it needs when run.
+            p.add_argument("args", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+            p.set_defaults(func=_missing(e))
+            continue
         p.set_defaults(func=handler)
