@@ -24,11 +24,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
 from cardioradar.errors import ConfigError, InputDataError
+
+if TYPE_CHECKING:  # imported lazily at run time: the simulator is only needed to drive it
+    from hardware_sim.subject.params import SubjectParams
+    from hardware_sim.subject.recorded import EcgRecording
 
 log = logging.getLogger(__name__)
 
@@ -203,7 +207,7 @@ _DEFAULT_GENERATOR: LearnedEcgGenerator | None = None
 
 
 def _default_generator() -> LearnedEcgGenerator:
-    global _DEFAULT_GENERATOR  # one session per process: loading the 26 MB graph takes ~0.2 s
+    global _DEFAULT_GENERATOR  # one session per process: loading the 26 MB graph takes ~0.1-0.3 s
     if _DEFAULT_GENERATOR is None:
         _DEFAULT_GENERATOR = LearnedEcgGenerator()
     return _DEFAULT_GENERATOR
@@ -239,7 +243,7 @@ def generate_strips(n: int, seed: int, *, gate: QualityGate = GATE, max_candidat
 
 
 # ---- into the simulator ----------------------------------------------------------------------
-def strip_recording(strip: LearnedStrip):
+def strip_recording(strip: LearnedStrip) -> EcgRecording:
     """The strip as the simulator's ``EcgRecording`` (12 leads, mV, 500 Hz)."""
     from hardware_sim.subject.recorded import EcgRecording
 
@@ -284,8 +288,8 @@ def strip_drive(strip, work_dir: str | Path | None = None, params=None):
 class LearnedSubject(NamedTuple):
     """A subject whose heart follows a learned strip: unpacks as (recording, params)."""
 
-    recording: object  # hardware_sim.subject.recorded.EcgRecording
-    params: object  # hardware_sim.subject.params.SubjectParams
+    recording: EcgRecording
+    params: SubjectParams
 
 
 def learned_subjects(n: int, seed: int, *, gate: QualityGate = GATE) -> list[LearnedSubject]:
