@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import signal
+import threading
 from pathlib import Path
 
 from cardioradar.errors import ConfigError
@@ -45,13 +47,14 @@ def agent_cmd(args: argparse.Namespace) -> int:
         if not k.is_file():
             raise ConfigError(f"--pubkey {k}: no such file")
     cfg = AgentConfig(args.root, board, tuple(args.pubkey), spec, args.attempts, not args.no_auto_confirm)
-    args.root.mkdir(parents=True, exist_ok=True)
-    agent = Agent(cfg)
-    port = open_link(args.port, args.baud)
     try:
-        serve(agent, port)
-    finally:
-        port.close()
+        args.root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--root {args.root}: cannot create: {e.strerror or e}") from e
+    agent = Agent(cfg)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a supervisor's stop: exit 0
+    serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
     return 0
 
 

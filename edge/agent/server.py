@@ -16,6 +16,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 MAX_CHUNK = 64 * 1024  # largest blob the agent accepts or sends per frame
 STALE_FRAME_S = 0.3  # a frame's bytes come in one go; a gap this long means its sender died
+BACKOFF_S = (0.2, 5.0)  # reopening a lost link: first and longest wait
 
 
 @dataclass(frozen=True)
@@ -212,14 +214,61 @@ class Agent:
         return _Reply({}, reboot=True)
 
 
-def serve(agent: Agent, port, stop: threading.Event | None = None) -> None:
-    """Boot, then answer requests on ``port`` (a `edge.link.transport.Transport`) until ``stop``."""
+def serve(agent: Agent, port=None, stop: threading.Event | None = None, *,
+          opener: Callable[[], object] | None = None, backoff_s: tuple[float, float] = BACKOFF_S) -> None:
+    """Boot, then answer requests until ``stop``.
+
+    ``port`` is an open `edge.link.transport.Transport`; with ``opener`` (a function that
+    opens the port) the agent outlives its link: an I/O error or a port that is gone
+    closes it, and ``opener`` is retried with exponential back-off (``backoff_s`` = first,
+    longest wait) forever, logged once per outage, so a board whose USB gadget, adapter or
+    cable comes back later answers again without a restart. Without ``opener`` a link
+    error ends `serve` (`TransportError`), as tests and the bench want.
+    """
     stop = stop or threading.Event()
     agent.boot()
+    if port is None and opener is None:
+        raise ValueError("serve: give a port or an opener")
+    delay, down_since, reported = backoff_s[0], None, False
+    while not stop.is_set():
+        if port is None:
+            try:
+                port = opener()
+            except CardioRadarError as e:
+                down_since = down_since or time.monotonic()
+                if not reported:
+                    reported = True
+                    log.warning("link down: %s; retrying with back-off up to %g s", e, backoff_s[1])
+                else:
+                    log.debug("link still down: %s", e)
+                stop.wait(delay)
+                delay = min(delay * 2, backoff_s[1])
+                continue
+            if down_since is not None:
+                log.warning("link back on %s after %.1f s", port.name, time.monotonic() - down_since)
+            down_since, reported = None, False
+        up_at = time.monotonic()
+        try:
+            _serve_link(agent, port, stop)
+        except CardioRadarError as e:  # TransportError from the port: the link went away
+            if opener is None:
+                raise
+            log.warning("link lost on %s: %s", port.name, e)
+            port.close()
+            port = None
+            down_since = time.monotonic()
+            # a link that dies at once (a port that opens but cannot be read) backs off too
+            delay = backoff_s[0] if down_since - up_at > 2 * backoff_s[1] else min(delay * 2, backoff_s[1])
+            stop.wait(delay)
+    if opener is not None and port is not None:
+        port.close()
+
+
+def _serve_link(agent: Agent, port, stop: threading.Event) -> None:
     decoder = FrameDecoder(MAX_PAYLOAD)
     last: tuple[int, int, bytes] | None = None  # (op, seq, encoded answer)
     log.info("agent serving on %s, running slot %s", port.name, agent.running)
-    port.write(_boot_notice(agent))
+    port.write(_boot_notice(agent))  # also after a reconnect: a waiting host resends at once
     heard = time.monotonic()
     while not stop.is_set():
         data = port.read(65536)
