@@ -79,6 +79,9 @@ def load_interpreter(path: str | Path, prefer: str | None = None, num_threads: i
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"model {path}: file not found")
+    from edge.modelfile import read_model_file
+
+    read_model_file(path)  # a damaged .tflite crashes the interpreters (SIGSEGV): check it first
     order = (prefer,) if prefer is not None else BACKENDS
     errors = []
     for name in order:
@@ -240,6 +243,9 @@ class EcgModel:
                  reference_kernels: bool = False):
         self.path = Path(path)
         self.meta = ModelMetadata.load(metadata_path(self.path))
+        from edge.modelfile import validate_model_file
+
+        validate_model_file(self.path, self.meta.to_json())  # the tensor table vs the metadata, pre-interpreter
         self.interpreter, self.backend = load_interpreter(self.path, prefer, num_threads, reference_kernels)
         ins = self.interpreter.get_input_details()
         if len(ins) != 1:

@@ -115,7 +115,7 @@ def _record(path: Path, stop: threading.Event) -> None:
             time.sleep(0.01)
 
 
-def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path):
+def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeypatch):
     """The radar's config port is a pty the test holds: while a session is written in the
     agent's sessions/ folder the check must not open it; with no session it asks the module."""
     class Ports:
@@ -150,6 +150,15 @@ def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path):
     finally:
         stop.set()
         t.join(10)
+    (root / "sessions" / "night.db-wal").unlink(missing_ok=True)
+    from edge.runtime import portlock  # `edge run` holds its ports' locks for the whole session
+
+    monkeypatch.setenv(portlock.LOCK_DIR_ENV, str(tmp_path / "locks"))
+    with portlock.acquire({"config": name, "data": "socket://127.0.0.1:9"}):
+        verdict = selfcheck.check_radar(Profile(name), root)
+    assert verdict.startswith("not touched: a session (PID ") and name in verdict, verdict
+    with pytest.raises(BlockingIOError):
+        os.read(master, 100)
     # no recording: the module is asked (the test answers like its CLI)
     box = {}
 

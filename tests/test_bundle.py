@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from boards import load_profile
 from cardioradar.errors import ConfigError
+from edge.agent.synthmodel import synthetic_model
 from host.bundle import (
     AgentTooOld, AlteredFile, BadSignature, BundleError, Downgrade, MissingFile, NotABundle, UnknownKey,
     UnsafeEntry, Unsigned, WrongBoard, build_bundle, extract_bundle, generate_keys, key_id, read_manifest,
@@ -37,13 +38,9 @@ COUNTER = 3
 
 
 def _fake_model(folder: Path, name: str = "m") -> Path:
-    """A file with the TFLite identifier (enough for the bundle; never run) + metadata JSON."""
+    """A small well-formed TFLite flatbuffer (never run) + its matching metadata JSON."""
     folder.mkdir(parents=True, exist_ok=True)
-    model = folder / f"{name}.tflite"
-    model.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(range(256)) * 8)
-    model.with_suffix(".json").write_text(json.dumps({"format": "cardioradar-model/1", "fs_hz": 100.0,
-                                                      "window_samples": 512, "hop_samples": 256}))
-    return model
+    return synthetic_model(folder / f"{name}.tflite", 2048, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +401,7 @@ def test_missing_model_is_a_clear_error(kit, tmp_path):
         build_bundle(toml, kit["priv"], tmp_path / "b.bundle", model_path=lonely, security_counter=1)
     notflat = _fake_model(tmp_path / "m2", "junk")
     notflat.write_bytes(b"not a model at all")
-    with pytest.raises(ConfigError, match="not a TFLite flatbuffer"):
+    with pytest.raises(ConfigError, match=r"junk.tflite: file identifier: expected b'TFL3' at bytes 4..8"):
         build_bundle(toml, kit["priv"], tmp_path / "b.bundle", model_path=notflat, security_counter=1)
     assert not (tmp_path / "b.bundle").exists()
 

@@ -8,6 +8,7 @@ import tarfile
 import pytest
 
 from cardioradar.cli import main
+from edge.agent.synthmodel import synthetic_model
 from host.bundle.errors import BundleError
 
 
@@ -15,9 +16,7 @@ from host.bundle.errors import BundleError
 def made(tmp_path_factory):
     d = tmp_path_factory.mktemp("bundle_cli")
     assert main(["keys", "generate", "--out", str(d / "keys")]) == 0
-    model = d / "m.tflite"
-    model.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(2000))
-    model.with_suffix(".json").write_text(json.dumps({"format": "cardioradar-model/1", "fs_hz": 100.0}))
+    model = synthetic_model(d / "m.tflite", 2048, seed=1)
     out = d / "sim.bundle"
     rc = main(["bundle", "build", "--board", "sim", "--model", str(model), "--key", str(d / "keys/bundle-signing.key"),
                "--out", str(out), "--security-counter", "5"])

@@ -9,9 +9,10 @@ directory, so every import below is the slot's own code. Steps, each timed:
    any interpreter sees it), `edge.infer.EcgModel` loads it and accepts the board's DSP
    settings, and one inference on a stored window (``<model>.window.npy`` beside the model,
    int8 in the input shape; else a seeded one) gives finite outputs of the right shapes;
-3. radar: only when no session is being recorded (a session's ``-wal`` in the agent's
-   ``sessions/`` folder changed in the last `LIVE_WINDOW_S`, or a process holds the radar's
-   device path open), the config port is opened and asked ``queryDemoStatus``. The radar
+3. radar: only when no session is being recorded (`edge run`'s lock on a radar port is
+   held, see `edge.runtime.portlock`; a session's ``-wal`` in the agent's ``sessions/``
+   folder changed in the last `LIVE_WINDOW_S`; or a process holds the radar's device
+   path open), the config port is opened and asked ``queryDemoStatus``. The radar
    being absent or silent is reported, not failed: it is the board's wiring, not the new
    software, and rolling back would not bring it back; a crash of the slot's link code fails.
 
@@ -100,6 +101,14 @@ def check_model(profile) -> str:
 
 def recording_in_progress(root: Path | None, ports: list[str]) -> str | None:
     """Why the radar must not be touched now, or None."""
+    try:
+        from edge.runtime import portlock  # the runtime's port locks (absent in older slots)
+    except ImportError:
+        portlock = None
+    for p in ports if portlock is not None else ():
+        pid = portlock.holder(p)
+        if pid is not None:
+            return f"a session (PID {pid}) holds the radar port {p}"
     if root is not None:
         now = time.time()
         for wal in sorted((root / "sessions").glob("*.db-wal")):
@@ -152,6 +161,8 @@ def check_radar(profile, root: Path | None) -> str:
 
 
 def run(slot: Path, root: Path | None, board: str | None) -> dict:
+    from cardioradar.errors import CardioRadarError
+
     timing: dict[str, float] = {}
     res = {"ok": False, "detail": "", "timing_s": timing, "modules": 0, "radar": ""}
     step = "imports"
@@ -170,6 +181,8 @@ def run(slot: Path, root: Path | None, board: str | None) -> dict:
         timing["radar"] = round(time.monotonic() - t, 3)
     except CheckFailed as e:
         res["detail"] = f"{step}: {e}"
+    except CardioRadarError as e:  # the product's own one-line errors (a damaged model file, ...)
+        res["detail"] = f"{step}: {e}"[:400]
     except Exception as e:  # noqa: BLE001 -- the verdict names whatever broke
         line = str(e).splitlines()[0] if str(e) else ""
         res["detail"] = f"{step}: {type(e).__name__}: {line}"[:300]

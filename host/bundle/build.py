@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from boards import BoardProfile, load_profile
 from cardioradar import __version__
 from cardioradar.errors import ConfigError
+from edge.modelfile import check_tensor_table, parse_model
 from host.bundle.collect import repo_root, runtime_sources
 from host.bundle.keys import key_id, load_signing_key
 from host.bundle.manifest import (
@@ -38,7 +39,6 @@ log = logging.getLogger(__name__)
 
 PRODUCT = "cardioradar"
 MAX_SECURITY_COUNTER = 2**32 - 1
-TFLITE_IDENTIFIER = b"TFL3"  # FlatBuffer file identifier at bytes 4..8 of every .tflite
 
 
 def source_date_epoch() -> int:
@@ -145,9 +145,12 @@ def _collect(profile: BoardProfile, model_path: str | Path | None, root: Path) -
         raise ConfigError(f"model metadata {meta_src}: no such file",
                           hint="a .tflite travels with its metadata JSON (same name, .json)")
     model_bytes = model_src.read_bytes()
-    if model_bytes[4:8] != TFLITE_IDENTIFIER:
-        raise ConfigError(f"model {model_src}: not a TFLite flatbuffer: expected identifier "
-                          f"{TFLITE_IDENTIFIER!r} at bytes 4..8, got {model_bytes[4:8]!r}")
+    try:
+        metadata = json.loads(meta_src.read_bytes())
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ConfigError(f"model metadata {meta_src}: not valid JSON: {e}") from e
+    # the board's check, before signing: identifier, size, schema, tensor table vs metadata
+    check_tensor_table(parse_model(model_bytes, str(model_src)), metadata, str(meta_src))
     for rel, data in ((profile_rel, profile.path.read_bytes()), (cfg_rel, profile.cfg_path.read_bytes()),
                       (model_rel, model_bytes), (meta_rel, meta_src.read_bytes())):
         if rel in contents and contents[rel] != data:
