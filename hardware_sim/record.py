@@ -11,6 +11,7 @@ A recording folder holds:
 ``truth.npz``
     ``ecg_mv``            (n, 12) float32, mV, 500 Hz, lead order I, II, III, aVR, aVL, aVF,
                           V1-V6; n = round(seconds x 500); sample i is at i / 500 s.
+                          Driven by a recording: its leads; NaN for leads it lacks.
     ``ecg_fs_hz``         () float64, 500.
     ``r_peaks_s``         (n_beats,) float64, R-peak times, s.
     ``beat_kinds``        (n_beats,) str, 'N', 'A', 'V' or 'F' (``Beat.kind``).
@@ -59,10 +60,28 @@ _RECORD_BATCH_FRAMES = {"fast": 500, "adc": 100}
 
 @dataclass(frozen=True)
 class DriveEcg:
-    """Drive the subject's heart from a recording (see ``VirtualSubject.from_recording``)."""
+    """Drive the subject's heart from a recording (see ``VirtualSubject.from_recording``):
+    an ECG file ``path`` (``fs_hz`` for files without a time column), or an
+    ``EcgRecording`` in memory (``DriveEcg(recording=rec)``, e.g. a generator's arrays).
+    ``params``: the subject's ``SubjectParams`` (placement, breathing, mechanics, ...; its
+    ``electrical`` is unused); None: the healthy-rest preset drawn from the seed."""
 
-    path: Path
+    path: Path | None = None
     fs_hz: float | None = None
+    recording: object | None = None  # hardware_sim.subject.recorded.EcgRecording
+    params: object | None = None  # hardware_sim.subject.params.SubjectParams
+
+    def __post_init__(self):
+        if (self.path is None) == (self.recording is None):
+            raise ConfigError("DriveEcg: expected a file path or an EcgRecording (one of them), "
+                              f"got path={self.path!r}, recording={type(self.recording).__name__}")
+        if self.path is not None:
+            object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def label(self) -> str:
+        """The file (or the in-memory recording's source label), for messages and reports."""
+        return str(self.path) if self.path is not None else str(self.recording.source)
 
 
 @dataclass(frozen=True)
@@ -81,10 +100,13 @@ def make_subject(subject, seed: int):
     from hardware_sim.subject.params import PRESETS, SubjectParams
 
     if isinstance(subject, DriveEcg):
-        if not subject.path.is_file():
-            raise InputDataError(f"--drive-ecg {subject.path}: no such file")
-        params = PRESETS["healthy-rest"].make(seed)
-        return VirtualSubject.from_recording(subject.path, params, seed, fs_hz=subject.fs_hz)
+        params = subject.params if subject.params is not None else PRESETS["healthy-rest"].make(seed)
+        if subject.recording is not None:
+            return VirtualSubject.from_recording(subject.recording, params, seed)
+        p = subject.path
+        if not p.is_file() and not p.with_suffix(".hea").is_file():  # a WFDB record by name
+            raise InputDataError(f"--drive-ecg {p}: no such file")
+        return VirtualSubject.from_recording(p, params, seed, fs_hz=subject.fs_hz)
     if isinstance(subject, SubjectParams):
         return VirtualSubject(subject, seed)
     if isinstance(subject, str):

@@ -1,20 +1,29 @@
-"""Driving the subject with real recordings (tests/data/ecg) and the ECG loaders."""
+"""Driving the subject with real recordings (tests/data/ecg, tests/data/ecg-suite): the
+readers, the ground truth (recorded leads, NaN where none), the seamless loop, the beats."""
 
+import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from cardioradar.errors import InputDataError
-from hardware_sim.subject.ecg import LEADS
-from hardware_sim.subject.recorded import (
-    EcgRecording, RecordedHeart, _remove_baseline, load_ecg_recording,
+pytest.importorskip("neurokit2")  # R peaks of recordings (host extra)
+
+from cardioradar.errors import InputDataError  # noqa: E402
+from hardware_sim.subject.ecg import LEADS  # noqa: E402
+from hardware_sim.subject.recorded import (  # noqa: E402
+    EcgRecording, RecordedHeart, _remove_baseline, list_recordings, load_ecg_recording,
 )
 
 DATA = Path(__file__).parent / "data" / "ecg"
+SUITE = Path(__file__).parent / "data" / "ecg-suite"
 TWELVE = DATA / "ecg-plot_12lead_10s_500hz.csv"
 GUDB = DATA / "gudb_subject10_sitting_250hz.tsv"
 PLUX = DATA / "plux_ecg_5min_1000hz.npz"
+STRIP = SUITE / "mitdb100_MLII_10s_360hz_rounded-time.csv"
+MIT100 = SUITE / "mitdb100_1500s-1620s_360hz.hea"
+DICOM = SUITE / "dicom_mortara-el250_12lead_10s_1000hz.dcm"
 L = {n: i for i, n in enumerate(LEADS)}
 
 
@@ -24,6 +33,11 @@ def assert_identities(e):
     assert np.abs(e[:, L["aVR"]] + (I + II) / 2).max() < 1e-12
     assert np.abs(e[:, L["aVL"]] - (I - II / 2)).max() < 1e-12
     assert np.abs(e[:, L["aVF"]] - (II - I / 2)).max() < 1e-12
+
+
+def loop_index(h, t):
+    """Recording sample index of drive time t (away from the seam ramp)."""
+    return int(round(h.loop_start_s * h.fs_hz)) + np.rint(np.mod(t, h.duration_s) * h.fs_hz).astype(int)
 
 
 @pytest.fixture(scope="module")
@@ -41,52 +55,109 @@ def plux():
     return RecordedHeart(load_ecg_recording(PLUX))
 
 
-def test_twelve_lead_csv_reprojected_close_and_exact(twelve):
+@pytest.fixture(scope="module")
+def strip():
+    return RecordedHeart(load_ecg_recording(STRIP))
+
+
+# ---- truth: the recorded leads; heart vector: close to them -----------------------------
+def test_twelve_lead_truth_is_the_recording_and_vcg_close(twelve):
     rec = twelve.recording
-    assert rec.leads == LEADS and rec.fs_hz == 500.0 and twelve.duration_s == 10.0
-    assert 9 <= twelve.r_peaks_s.size <= 14  # about 70 bpm
-    e = twelve.ecg_mv(np.arange(0, 10, 1 / 500))
+    assert rec.leads == LEADS and rec.fs_hz == 500.0 and twelve.truth_leads == LEADS
+    assert 7 <= twelve.loop_r_peaks_s.size <= 12 and 7.0 < twelve.duration_s < 10.0
+    t = np.arange(0.0, twelve.duration_s - 0.2, 1 / 500)  # one pass, seam ramp left out
+    e = twelve.ecg_mv(t)
     assert_identities(e)
-    ref = _remove_baseline(rec.ecg_mv, 500.0)
-    for i, name in enumerate(LEADS):
-        assert np.corrcoef(ref[:, i], e[:, i])[0, 1] > 0.9, name
-        assert np.sqrt(np.mean((ref[:, i] - e[:, i]) ** 2)) < 0.12, name
-    assert set(twelve.derivation) == set(LEADS)
+    ref = twelve.ecg_hp_mv[loop_index(twelve, t)]
+    np.testing.assert_allclose(e[:, 6:], ref[:, 6:], atol=1e-9)  # precordial: as recorded
+    assert np.abs(e[:, :6] - ref[:, :6]).max() < 0.02  # limb: from I, II (cart rounding)
+    full = twelve.ecg_hp_mv
+    for i, name in enumerate(LEADS):  # the heart vector's projection stays close
+        assert np.corrcoef(full[:, i], twelve.leads12[:, i])[0, 1] > 0.9, name
+        assert np.sqrt(np.mean((full[:, i] - twelve.leads12[:, i]) ** 2)) < 0.12, name
+    assert np.isfinite(twelve.leads12_mv(t)).all() and set(twelve.derivation) == set(LEADS)
 
 
-def test_gudb_limb_leads_exact_precordial_derived(gudb):
+def test_gudb_limb_leads_exact_precordial_nan(gudb):
     rec = gudb.recording
     assert rec.leads == ("V2-V1", "II", "III") and rec.fs_hz == 250.0
     assert rec.duration_s == 120.0
-    hr = 60 / np.diff(gudb.r_peaks_s).mean()
-    assert 50 < hr < 110 and gudb.r_peaks_s.size > 100
     rr = np.diff(gudb.r_peaks_s)
+    assert 50 < 60 / rr.mean() < 110 and gudb.r_peaks_s.size > 100
     assert np.all(rr > 0.4) and np.all(rr < 1.6)  # no missed or doubled beats
-    t = np.arange(0, 120, 1 / 250)
+    t = np.arange(0, 100, 1 / 250)
     e = gudb.ecg_mv(t)
+    assert gudb.truth_leads == LEADS[:6] and np.isnan(e[:, 6:]).all()
     assert_identities(e)
-    hp = gudb.ecg_hp_mv
-    np.testing.assert_allclose(e[:, L["II"]], hp[:, 1], atol=1e-9)
-    np.testing.assert_allclose(e[:, L["III"]], hp[:, 2], atol=1e-9)
+    i = loop_index(gudb, t)
+    np.testing.assert_allclose(e[:, L["II"]], gudb.ecg_hp_mv[i, 1], atol=1e-9)
+    np.testing.assert_allclose(e[:, L["III"]], gudb.ecg_hp_mv[i, 2], atol=1e-9)
     assert "exact" in gudb.derivation["aVL"] and "template" in gudb.derivation["V3"]
-    assert np.abs(e[:, 6:]).max() < 6.0  # precordial leads of physiologic size
+    assert np.abs(gudb.leads12_mv(t)[:, 6:]).max() < 6.0  # derived precordials physiologic
 
 
-def test_plux_single_lead_peaks_match_the_recorders_marks(plux):
+def test_plux_single_lead_truth_is_lead_ii_only(plux):
     marks_s = np.load(PLUX)["rpeaks"] / 1000.0
     d = np.array([np.min(np.abs(plux.r_peaks_s - m)) for m in marks_s])
     assert np.mean(d < 0.04) > 0.97  # marks lead the maximum by ~15 ms
-    e = plux.ecg_mv(np.arange(0, 300, 1 / 500))
-    assert_identities(e)
-    np.testing.assert_allclose(e[:, L["II"]], plux.ecg_hp_mv[::2, 0], atol=1e-9)
+    t = np.arange(0, 280, 1 / 500)
+    e = plux.ecg_mv(t)
+    assert plux.truth_leads == ("II",)
+    assert np.isnan(np.delete(e, L["II"], axis=1)).all()
+    np.testing.assert_allclose(e[:, L["II"]], plux.ecg_hp_mv[loop_index(plux, t), 0], atol=1e-9)
     assert "exact" in plux.derivation["II"] and "exact" not in plux.derivation["V1"]
+    assert np.isfinite(plux.vcg_mv(t)).all()
+
+
+def test_nan_leads_are_masked_by_the_scorer(strip):
+    """Contract with host.metrics: a lead the truth lacks scores NaN, never 0 or 1."""
+    from host import metrics
+
+    t = np.arange(0, 10.24, 1 / 500)
+    truth = strip.ecg_mv(t)
+    recon = np.nan_to_num(truth) + 0.01 * np.sin(t)[:, None]
+    pcc = metrics.window_pcc(recon, truth, 500.0)
+    assert np.isnan(np.delete(pcc, L["II"], axis=1)).all() and (pcc[:, L["II"]] > 0.99).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of an all-NaN lead
+        rmse = metrics.rmse_mv(recon, truth)
+    assert np.isfinite(rmse[L["II"]]) and np.isnan(np.delete(rmse, L["II"])).all()
+
+
+# ---- the loop: whole beats, no seam -------------------------------------------------------
+def test_short_strip_loops_seamlessly_without_double_or_missing_beats(strip):
+    from host import metrics
+
+    h = strip
+    n = h.loop_r_peaks_s.size
+    assert h.recording.fs_hz == 360.0 and n >= 7
+    passes = 6
+    t = np.arange(0, passes * h.duration_s, 1 / 500)
+    ii = h.ecg_mv(t)[:, L["II"]]
+    beats = h.beats_between(0, passes * h.duration_s)
+    assert len(beats) == passes * n and [b.index for b in beats] == list(range(passes * n))
+    # every R the scorer finds on the looped truth is one beat, and the other way round
+    found = metrics.detect_r_peaks_s(ii, 500.0)
+    r = np.array([b.r_time_s for b in beats])
+    inner = r[(r > 0.5) & (r < t[-1] - 0.5)]
+    assert all(np.min(np.abs(found - x)) < 0.03 for x in inner)
+    assert all(np.min(np.abs(r - f)) < 0.03 for f in found if 0.5 < f < t[-1] - 0.5)
+    # no step at the seams: the joint moves no more than the signal does sample to sample
+    steps = np.abs(np.diff(h.ecg_hp_mv[:, 0]))
+    for m in range(1, passes):
+        k = int(round(m * h.duration_s * 500))
+        assert np.abs(np.diff(ii[k - 3:k + 3])).max() < np.percentile(steps, 95)
+    # the RR across the seam is a recorded-like RR, not a half or a double beat
+    rr = np.diff(h.r_peaks_s)
+    seam_rr = beats[n].rr_s
+    assert 0.85 * rr.min() < seam_rr < 1.15 * rr.max()
 
 
 def test_beats_loop_past_the_end(plux):
     d = plux.duration_s
     first = plux.beats_between(0, d)
     second = plux.beats_between(d, 2 * d)
-    assert len(first) == len(second) == plux.r_peaks_s.size
+    assert len(first) == len(second) == plux.loop_r_peaks_s.size
     assert second[0].index == first[-1].index + 1
     np.testing.assert_allclose([b.r_time_s - d for b in second], [b.r_time_s for b in first])
     assert 0.3 < second[0].rr_s < 2.0 and all(b.qrs_onset_s < b.r_time_s for b in second)
@@ -94,9 +165,79 @@ def test_beats_loop_past_the_end(plux):
     np.testing.assert_allclose(plux.ecg_mv(t + 3 * d), plux.ecg_mv(t), atol=1e-9)
 
 
+# ---- rhythm beat by beat -------------------------------------------------------------------
+def test_af_recording_gives_each_beat_with_its_own_rr():
+    """An AF heart (the simulator's own, so every true R is known) as an in-memory
+    recording: the drive hands on each beat with its RR, beat by beat."""
+    from hardware_sim.record import make_subject
+
+    src = make_subject("af", 5).electrical
+    t = np.arange(0, 30.0, 1 / 500)
+    rec = EcgRecording(src.ecg_mv(t), 500.0, LEADS, "af-sim", rhythm="AF")
+    h = RecordedHeart(rec)
+    true_r = np.array([b.r_time_s for b in src.beats_between(0.0, 30.0)])
+    got = h.beats_between(0, h.duration_s)
+    assert {b.kind for b in got} == {"F"}
+    r_rec = np.array([b.r_time_s for b in got]) + h.loop_start_s  # back on the recording clock
+    match = np.array([true_r[np.argmin(np.abs(true_r - x))] for x in r_rec])
+    assert np.abs(match - r_rec).max() < 0.02
+    true_rr = np.diff(true_r)
+    assert np.std(true_rr) / np.mean(true_rr) > 0.1  # really irregular
+    idx = np.searchsorted(true_r, match)
+    np.testing.assert_allclose([b.rr_s for b in got[1:]], true_rr[idx[1:] - 1], atol=0.02)
+
+
+def test_annotated_pvc_and_pacs_drive_the_beats():
+    h = RecordedHeart(load_ecg_recording(MIT100))
+    assert h.recording.rhythm == "N" and h.recording.leads == ("II", "V5")
+    beats = h.beats_between(0, h.duration_s)
+    kinds = [b.kind for b in beats]
+    assert kinds.count("V") == 1 and kinds.count("A") == 5  # as annotated
+    v = kinds.index("V")
+    med = np.median([b.rr_s for b in beats])
+    assert beats[v].rr_s < 0.85 * med and beats[v + 1].rr_s > 1.15 * med  # premature, pause
+
+
+# ---- readers -----------------------------------------------------------------------------
+def test_rounded_time_column_is_accepted(tmp_path):
+    assert STRIP.read_text().splitlines()[2] == "0.00277778,-0.230"
+    rec = load_ecg_recording(STRIP)
+    assert rec.fs_hz == 360.0 and rec.leads == ("II",) and rec.ecg_mv.shape == (3600, 1)
+    t = np.arange(720) / 360.0
+    x = np.sin(2 * np.pi * t)
+    p = tmp_path / "ms.csv"  # times rounded to 1 ms at 360 Hz: 0.003, 0.006, 0.008, ...
+    p.write_text("Time (ms);ECG II [uV]\n" + "".join(f"{round(a * 1000)};{b * 1000:.1f}\n"
+                                                     for a, b in zip(t, x)))
+    rec = load_ecg_recording(p)
+    assert rec.fs_hz == 360.0 and rec.leads == ("II",)
+    np.testing.assert_allclose(rec.ecg_mv[:, 0], x, atol=1e-4)
+
+
+@pytest.mark.parametrize("fault, line, got", [
+    ("gap", 102, "2.00 periods"), ("jitter", None, "periods"), ("backwards", 52, "after")])
+def test_irregular_times_are_refused_naming_the_line(tmp_path, fault, line, got):
+    t = np.arange(1000) / 250.0
+    if fault == "gap":
+        t = np.delete(t, 100)  # one sample missing: file line 102 (header is line 1)
+    elif fault == "jitter":
+        t = t + np.random.default_rng(0).uniform(-0.4, 0.4, t.size) / 250.0
+    else:
+        t[50] = t[48]
+    p = tmp_path / f"{fault}.csv"
+    np.savetxt(p, np.column_stack([t, np.sin(t)]), delimiter=",", header="time_s,I",
+               comments="", fmt="%.6f")
+    with pytest.raises(InputDataError) as e:
+        load_ecg_recording(p)
+    msg = str(e.value)
+    assert f"{fault}.csv: column 'time_s', line " in msg and "expected" in msg and got in msg
+    if line:
+        assert f"line {line}:" in msg
+    assert "\n" not in msg
+
+
 def test_csv_with_time_column_and_subset(tmp_path):
     fs = 250.0
-    t = np.arange(500) / fs
+    t = np.arange(1000) / fs
     p = tmp_path / "two.csv"
     np.savetxt(p, np.column_stack([t, np.sin(t), np.cos(t)]), delimiter=",",
                header="time_s,aVF,I", comments="")
@@ -105,16 +246,27 @@ def test_csv_with_time_column_and_subset(tmp_path):
     assert load_ecg_recording(p, leads=["I"]).leads == ("I",)
 
 
+def test_dicom_twelve_lead_waveform():
+    pytest.importorskip("pydicom")
+    rec = load_ecg_recording(DICOM)
+    assert rec.leads == LEADS and rec.fs_hz == 1000.0 and rec.ecg_mv.shape == (10000, 12)
+    assert 0.3 < np.ptp(rec.ecg_mv[:, L["II"]]) < 4.0  # uV scaled to mV
+    h = RecordedHeart(rec)
+    # the cart's own measurement in the file: RR interval 982 ms
+    assert abs(np.median(np.diff(h.r_peaks_s)) - 0.982) < 0.02
+    assert_identities(h.ecg_mv(np.arange(0, 5, 1 / 500)))
+
+
 def test_wfdb_and_edf_round_trip(tmp_path):
     import pyedflib
     import wfdb
 
     src = load_ecg_recording(TWELVE, fs_hz=500.0)
-    sig = src.ecg_mv[:2000, :3]
+    sig = src.ecg_mv[:4000, :3]
     wfdb.wrsamp("rec", fs=500, units=["mV"] * 3, sig_name=["I", "II", "V2"], p_signal=sig,
                 fmt=["16"] * 3, write_dir=str(tmp_path))
     w = load_ecg_recording(tmp_path / "rec.hea")
-    assert w.leads == ("I", "II", "V2") and w.fs_hz == 500.0
+    assert w.leads == ("I", "II", "V2") and w.fs_hz == 500.0 and w.beat_samples is None
     np.testing.assert_allclose(w.ecg_mv, sig, atol=0.01)
     edf = tmp_path / "rec.edf"
     hdrs = [{"label": n, "dimension": "mV", "sample_frequency": 500, "physical_max": 5,
@@ -125,21 +277,46 @@ def test_wfdb_and_edf_round_trip(tmp_path):
         f.writeSamples([np.ascontiguousarray(sig[:, i]) for i in range(3)])
     e = load_ecg_recording(edf)
     assert e.leads == ("I", "II", "V2") and e.fs_hz == 500.0
-    np.testing.assert_allclose(e.ecg_mv[:2000], sig, atol=0.01)
-    # three standard leads pin down the VCG: reproduced exactly after re-projection
+    np.testing.assert_allclose(e.ecg_mv[:4000], sig, atol=0.01)
+    # three standard leads pin down the VCG: its projection reproduces them exactly
     h = RecordedHeart(e)
-    out = h.ecg_mv(np.arange(0, 4, 1 / 500))
-    assert_identities(out)
-    np.testing.assert_allclose(out[:, L["V2"]], h.ecg_hp_mv[:, 2], atol=1e-9)
+    assert_identities(h.leads12)
+    np.testing.assert_allclose(h.leads12[:, L["V2"]], h.ecg_hp_mv[:, 2], atol=1e-9)
+    assert h.truth_leads == LEADS[:6] + ("V2",)
 
 
-def test_errors_name_file_field_expected_got(tmp_path):
+def test_in_memory_recording_is_checked():
+    x = np.zeros((1000, 2))
+    with pytest.raises(InputDataError, match=r"gen-7: ecg_mv: expected shape \(n, 3\)"):
+        EcgRecording(x, 500.0, ("I", "II", "V1"), "gen-7")
+    with pytest.raises(InputDataError, match="gen-7: fs_hz: expected 100-1000 Hz, got 50 Hz"):
+        EcgRecording(x, 50.0, ("I", "II"), "gen-7")
+    x[700, 1] = np.nan
+    with pytest.raises(InputDataError, match="gen-7: lead II, sample 700: expected finite"):
+        EcgRecording(x, 500.0, ("I", "II"), "gen-7")
+
+
+def test_errors_name_file_column_line_expected_got(tmp_path):
     with pytest.raises(InputDataError, match="time_s.*fs_hz argument"):
         load_ecg_recording(TWELVE)
     bad = tmp_path / "bad.csv"
     bad.write_text("I,V7\n0.1,0.2\n0.2,0.3\n")
     with pytest.raises(InputDataError, match=r"bad\.csv.*'V7'.*expected"):
         load_ecg_recording(bad, fs_hz=100)
+    cell = tmp_path / "cell.csv"
+    cell.write_text("time_s,II\n" + "".join(f"{i / 200:.3f},0.1\n" for i in range(3))
+                    + "0.015,abc\n")
+    with pytest.raises(InputDataError, match=r"cell\.csv: column 'II', line 5: expected a number, "
+                                             r"got 'abc'"):
+        load_ecg_recording(cell)
+    short = tmp_path / "short.csv"
+    short.write_text("time_s,II,V1\n0.000,0.1,0.2\n0.005,0.1\n")
+    with pytest.raises(InputDataError, match=r"short\.csv: line 3: expected 3 columns"):
+        load_ecg_recording(short)
+    slow = tmp_path / "slow.csv"
+    slow.write_text("time_s,II\n" + "".join(f"{i / 50:.3f},0.1\n" for i in range(200)))
+    with pytest.raises(InputDataError, match=r"slow\.csv: fs_hz: expected 100-1000 Hz, got 50 Hz"):
+        load_ecg_recording(slow)
     npz = tmp_path / "x.npz"
     np.savez(npz, signal=np.zeros(10))
     with pytest.raises(InputDataError, match="'ecg_mv'"):
@@ -151,5 +328,37 @@ def test_errors_name_file_field_expected_got(tmp_path):
     with pytest.raises(InputDataError, match="missing"):
         load_ecg_recording(GUDB, leads=["I"])
     flat = EcgRecording(np.zeros((5000, 1)), 500.0, ("II",), "flat")
-    with pytest.raises(InputDataError, match="R peaks"):
+    with pytest.raises(InputDataError, match="flat: R peaks: expected at least 4"):
         RecordedHeart(flat)
+
+
+# ---- the validation suite ------------------------------------------------------------------
+def test_suite_lists_loads_and_states_its_rhythms():
+    pytest.importorskip("pydicom")
+    manifest = json.loads((SUITE / "manifest.json").read_text())
+    files = [p.name for p in list_recordings(SUITE)]
+    assert sorted(files) == sorted(manifest["recordings"])
+    attribution = (SUITE / "ATTRIBUTION.md").read_text()
+    for name, info in manifest["recordings"].items():
+        rec = load_ecg_recording(SUITE / name)
+        assert list(rec.leads) == info["leads"] and rec.fs_hz == info["fs_hz"], name
+        assert name in attribution and info["rhythm"] and info["rhythm_source"], name
+        assert rec.ecg_mv.nbytes > 0 and (SUITE / name).stat().st_size < 2 * 2**20
+        if info.get("wfdb_rhythm"):
+            assert rec.rhythm == info["wfdb_rhythm"], name
+
+
+def test_drive_from_memory_and_file_agree(tmp_path):
+    """``DriveEcg(recording=...)`` (arrays, e.g. from a generator) runs like the file."""
+    from hardware_sim.record import DriveEcg, record_session
+
+    rec = load_ecg_recording(STRIP)
+    record_session(tmp_path / "f", 2.0, DriveEcg(STRIP), seed=3, mode="fast")
+    record_session(tmp_path / "m", 2.0, DriveEcg(recording=rec), seed=3, mode="fast")
+    a, b = np.load(tmp_path / "f" / "truth.npz"), np.load(tmp_path / "m" / "truth.npz")
+    assert (tmp_path / "f" / "frames.bin").read_bytes() == (tmp_path / "m" / "frames.bin").read_bytes()
+    np.testing.assert_array_equal(a["ecg_mv"], b["ecg_mv"])
+    assert np.isfinite(a["ecg_mv"][:, L["II"]]).all() and np.isnan(a["ecg_mv"][:, L["V1"]]).all()
+    assert len(a["r_peaks_s"]) >= 2 and np.array_equal(a["r_peaks_s"], b["r_peaks_s"])
+    base = _remove_baseline(rec.ecg_mv, 360.0)
+    assert np.nanmax(np.abs(a["ecg_mv"][:, L["II"]])) <= np.abs(base).max() + 0.01

@@ -1,24 +1,37 @@
 """Drive the virtual subject with a real ECG recording.
 
-``load_ecg_recording`` reads CSV, whitespace TSV, WFDB, EDF and the ``.npz`` layout
-(``ecg_mv``, ``fs_hz``) into an ``EcgRecording``. ``RecordedHeart`` turns it into a
-heart vector and re-projects it with the Dower matrix, so its 12 leads satisfy
-Einthoven / Goldberger exactly; its beats come from the recording's own R peaks.
+``load_ecg_recording`` reads delimited text (CSV, semicolon, tab or whitespace; optional
+time column, rounded times accepted), WFDB (with its ``.atr`` beat annotations when
+present), EDF/BDF, DICOM 12-lead waveforms (pydicom) and the ``.npz`` layout (``ecg_mv``,
+``fs_hz``, optional ``leads``) into an ``EcgRecording``; an ``EcgRecording`` can also be
+built in memory (e.g. from a generator's arrays). ``RecordedHeart`` replays it.
 
-How leads are derived (``RecordedHeart.derivation`` says it per lead):
-- 8+ independent leads (a 12-lead file): VCG = inverse Dower (V1..V6, I, II); all
-  12 leads re-projected from it (close to, not equal to, the recorded ones).
-- Standard leads that pin down the VCG exactly (e.g. I, II, V2): VCG solved from them;
-  the given leads are reproduced exactly. The Glasgow chest strap (V2-V1) is not used
-  for this: its electrodes sit elsewhere and at another gain (it would give 5-9 mV
-  precordial leads); it is kept in the recording and used only when it is alone.
-- Two limb leads: all six limb leads exactly; X, Y solved from I and II with Z taken
-  from the normal Gaussian VCG template aligned beat by beat to the R peaks (scaled
-  to the recording's frontal amplitude); precordial leads projected from that VCG.
-- One lead (assumed lead II when unnamed): the template VCG plus the minimal-norm
-  correction that reproduces the lead exactly; every other lead is template-shaped.
+What the heart gives:
+- ``ecg_mv(t)``: the ground truth, i.e. the recording itself (baseline removed) in the
+  12-lead order. Recorded leads are kept as recorded; with two or more limb leads all six
+  follow exactly (Einthoven/Goldberger from I and II). Leads the recording does not hold
+  are NaN: scoring masks them (``host.metrics`` returns NaN per lead, ``host.train`` masks
+  NaN leads), as for session references (``host.data.session_dataset``).
+- ``vcg_mv(t)`` / ``leads12_mv(t)``: a heart vector (and its Dower 12-lead projection,
+  finite everywhere) for whatever needs a full heart vector; ``derivation`` says per
+  lead how it was obtained:
+  - 8+ independent leads (a 12-lead file): VCG = inverse Dower (V1..V6, I, II).
+  - Standard leads that pin down the VCG exactly (e.g. I, II, V2): VCG solved from them.
+    The Glasgow chest strap (V2-V1) is not used for this: its electrodes sit elsewhere
+    and at another gain (it would give 5-9 mV precordial leads); it only serves alone.
+  - Two limb leads: X, Y solved from I and II with Z from the normal Gaussian VCG template
+    aligned beat by beat to the R peaks (scaled to the recording's frontal amplitude).
+  - One lead (assumed lead II when unnamed): the template VCG plus the minimal-norm
+    correction that reproduces the lead exactly.
+- ``beats_between``: one ``Beat`` per recorded beat with its recorded RR (annotated beats
+  of a WFDB record, else NeuroKit2's R peaks), so AF, bradycardia, PVCs and pauses reach
+  the mechanics beat by beat. Kinds come from annotations only ('N' otherwise; 'F' for
+  the beats of a recording whose rhythm is AF).
 Electrode offsets and baseline wander are removed first (0.5 Hz zero-phase high-pass).
-Beyond the recording's end it loops (``t mod duration_s``); the seam is not smoothed.
+The recording loops at beat boundaries: one pass runs from a cut in the diastole before
+its second R peak to the matching cut before its last one (each cut at the quietest
+point of that diastole), and the step between the two cuts is spread over the last
+0.1 s before the seam, so the joint has no step and neither a double nor a missing beat.
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ from __future__ import annotations
 import csv
 import logging
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,7 +53,8 @@ from hardware_sim.subject.types import LEADS, Beat
 
 log = logging.getLogger(__name__)
 
-__all__ = ["EcgRecording", "load_ecg_recording", "RecordedHeart", "GUDB_COLUMNS"]
+__all__ = ["EcgRecording", "load_ecg_recording", "RecordedHeart", "GUDB_COLUMNS",
+           "list_recordings", "FS_RANGE_HZ"]
 
 # Lead vectors (3,) in VCG space: lead = row . (X, Y, Z).
 _ROW = {name: DOWER[i] for i, name in enumerate(DOWER_LEADS)}
@@ -48,120 +63,310 @@ _ROW.update({"III": _ROW["II"] - _ROW["I"], "aVR": -(_ROW["I"] + _ROW["II"]) / 2
              "V2-V1": _ROW["V2"] - _ROW["V1"]})  # bipolar chest strap (Glasgow database)
 KNOWN_LEADS = LEADS + ("V2-V1",)
 _CANON = {name.lower(): name for name in KNOWN_LEADS}
+# MIT-BIH's modified limb lead II (MLII) is read as lead II (its electrodes sit on the
+# torso, not the limbs; the shape is lead II's).
+_CANON.update({"mlii": "II", "ml2": "II", "avr": "aVR", "avl": "aVL", "avf": "aVF"})
 _LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
+FS_RANGE_HZ = (100.0, 1000.0)
 
 # Headerless 6-column whitespace files from the Glasgow University ECG database
 # (GUDB): chest strap (V2-V1), Einthoven II, III, accelerometer x, y, z; volts.
 GUDB_COLUMNS = ("V2-V1", "II", "III", None, None, None)
 _UNITS_TO_MV = {"mV": 1.0, "V": 1000.0, "uV": 1e-3}
+# Time columns a text file may carry (lower-case header -> seconds per unit).
+_TIME_COLS = {"time_s": 1.0, "time": 1.0, "t": 1.0, "t_s": 1.0, "seconds": 1.0, "sec": 1.0,
+              "elapsed time": 1.0, "elapsed_time": 1.0, "timestamp": 1.0, "time_ms": 1e-3,
+              "ms": 1e-3, "t_ms": 1e-3}
+_SAMPLE_COLS = {"sample", "sample #", "sample_#", "samples", "index", "n", "nseq"}
+_TIME_UNITS = {"s": 1.0, "sec": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3}
+# Largest distance of a time stamp from its sample's time on the uniform grid, in sample
+# periods: times rounded to 1 ms at 360 Hz are off by <= 0.18 periods; a missing or an
+# extra sample is off by a whole one.
+_TIME_TOL_PERIODS = 0.25
+# WFDB / MIT-BIH beat annotation codes -> Beat.kind (N sinus/other supraventricular
+# conducted, A premature atrial or junctional, V ventricular). Fusion (F), paced (/, f)
+# and unclassified (Q) beats are kept as beats of kind N.
+_WFDB_BEAT_KIND = {**{c: "N" for c in "NLRBejnF/fQ?"}, **{c: "A" for c in "AaJS"},
+                   **{c: "V" for c in "VEr"}}
+_AF_RHYTHMS = ("(AFIB", "(AF")
 
 
 @dataclass(frozen=True)
 class EcgRecording:
-    """ecg_mv: (n, k) float64 mV; fs_hz; leads: k names from ``KNOWN_LEADS``; source: file."""
+    """A recorded (or generated) ECG, checked on construction.
+
+    ecg_mv: (n, k) float64 mV; fs_hz in ``FS_RANGE_HZ``; leads: k names from
+    ``KNOWN_LEADS``; source: the file (or a label for in-memory data, used in messages).
+    beat_samples / beat_kinds: annotated beats (sample index, 'N'/'A'/'V'/'F'), optional.
+    rhythm: the recording's rhythm as its own annotations state it ('AF' makes the
+    conducted beats kind 'F'), optional.
+    """
 
     ecg_mv: np.ndarray
     fs_hz: float
     leads: tuple[str, ...]
-    source: str
+    source: str = "in-memory recording"
+    beat_samples: np.ndarray | None = None
+    beat_kinds: tuple[str, ...] | None = None
+    rhythm: str | None = None
+
+    def __post_init__(self):
+        src = self.source
+        ecg = np.asarray(self.ecg_mv, dtype=np.float64)
+        if ecg.ndim == 1:
+            ecg = ecg[:, None]
+        leads = tuple(_canon(src, n) for n in self.leads)
+        if ecg.ndim != 2 or ecg.shape[1] != len(leads):
+            raise _bad(src, "ecg_mv", f"shape (n, {len(leads)}) for leads {leads}", ecg.shape)
+        if not leads:
+            raise _bad(src, "leads", f"at least one lead of {KNOWN_LEADS}", "none")
+        if len(set(leads)) != len(leads):
+            raise _bad(src, "leads", "each lead once", list(leads))
+        fs = float(self.fs_hz)
+        if not (FS_RANGE_HZ[0] <= fs <= FS_RANGE_HZ[1]):
+            raise _bad(src, "fs_hz", f"{FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz", f"{fs:g} Hz")
+        if ecg.shape[0] < int(2 * fs):
+            raise _bad(src, "samples", f">= 2 s ({int(2 * fs)} samples)", ecg.shape[0])
+        bad = np.argwhere(~np.isfinite(ecg))
+        if bad.size:
+            r, c = bad[0]
+            raise _bad(src, f"lead {leads[c]}, sample {r}", "finite numbers", ecg[r, c])
+        if self.beat_samples is not None:
+            b = np.asarray(self.beat_samples, dtype=np.int64)
+            kinds = self.beat_kinds or ("N",) * b.size
+            if b.ndim != 1 or len(kinds) != b.size or np.any(np.diff(b) <= 0):
+                raise _bad(src, "beat_samples", "increasing sample indices, one kind each",
+                           f"{b.size} samples, {len(kinds)} kinds")
+            object.__setattr__(self, "beat_samples", b)
+            object.__setattr__(self, "beat_kinds", tuple(kinds))
+        object.__setattr__(self, "ecg_mv", ecg)
+        object.__setattr__(self, "fs_hz", fs)
+        object.__setattr__(self, "leads", leads)
 
     @property
     def duration_s(self) -> float:
         return self.ecg_mv.shape[0] / self.fs_hz
 
 
-def _bad(path, field: str, expected: str, got) -> InputDataError:
-    return InputDataError(f"{path}: {field}: expected {expected}, got {got}")
+def _bad(path, field_: str, expected: str, got) -> InputDataError:
+    return InputDataError(f"{path}: {field_}: expected {expected}, got {got}")
+
+
+def _lead_key(name: str) -> str:
+    """'Lead I (Einthoven)', "'MLII'", 'ECG II', 'II [mV]' -> 'i', 'mlii', 'ii', 'ii'."""
+    key = re.sub(r"[\(\[].*?[\)\]]", "", str(name)).strip().strip("'\"").strip().lower()
+    for prefix in ("lead ", "ecg "):
+        key = key.removeprefix(prefix)
+    return key.strip()
 
 
 def _canon(path, name: str) -> str:
-    key = name.strip().lower()
+    key = _lead_key(name)
     if key not in _CANON:
-        raise _bad(path, f"column {name!r}", f"a lead name from {KNOWN_LEADS} or 'time_s'", name)
+        raise _bad(path, f"column {name!r}", f"a lead name from {KNOWN_LEADS} or a time column",
+                   name)
     return _CANON[key]
 
 
-def _uniform_fs(path, t: np.ndarray) -> float:
+def _header_unit(name: str) -> str | None:
+    """'II (mV)', 'time [ms]' -> 'mV', 'ms'; None without brackets."""
+    m = re.search(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]", name)
+    return m.group(1).replace("µ", "u").replace("μ", "u") if m else None
+
+
+def _uniform_fs(path, col: str, t: np.ndarray, first_line: int) -> float:
+    """Sampling rate of time stamps ``t`` (s), which may be rounded (each within
+    ``_TIME_TOL_PERIODS`` of a uniform grid). ``first_line``: file line of t[0]."""
+    if t.size < 2:
+        raise _bad(path, f"column {col!r}", "at least 2 time stamps", t.size)
     dt = np.diff(t)
-    if t.size < 2 or np.any(dt <= 0) or np.ptp(dt) > 1e-3 * np.median(dt) + 1e-9:
-        raise _bad(path, "column time_s", "uniformly increasing times", "irregular times")
-    return 1.0 / float(np.median(dt))
+    down = np.flatnonzero(dt <= 0)
+    if down.size:
+        i = int(down[0]) + 1
+        raise _bad(path, f"column {col!r}, line {first_line + i}", "increasing times",
+                   f"{t[i]!r} after {t[i - 1]!r}")
+    period = (t[-1] - t[0]) / (t.size - 1)
+    fs = 1.0 / period
+    if abs(fs - round(fs)) < 1e-3 * fs:  # rounded stamps of an integer rate
+        fs = float(round(fs))
+    grid = t[0] + np.arange(t.size) / fs
+    off = (t - grid) * fs  # distance from the grid, in periods
+    # a step of ~2 periods (missing sample) or ~0 (extra one) shows where it goes wrong
+    jump = np.flatnonzero(np.abs(dt * fs - 1.0) > 2 * _TIME_TOL_PERIODS + 0.5 / max(t.size, 1))
+    worst = int(jump[0]) + 1 if jump.size else int(np.argmax(np.abs(off - off.mean())))
+    if np.abs(off - off.mean()).max() > _TIME_TOL_PERIODS or jump.size:
+        raise _bad(path, f"column {col!r}, line {first_line + worst}",
+                   f"uniform sampling at {fs:.6g} Hz (each time within "
+                   f"{_TIME_TOL_PERIODS:g} sample periods of the grid)",
+                   f"{t[worst]!r} s after {t[worst - 1]!r} s "
+                   f"({(t[worst] - t[worst - 1]) * fs:.2f} periods)" if worst else f"{t[0]!r}")
+    return float(fs)
 
 
-def _load_csv(path: Path, fs_hz):
-    with path.open(newline="") as f:
-        header = next(csv.reader(f), None)
-    if not header:
-        raise _bad(path, "header", "a header row of lead names", "an empty file")
-    try:
-        data = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
-    except ValueError as e:
-        raise _bad(path, "values", "numbers in every column", str(e)) from e
-    if data.shape[1] != len(header):
-        raise _bad(path, "columns", f"{len(header)} per row (header)", data.shape[1])
-    names = [h.strip() for h in header]
-    if "time_s" in names:
-        i = names.index("time_s")
-        fs_file = _uniform_fs(path, data[:, i])
-        if fs_hz is not None and abs(fs_file - fs_hz) > 1e-3 * fs_hz:
-            raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs_file:.4f} from time_s")
-        fs_hz = fs_file
-        data, names = np.delete(data, i, axis=1), names[:i] + names[i + 1:]
-    if fs_hz is None:
-        raise _bad(path, "time_s", "a time_s column or an fs_hz argument", "neither")
-    return data, [_canon(path, n) for n in names], fs_hz, 1.0
+def _parse_clock(s: str) -> float:
+    """'1:02:03.5', '2:03.5', '3.5' (optionally single-quoted) -> seconds."""
+    parts = s.strip().strip("'\"").split(":")
+    return sum(float(p) * 60.0 ** i for i, p in enumerate(reversed(parts)))
 
 
-def _load_whitespace(path: Path, fs_hz, leads):
-    with path.open() as f:
-        first = f.readline().split()
-    try:
-        [float(v) for v in first]
-        has_header = False
-    except ValueError:
-        has_header = True
-    try:
-        data = np.loadtxt(path, skiprows=1 if has_header else 0, ndmin=2)
-    except ValueError as e:
-        raise _bad(path, "values", "whitespace-separated numbers", str(e)) from e
-    units = 1.0
-    if has_header:
-        names = first
-    elif leads is not None and len(leads) == data.shape[1]:
-        names, leads = list(leads), None  # leads name the columns in order
-    elif data.shape[1] == len(GUDB_COLUMNS):
-        names, units = list(GUDB_COLUMNS), _UNITS_TO_MV["V"]
-        fs_hz = 250.0 if fs_hz is None else fs_hz
-        log.info("%s: headerless 6 columns read as the GUDB layout "
-                 "(V2-V1, II, III, accel; V)", path)
+def _read_rows(path: Path) -> tuple[list[list[str]], int, str | None]:
+    """Rows of a delimited text file (comment lines '#' skipped), the 1-based line of
+    the first row, and the delimiter (None: whitespace)."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
+        lines = f.read().splitlines()
+    skip = 0
+    while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
+        skip += 1
+    if skip == len(lines):
+        raise _bad(path, "contents", "a header row of lead names or rows of numbers",
+                   "an empty file")
+    first = lines[skip]
+    delim = next((d for d in (",", ";", "\t") if d in first), None)
+    body = [ln for ln in lines[skip:] if ln.strip() and not ln.lstrip().startswith("#")]
+    if delim is None:
+        rows = [ln.split() for ln in body]
     else:
-        raise _bad(path, "header", "a header of lead names, a leads argument naming the "
-                   "columns, or the 6-column GUDB layout", f"{data.shape[1]} unnamed columns")
-    if len(names) != data.shape[1]:
-        raise _bad(path, "columns", f"{len(names)} named", data.shape[1])
-    keep = [i for i, n in enumerate(names) if n is not None and n != "time_s"]
-    if "time_s" in names:
-        fs_file = _uniform_fs(path, data[:, names.index("time_s")])
-        fs_hz = fs_file if fs_hz is None else fs_hz
+        rows = [[c.strip() for c in r] for r in csv.reader(body, delimiter=delim)]
+        if rows and all(r and r[-1] == "" for r in rows):  # trailing delimiter on every row
+            rows = [r[:-1] for r in rows]
+    return rows, skip + 1, delim
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s.strip().strip("'\""))
+        return True
+    except ValueError:
+        return False
+
+
+def _to_array(path, rows: list[list[str]], names: list[str], first_line: int,
+              clock_cols: set[int]) -> np.ndarray:
+    """rows of strings -> (n, k) float64; the first bad row / cell named in the error."""
+    k = len(names)
+    for i, r in enumerate(rows):
+        if len(r) != k:
+            raise _bad(path, f"line {first_line + i}", f"{k} columns ({', '.join(names)})",
+                       f"{len(r)}")
+    cols = []
+    for j, name in enumerate(names):
+        cells = [r[j] for r in rows]
+        try:
+            if j in clock_cols:
+                col = np.array([_parse_clock(c) for c in cells])
+            else:
+                col = np.array(cells, dtype=np.float64)
+        except ValueError:
+            conv = _parse_clock if j in clock_cols else float
+            for i, c in enumerate(cells):
+                try:
+                    conv(c)
+                except ValueError:
+                    raise _bad(path, f"column {name!r}, line {first_line + i}", "a number",
+                               repr(c)) from None
+            raise
+        cols.append(col)
+    return np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+
+
+def _load_text(path: Path, fs_hz, leads, units):
+    """Delimited text: an optional header row (lead names, a time or sample column, units
+    in brackets), an optional units row below it, numbers. Without a header: ``leads``
+    names the columns, or the 6-column GUDB layout, or a single column read as lead II."""
+    rows, line0, delim = _read_rows(path)
+    header = None
+    if not all(_is_number(c) for c in rows[0]):
+        header, rows, line0 = [c.strip().strip("'\"") for c in rows[0]], rows[1:], line0 + 1
+    unit_row = None
+    if header is not None and rows and not all(_is_number(c) or ":" in c for c in rows[0]):
+        unit_row, rows, line0 = [c.strip().strip("'\"") for c in rows[0]], rows[1:], line0 + 1
+    if not rows:
+        raise _bad(path, "rows", "rows of numbers below the header", "none")
+    scale = _UNITS_TO_MV[units] if units else 1.0  # default unit of lead columns
+    if header is None:
+        k = len(rows[0])
+        if leads is not None and len(leads) == k:
+            header, leads = list(leads), None  # leads name the columns in order
+        elif k == len(GUDB_COLUMNS) and delim is None:
+            header = [c or "-" for c in GUDB_COLUMNS]
+            scale = _UNITS_TO_MV[units or "V"]
+            units = units or "V"
+            fs_hz = 250.0 if fs_hz is None else fs_hz
+            log.info("%s: headerless 6 columns read as the GUDB layout "
+                     "(V2-V1, II, III, accel; V)", path)
+        elif k == 1:
+            header = ["II"]  # a single unnamed lead is taken as lead II (documented)
+            log.info("%s: one unnamed column read as lead II", path)
+        else:
+            raise _bad(path, "line 1", "a header of lead names, a leads argument naming the "
+                       "columns, or the 6-column GUDB layout", f"{k} unnamed columns")
+    clock = {j for j, h in enumerate(header) if _lead_key(h) in _TIME_COLS
+             and rows and ":" in rows[0][j]} if len(rows[0]) == len(header) else set()
+    data = _to_array(path, rows, header, line0, clock)
+    time_col, keep, names, col_units = None, [], [], []
+    for j, h in enumerate(header):
+        key = _lead_key(h)
+        unit = (unit_row[j] if unit_row and j < len(unit_row) else None) or _header_unit(h)
+        if key in _TIME_COLS and time_col is None:
+            per = _TIME_UNITS.get((unit or "").lower(), _TIME_COLS[key]) if j not in clock else 1.0
+            time_col = (h, data[:, j] * per)
+        elif key in _SAMPLE_COLS or h == "-":
+            continue
+        else:
+            names.append(_canon(path, h))
+            keep.append(j)
+            u = (unit or "").replace("µ", "u").replace("μ", "u")
+            if units is None and u and u not in _UNITS_TO_MV and u.lower() != "adu":
+                raise _bad(path, f"column {h!r} units", f"one of {tuple(_UNITS_TO_MV)}", u)
+            col_units.append(_UNITS_TO_MV.get(u, 1.0) if units is None else scale)
+    if time_col is not None:
+        fs_file = _uniform_fs(path, time_col[0], time_col[1], line0)
+        if fs_hz is not None and abs(fs_file - fs_hz) > 1e-3 * fs_hz:
+            raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs_file:.6g} from {time_col[0]}")
+        fs_hz = fs_file
     if fs_hz is None:
         raise _bad(path, "time_s", "a time_s column or an fs_hz argument", "neither")
-    return data[:, keep], [_canon(path, names[i]) for i in keep], fs_hz, units, leads
+    ecg = data[:, keep] * np.asarray(col_units if units is None else [scale] * len(keep))
+    return ecg, names, fs_hz, leads
+
+
+def _wfdb_beats(record: str, n: int):
+    """Beat samples, kinds and rhythm from ``record.atr`` (None when absent)."""
+    import wfdb
+
+    if not Path(record + ".atr").is_file():
+        return None, None, None
+    ann = wfdb.rdann(record, "atr")
+    samples, kinds, rhythms, rhythm = [], [], set(), ""
+    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
+        if sym == "+":
+            rhythm = (aux or "").strip("\x00 ")
+            rhythms.add(rhythm)
+        elif sym in _WFDB_BEAT_KIND and 0 <= s < n:
+            kind = _WFDB_BEAT_KIND[sym]
+            samples.append(int(s))
+            kinds.append("F" if kind == "N" and rhythm.startswith(_AF_RHYTHMS) else kind)
+    rhythm_txt = ", ".join(sorted(r.strip("(") for r in rhythms if r)) or None
+    return np.array(samples, np.int64), tuple(kinds), rhythm_txt
 
 
 def _load_wfdb(path: Path):
     import wfdb
 
+    record = str(path.with_suffix(""))
     try:
-        rec = wfdb.rdrecord(str(path.with_suffix("")))
+        rec = wfdb.rdrecord(record)
     except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
         raise _bad(path, "WFDB record", "a readable .hea/.dat pair", repr(e)) from e
     scale = [_UNITS_TO_MV.get(u.replace("µ", "u"), None) for u in rec.units]
     cols, names = [], []
     for i, n in enumerate(rec.sig_name):
-        if n.strip().lower() in _CANON and scale[i] is not None:
+        if _lead_key(n) in _CANON and scale[i] is not None:
             cols.append(rec.p_signal[:, i] * scale[i])
-            names.append(_CANON[n.strip().lower()])
-    return np.stack(cols, axis=1) if cols else np.zeros((0, 0)), names, float(rec.fs)
+            names.append(_CANON[_lead_key(n)])
+    data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+    beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
+    return data, names, float(rec.fs), dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
 
 
 def _load_edf(path: Path):
@@ -171,7 +376,7 @@ def _load_edf(path: Path):
         with pyedflib.EdfReader(str(path)) as f:
             cols, names, rates = [], [], []
             for i, label in enumerate(f.getSignalLabels()):
-                key = label.strip().lower().removeprefix("ecg").strip()
+                key = _lead_key(label)
                 dim = f.getPhysicalDimension(i).strip().replace("µ", "u")
                 if key in _CANON and dim in _UNITS_TO_MV:
                     cols.append(f.readSignal(i) * _UNITS_TO_MV[dim])
@@ -184,6 +389,34 @@ def _load_edf(path: Path):
     n = min((c.size for c in cols), default=0)
     return (np.stack([c[:n] for c in cols], axis=1) if cols else np.zeros((0, 0)), names,
             float(rates[0]) if rates else 0.0)
+
+
+def _load_dicom(path: Path):
+    """DICOM ECG waveform (e.g. 12-lead ECG Waveform Storage): the multiplex group
+    labelled RHYTHM (else the longest), channels scaled by their sensitivity to mV."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(str(path))
+        groups = list(ds.WaveformSequence)
+    except Exception as e:  # pydicom raises InvalidDicomError, AttributeError, ...
+        raise _bad(path, "DICOM", "a readable DICOM file with a WaveformSequence",
+                   repr(e)) from e
+    labels = [str(g.get("MultiplexGroupLabel", "")).upper() for g in groups]
+    idx = labels.index("RHYTHM") if "RHYTHM" in labels else int(
+        np.argmax([int(g.NumberOfWaveformSamples) for g in groups]))
+    grp = groups[idx]
+    arr = ds.waveform_array(idx)  # (n, channels), sensitivity and baseline applied
+    cols, names = [], []
+    for j, ch in enumerate(grp.ChannelDefinitionSequence):
+        label = str(ch.ChannelSourceSequence[0].CodeMeaning)
+        unit_seq = ch.get("ChannelSensitivityUnitsSequence")
+        unit = str(unit_seq[0].CodeValue).replace("µ", "u") if unit_seq else "uV"
+        if _lead_key(label) in _CANON and unit in _UNITS_TO_MV:
+            cols.append(arr[:, j] * _UNITS_TO_MV[unit])
+            names.append(_CANON[_lead_key(label)])
+    data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+    return data, names, float(grp.SamplingFrequency)
 
 
 def _load_npz(path: Path):
@@ -203,32 +436,53 @@ def _load_npz(path: Path):
     return ecg, [_canon(path, n) for n in names], fs
 
 
+_LOADABLE = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz")
+
+
+def list_recordings(folder) -> list[Path]:
+    """The ECG recordings in ``folder`` (one entry per record: a WFDB record by its .hea),
+    sorted by name; other files (licences, notes, annotations, .dat of WFDB) are skipped."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputDataError(f"{folder}: expected a folder of ECG recordings, got no such folder")
+    out = []
+    for p in sorted(folder.iterdir()):
+        suf = p.suffix.lower()
+        low = p.name.lower()
+        if not p.is_file() or suf not in _LOADABLE or any(
+                w in low for w in ("licen", "readme", "attribution", "notes")):
+            continue
+        out.append(p)
+    return out
+
+
 def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None = None,
                        *, units: str | None = None) -> EcgRecording:
-    """Read an ECG file. ``leads`` selects a subset (for a headerless TSV with as many
-    columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV')
-    overrides text files' units (default mV; the GUDB layout is in V)."""
+    """Read an ECG file. ``leads`` selects a subset (for a headerless text file with as
+    many columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV')
+    overrides text files' units (default mV, or the header's; the GUDB layout is in V)."""
     path = Path(path)
     if not path.exists() and not path.with_suffix(".hea").exists():
         raise InputDataError(f"{path}: file not found")
+    if units is not None and units not in _UNITS_TO_MV:
+        raise _bad(path, "units", tuple(_UNITS_TO_MV), units)
     suffix = path.suffix.lower()
-    scale = 1.0
-    if suffix == ".csv":
-        data, names, fs, scale = _load_csv(path, fs_hz)
-    elif suffix in (".tsv", ".txt", ".dat") and not path.with_suffix(".hea").exists():
-        data, names, fs, scale, leads = _load_whitespace(path, fs_hz, leads)
+    extra = {}
+    if suffix in (".csv", ".tsv", ".txt") or (
+            suffix == ".dat" and not path.with_suffix(".hea").exists()):
+        data, names, fs, leads = _load_text(path, fs_hz, leads, units)
     elif suffix in (".hea", ".dat", ""):
-        data, names, fs = _load_wfdb(path)
+        data, names, fs, extra = _load_wfdb(path)
     elif suffix in (".edf", ".bdf"):
         data, names, fs = _load_edf(path)
+    elif suffix == ".dcm":
+        data, names, fs = _load_dicom(path)
     elif suffix == ".npz":
         data, names, fs = _load_npz(path)
     else:
-        raise _bad(path, "file type", ".csv, .tsv/.txt, .hea/.dat, .edf, .npz", suffix or "none")
-    if units is not None:
-        if units not in _UNITS_TO_MV:
-            raise _bad(path, "units", tuple(_UNITS_TO_MV), units)
-        scale = _UNITS_TO_MV[units]
+        raise _bad(path, "file type", ", ".join(_LOADABLE), suffix or "none")
+    if units is not None and suffix not in (".csv", ".tsv", ".txt", ".dat"):
+        data = data * _UNITS_TO_MV[units]
     if fs_hz is not None and abs(fs - fs_hz) > 1e-3 * fs_hz:
         raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs} in the file")
     if not names or data.shape[0] < 2:
@@ -241,10 +495,8 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
         if missing:
             raise _bad(path, "leads", f"{want} present", f"{names} (missing {missing})")
         data, names = data[:, [names.index(n) for n in want]], want
-    data = np.asarray(data, dtype=np.float64) * scale
-    if not np.all(np.isfinite(data)):
-        raise _bad(path, "values", "finite numbers", "NaN or inf")
-    return EcgRecording(data, float(fs), tuple(names), str(path))
+    return EcgRecording(np.asarray(data, dtype=np.float64), float(fs), tuple(names), str(path),
+                        **extra)
 
 
 def _template_vcg(t_s: np.ndarray, r_s: np.ndarray) -> np.ndarray:
@@ -266,28 +518,49 @@ def _template_vcg(t_s: np.ndarray, r_s: np.ndarray) -> np.ndarray:
     return out
 
 
-class RecordedHeart:
-    """``ElectricalSource`` replaying a recording (looped past its end).
+_SEAM_RAMP_S = 0.1  # the step between the two cuts is spread over this span before the seam
 
-    Attributes: ``recording``, ``ecg_hp_mv`` (the recording without baseline),
-    ``duration_s``, ``r_peaks_s`` (n,) R times within one pass, ``derivation``
-    {lead: how it was obtained}, ``vcg`` (n, 3) mV at the recording's samples,
-    ``leads12`` (n, 12) mV.
+
+class RecordedHeart:
+    """``ElectricalSource`` replaying a recording, looped at beat boundaries.
+
+    Attributes: ``recording``, ``ecg_hp_mv`` (the recording without baseline, (n, k) mV),
+    ``r_peaks_s`` (m,) R times in the recording, ``beat_kinds`` (m,), ``loop_start_s`` /
+    ``loop_end_s`` (the cuts in the recording), ``duration_s`` (one pass),
+    ``loop_r_peaks_s`` R times within one pass, ``truth_leads`` (the leads ``ecg_mv``
+    gives), ``derivation`` {lead: how ``leads12_mv`` obtains it}, ``vcg`` (n, 3) mV and
+    ``leads12`` (n, 12) mV at the recording's samples.
     """
 
     def __init__(self, recording: EcgRecording):
         self.recording = recording
         self.fs_hz = recording.fs_hz
-        self.duration_s = recording.duration_s
         self.ecg_hp_mv = _remove_baseline(recording.ecg_mv, self.fs_hz)
-        self.r_peaks_s = self._find_r_peaks()
-        if self.r_peaks_s.size < 3:
-            raise InputDataError(f"{recording.source}: R peaks: expected at least 3, "
-                                 f"got {self.r_peaks_s.size}")
+        self.r_peaks_s, self.beat_kinds = self._beats()
+        if self.r_peaks_s.size < 4:
+            raise InputDataError(f"{recording.source}: R peaks: expected at least 4 "
+                                 f"(a loop of whole beats), got {self.r_peaks_s.size}")
         self.vcg, self.derivation = self._derive_vcg()
         self.leads12 = vcg_to_leads(self.vcg)
+        truth, self.truth_leads = self._truth12()
+        i0, i1 = self._cut(1), self._cut(self.r_peaks_s.size - 1)
+        self.loop_start_s, self.loop_end_s = i0 / self.fs_hz, i1 / self.fs_hz
+        self.duration_s = (i1 - i0) / self.fs_hz
+        inside = (self.r_peaks_s >= self.loop_start_s) & (self.r_peaks_s < self.loop_end_s)
+        self.loop_r_peaks_s = self.r_peaks_s[inside] - self.loop_start_s
+        self._loop_kinds = tuple(k for k, keep in zip(self.beat_kinds, inside) if keep)
+        self._vcg_loop = _seamless(self.vcg, i0, i1, self.fs_hz)
+        self._truth_loop = _seamless(truth, i0, i1, self.fs_hz)
 
-    # --- R peaks ------------------------------------------------------------------
+    # --- beats --------------------------------------------------------------------
+    def _beats(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        rec = self.recording
+        if rec.beat_samples is not None and rec.beat_samples.size:
+            return rec.beat_samples / self.fs_hz, rec.beat_kinds
+        r = self._find_r_peaks()
+        kind = "F" if (rec.rhythm or "").upper().startswith("AF") else "N"
+        return r, (kind,) * r.size
+
     def _peak_lead(self) -> int:
         names = self.recording.leads
         for pref in ("II", "I", "V5", "III", "V2-V1"):
@@ -305,7 +578,36 @@ class RecordedHeart:
         _, info = nk.ecg_peaks(clean, sampling_rate=self.fs_hz)
         return np.asarray(info["ECG_R_Peaks"], dtype=np.float64) / self.fs_hz
 
-    # --- heart vector -------------------------------------------------------------
+    def _cut(self, k: int) -> int:
+        """Sample index of the quietest point of the diastole before R peak ``k``
+        (between 50 % of the RR after the previous R and 0.1 s before R k: after the T
+        wave, mostly before the P wave), where the derivative summed over the leads
+        (each scaled by its own spread, 20 ms smoothing) is least."""
+        r0, r1 = self.r_peaks_s[k - 1], self.r_peaks_s[k]
+        lo = int(math.ceil((r0 + 0.5 * (r1 - r0)) * self.fs_hz))
+        hi = int(math.floor((r1 - 0.1) * self.fs_hz))
+        if hi <= lo + 1:  # very fast rates: the midpoint of the RR
+            return int(round(0.5 * (r0 + r1) * self.fs_hz))
+        x = self.ecg_hp_mv[lo:hi + 1]
+        scale = np.maximum(np.std(self.ecg_hp_mv, axis=0), 1e-6)
+        w = max(1, int(round(0.02 * self.fs_hz)))
+        d = np.abs(np.diff(x, axis=0)) / scale
+        act = np.convolve(d.sum(axis=1), np.ones(w) / w, mode="same")
+        return lo + int(np.argmin(act)) + 1
+
+    # --- truth and heart vector ---------------------------------------------------
+    def _truth12(self) -> tuple[np.ndarray, tuple[str, ...]]:
+        """The recording in 12-lead order (n, 12) mV, NaN for leads it does not give."""
+        names = list(self.recording.leads)
+        out = np.full((self.ecg_hp_mv.shape[0], len(LEADS)), np.nan)
+        for j, n in enumerate(names):
+            if n in LEADS:
+                out[:, LEADS.index(n)] = self.ecg_hp_mv[:, j]
+        if len(set(names) & set(_LIMB)) >= 2:
+            out[:, :6] = _limb_from_i_ii(self._limb_i_ii())
+        have = tuple(n for j, n in enumerate(LEADS) if np.isfinite(out[0, j]))
+        return out, have
+
     def _derive_vcg(self) -> tuple[np.ndarray, dict[str, str]]:
         rec = self.recording
         ecg = self.ecg_hp_mv
@@ -357,9 +659,11 @@ class RecordedHeart:
         return vcg, {n: ("recorded, reproduced exactly" if n == lead else how) for n in LEADS}
 
     def _limb_i_ii(self) -> np.ndarray:
-        """(n, 2) leads I and II from any two recorded limb leads (exact)."""
+        """(n, 2) leads I and II from the recorded limb leads (I and II themselves when
+        recorded, else any two: any two limb leads are independent)."""
         names = list(self.recording.leads)
-        limb = [n for n in names if n in _LIMB][:2]  # any two limb leads are independent
+        present = [n for n in names if n in _LIMB]
+        limb = ["I", "II"] if {"I", "II"} <= set(present) else present[:2]
         a = np.array([_limb_coeffs(n) for n in limb])
         vals = np.column_stack([self.ecg_hp_mv[:, names.index(n)] for n in limb])
         return np.linalg.solve(a, vals.T).T
@@ -372,8 +676,9 @@ class RecordedHeart:
 
     # --- ElectricalSource ---------------------------------------------------------
     def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
-        """Beats with R in [t0_s, t1_s); pass m of the loop has index k + m * n_peaks."""
-        r, n, dur = self.r_peaks_s, self.r_peaks_s.size, self.duration_s
+        """Beats with R in [t0_s, t1_s); pass m of the loop has index k + m * n_beats.
+        Each beat's ``rr_s`` is its recorded RR (at the seam: the RR across the cuts)."""
+        r, n, dur = self.loop_r_peaks_s, self.loop_r_peaks_s.size, self.duration_s
         passes = np.arange(math.floor(t0_s / dur) - 1, math.floor(t1_s / dur) + 1)
         shift = passes * dur  # (m,) start of each pass, s
         rt = r[None, :] + shift[:, None]  # (m, n) R times
@@ -381,9 +686,10 @@ class RecordedHeart:
         prev[:, 1:] = r[None, :-1] + shift[:, None]
         prev[:, 0] = r[-1] + (passes - 1) * dur  # the previous pass's last beat
         mi, ki = np.nonzero((rt >= t0_s) & (rt < t1_s))
+        kinds = self._loop_kinds
         return [Beat(index=int(ki[i] + passes[mi[i]] * n), r_time_s=float(rt[mi[i], ki[i]]),
                      qrs_onset_s=float(rt[mi[i], ki[i]] - 0.035),
-                     rr_s=float(rt[mi[i], ki[i]] - prev[mi[i], ki[i]]), kind="N")
+                     rr_s=float(rt[mi[i], ki[i]] - prev[mi[i], ki[i]]), kind=kinds[ki[i]])
                 for i in range(mi.size)]
 
     def _interp(self, sig: np.ndarray, t_s: np.ndarray) -> np.ndarray:
@@ -395,11 +701,27 @@ class RecordedHeart:
 
     def vcg_mv(self, t_s: np.ndarray) -> np.ndarray:
         """Heart vector (n, 3) mV at ``t_s`` (n,) s (linear interpolation, looped)."""
-        return self._interp(self.vcg, np.ravel(t_s))
+        return self._interp(self._vcg_loop, np.ravel(t_s))
+
+    def leads12_mv(self, t_s: np.ndarray) -> np.ndarray:
+        """Dower 12-lead projection of ``vcg_mv`` (n, 12) mV, finite in every lead."""
+        return vcg_to_leads(self.vcg_mv(t_s))
 
     def ecg_mv(self, t_s: np.ndarray) -> np.ndarray:
-        """12-lead ECG (n, 12) mV, ``LEADS`` order; exact Einthoven/Goldberger."""
-        return vcg_to_leads(self.vcg_mv(t_s))
+        """Ground-truth 12-lead ECG (n, 12) mV, ``LEADS`` order: the recorded leads (limb
+        leads completed by Einthoven/Goldberger), NaN for leads the recording lacks."""
+        return self._interp(self._truth_loop, np.ravel(t_s))
+
+
+def _seamless(sig: np.ndarray, i0: int, i1: int, fs_hz: float) -> np.ndarray:
+    """sig[i0:i1] with the step sig[i0] - sig[i1] added as a linear ramp over the last
+    ``_SEAM_RAMP_S`` (so the loop's last sample runs into its first as sig[i1 - 1]
+    runs into sig[i1])."""
+    out = np.array(sig[i0:i1], dtype=np.float64)
+    m = min(out.shape[0] // 4, max(1, int(round(_SEAM_RAMP_S * fs_hz))))
+    step = sig[i0] - sig[min(i1, sig.shape[0] - 1)]
+    out[-m:] += (np.arange(1, m + 1) / m)[:, None] * step[None, :]
+    return out
 
 
 def _remove_baseline(ecg_mv: np.ndarray, fs_hz: float) -> np.ndarray:
@@ -410,6 +732,12 @@ def _remove_baseline(ecg_mv: np.ndarray, fs_hz: float) -> np.ndarray:
     sos = butter(2, 0.5, btype="highpass", fs=fs_hz, output="sos")
     pad = min(ecg_mv.shape[0] - 1, int(3 * fs_hz))
     return sosfiltfilt(sos, ecg_mv, axis=0, padlen=pad)
+
+
+def _limb_from_i_ii(i_ii: np.ndarray) -> np.ndarray:
+    """(n, 2) leads I, II -> (n, 6) I, II, III, aVR, aVL, aVF (Einthoven/Goldberger)."""
+    a = np.array([_limb_coeffs(n) for n in _LIMB])  # (6, 2)
+    return i_ii @ a.T
 
 
 def _limb_coeffs(name: str) -> tuple[float, float]:
