@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +15,12 @@ from cardioradar.errors import ConfigError
 
 def add_agent_parser(sub) -> None:
     p = sub.add_parser("agent", help="board agent: A/B updates and session pulls over a serial port")
-    p.add_argument("--port", required=True, help="serial port path or pyserial URL the host connects to")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--port", help="serial port path or pyserial URL the host connects to")
+    where.add_argument("--pty", action="store_true",
+                       help="serve one end of a new pseudo-terminal pair (paced at --baud) and print the host's "
+                            "end first: try flash, board status and pull on one machine")
+    p.add_argument("--json", action="store_true", help='with --pty: the first stdout line is {"host_port": PATH}')
     p.add_argument("--root", required=True, type=Path, help="state folder (slots, boot state, upload, sessions)")
     p.add_argument("--pubkey", action="append", type=Path, default=[],
                    help="trusted bundle public key (repeatable); without one every bundle is refused")
@@ -54,7 +61,16 @@ def agent_cmd(args: argparse.Namespace) -> int:
     agent = Agent(cfg)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a supervisor's stop: exit 0
-    serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
+    if not args.pty:
+        serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
+        return 0
+    from edge.agent.linksim import PtyLink
+
+    with PtyLink(args.baud) as link:
+        print(json.dumps({"host_port": link.host_port}) if args.json else link.host_port, flush=True)
+        print(f"agent on a pty pair paced at {args.baud} baud: use --port {link.host_port} on the host side "
+              "(Ctrl-C stops it)", file=sys.stderr, flush=True)
+        serve(agent, stop=stop, opener=lambda: open_link(link.board_port, args.baud))
     return 0
 
 
@@ -68,8 +84,6 @@ def add_bench_parser(bench) -> None:
 
 
 def bench_cmd(args: argparse.Namespace) -> int:
-    import json
-
     from edge.agent.bench import bench_flash
 
     res = bench_flash(args.baud, args.model_kb * 1024, args.seed)
