@@ -179,5 +179,6 @@ def test_learned_subjects_as_documented(tmp_path):
     drive = L.strip_drive(recording, params=params)  # as docs/simulator.md shows it
     assert isinstance(drive, DriveEcg)
     subject = make_subject(drive, seed=4)
+    assert subject.params.subject_id == params.subject_id  # the drawn body, the learned heart
     assert np.allclose(subject.electrical.r_peaks_s[:3],
                        L.generate_strips(1, seed=21).strips[0].r_peaks_s[:3], atol=0.01)
