@@ -185,7 +185,7 @@ _QT_SCALE_REF = 1.1
 def coupling_for(params: SubjectParams, electrical: ElectricalSource) -> ElectromechanicalCoupling:
     """The subject's ``ElectromechanicalCoupling``: the electrical source's own facts first
     (a recording may carry ``frontal_axis_deg``, ``conduction``, ``infarct_wall``,
-    ``qt_ratio``), then, for a synthetic heart made from ``params.electrical``, that model's
+    ``qt_ratio``, ``lvh``), then, for a synthetic heart made from ``params.electrical``, that model's
     parameters (read with defaults, so fields not there yet leave a normal heart)."""
     ep = params.electrical
     own = getattr(electrical, "params", None) is ep  # synthetic heart of these params
@@ -221,10 +221,11 @@ def coupling_for(params: SubjectParams, electrical: ElectricalSource) -> Electro
             qt_ratio = qtc / _QTC_REF_MS
         elif qt_scale is not None:
             qt_ratio = qt_scale / _QT_SCALE_REF
+    lvh = bool(getattr(electrical, "lvh", False) or (own and (getattr(ep, "lvh", False) or cond == "lvh")))
     return ElectromechanicalCoupling(
         frontal_axis_deg=float(axis) if axis is not None else ElectromechanicalCoupling.frontal_axis_deg,
         conduction=conduction, infarct_wall=wall, infarct_severity=float(severity),
-        qt_ratio=float(np.clip(qt_ratio, 0.8, 1.25)) if qt_ratio is not None else 1.0,
+        qt_ratio=float(np.clip(qt_ratio, 0.8, 1.25)) if qt_ratio is not None else 1.0, lvh=lvh,
     )
 
 

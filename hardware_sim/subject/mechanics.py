@@ -18,6 +18,7 @@ the timing, strength and chest pattern of the motion. Never the ECG waveform its
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ _FILL_T0_S = 0.25
 _FILL_TAU_S = 0.1
 _FILL_MIN = 0.2  # a very early beat still moves the chest a little
 _ATRIAL_SIGMA_S = 0.03  # width of the presystolic atrial bump (own choice)
+_ATRIAL_SIGMAS = 4.0  # evaluated over +-4 sigma (3e-4 of its peak of a few tens of um)
 _ATRIAL_LEAD_S = 0.06  # atrial contraction peaks this long before QRS onset (own choice)
 _ATRIAL_BUMP_PER_KICK = 0.5  # bump height / pulse = 0.5 x kick: 7-15 %, apexcardiogram a wave
 _AF_STROKE_PER_KICK = 0.5  # AF stroke lost = 0.5 x kick (~10 % at rest)
@@ -75,6 +77,7 @@ _INFARCT_QS2_MS = 40.0  # ejection shortened per unit severity: QT > QS2 (Boudou
 _REF_AXIS_DEG = 30.0
 _REF_APEX_DEG = 45.0
 _APEX_AXIS_GAIN = 0.6
+_LVH_APEX_RADIUS = 1.3  # LV enlargement displaces the apex laterally and down (own size)
 _CONDUCTIONS = ("normal", "RBBB", "LBBB")
 _WALLS = ("", "anterior", "inferior", "lateral")
 
@@ -187,6 +190,7 @@ class ElectromechanicalCoupling:
     beats). infarct_wall: '', 'anterior', 'inferior' or 'lateral'; infarct_severity: share of
     that wall's local motion lost (0..1). qt_ratio: the subject's QT over the population's at
     the same rate (QS2 follows it), used for beats whose source gives no ``Beat.qt_s``.
+    lvh: left ventricular hypertrophy / enlargement (apex displaced laterally and down).
     """
 
     frontal_axis_deg: float = _REF_AXIS_DEG
@@ -194,6 +198,7 @@ class ElectromechanicalCoupling:
     infarct_wall: str = ""
     infarct_severity: float = 0.0
     qt_ratio: float = 1.0
+    lvh: bool = False
 
     def __post_init__(self) -> None:
         if self.conduction not in _CONDUCTIONS:
@@ -210,7 +215,7 @@ class ElectromechanicalCoupling:
     def apex_m(self, ref_apex_m: tuple[float, float]) -> tuple[float, float]:
         """Apex (lateral, cranial) m from the chest centre for this axis; ``ref_apex_m`` is
         the apex of the standard layout (reached at the middle of the normal axis range)."""
-        radius = math.hypot(*ref_apex_m)
+        radius = math.hypot(*ref_apex_m) * (_LVH_APEX_RADIUS if self.lvh else 1.0)
         ang = math.radians(_REF_APEX_DEG + _APEX_AXIS_GAIN * (float(np.clip(self.frontal_axis_deg, -90.0, 150.0)) - _REF_AXIS_DEG))
         return radius * math.cos(ang), -radius * math.sin(ang)
 
@@ -309,10 +314,9 @@ class HeartMechanics:
         got = self.electrical.beats_between(r_prev - 1e-3, beat.r_time_s - 1e-6)
         return got[-1].kind if got else None
 
-    def _events_for(self, beat: Beat, before: Beat | None = None) -> MechanicalEvents:
-        got = self._cache.get(beat.index)
-        if got is not None:
-            return got
+    def _events_for(self, beat: Beat, before: Beat | None) -> MechanicalEvents:
+        """One beat's events at end-expiration (``events_between`` adds the inspiratory
+        delay of P2); ``before``: the preceding beat when the caller has it."""
         p, c = self.params, self.coupling
         hr = 60.0 / float(np.clip(beat.rr_s, 0.25, 2.5))
         pep, lvet, _ = systolic_intervals_ms(hr, self.sex)
@@ -341,12 +345,9 @@ class HeartMechanics:
         ao = q + (pep_ms + j[1]) * 1e-3
         ac = ao + (lvet_ms + j[2]) * 1e-3
         ao = max(ao, mc + 0.005)
-        # P2 follows the RV, which LBBB leaves on time and RBBB delays; it moves later in
-        # inspiration (more venous return to the right heart).
-        level = 0.0
-        if self.respiration is not None:
-            level = float(np.clip(np.asarray(self.respiration.resp_level(np.array([ac]))).ravel()[0], 0.0, 1.0))
-        split_ms = _SPLIT_INSP_MS * level
+        # P2 follows the RV, which LBBB leaves on time and RBBB delays (inspiration: see
+        # events_between).
+        split_ms = 0.0
         if not ectopic and conduction == "RBBB":
             split_ms += _RBBB_P2_MS
         elif not ectopic and conduction == "LBBB":
@@ -362,19 +363,34 @@ class HeartMechanics:
             atrial = None
         if not ectopic and self._previous_kind(beat, before) == "V":
             stroke *= _POTENTIATION
-        ev = MechanicalEvents(beat.index, q, mc, ao, ac, ac + p.ivrt_ms * 1e-3, beat.kind,
-                              p2, stroke, atrial)
-        if len(self._cache) > 64:  # streaming: keep only the newest beats
-            for k in sorted(self._cache)[:32]:
-                del self._cache[k]
-        self._cache[beat.index] = ev
-        return ev
+        return MechanicalEvents(beat.index, q, mc, ao, ac, ac + p.ivrt_ms * 1e-3, beat.kind,
+                                p2, stroke, atrial)
 
     def events_between(self, t0_s: float, t1_s: float) -> list[MechanicalEvents]:
         """Events of the beats whose QRS onset lies in [t0_s, t1_s), in time order."""
         beats = self._beats_between(t0_s, t1_s + 0.2)  # R follows QRS onset by < 0.2 s
-        return [self._events_for(b, beats[i - 1] if i else None)
-                for i, b in enumerate(beats) if t0_s <= b.qrs_onset_s < t1_s]
+        out: list[MechanicalEvents] = []
+        new: list[int] = []  # positions in ``out`` of beats not cached yet
+        for i, b in enumerate(beats):
+            if t0_s <= b.qrs_onset_s < t1_s:
+                ev = self._cache.get(b.index)
+                if ev is None:
+                    ev = self._events_for(b, beats[i - 1] if i else None)
+                    new.append(len(out))
+                out.append(ev)
+        if new and self.respiration is not None:
+            # P2 moves later in inspiration: the breathing level at each new beat's A2,
+            # asked for in one call
+            lv = np.asarray(self.respiration.resp_level(np.array([out[k].ac_s for k in new])), dtype=np.float64)
+            for k, level in zip(new, lv.ravel()):
+                shift = _SPLIT_INSP_MS * 1e-3 * min(max(float(level), 0.0), 1.0)
+                out[k] = dataclasses.replace(out[k], p2_s=out[k].p2_s + shift)
+        for k in new:
+            if len(self._cache) > 64:  # streaming: keep only the newest beats
+                for old in sorted(self._cache)[:32]:
+                    del self._cache[old]
+            self._cache[out[k].beat_index] = out[k]
+        return out
 
     def _beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
         """``electrical.beats_between`` (beats with R in [t0_s, t1_s)), through a cached span.
@@ -463,7 +479,7 @@ def _add_beats(t_sorted, delays, beats, vib, acc):
 
     t_sorted (n,) ascending s; beats (n_events, 12) from ``_beat_shapes``; vib (3, 2):
     frequency (Hz) and Gaussian width b (s) of the MC/AO, A2 and P2 vibrations; acc (k, n) mm.
-    Each shape is evaluated only over its support (pulse and atrial bump +-4.5 sigma,
+    Each shape is evaluated only over its support (pulse +-4.5 sigma, atrial bump +-4 sigma,
     vibrations +-3.5 b); shapes of amplitude 0 are skipped.
     """
     n = t_sorted.shape[0]
@@ -484,8 +500,8 @@ def _add_beats(t_sorted, delays, beats, vib, acc):
             amp_a = beats[e, 11]
             if amp_a != 0.0:
                 centre = beats[e, 10]
-                lo = np.searchsorted(ts, centre - _PULSE_SIGMAS * _ATRIAL_SIGMA_S)
-                hi = np.searchsorted(ts, centre + _PULSE_SIGMAS * _ATRIAL_SIGMA_S)
+                lo = np.searchsorted(ts, centre - _ATRIAL_SIGMAS * _ATRIAL_SIGMA_S)
+                hi = np.searchsorted(ts, centre + _ATRIAL_SIGMAS * _ATRIAL_SIGMA_S)
                 for i in range(lo, hi):
                     x = (ts[i] - centre) / _ATRIAL_SIGMA_S
                     a[i] += amp_a * math.exp(-0.5 * x * x)
