@@ -22,7 +22,9 @@ from hardware_sim.subject.types import LEADS
 __all__ = [
     "LEADS", "DOWER", "INVERSE_DOWER", "DOWER_LEADS", "vcg_to_leads", "leads_to_vcg",
     "limb_leads_from_i_ii", "GaussianSet", "VcgMorphology", "NORMAL_VCG", "WAVE_CLASSES",
-    "RATE_EXPONENTS", "rate_scaled", "vcg_from_phase",
+    "RATE_EXPONENTS", "rate_scaled", "vcg_from_phase", "rotation_matrix", "BeatMeasures",
+    "beat_vcg_60", "measure_beat", "measure_beat_vcg", "qtc_ms", "BEAT_T_MS",
+    "frontal_axis_deg", "transition_position",
 ]
 
 DOWER_LEADS = ("V1", "V2", "V3", "V4", "V5", "V6", "I", "II")
@@ -85,9 +87,10 @@ def leads_to_vcg(ecg_mv: np.ndarray) -> np.ndarray:
 
 
 # Wave class of each Gaussian: P (atrial, incl. the broad atrial-repolarisation term),
-# Q / R / S (ventricular depolarisation), T (repolarisation), X (extra terms a
-# condition adds: RBBB terminal R', ST shift), which follow the QRS/T scaling below.
-WAVE_CLASSES = ("P", "Q", "R", "S", "T", "RP", "ST")
+# Q / R / S (ventricular depolarisation), T (repolarisation), and extra terms a
+# condition adds: RP (RBBB terminal R'), ST (ST shift), J (J wave / terminal QRS notch
+# of early repolarisation). RP and J belong to the QRS, ST to repolarisation.
+WAVE_CLASSES = ("P", "Q", "R", "S", "T", "RP", "ST", "J")
 
 
 @dataclass(frozen=True)
@@ -159,14 +162,16 @@ NORMAL_VCG = VcgMorphology(
 
 # Rate scaling, ECGSYN form: in phase units, angle_i and b_i are multiplied by
 # (HR/60)^e for the wave's class; since phase maps to time as t = theta * RR / (2 pi),
-# a time interval then scales as RR^(1 - e). Widths and Q/R/S angles use ECGSYN's
-# e = 1/2. ECGSYN's e = 1/4 for P and T angles makes QT ~ RR^0.75, so Bazett's QTc
-# falls by ~15 % from 60 to 100 bpm and leaves the normal band; we use e = 1/2 for T
-# (QT ~ RR^0.5, QTc rate-independent) and e = 0.85 for P (PR ~ RR^0.15, 120-200 ms
-# from about 40 to 140 bpm). Values: (angle exponent, width exponent).
+# a time interval then scales as RR^(1 - e). ECGSYN's e = 1/4 for P and T angles makes
+# QT ~ RR^0.75, so Bazett's QTc falls by ~15 % from 60 to 100 bpm and leaves the normal
+# band; we use e = 1/2 for T (QT ~ RR^0.5, QTc rate-independent) and e = 0.85 for P
+# (PR ~ RR^0.15, 120-200 ms from about 40 to 140 bpm). ECGSYN's e = 1/2 for the QRS
+# would shrink a 140 ms bundle-branch-block QRS to 105 ms at 110 bpm; QRS duration
+# hardly changes with rate (AHA/ACCF/HRS 2009 part III), so the QRS classes use e = 1
+# (duration fixed in time). Values: (angle exponent, width exponent).
 RATE_EXPONENTS = {
-    "P": (0.85, 0.5), "Q": (0.5, 0.5), "R": (0.5, 0.5), "S": (0.5, 0.5),
-    "T": (0.5, 0.5), "RP": (0.5, 0.5), "ST": (0.5, 0.5),
+    "P": (0.85, 0.5), "Q": (1.0, 1.0), "R": (1.0, 1.0), "S": (1.0, 1.0),
+    "T": (0.5, 0.5), "RP": (1.0, 1.0), "ST": (0.5, 0.5), "J": (1.0, 1.0),
 }
 
 
@@ -201,3 +206,155 @@ def rotation_matrix(ax_rad: float, ay_rad: float, az_rad: float) -> np.ndarray:
     ry = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
     rz = np.array([[cz, -sz, 0], [sz, cz, 0], [0, 0, 1]])
     return rz @ ry @ rx
+
+
+# --- measuring one beat (population statistics, calibration of the drawn subjects) ---
+_LIMB = slice(0, 6)
+_PRECORDIAL = slice(6, 12)
+
+
+@dataclass(frozen=True)
+class BeatMeasures:
+    """What an ECG reader measures on one beat at 60 bpm (RR = 1 s, so QT = QTc Bazett).
+
+    Times in ms (R peak = phase 0 = 0 ms), amplitudes in mV against the PR baseline,
+    per-lead tuples in ``LEADS`` order. ``transition_pos``: precordial R/S transition
+    as a lead position (1.0 = V1 ... 6.0 = V6, interpolated where R - |S| crosses 0;
+    0.5: R >= |S| already in V1, 6.5: never); ``transition_lead``: the first lead
+    number with R >= |S| (7 = none). Q: an initial negative deflection (duration,
+    depth); ``qs``: no R wave (< 0.05 mV) at all.
+    """
+
+    pr_ms: float
+    qrs_ms: float
+    qt_ms: float
+    qrs_onset_ms: float
+    qrs_axis_deg: float
+    t_axis_deg: float
+    r_mv: tuple[float, ...]
+    s_mv: tuple[float, ...]
+    q_mv: tuple[float, ...]
+    q_ms: tuple[float, ...]
+    qs: tuple[bool, ...]
+    qrs_p2p_mv: tuple[float, ...]
+    j_mv: tuple[float, ...]
+    t_mv: tuple[float, ...]
+    transition_pos: float
+    transition_lead: int
+    sokolow_lyon_mv: float
+
+    def lead(self, field: str, name: str) -> float:
+        return getattr(self, field)[_LEAD_INDEX[name]]
+
+
+def beat_vcg_60(m: VcgMorphology, t_ms: np.ndarray) -> np.ndarray:
+    """One beat of ``m`` alone (no neighbours) at 60 bpm: VCG (n, 3) mV at t_ms (n,)."""
+    th = 2.0 * np.pi * np.asarray(t_ms, dtype=np.float64) / 1000.0
+    return np.stack([vcg_from_phase(th, np.asarray(g.theta_rad), np.asarray(g.alpha_mv),
+                                    np.asarray(g.b_rad)) for g in m.axes()], axis=1)
+
+
+def qtc_ms(qt_ms: float, rr_s: float, formula: str = "bazett") -> float:
+    """QT corrected for rate: Bazett QT / RR^(1/2), Fridericia QT / RR^(1/3) (RR in s)."""
+    if formula == "bazett":
+        return qt_ms / math.sqrt(rr_s)
+    if formula == "fridericia":
+        return qt_ms / rr_s ** (1.0 / 3.0)
+    raise ValueError(f"qtc_ms: formula: expected 'bazett' or 'fridericia', got {formula!r}")
+
+
+BEAT_T_MS = np.arange(-450.0, 750.0)  # 1 ms grid around one beat at 60 bpm
+_T_MS = BEAT_T_MS
+
+
+def _quiet_from(sv: np.ndarray, start: int, step: int, thr: float, run: int = 10) -> int:
+    """First index walking from ``start`` by ``step`` where sv stays below thr for
+    ``run`` samples (a notch shorter than ``run`` ms does not end the wave)."""
+    i, below = start, 0
+    while 0 <= i + step < sv.size:
+        i += step
+        below = below + 1 if sv[i] < thr else 0
+        if below >= run:
+            return i - step * (run - 1)
+    return i
+
+
+def frontal_axis_deg(area: np.ndarray) -> float:
+    """Frontal axis (deg, 0 = lead I, +90 = aVF) from 12-lead net areas (12,):
+    atan2(2 aVF / sqrt(3), I) on Einthoven's hexaxial frame."""
+    return math.degrees(math.atan2(2.0 * area[_LEAD_INDEX["aVF"]] / math.sqrt(3.0),
+                                   area[_LEAD_INDEX["I"]]))
+
+
+def transition_position(r_mv: np.ndarray, s_mv: np.ndarray) -> tuple[float, int]:
+    """Precordial transition from R and |S| of V1..V6 (6,): (position, first lead with
+    R >= |S|), see ``BeatMeasures``."""
+    d = np.asarray(r_mv) - np.asarray(s_mv)
+    if d[0] >= 0:
+        return 0.5, 1
+    if (d >= 0).any():
+        i = int(np.argmax(d >= 0))
+        return float(i + d[i - 1] / (d[i - 1] - d[i])), i + 1  # 1-based: lead i + 1
+    return 6.5, 7
+
+
+def measure_beat(m: VcgMorphology, rotation: np.ndarray | None = None) -> BeatMeasures:
+    """Measure one beat of ``m`` (rotated by ``rotation`` (3, 3) if given) at 60 bpm.
+
+    QRS onset/offset from the spatial velocity (10 % of its peak), P onset and T end from
+    the VCG magnitude as an ECG reader's global measurement does; per-lead amplitudes
+    within the QRS; the frontal axis from the net QRS areas of I and aVF on the
+    hexaxial (Einthoven) frame: atan2(2 aVF / sqrt(3), I).
+    """
+    v = beat_vcg_60(m, _T_MS)
+    if rotation is not None:
+        v = v @ np.asarray(rotation).T
+    return measure_beat_vcg(v)
+
+
+def measure_beat_vcg(v: np.ndarray) -> BeatMeasures:
+    """``measure_beat`` on a VCG (n, 3) mV already sampled on ``BEAT_T_MS`` (1 ms grid)."""
+    e = vcg_to_leads(v)
+    r = int(np.searchsorted(_T_MS, 0.0))
+    sv = np.linalg.norm(np.diff(v, axis=0, prepend=v[:1]), axis=1)  # mV per ms
+    near = slice(r - 120, r + 120)
+    peak = near.start + int(np.argmax(sv[near]))
+    thr = 0.1 * sv[peak]
+    on = _quiet_from(sv, peak, -1, thr)
+    off = _quiet_from(sv, peak, +1, thr)
+    # P: steepest point before the QRS, onset where its velocity falls to 10 %
+    pw = slice(max(on - 330, 1), max(on - 15, 2))
+    ppk = pw.start + int(np.argmax(sv[pw]))
+    pon = _quiet_from(sv, ppk, -1, 0.1 * sv[ppk], run=8) if sv[ppk] > 1e-5 else on
+    mag = np.linalg.norm(v, axis=1)
+    tw = slice(off + 30, min(off + 600, v.shape[0] - 1))
+    tpk = tw.start + int(np.argmax(mag[tw]))
+    tend = tpk + int(np.argmax(mag[tpk:] < 0.1 * mag[tpk]))
+    qrs = e[on:off + 1]
+    r_mv = np.maximum(qrs.max(axis=0), 0.0)
+    s_mv = np.maximum(-qrs.min(axis=0), 0.0)
+    q_mv, q_ms, qs = np.zeros(12), np.zeros(12), np.zeros(12, dtype=bool)
+    for j in range(12):
+        x = qrs[:, j]
+        if x.max() < 0.05:
+            qs[j] = True
+            q_mv[j], q_ms[j] = -x.min(), float(x.size - 1)
+            continue
+        first_pos = int(np.argmax(x > 0.0))  # first sample above baseline
+        lo = x[:first_pos + 1].min() if first_pos > 0 else 0.0
+        if lo < -0.01:
+            q_mv[j], q_ms[j] = -lo, float(first_pos)
+    axis = frontal_axis_deg(qrs.sum(axis=0))
+    t_seg = e[off + 30:tend + 1] if tend > off + 30 else e[off:off + 2]
+    t_axis = frontal_axis_deg(t_seg.sum(axis=0))
+    t_mv = t_seg[np.argmax(np.abs(t_seg), axis=0), np.arange(12)]
+    pos, lead = transition_position(r_mv[_PRECORDIAL], s_mv[_PRECORDIAL])
+    sl = s_mv[_LEAD_INDEX["V1"]] + max(r_mv[_LEAD_INDEX["V5"]], r_mv[_LEAD_INDEX["V6"]])
+    tup = lambda a: tuple(float(x) for x in a)  # noqa: E731
+    return BeatMeasures(
+        pr_ms=float(on - pon), qrs_ms=float(off - on), qt_ms=float(tend - on),
+        qrs_onset_ms=float(_T_MS[on]), qrs_axis_deg=axis, t_axis_deg=t_axis,
+        r_mv=tup(r_mv), s_mv=tup(s_mv), q_mv=tup(q_mv), q_ms=tup(q_ms),
+        qs=tuple(bool(x) for x in qs), qrs_p2p_mv=tup(r_mv + s_mv), j_mv=tup(e[off]),
+        t_mv=tup(t_mv), transition_pos=float(pos), transition_lead=int(lead),
+        sokolow_lyon_mv=float(sl))

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
 from cardioradar.errors import ConfigError
 from hardware_sim.subject.ecg import (
-    NORMAL_VCG, RATE_EXPONENTS, WAVE_CLASSES, GaussianSet, VcgMorphology, rotation_matrix,
-    vcg_to_leads,
+    NORMAL_VCG, RATE_EXPONENTS, WAVE_CLASSES, GaussianSet, VcgMorphology, beat_vcg_60,
+    frontal_axis_deg, measure_beat, rotation_matrix, transition_position, vcg_to_leads,
 )
 from hardware_sim.subject.rhythm import BeatSchedule, RhythmParams, SinusoidRespiration
 from hardware_sim.subject.types import Beat
@@ -33,26 +33,69 @@ from hardware_sim.subject.types import Beat
 __all__ = ["CONDITIONS", "ElectricalParams", "SyntheticHeart"]
 
 CONDITIONS: tuple[str, ...] = (
-    "sinus", "brady", "tachy", "af", "pvc", "pac", "rbbb", "st_depression", "t_inversion")
+    "sinus", "brady", "tachy", "af", "pvc", "pac", "rbbb", "st_depression", "t_inversion",
+    "lbbb", "infarct_inferior", "infarct_anterior", "lvh", "early_repol", "low_voltage")
 
 _HR_RANGE_BPM = {"brady": (42.0, 56.0), "tachy": (105.0, 135.0), "af": (70.0, 110.0)}
-_QRS_WAVES = ("Q", "R", "S", "RP")
+_QRS_WAVES = ("Q", "R", "S", "RP", "J")
 _MAX_G = 14  # padded Gaussian count per axis
 # QRS wave classes by code + 1 (code -1 pads the Gaussian tables): np.isin without the sort
 _IS_QRS_CODE = np.array([False] + [w in _QRS_WAVES for w in WAVE_CLASSES])
+# Beat-to-beat jitter group by wave-class code: 0 none (P, ST), 1 QRS, 2 T.
+_JITTER_GROUP = np.array([1 if w in _QRS_WAVES else 2 if w == "T" else 0 for w in WAVE_CLASSES])
 _KEEP_GAUSSIANS = 64  # per-beat Gaussian sets kept between calls (~2 KB each)
 _BeatGaussians = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+# --- population statistics (sources and own choices: docs/simulator.md "Population") ---
+# Intervals at 60 bpm (QT there = QTc Bazett). PR, QRS: Women's Health Initiative (PR 158
+# (118-212), QRS 85 (70-104), QTc 413 (388-449) ms); men's QRS ~6 ms wider and QTc ~10 ms
+# shorter (AHA/ACCF/HRS 2009 parts III, IV). SDs and the clip to the normal band are ours.
+_PR_MS = (158.0, 20.0, 125.0, 195.0)  # mean, SD, clip lo, hi
+_QRS_MS = {"M": (91.0, 9.0), "F": (85.0, 9.0)}
+_QRS_CLIP_MS = (72.0, 106.0)
+_QTC_MS = {"M": (404.0, 15.0, 385.0, 445.0), "F": (414.0, 15.0, 390.0, 455.0)}
+_BBB_QRS_MS = {"rbbb": (125.0, 155.0), "lbbb": (130.0, 165.0)}  # uniform ranges (own)
+# Frontal QRS axis: normal -30..+90 deg (AHA/ACCF/HRS 2007 part I); median about +55 deg
+# at 30-49 years, shifting left with age (own slope); left axis deviation (< -30 deg)
+# 4.1 % of men 45-69 (Honolulu Heart Program: 2.6 % -30..-44, 1.5 % -45..-90); axis
+# deviation of any kind 7.9 % of Belgian men (BIRNH): we take LAD 5 %, RAD 3 %.
+_AXIS_NORMAL = (55.0, 22.0)  # mean at 45 y and habitus 0, SD of the normal component
+_AXIS_AGE_DEG_PER_Y = -0.4
+_AXIS_HABITUS_DEG = -12.0  # per SD of habitus (broad, horizontal heart -> leftward)
+_P_LAD, _P_RAD = 0.05, 0.03
+# Precordial transition (first lead with R >= |S|): counterclockwise (<= V3) /
+# normal (V4) / clockwise (>= V5): ARIC 52.9 / 40.5 / 6.6 %, NIPPON DATA80 41.4 / 51.7 /
+# 6.9 %; we take their mean.
+_TRANSITION_SHARES = (0.47, 0.46, 0.07)
+_TRANSITION_RANGES = ((1.6, 3.0), (3.0, 4.0), (4.0, 5.6))
 
 
 @dataclass(frozen=True)
 class ElectricalParams:
     """One subject's heart. Angles in rad, amplitudes in mV, rates in bpm / Hz.
 
-    ``vcg`` is the subject's conducted beat at 60 bpm (jitter, interval scales and the
-    condition's morphology already applied, before ``axis_rotation_rad``); ``pvc_vcg``
-    and ``pac_vcg`` the ectopic beats. ``resp_rotation_rad`` are the rotations about
-    X / Y / Z reached at end-inhale (level 1), ``resp_translation_frac`` the relative
-    drop of the dipole gain at end-inhale (the heart moves away from the electrodes).
+    ``vcg`` is the subject's conducted beat at 60 bpm (jitter, amplitude gains, intervals
+    and the condition's morphology already applied, before ``axis_rotation_rad``);
+    ``pvc_vcg`` and ``pac_vcg`` the ectopic beats. ``resp_rotation_rad`` are the rotations
+    about X / Y / Z reached at end-inhale (level 1), ``resp_translation_frac`` the
+    relative drop of the dipole gain at end-inhale (the heart moves away from the
+    electrodes).
+
+    Anatomy and what a reader measures on the subject's beat at 60 bpm (fields after
+    ``af_f_rms_mv``; defaults are what older subject.json files get):
+    ``habitus``: body-habitus / heart-orientation index (SD units, -2.5..2.5): negative =
+    slender with a vertical heart (axis rightward), positive = broad with a horizontal
+    heart (leftward). ``axis_rotation_rad`` = (about X, about Y (long axis: + =
+    counterclockwise seen from below, earlier transition), about Z (frontal plane: + =
+    towards +90 deg)) applied to the template heart. ``qrs_axis_deg``, ``t_axis_deg``:
+    frontal axes. ``pr_ms``, ``qrs_ms``, ``qtc_ms``: intervals (QT at any RR =
+    qtc_ms * sqrt(RR_s)). ``transition_lead``: 1..6 = V1..V6 (7 none).
+    ``sokolow_lyon_mv``: S(V1) + max R(V5, V6). ``bbb``: '', 'rbbb' or 'lbbb' (``rbbb``
+    kept for older readers). ``infarct_wall``: '', 'inferior', 'anterior' (pathological Q
+    waves). ``lvh``, ``low_voltage``: the voltage conditions. ``early_repol_mv``: J-point
+    elevation of early repolarisation (0: none). ``t_wave_gain_xyz``: T amplitude per VCG
+    axis (T-wave variants). ``beat_jitter_frac``: beat-to-beat SD of the QRS and T
+    amplitudes.
     """
 
     condition: str
@@ -79,6 +122,41 @@ class ElectricalParams:
     af_rr_cv: float = 0.2
     af_f_hz: float = 6.0
     af_f_rms_mv: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    habitus: float = 0.0
+    qrs_axis_deg: float = 55.0
+    t_axis_deg: float = 45.0
+    pr_ms: float = 160.0
+    qrs_ms: float = 90.0
+    qtc_ms: float = 410.0
+    transition_lead: int = 4
+    sokolow_lyon_mv: float = 2.4
+    bbb: str = ""
+    infarct_wall: str = ""
+    lvh: bool = False
+    low_voltage: bool = False
+    early_repol_mv: float = 0.0
+    t_wave_gain_xyz: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    beat_jitter_frac: float = 0.0
+
+    @property
+    def heart_tilt_deg(self) -> float:
+        """Anatomical frontal tilt of the heart's long axis from habitus (+ = more
+        vertical, slender; - = horizontal, broad): -_AXIS_HABITUS_DEG per SD (ours)."""
+        return _AXIS_HABITUS_DEG * self.habitus
+
+    @property
+    def frontal_rotation_deg(self) -> float:
+        """Heart rotation in the frontal plane against the template (+ = towards +90 deg)."""
+        return math.degrees(self.axis_rotation_rad[2])
+
+    @property
+    def long_axis_rotation_deg(self) -> float:
+        """Rotation about the long (vertical) axis (+ = counterclockwise from below)."""
+        return math.degrees(self.axis_rotation_rad[1])
+
+    def qt_ms(self, rr_s: float) -> float:
+        """QT at an RR interval (s): the model keeps Bazett's QTc constant."""
+        return self.qtc_ms * math.sqrt(rr_s)
 
     def rhythm_params(self) -> RhythmParams:
         return RhythmParams(
@@ -90,12 +168,15 @@ class ElectricalParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> ElectricalParams:
-        """Inverse of ``dataclasses.asdict`` (e.g. after a JSON round trip)."""
+        """Inverse of ``dataclasses.asdict`` (e.g. after a JSON round trip); fields
+        missing from older dicts take their defaults."""
         def morph(m):
             return VcgMorphology(*(GaussianSet(**{k: tuple(v) for k, v in m[a].items()})
                                    for a in ("x", "y", "z")))
         kw = {}
         for f in fields(cls):
+            if f.name not in d:
+                continue
             v = d[f.name]
             if f.name in ("vcg", "pvc_vcg", "pac_vcg"):
                 v = morph(v)
@@ -127,25 +208,19 @@ class ElectricalParams:
                               20.0, 60.0))
         if condition == "tachy":  # vagal withdrawal: HRV falls at high rate
             sdnn, rmssd = 0.5 * sdnn, 0.4 * rmssd
-        # Interval scales: PR lengthens a little with age; women's QTc ~10 ms longer.
-        pr_scale = float(np.clip(rng.normal(1.0 + 0.002 * (age_y - 45.0), 0.04), 0.9, 1.12))
-        qrs_scale = float(np.clip(rng.normal(1.02, 0.04), 0.95, 1.1))
-        qt_scale = float(np.clip(rng.normal(1.1 + (0.02 if sex == "F" else 0.0), 0.015),
-                                 1.07, 1.14))
-        base = _jittered(NORMAL_VCG, rng, pr_scale, qrs_scale, qt_scale)
+        # The draws up to lf_hf keep the order (and count) they had before the population
+        # model, so the rhythm of a (seed, condition) stays the same.
+        z_pr, z_qrs, z_qt = (float(rng.standard_normal()) for _ in range(3))
+        base = _jittered(NORMAL_VCG, rng, 1.0, 1.0, 1.0)
         kw: dict = {}
-        vcg = base
+        old = {}
         if condition == "rbbb":
-            vcg = _with_rbbb(vcg, rng)
-            kw["rbbb"] = True
+            old["rbbb"] = (float(rng.uniform(0.4, 0.46)), float(rng.uniform(0.085, 0.1)),
+                           -float(rng.uniform(0.3, 0.45)), -float(rng.uniform(0.45, 0.6)))
         elif condition == "st_depression":
-            st = -float(rng.uniform(0.18, 0.3))
-            vcg = _with_st_shift(vcg, st)
-            kw["st_depression_mv"] = st
+            old["st"] = -float(rng.uniform(0.18, 0.3))
         elif condition == "t_inversion":
-            f = -float(rng.uniform(0.5, 1.0))
-            vcg = vcg.map(lambda g: g.scaled(("T",), f))
-            kw["t_wave_factor"] = f
+            old["t"] = -float(rng.uniform(0.5, 1.0))
         elif condition == "pvc":
             kw.update(ectopic_p_stay_normal=float(rng.uniform(0.7, 0.8)),
                       ectopic_coupling=float(rng.uniform(0.55, 0.7)))
@@ -155,15 +230,80 @@ class ElectricalParams:
         elif condition == "af":
             kw.update(af_rr_cv=float(rng.uniform(0.15, 0.25)), af_f_hz=float(rng.uniform(4.5, 7.5)),
                       af_f_rms_mv=tuple(float(v) for v in rng.uniform(0.02, 0.06, 3)))
-        axis = tuple(float(v) for v in np.clip(rng.normal(0.0, 0.12, 3), -0.3, 0.3))
+        z_rot = rng.normal(0.0, 1.0, 3)
         resp_rot = tuple(float(v) for v in rng.uniform(0.3, 1.0, 3) * np.array([0.2, 0.16, 0.14]))
+        resp_translation = float(rng.uniform(0.03, 0.07))
+        rsa_lag = float(rng.uniform(0.0, 0.6))
+        lf_hf = float(rng.uniform(0.5, 3.0))
+
+        # --- the population morphology -------------------------------------------------
+        habitus = float(np.clip(rng.standard_normal(), -2.5, 2.5))
+        female = sex == "F"
+        # Amplitude gains (log-normal; SDs, the sex/age/habitus factors are our choice:
+        # women and broad chests have smaller QRS voltages, voltage falls with age).
+        qrs_gain = float(np.exp(0.2 * rng.standard_normal()) * (0.88 if female else 1.0)
+                         * (1.0 - 0.004 * (age_y - 45.0)) * np.exp(-0.1 * habitus))
+        p_gain = float(np.exp(0.2 * rng.standard_normal()))
+        # T follows the QRS voltage in part (a big T on a small QRS is rare)
+        t_gain = float(np.exp(0.2 * rng.standard_normal()) * (0.9 if female else 1.0)
+                       * math.sqrt(qrs_gain))
+        z_qrs_gain = float(np.exp(0.15 * rng.standard_normal()))  # anterior-posterior forces
+        t_xyz = (t_gain, t_gain * float(np.clip(rng.normal(0.9, 0.45), -0.6, 1.6)),
+                 t_gain * float(np.clip(rng.normal(1.0, 0.3), 0.3, 1.5)))
+        base = _gains(base, qrs_gain, p_gain, t_xyz, z_qrs_gain)
+        pr_t = float(np.clip(_PR_MS[0] * (1.0 + 0.002 * (age_y - 45.0)) + _PR_MS[1] * z_pr,
+                             _PR_MS[2], _PR_MS[3]))
+        qrs_m, qrs_sd = _QRS_MS[sex]
+        qrs_t = float(np.clip(qrs_m + qrs_sd * z_qrs, *_QRS_CLIP_MS))
+        qtc_m, qtc_sd, qtc_lo, qtc_hi = _QTC_MS[sex]
+        qtc_t = float(np.clip(qtc_m + qtc_sd * z_qt, qtc_lo, qtc_hi))
+        base = _retarget(base, pr_t, qrs_t, qtc_t)
+        rotation_rad, post_gain = _orient(base, rng, age_y, habitus, float(0.08 * z_rot[0]),
+                                          no_rad=condition == "lbbb")
+        base = _retarget(_with_posterior_gain(base, post_gain), pr_t, qrs_t, qtc_t)
+        rot = rotation_matrix(*rotation_rad)
+
+        vcg = base
+        if condition == "rbbb":
+            vcg = _with_rbbb(vcg, *old["rbbb"], rot)
+            kw.update(rbbb=True, bbb="rbbb")
+        elif condition == "lbbb":
+            vcg = _with_lbbb(vcg, rng, rot)
+            kw.update(bbb="lbbb")
+        elif condition == "st_depression":
+            vcg = _with_st_shift(vcg, old["st"], rot)
+            kw["st_depression_mv"] = old["st"]
+        elif condition == "t_inversion":
+            vcg = vcg.map(lambda g: g.scaled(("T",), old["t"]))
+            kw["t_wave_factor"] = old["t"]
+        elif condition == "infarct_inferior":
+            vcg = _with_inferior_infarct(vcg, rng, rot)
+            kw["infarct_wall"] = "inferior"
+        elif condition == "infarct_anterior":
+            vcg = _with_anterior_infarct(vcg, rng)
+            kw["infarct_wall"] = "anterior"
+        elif condition == "lvh":
+            vcg = _with_lvh(vcg, rng, rot)
+            kw["lvh"] = True
+        elif condition == "early_repol":
+            vcg, j = _with_early_repol(vcg, rng, rot)
+            kw["early_repol_mv"] = j
+        elif condition == "low_voltage":
+            vcg = _with_low_voltage(vcg, rng, rot)
+            kw["low_voltage"] = True
+        if condition in _BBB_QRS_MS:  # wide QRS; JT kept, so QT grows with the QRS
+            qrs_bbb = float(rng.uniform(*_BBB_QRS_MS[condition]))
+            vcg = _retarget(vcg, pr_t, qrs_bbb, qtc_t + qrs_bbb - qrs_t)
+        meas = measure_beat(vcg, rot)
         return cls(condition=condition, hr_bpm=float(hr_bpm), sdnn_ms=sdnn, rmssd_ms=rmssd,
-                   vcg=vcg, pvc_vcg=_pvc_morphology(base, rng), pac_vcg=_pac_morphology(base, rng),
-                   pr_scale=pr_scale, qrs_scale=qrs_scale, qt_scale=qt_scale,
-                   axis_rotation_rad=axis, resp_rotation_rad=resp_rot,
-                   resp_translation_frac=float(rng.uniform(0.03, 0.07)),
-                   rsa_lag_rad=float(rng.uniform(0.0, 0.6)),
-                   lf_hf=float(rng.uniform(0.5, 3.0)), **kw)
+                   vcg=vcg, pvc_vcg=_pvc_morphology(base, rng), pac_vcg=_pac_morphology(vcg, rng),
+                   axis_rotation_rad=rotation_rad, resp_rotation_rad=resp_rot,
+                   resp_translation_frac=resp_translation, rsa_lag_rad=rsa_lag, lf_hf=lf_hf,
+                   habitus=habitus, qrs_axis_deg=meas.qrs_axis_deg, t_axis_deg=meas.t_axis_deg,
+                   pr_ms=meas.pr_ms, qrs_ms=meas.qrs_ms, qtc_ms=meas.qt_ms,
+                   transition_lead=meas.transition_lead, sokolow_lyon_mv=meas.sokolow_lyon_mv,
+                   t_wave_gain_xyz=t_xyz, beat_jitter_frac=float(rng.uniform(0.005, 0.02)),
+                   **kw)
 
 
 # --- morphology builders ----------------------------------------------------------
@@ -174,36 +314,307 @@ def _jittered(m: VcgMorphology, rng: np.random.Generator, pr_scale: float, qrs_s
         n = len(g.wave)
         alpha = np.asarray(g.alpha_mv) * np.clip(1.0 + 0.1 * rng.standard_normal(n), 0.7, 1.3)
         b = np.asarray(g.b_rad) * np.clip(1.0 + 0.05 * rng.standard_normal(n), 0.85, 1.15)
-        theta = np.asarray(g.theta_rad, dtype=np.float64).copy()
-        for i, w in enumerate(g.wave):
-            if w == "P":
-                theta[i] *= pr_scale
-            elif w in _QRS_WAVES:
-                theta[i] *= qrs_scale
-                b[i] *= qrs_scale
-            elif w == "T":
-                theta[i] *= qt_scale
-                b[i] *= qt_scale
-        return GaussianSet(tuple(map(float, theta)), tuple(map(float, alpha)),
-                           tuple(map(float, b)), g.wave)
+        return _scaled_intervals(GaussianSet(g.theta_rad, tuple(map(float, alpha)),
+                                             tuple(map(float, b)), g.wave),
+                                 pr_scale, qrs_scale, qt_scale)
     return m.map(one)
 
 
-def _with_rbbb(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
+def _scaled_intervals(g: GaussianSet, pr_scale: float, qrs_scale: float, qt_scale: float
+                      ) -> GaussianSet:
+    """P angles x pr_scale; QRS angles and widths x qrs_scale; T, ST x qt_scale."""
+    theta = np.asarray(g.theta_rad, dtype=np.float64).copy()
+    b = np.asarray(g.b_rad, dtype=np.float64).copy()
+    for i, w in enumerate(g.wave):
+        s = pr_scale if w == "P" else qrs_scale if w in _QRS_WAVES else qt_scale
+        theta[i] *= s
+        if w != "P":
+            b[i] *= s
+    return GaussianSet(tuple(map(float, theta)), g.alpha_mv, tuple(map(float, b)), g.wave)
+
+
+def _gains(m: VcgMorphology, qrs: float, p: float, t_xyz: tuple[float, float, float],
+           z_qrs: float) -> VcgMorphology:
+    """Amplitude gains: P, QRS (Z's QRS x z_qrs as well), T per VCG axis."""
+    out = []
+    for a, g in enumerate(m.axes()):
+        qa = qrs * (z_qrs if a == 2 else 1.0)
+        out.append(g.scaled(("P",), p).scaled(_QRS_WAVES, qa).scaled(("T",), t_xyz[a]))
+    return VcgMorphology(*out)
+
+
+def _retarget(m: VcgMorphology, pr_ms: float | None, qrs_ms: float | None,
+              qt_ms: float | None) -> VcgMorphology:
+    """Scale P / QRS / T timing until the measured PR, QRS, QT (60 bpm) hit the targets
+    (None: keep). P onset, QRS ends and T end move about proportionally to the scales."""
+    for _ in range(3):
+        b = measure_beat(m)
+        on = b.qrs_onset_ms
+        s_qrs = qrs_ms / b.qrs_ms if qrs_ms is not None else 1.0
+        s_pr = (pr_ms - on * s_qrs) / (b.pr_ms - on) if pr_ms is not None else 1.0
+        s_qt = (qt_ms + on * s_qrs) / (b.qt_ms + on) if qt_ms is not None else 1.0
+        if max(abs(s_pr - 1), abs(s_qrs - 1), abs(s_qt - 1)) < 0.004:
+            break
+        m = m.map(lambda g: _scaled_intervals(g, s_pr, s_qrs, s_qt))
+    return m
+
+
+def _orient(m: VcgMorphology, rng: np.random.Generator, age_y: float, habitus: float,
+            rx: float, no_rad: bool = False) -> tuple[tuple[float, float, float], float]:
+    """Heart orientation giving a frontal axis and a precordial transition drawn from the
+    population (module constants). Returns the rotation (about X, Y, Z) and the gain of
+    the posterior QRS forces (Z > 0).
+
+    The transition is set by one control u in -2.5..2.5: rotation about the long axis
+    (0.25 u rad) and posterior forces x 1.5 exp(-0.25 u) (the template's V2 is R-dominant, a real median V2
+    is not); u by bisection on the measured transition, the Z rotation by fixed-point
+    steps on the measured axis. The QRS window does not move under rotation, so both are
+    measured on one precomputed QRS (fast)."""
+    tilt = math.tanh(habitus)
+    p_lad, p_rad = _P_LAD * (1 + 0.6 * tilt), _P_RAD * (1 - 0.6 * tilt)
+    u = rng.uniform()
+    if u < p_lad:
+        axis = float(rng.uniform(-75.0, -31.0))
+    elif u < p_lad + p_rad:
+        axis = float(rng.uniform(91.0, 125.0))
+    else:
+        mean = _AXIS_NORMAL[0] + _AXIS_AGE_DEG_PER_Y * (age_y - 45.0) + _AXIS_HABITUS_DEG * habitus
+        axis = 999.0
+        for _ in range(50):  # the normal component lives within -30..+90
+            axis = float(rng.normal(mean, _AXIS_NORMAL[1]))
+            if -29.0 <= axis <= 89.0:
+                break
+        axis = float(np.clip(axis, -29.0, 89.0))
+    if no_rad:  # LBBB: normal or leftward axis (right axis deviation is rare with it)
+        axis = min(axis, 60.0)
+    k = int(rng.choice(3, p=_TRANSITION_SHARES))
+    target_pos = float(rng.uniform(*_TRANSITION_RANGES[k]))
+    whole = measure_beat(m)
+    t_qrs = np.arange(whole.qrs_onset_ms, whole.qrs_onset_ms + whole.qrs_ms + 1.0)
+    v_post = beat_vcg_60(_posterior_only(m), t_qrs)
+    v_rest = beat_vcg_60(m, t_qrs) - v_post
+
+    def rot(c: float, rz: float) -> np.ndarray:
+        return rotation_matrix(rx, 0.25 * c, rz)
+
+    def leads(c: float, rz: float) -> np.ndarray:
+        return vcg_to_leads((v_rest + _post_gain(c) * v_post) @ rot(c, rz).T)
+
+    def solve_rz(c: float, rz: float) -> float:
+        for _ in range(8):
+            err = _wrap_deg(axis - frontal_axis_deg(leads(c, rz).sum(axis=0)))
+            if abs(err) < 0.5:
+                break
+            rz += math.radians(err)
+        return rz
+
+    def position(c: float, rz: float) -> float:
+        e = leads(c, rz)[:, 6:]
+        return transition_position(np.maximum(e.max(axis=0), 0), np.maximum(-e.min(axis=0), 0))[0]
+
+    c, rz = 0.0, solve_rz(0.0, 0.0)
+    for _ in range(2):
+        lo, hi = -2.5, 2.5  # + = counterclockwise: earlier transition
+        for _ in range(14):
+            mid = 0.5 * (lo + hi)
+            if position(mid, rz) > target_pos:
+                lo = mid
+            else:
+                hi = mid
+        c = 0.5 * (lo + hi)
+        rz = solve_rz(c, rz)
+    return (float(rx), float(0.25 * c), float(rz)), _post_gain(c)
+
+
+def _post_gain(c: float) -> float:
+    return 1.5 * math.exp(-0.25 * c)
+
+
+def _posterior_only(m: VcgMorphology) -> VcgMorphology:
+    """Only the posterior QRS forces (Z's positive QRS Gaussians); X, Y zero."""
+    def keep(g: GaussianSet, on: bool) -> GaussianSet:
+        al = tuple(a if on and w in _QRS_WAVES and a > 0 else 0.0
+                   for a, w in zip(g.alpha_mv, g.wave))
+        return replace(g, alpha_mv=al)
+    return VcgMorphology(keep(m.x, False), keep(m.y, False), keep(m.z, True))
+
+
+def _with_posterior_gain(m: VcgMorphology, gain: float) -> VcgMorphology:
+    al = tuple(a * gain if w in _QRS_WAVES and a > 0 else a
+               for a, w in zip(m.z.alpha_mv, m.z.wave))
+    return VcgMorphology(m.x, m.y, replace(m.z, alpha_mv=al))
+
+
+def _wrap_deg(d: float) -> float:
+    return (d + 180.0) % 360.0 - 180.0
+
+
+def _replace_qrs(g: GaussianSet, terms: list[tuple[float, float, float]]) -> GaussianSet:
+    """Drop the Q/R/S Gaussians, add ``terms`` (theta_rad, alpha_mv, b_rad) as R."""
+    keep = [i for i, w in enumerate(g.wave) if w not in ("Q", "R", "S")]
+    out = GaussianSet(tuple(g.theta_rad[i] for i in keep), tuple(g.alpha_mv[i] for i in keep),
+                      tuple(g.b_rad[i] for i in keep), tuple(g.wave[i] for i in keep))
+    for th, al, b in terms:
+        out = out.plus(th, al, b, "R")
+    return out
+
+
+def _scale_at(g: GaussianSet, i: int, factor: float, new_alpha: float | None = None,
+              new_b: float | None = None, new_theta: float | None = None) -> GaussianSet:
+    """Copy with Gaussian i's amplitude multiplied (or replaced), width and angle replaced."""
+    th, al, bb = list(g.theta_rad), list(g.alpha_mv), list(g.b_rad)
+    al[i] = new_alpha if new_alpha is not None else al[i] * factor
+    if new_b is not None:
+        bb[i] = new_b
+    if new_theta is not None:
+        th[i] = new_theta
+    return replace(g, theta_rad=tuple(th), alpha_mv=tuple(al), b_rad=tuple(bb))
+
+
+def _nearest(g: GaussianSet, theta: float, waves: tuple[str, ...]) -> int:
+    cand = [i for i, w in enumerate(g.wave) if w in waves]
+    return min(cand, key=lambda i: abs(g.theta_rad[i] - theta))
+
+
+def _with_rbbb(m: VcgMorphology, theta: float, b: float, ax: float, az: float,
+               rot: np.ndarray) -> VcgMorphology:
     """Late right-ventricular activation: a slow terminal vector rightward and anterior
-    (X < 0, Z < 0: R' in V1, wide S in I and V6), QRS >= 120 ms."""
-    theta, b = float(rng.uniform(0.4, 0.46)), float(rng.uniform(0.085, 0.1))
-    ax, az = -float(rng.uniform(0.3, 0.45)), -float(rng.uniform(0.45, 0.6))
-    return VcgMorphology(m.x.plus(theta, ax, b, "RP"), m.y.plus(theta, 0.0, b, "RP"),
-                         m.z.plus(theta, az, b, "RP"))
+    in the body frame (X < 0, Z < 0: R' in V1, wide S in I and V6), QRS >= 120 ms."""
+    d = rot.T @ np.array([ax, 0.0, az])
+    return VcgMorphology(*(g.plus(theta, float(a), b, "RP") for g, a in zip(m.axes(), d)))
 
 
-def _with_st_shift(m: VcgMorphology, x_mv: float) -> VcgMorphology:
-    """Broad ST-segment term pointing along -X (and a little -Y): inferolateral ST
-    depression in I, II, V4-V6, horizontal over the ST segment."""
+def _with_lbbb(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray) -> VcgMorphology:
+    """Left bundle branch block (AHA/ACCF/HRS 2009 part III): the septum fires right to
+    left (no septal q in I, V5, V6), the left ventricle late and slowly: a broad notched
+    R leftward (two humps in X), a broad posterior force (QS / rS in V1-V3). ST-T
+    discordant: T and ST point against the mean QRS vector in the body frame."""
+    a1, a2 = float(rng.uniform(0.7, 1.0)), float(rng.uniform(0.8, 1.1))
+    x = _replace_qrs(m.x, [(-0.22, a1, 0.11), (0.19, a2, 0.11)])
+    y = _replace_qrs(m.y, [(0.05, float(rng.uniform(0.05, 0.3)), 0.15)])
+    z = _replace_qrs(m.z, [(0.03, float(rng.uniform(0.8, 1.2)), 0.15)])
+    qrs = VcgMorphology(x, y, z).map(lambda g: g.scaled(("P", "T", "ST"), 0.0))
+    mean = beat_vcg_60(qrs, np.arange(-80.0, 81.0)).mean(axis=0) @ rot.T  # body frame
+    away = rot.T @ (-mean / np.linalg.norm(mean))  # heart frame
+    t_amp, st = float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.06, 0.14))
+    tx = [(th, al, b) for th, al, b, w in zip(m.x.theta_rad, m.x.alpha_mv, m.x.b_rad, m.x.wave)
+          if w == "T"]
+    norm = max(sum(al for _, al, _ in tx), 1e-6)
+    out = []
+    for g, d in zip((x, y, z), away):
+        g = g.scaled(("T",), 0.0)
+        for th, al, b in tx:  # the subject's T shape, along ``away``
+            g = g.plus(th, t_amp * d * al / norm, b, "T")
+        out.append(g.plus(0.6, st * d, 0.2, "ST"))
+    return VcgMorphology(*out)
+
+
+def _with_inferior_infarct(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray
+                           ) -> VcgMorphology:
+    """Old inferior infarct: the initial inferior force is lost and the early QRS points
+    superiorly in the body frame (Q >= 30-40 ms in II, III, aVF); the inferior R shrinks;
+    inferior T inverted in half (ours)."""
+    y = m.y
+    i0 = _nearest(y, -0.11, ("Q",))
+    y = _scale_at(y, i0, 0.0)
+    i1 = _nearest(y, -0.01, ("R",))
+    y = _scale_at(y, i1, float(rng.uniform(0.3, 0.6)), new_theta=y.theta_rad[i1] + 0.06)
+    if rng.uniform() < 0.5:
+        y = y.scaled(("T",), -float(rng.uniform(0.3, 0.8)))
+    up = rot.T @ np.array([0.0, -1.0, 0.0]) * float(rng.uniform(0.5, 0.75))  # heart frame
+    return VcgMorphology(*(g.plus(-0.1, float(d), 0.11, "Q") for g, d in zip((m.x, y, m.z), up)))
+
+
+def _with_anterior_infarct(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
+    """Old anterior infarct: the initial anterior (septal) force and early left forces
+    are lost, the early QRS points backwards: Q or QS in V1-V3 (V4); T inverted in
+    V2-V4 in 60 % (ours)."""
+    z = m.z
+    i0 = _nearest(z, -0.15, ("Q",))
+    z = _scale_at(z, i0, 0.0, new_alpha=float(rng.uniform(0.3, 0.5)), new_b=0.07)
+    x = m.x
+    i1 = _nearest(x, -0.07, ("R",))
+    x = _scale_at(x, i1, float(rng.uniform(0.3, 0.6)))
+    if rng.uniform() < 0.6:
+        z = z.scaled(("T",), -float(rng.uniform(0.5, 1.0)))
+    return VcgMorphology(x, m.y, z)
+
+
+def _qrs_scaled(m: VcgMorphology, k: float, pt: float = 1.0) -> VcgMorphology:
+    return m.map(lambda g: g.scaled(_QRS_WAVES, k).scaled(("P", "T", "ST"), pt))
+
+
+def _with_lvh(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray) -> VcgMorphology:
+    """Left ventricular hypertrophy by voltage: QRS scaled until Sokolow-Lyon (S V1 +
+    R V5/V6) reaches 3.6-5.0 mV (criterion >= 3.5 mV); a strain pattern (lateral ST
+    depression, T inversion) in half of them (ours)."""
+    if rng.uniform() < 0.5:
+        m = VcgMorphology(m.x.scaled(("T",), -float(rng.uniform(0.3, 0.8)))
+                          .plus(0.6, -float(rng.uniform(0.05, 0.12)), 0.2, "ST"), m.y, m.z)
+    target = float(rng.uniform(3.6, 5.0))
+    for _ in range(3):
+        sl = measure_beat(m, rot).sokolow_lyon_mv
+        if abs(sl - target) < 0.02:
+            break
+        m = _qrs_scaled(m, target / sl)
+    return m
+
+
+def _with_low_voltage(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray
+                      ) -> VcgMorphology:
+    """Low voltage: every limb-lead QRS < 0.5 mV peak to peak (here 0.3-0.47 mV); P and T
+    shrink with the square root of the QRS factor (ours)."""
+    target = float(rng.uniform(0.3, 0.47))
+    for _ in range(3):
+        limb = max(measure_beat(m, rot).qrs_p2p_mv[:6])
+        if abs(limb - target) < 0.005:
+            break
+        k = target / limb
+        m = _qrs_scaled(m, k, math.sqrt(k))
+    return m
+
+
+def _with_early_repol(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray
+                      ) -> tuple[VcgMorphology, float]:
+    """Early repolarisation (Macfarlane et al. 2015 consensus): J-point elevation >= 0.1 mV
+    in >= 2 contiguous inferior or lateral leads, with a terminal QRS notch / slur (J)
+    and an ascending ST. A term along the heart's inferolateral direction (rotated
+    back into the template frame) is scaled until the second-highest J point of the
+    chosen territory reaches 0.12-0.3 mV. Returns the morphology and that level."""
+    lateral = rng.uniform() < 0.5
+    leads = (0, 4, 10, 11) if lateral else (1, 2, 5)  # I, aVL, V5, V6 / II, III, aVF
+    direction = rot.T @ (np.array([0.9, 0.3, -0.3]) if lateral else np.array([0.2, 1.0, 0.0]))
+    target = float(rng.uniform(0.12, 0.3))
+    base_j = measure_beat(m, rot)
+
+    def with_amp(a: float) -> VcgMorphology:
+        b = base_j.qrs_ms / 1000.0 * 2.0 * np.pi
+        th_j = base_j.qrs_onset_ms / 1000.0 * 2.0 * np.pi + b  # QRS end (rad)
+        return VcgMorphology(*(
+            g.plus(th_j - 0.02, 0.6 * a * d, 0.025, "J").plus(th_j + 0.18, a * d, 0.14, "ST")
+            for g, d in zip(m.axes(), direction)))
+
+    def level(mm: VcgMorphology) -> float:
+        j = np.sort(np.asarray(measure_beat(mm, rot).j_mv)[list(leads)])
+        return float(j[-2])
+
+    a0, l0 = 0.0, level(m)
+    a1 = 0.2
+    l1 = level(with_amp(a1))
+    for _ in range(4):  # secant on the J level
+        if abs(l1 - target) < 0.005 or l1 == l0:
+            break
+        a0, a1, l0 = a1, a1 + (target - l1) * (a1 - a0) / (l1 - l0), l1
+        l1 = level(with_amp(a1))
+    return with_amp(a1), l1
+
+
+def _with_st_shift(m: VcgMorphology, x_mv: float, rot: np.ndarray) -> VcgMorphology:
+    """Broad ST-segment term pointing along -X (and a little -Y) in the body frame:
+    inferolateral ST depression in I, II, V4-V6, horizontal over the ST segment."""
     theta, b = 0.6, 0.22
-    return VcgMorphology(m.x.plus(theta, x_mv, b, "ST"), m.y.plus(theta, 0.4 * x_mv, b, "ST"),
-                         m.z.plus(theta, 0.0, b, "ST"))
+    d = rot.T @ np.array([x_mv, 0.4 * x_mv, 0.0])
+    return VcgMorphology(*(g.plus(theta, float(a), b, "ST") for g, a in zip(m.axes(), d)))
 
 
 def _pvc_morphology(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology:
@@ -214,13 +625,14 @@ def _pvc_morphology(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology
 
     def one(g: GaussianSet, sign: float) -> GaussianSet:
         th, al, bb = [], [], []
+        net = sign * sum(a for a, w in zip(g.alpha_mv, g.wave) if w in _QRS_WAVES)
         for t, a, b, w in zip(g.theta_rad, g.alpha_mv, g.b_rad, g.wave):
             if w == "P":
                 a = 0.0
             elif w in _QRS_WAVES:
                 t, b, a = t * spread, b * widen, a * 1.2 * sign
-            elif w == "T":
-                a = -1.3 * a * sign
+            elif w == "T":  # discordant: against the ectopic QRS's net deflection
+                a = -1.3 * abs(a) * math.copysign(1.0, net)
             th.append(t), al.append(a), bb.append(b)
         return GaussianSet(tuple(th), tuple(al), tuple(bb), g.wave)
     return VcgMorphology(one(m.x, side), one(m.y, 1.0), one(m.z, -side))
@@ -230,7 +642,6 @@ def _pac_morphology(m: VcgMorphology, rng: np.random.Generator) -> VcgMorphology
     """Atrial ectopic: normal QRS-T, P from a low atrial focus (inverted in II/aVF)."""
     fy, fx = -float(rng.uniform(0.6, 1.0)), float(rng.uniform(0.5, 0.9))
     return VcgMorphology(m.x.scaled(("P",), fx), m.y.scaled(("P",), fy), m.z.scaled(("P",), -1.0))
-
 
 # --- the heart --------------------------------------------------------------------
 class SyntheticHeart:
@@ -252,6 +663,7 @@ class SyntheticHeart:
         self._axis_rot = rotation_matrix(*params.axis_rotation_rad)
         self._morph = {"N": params.vcg, "V": params.pvc_vcg, "A": params.pac_vcg,
                        "F": params.vcg.map(lambda g: g.scaled(("P",), 0.0))}
+        self._max_g = max([_MAX_G] + [len(g.wave) for m in self._morph.values() for g in m.axes()])
         # Newest beats' Gaussians (boundary beats of consecutive chunks, beats_between's
         # QRS onsets); bounded so that hours of streaming keep flat memory.
         self._gauss_cache: OrderedDict[int, _BeatGaussians] = OrderedDict()
@@ -300,11 +712,13 @@ class SyntheticHeart:
         i = k - lo
         rr_pre = r[i] - r[i - 1] if k >= 1 else self.schedule.rr0_s
         rr_post = r[i + 1] - r[i]
-        theta = np.zeros((3, _MAX_G))
-        alpha = np.zeros((3, _MAX_G))
-        b = np.ones((3, _MAX_G))
-        codes = np.full((3, _MAX_G), -1)
+        mg = self._max_g
+        theta = np.zeros((3, mg))
+        alpha = np.zeros((3, mg))
+        b = np.ones((3, mg))
+        codes = np.full((3, mg), -1)
         h = 60.0 / rr_pre / 60.0  # as rate_scaled(g, 60 / rr_pre) computes it
+        jit = self._beat_jitter(k)
         for a, (n, theta0, al, b0, e_angle, e_width, before_r, code) in enumerate(self._axes_of(kinds[i])):
             # rate_scaled's operations on cached per-kind arrays (same values, same bits)
             th = theta0 * h ** e_angle
@@ -314,11 +728,20 @@ class SyntheticHeart:
             post = np.where(before_r, 1.0, rr_pre / rr_post)
             theta[a, :n] = th * post
             b[a, :n] = bb * post
-            alpha[a, :n] = al
+            alpha[a, :n] = al if jit is None else al * jit[_JITTER_GROUP[code]]
             codes[a, :n] = code
         for arr in (theta, alpha, b, codes):
             arr.setflags(write=False)  # shared through the cache
         return theta, alpha, b, codes
+
+    def _beat_jitter(self, k: int) -> np.ndarray | None:
+        """Beat k's amplitude factors by jitter group (other, QRS, T): beat-to-beat
+        morphology variability, a function of (seed, k) only (any chunking, same bits)."""
+        sd = self.params.beat_jitter_frac
+        if sd <= 0.0:
+            return None
+        z = np.random.default_rng([self.seed, 0xB7, int(k)]).standard_normal(2)
+        return np.array([1.0, *np.clip(1.0 + sd * z, 0.85, 1.15)])
 
     def _axes_of(self, kind: str) -> tuple[tuple, ...]:
         """Per axis of the beat kind's morphology: Gaussian count, theta, alpha, b, the rate

@@ -310,13 +310,24 @@ PRESETS: dict[str, Preset] = {
         _preset("st-depression", "Sinus rhythm with ST depression (>= 0.05 mV) in contiguous leads.", "st_depression"),
         _preset("t-inversion", "Sinus rhythm with T-wave inversion (>= 0.1 mV).", "t_inversion"),
         _preset("restless", "Healthy adult who moves a lot: frequent mild and extensive body movements.", "sinus", restlessness="restless"),
+        _preset("lbbb", "Left bundle branch block: QRS >= 120 ms, broad notched R in I/V5-V6, QS in V1, discordant ST-T.", "lbbb"),
+        _preset("infarct-inferior", "Old inferior infarct: pathological Q waves in II, III, aVF.", "infarct_inferior"),
+        _preset("infarct-anterior", "Old anterior infarct: Q / QS waves in V1-V3.", "infarct_anterior"),
+        _preset("lvh", "Left ventricular hypertrophy by voltage: Sokolow-Lyon >= 3.5 mV, strain in half.", "lvh"),
+        _preset("early-repol", "Early repolarisation: J-point elevation >= 0.1 mV in inferior or lateral leads.", "early_repol"),
+        _preset("low-voltage", "Low QRS voltage: every limb-lead QRS < 0.5 mV.", "low_voltage"),
     )
 }
 
-# Condition mix of a random population (a monitoring ward rather than the general public).
+# Condition mix of a random population (a monitoring ward rather than the general public;
+# our choice, docs/simulator.md "Population" gives the general-population prevalences
+# for comparison). The morphology variants of sinus subjects (axis deviation, early/late
+# transition, T-wave variants) come from the electrical model itself.
 _POPULATION_CONDITIONS = {
-    "sinus": 0.45, "brady": 0.06, "tachy": 0.06, "af": 0.1, "pvc": 0.08, "pac": 0.07,
-    "rbbb": 0.06, "st_depression": 0.06, "t_inversion": 0.06,
+    "sinus": 0.31, "brady": 0.05, "tachy": 0.05, "af": 0.09, "pvc": 0.07, "pac": 0.06,
+    "rbbb": 0.05, "st_depression": 0.05, "t_inversion": 0.05, "lbbb": 0.04,
+    "infarct_inferior": 0.04, "infarct_anterior": 0.03, "lvh": 0.05, "early_repol": 0.03,
+    "low_voltage": 0.03,
 }
 
 
