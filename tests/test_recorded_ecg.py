@@ -147,6 +147,10 @@ def test_short_strip_loops_seamlessly_without_double_or_missing_beats(strip):
     for m in range(1, passes):
         k = int(round(m * h.duration_s * 500))
         assert np.abs(np.diff(ii[k - 3:k + 3])).max() < np.percentile(steps, 95)
+    # exactly: the loop's last sample runs into its first as the recording runs on at the cut
+    fs, i1 = h.fs_hz, int(round(h.loop_end_s * h.fs_hz))
+    across = np.diff(h.ecg_mv(np.array([h.duration_s - 1 / fs, h.duration_s]))[:, L["II"]])
+    assert across[0] == pytest.approx(h.ecg_hp_mv[i1, 0] - h.ecg_hp_mv[i1 - 1, 0], abs=1e-9)
     # the RR across the seam is a recorded-like RR, not a half or a double beat
     rr = np.diff(h.r_peaks_s)
     seam_rr = beats[n].rr_s
@@ -255,6 +259,14 @@ def test_dicom_twelve_lead_waveform():
     # the cart's own measurement in the file: RR interval 982 ms
     assert abs(np.median(np.diff(h.r_peaks_s)) - 0.982) < 0.02
     assert_identities(h.ecg_mv(np.arange(0, 5, 1 / 500)))
+    assert rec.rhythm == "RITMO SINUSALE; ECG NORMALE"  # the cart's statements
+    assert rec.measurements["QRS Axis (deg)"] == 52.0 and h.frontal_axis_deg == 52.0
+    # ... which the heart-mechanics coupling takes (apex position follows the axis)
+    from hardware_sim.subject import VirtualSubject
+    from hardware_sim.subject.params import PRESETS
+
+    subj = VirtualSubject.from_recording(rec, PRESETS["healthy-rest"].make(1), 1)
+    assert subj.coupling.frontal_axis_deg == 52.0
 
 
 def test_wfdb_and_edf_round_trip(tmp_path):
@@ -344,8 +356,7 @@ def test_suite_lists_loads_and_states_its_rhythms():
         assert list(rec.leads) == info["leads"] and rec.fs_hz == info["fs_hz"], name
         assert name in attribution and info["rhythm"] and info["rhythm_source"], name
         assert rec.ecg_mv.nbytes > 0 and (SUITE / name).stat().st_size < 2 * 2**20
-        if info.get("wfdb_rhythm"):
-            assert rec.rhythm == info["wfdb_rhythm"], name
+        assert rec.rhythm == info.get("stated_rhythm"), name
 
 
 def test_drive_from_memory_and_file_agree(tmp_path):

@@ -54,7 +54,7 @@ from hardware_sim.subject.types import LEADS, Beat
 log = logging.getLogger(__name__)
 
 __all__ = ["EcgRecording", "load_ecg_recording", "RecordedHeart", "GUDB_COLUMNS",
-           "list_recordings", "FS_RANGE_HZ"]
+           "list_recordings", "is_af_rhythm", "FS_RANGE_HZ"]
 
 # Lead vectors (3,) in VCG space: lead = row . (X, Y, Z).
 _ROW = {name: DOWER[i] for i, name in enumerate(DOWER_LEADS)}
@@ -88,7 +88,6 @@ _TIME_TOL_PERIODS = 0.25
 # and unclassified (Q) beats are kept as beats of kind N.
 _WFDB_BEAT_KIND = {**{c: "N" for c in "NLRBejnF/fQ?"}, **{c: "A" for c in "AaJS"},
                    **{c: "V" for c in "VEr"}}
-_AF_RHYTHMS = ("(AFIB", "(AF")
 
 
 @dataclass(frozen=True)
@@ -98,8 +97,10 @@ class EcgRecording:
     ecg_mv: (n, k) float64 mV; fs_hz in ``FS_RANGE_HZ``; leads: k names from
     ``KNOWN_LEADS``; source: the file (or a label for in-memory data, used in messages).
     beat_samples / beat_kinds: annotated beats (sample index, 'N'/'A'/'V'/'F'), optional.
-    rhythm: the recording's rhythm as its own annotations state it ('AF' makes the
-    conducted beats kind 'F'), optional.
+    rhythm: the recording's rhythm as its own annotations or statements give it (an AF
+    rhythm, see ``is_af_rhythm``, makes the conducted beats kind 'F'), optional.
+    measurements: the recording device's own global measurements, e.g. a DICOM cart's
+    {'QRS Axis (deg)': 52.0, 'RR Interval (ms)': 982.0}, optional.
     """
 
     ecg_mv: np.ndarray
@@ -109,6 +110,7 @@ class EcgRecording:
     beat_samples: np.ndarray | None = None
     beat_kinds: tuple[str, ...] | None = None
     rhythm: str | None = None
+    measurements: dict | None = None
 
     def __post_init__(self):
         src = self.source
@@ -330,6 +332,14 @@ def _load_text(path: Path, fs_hz, leads, units):
     return ecg, names, fs_hz, leads
 
 
+def is_af_rhythm(rhythm: str | None) -> bool:
+    """True for a rhythm statement of atrial fibrillation ('AF', 'AFIB', '(AFIB',
+    'atrial fibrillation', 'fibrillazione atriale')."""
+    r = (rhythm or "").upper().strip("( ")
+    return r in ("AF", "AFIB") or r.startswith("AFIB") or "ATRIAL FIB" in r \
+        or "FIBRILLAZIONE ATRIALE" in r
+
+
 def _wfdb_beats(record: str, n: int):
     """Beat samples, kinds and rhythm from ``record.atr`` (None when absent)."""
     import wfdb
@@ -345,7 +355,7 @@ def _wfdb_beats(record: str, n: int):
         elif sym in _WFDB_BEAT_KIND and 0 <= s < n:
             kind = _WFDB_BEAT_KIND[sym]
             samples.append(int(s))
-            kinds.append("F" if kind == "N" and rhythm.startswith(_AF_RHYTHMS) else kind)
+            kinds.append("F" if kind == "N" and is_af_rhythm(rhythm) else kind)
     rhythm_txt = ", ".join(sorted(r.strip("(") for r in rhythms if r)) or None
     return np.array(samples, np.int64), tuple(kinds), rhythm_txt
 
@@ -416,7 +426,29 @@ def _load_dicom(path: Path):
             cols.append(arr[:, j] * _UNITS_TO_MV[unit])
             names.append(_CANON[_lead_key(label)])
     data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
-    return data, names, float(grp.SamplingFrequency)
+    statements, measurements = _dicom_annotations(ds)
+    extra = dict(rhythm="; ".join(statements) or None, measurements=measurements or None)
+    return data, names, float(grp.SamplingFrequency), extra
+
+
+def _dicom_annotations(ds) -> tuple[list[str], dict[str, float]]:
+    """The cart's text statements and its global numeric measurements ('<name> (<unit>)')
+    from the WaveformAnnotationSequence (per-beat fiducials, which carry sample positions,
+    are left out)."""
+    statements, measurements = [], {}
+    for a in ds.get("WaveformAnnotationSequence", []):
+        if "UnformattedTextValue" in a:
+            statements.append(str(a.UnformattedTextValue).strip())
+        elif "NumericValue" in a and "ConceptNameCodeSequence" in a \
+                and "ReferencedSamplePositions" not in a:
+            name = str(a.ConceptNameCodeSequence[0].CodeMeaning)
+            units = a.get("MeasurementUnitsCodeSequence")
+            unit = str(units[0].CodeValue) if units else ""
+            try:
+                measurements[f"{name} ({unit})" if unit else name] = float(a.NumericValue)
+            except (TypeError, ValueError):
+                continue
+    return statements, measurements
 
 
 def _load_npz(path: Path):
@@ -476,7 +508,7 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
     elif suffix in (".edf", ".bdf"):
         data, names, fs = _load_edf(path)
     elif suffix == ".dcm":
-        data, names, fs = _load_dicom(path)
+        data, names, fs, extra = _load_dicom(path)
     elif suffix == ".npz":
         data, names, fs = _load_npz(path)
     else:
@@ -529,7 +561,8 @@ class RecordedHeart:
     ``loop_end_s`` (the cuts in the recording), ``duration_s`` (one pass),
     ``loop_r_peaks_s`` R times within one pass, ``truth_leads`` (the leads ``ecg_mv``
     gives), ``derivation`` {lead: how ``leads12_mv`` obtains it}, ``vcg`` (n, 3) mV and
-    ``leads12`` (n, 12) mV at the recording's samples.
+    ``leads12`` (n, 12) mV at the recording's samples, ``frontal_axis_deg`` (the device's
+    stated QRS axis, or None).
     """
 
     def __init__(self, recording: EcgRecording):
@@ -549,6 +582,11 @@ class RecordedHeart:
         inside = (self.r_peaks_s >= self.loop_start_s) & (self.r_peaks_s < self.loop_end_s)
         self.loop_r_peaks_s = self.r_peaks_s[inside] - self.loop_start_s
         self._loop_kinds = tuple(k for k, keep in zip(self.beat_kinds, inside) if keep)
+        # What the heart-mechanics coupling may read (hardware_sim.subject.coupling_for):
+        # the recording device's own QRS axis when it states one, else nothing.
+        meas = recording.measurements or {}
+        axis = meas.get("QRS Axis (deg)", meas.get("QRS Axis"))
+        self.frontal_axis_deg = float(axis) if axis is not None else None
         self._vcg_loop = _seamless(self.vcg, i0, i1, self.fs_hz)
         self._truth_loop = _seamless(truth, i0, i1, self.fs_hz)
 
@@ -558,7 +596,7 @@ class RecordedHeart:
         if rec.beat_samples is not None and rec.beat_samples.size:
             return rec.beat_samples / self.fs_hz, rec.beat_kinds
         r = self._find_r_peaks()
-        kind = "F" if (rec.rhythm or "").upper().startswith("AF") else "N"
+        kind = "F" if is_af_rhythm(rec.rhythm) else "N"
         return r, (kind,) * r.size
 
     def _peak_lead(self) -> int:
