@@ -20,7 +20,11 @@ def add_run_args(p) -> None:
                    help="new session file (default: sessions/<UTC time>.db)")
     p.add_argument("--config-port", default=None, help="override the profile's config port (path or pyserial URL)")
     p.add_argument("--data-port", default=None, help="override the profile's data port (path or pyserial URL)")
-    p.add_argument("--seconds", type=float, default=None, help="stop after this much session time")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="stop after this much session time (wall-clock time counts while no frame comes)")
+    p.add_argument("--watchdog", type=float, default=5.0, metavar="SECONDS",
+                   help="no frame for this long: say so, record an event, re-send the .cfg with back-off "
+                        "(default 5; 0 = off)")
     p.add_argument("--live", default=None, metavar="TARGET",
                    help="stream JSON lines: '-' (stdout) or udp://127.0.0.1:PORT (for `cardioradar view`)")
     p.add_argument("--no-cfg", action="store_true", help="do not send the .cfg (the module already streams)")
@@ -52,7 +56,7 @@ def run_cmd(args) -> int:
     model = load_model(profile, args.model)
     cfg = RunConfig(session_path=args.session or default_session_path(), seconds=args.seconds,
                     live=args.live, send_cfg=not args.no_cfg,
-                    status_interval_s=0.0 if args.quiet else 1.0,
+                    status_interval_s=0.0 if args.quiet else 1.0, watchdog_s=args.watchdog or None,
                     core=CoreConfig(archive_raw=not args.no_raw),
                     metadata={"model": str(args.model or profile.model_path.name)})
     stop = threading.Event()
@@ -64,6 +68,10 @@ def run_cmd(args) -> int:
           file=sys.stderr if args.live == "-" else sys.stdout, flush=True)
     if args.json:
         print(json.dumps(summary.as_dict(), default=float), flush=True)
+    if summary.stopped_by == "port lost":
+        print(f"error: data port {profile.ports.data} went away (a pseudo-terminal never comes back under its "
+              "name); the session is closed cleanly", file=sys.stderr)
+        return 4  # TransportError's code: the run did not end as asked
     return 0
 
 

@@ -75,6 +75,7 @@ class Status:
     session_mb: float
     latency_p95_s: float
     live_dropped: int
+    alert: str = ""  # "NO FRAMES 7 s, cfg re-sent 1x" / "DISCONNECTED 3 s"; empty while frames flow
 
     def line(self) -> str:
         def f(x, fmt):
@@ -83,7 +84,7 @@ class Status:
         return (f"t {self.t_s:7.1f} s | HR {f(self.hr_bpm, '5.1f')} bpm ({self.source}) | "
                 f"BR {f(self.br_bpm, '4.1f')} /min | q {f(self.quality, '.2f')} | frames {self.frames} | "
                 f"drops {self.drops} | excl {self.excluded_s:.0f} s | session {self.session_mb:.1f} MB | "
-                f"lat p95 {f(self.latency_p95_s, '.2f')} s")
+                f"lat p95 {f(self.latency_p95_s, '.2f')} s" + (f" | {self.alert}" if self.alert else ""))
 
     def message(self) -> dict:
         d = {k: (_num(v, 3) if isinstance(v, float) else v) for k, v in self.__dict__.items()}

@@ -32,7 +32,7 @@ import os
 import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -121,6 +121,15 @@ class PortLocks:
     """Exclusive locks held on ports; `release` (or the process's end) frees them."""
 
     fds: list[int]
+    keys: set[str] = field(default_factory=set)
+
+    def add(self, role: str, port: str) -> None:
+        """Also lock ``port`` (e.g. the device a stable name resolves to after a replug)."""
+        new = [k for k in port_keys(port) if k not in self.keys]
+        if new:
+            more = acquire({role: port}, skip=self.keys)
+            self.fds += more.fds
+            self.keys |= more.keys
 
     def release(self) -> None:
         for fd in self.fds:
@@ -129,6 +138,7 @@ class PortLocks:
             finally:
                 os.close(fd)
         self.fds = []
+        self.keys = set()
 
     def __enter__(self) -> "PortLocks":
         return self
@@ -137,7 +147,7 @@ class PortLocks:
         self.release()
 
 
-def acquire(ports: dict[str, str], owner: str = "cardioradar edge run") -> PortLocks:
+def acquire(ports: dict[str, str], owner: str = "cardioradar edge run", skip: set[str] = frozenset()) -> PortLocks:
     """Lock every port of ``ports`` (role -> port), all or none.
 
     Raises ``TransportError('<role> port <p>: busy: used by PID N ...')`` when a port is held.
@@ -151,7 +161,7 @@ def acquire(ports: dict[str, str], owner: str = "cardioradar edge run") -> PortL
     except OSError as e:
         raise TransportError(f"port lock directory {d}: {e}", hint=f"set {LOCK_DIR_ENV} to a writable folder") from e
     locks = PortLocks([])
-    seen: set[str] = set()
+    seen: set[str] = set(skip)  # keys this process holds already (flock would refuse our own)
     try:
         for role, port in ports.items():
             for key in port_keys(port):
@@ -172,6 +182,7 @@ def acquire(ports: dict[str, str], owner: str = "cardioradar edge run") -> PortL
                         raise TransportError(f"{role} port {port}: cannot lock {path}: {e}") from e
                     raise TransportError(_busy(role, port, key, pid)) from None
                 locks.fds.append(fd)
+                locks.keys.add(key)
                 try:
                     os.fchmod(fd, 0o666)  # the umask must not lock other users out of the file
                 except PermissionError:

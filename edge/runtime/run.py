@@ -28,8 +28,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from cardioradar.errors import ConfigError, InputDataError
+from cardioradar.errors import ConfigError, InputDataError, TransportError
 from edge.dsp.config import DspConfig
+from edge.link.types import DISCONNECT, RECONNECT, RadarFrame
 from edge.link import DecoderConfig, FrameDecoder, FrameReader, ReaderConfig, open_config_port, open_data_port, send_cfg
 from edge.runtime import portlock
 from edge.runtime.core import CoreConfig, EdgeCore, Output
@@ -48,7 +49,11 @@ class RunConfig:
     reconfigure_after_s: after a link 'reconnect', no frame for this long means the module
     reset (USB replug, DTR/RTS toggle) and waits for its .cfg: re-send it (None: never;
     only with send_cfg). Failed attempts are retried from reconfigure_backoff_first_s,
-    doubling up to reconfigure_backoff_max_s, until a frame arrives or the run stops."""
+    doubling up to reconfigure_backoff_max_s, until a frame arrives or the run stops.
+    watchdog_s: with the port present, no frame for this long -> a 'watchdog' event, the
+    status line says so, and the .cfg is re-sent (with send_cfg), again after 2x, 4x ...
+    (capped at watchdog_max_s) while no frame comes (None: off). ``seconds`` counts session
+    time, plus wall-clock time while no frame comes, so a silent run still ends."""
 
     session_path: Path
     seconds: float | None = None
@@ -59,6 +64,8 @@ class RunConfig:
     reconfigure_after_s: float | None = 2.0
     reconfigure_backoff_first_s: float = 0.5
     reconfigure_backoff_max_s: float = 10.0
+    watchdog_s: float | None = 5.0
+    watchdog_max_s: float = 60.0
     store_queue: int = 512
     core: CoreConfig = field(default_factory=CoreConfig)
     reader: ReaderConfig = field(default_factory=ReaderConfig)
@@ -158,8 +165,9 @@ class _Reconfigure:
     def busy(self) -> bool:
         return self._t is not None and self._t.is_alive()
 
-    def start(self) -> None:
+    def start(self, reason: str = "after reconnect") -> None:
         self._cancel.clear()
+        self._reason = reason
         self._t = threading.Thread(target=self._run, name="edge-reconfigure", daemon=True)
         self._t.start()
 
@@ -189,7 +197,7 @@ class _Reconfigure:
                 delay_s = min(max_s, delay_s * 2)
                 continue
             log.info("module re-configured after a reset (attempt %d)", attempt)
-            self.outcomes.put((True, f"cfg re-sent after reconnect (attempt {attempt}, "
+            self.outcomes.put((True, f"cfg re-sent {getattr(self, '_reason', 'after reconnect')} (attempt {attempt}, "
                                      f"{len(res.answers)} commands)"))
             return
 
@@ -204,15 +212,53 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
     ``open_data`` / ``open_config``: transports (default: the profile's ports). ``status_out``:
     where the status line goes (default stderr; False: nowhere). ``live_out``: the stream for
     ``live='-'`` (default stdout). ``on_status``: called with each `Status`.
+    Raises ``TransportError`` ("busy: used by PID N") when another run holds a port.
     """
     # One tester, one radar: refuse before anything touches the ports or makes a file.
-    with portlock.acquire({"config": profile.ports.config, "data": profile.ports.data}):
-        return _run_locked(profile, model, cfg, stop, open_data=open_data, open_config=open_config,
+    with portlock.acquire({"config": profile.ports.config, "data": profile.ports.data}) as locks:
+        return _run_locked(profile, model, cfg, stop, locks, open_data=open_data, open_config=open_config,
                            status_out=status_out, live_out=live_out, on_status=on_status)
 
 
-def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *, open_data, open_config,
-                status_out, live_out, on_status) -> RunSummary:
+def _plain_pty(port: str) -> bool:
+    """A pseudo-terminal given by its own name: that name dies with it (a restarted simulator
+    gets new ones, and the number may go to someone else's terminal), so it is never reopened."""
+    if "://" in port or os.path.islink(port):
+        return False
+    real = os.path.realpath(port)
+    return real.startswith("/dev/pts/") or real.startswith("/dev/ttys")
+
+
+class _Tracked:
+    """Opens a port by the name given, re-resolved at each (re)open: a stable name
+    (/dev/serial/by-id/..., any symlink) may point at another device after a replug. The
+    device it now resolves to is locked too, and named in the transport (and so in the
+    'reconnect' event). A plain pty that was lost is refused (see `_plain_pty`)."""
+
+    def __init__(self, role: str, port: str, opener: Callable, locks: portlock.PortLocks):
+        self.role, self.port, self._opener, self._locks = role, port, opener, locks
+        self.plain_pty = _plain_pty(port)
+        self.resolved = os.path.realpath(port) if "://" not in port else port
+        self.opened = 0
+
+    def __call__(self):
+        if self.plain_pty and self.opened:
+            raise TransportError(f"{self.role} port {self.port}: a pseudo-terminal that went away never comes back "
+                                 "under its name")
+        resolved = os.path.realpath(self.port) if "://" not in self.port else self.port
+        if resolved != self.resolved:
+            log.info("%s port %s now resolves to %s (was %s)", self.role, self.port, resolved, self.resolved)
+            self._locks.add(self.role, resolved)  # busy elsewhere: raises, the reader retries later
+            self.resolved = resolved
+        t = self._opener()
+        self.opened += 1
+        if resolved != self.port and hasattr(t, "name"):
+            t.name = f"{self.port} -> {resolved}"
+        return t
+
+
+def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, locks: portlock.PortLocks, *,
+                open_data, open_config, status_out, live_out, on_status) -> RunSummary:
     stop = stop or threading.Event()
     status_out = status_out if status_out is not None else sys.stderr
     dsp_cfg = DspConfig.from_profile(profile)
@@ -220,19 +266,18 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *,
     if path.exists():
         raise ConfigError(f"--session {path}: already exists; choose a new file")
     path.parent.mkdir(parents=True, exist_ok=True)
-    open_data = open_data or (lambda: open_data_port(profile))
+    data_port = _Tracked("data", profile.ports.data, open_data or (lambda: open_data_port(profile)), locks)
     open_config = open_config or (lambda: open_config_port(profile))
     meta = {"board": profile.name, "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
             "hop_samples": dsp_cfg.hop_samples, "data_port": profile.ports.data, **cfg.metadata}
     core = EdgeCore(dsp_cfg, model, cfg.core)
     live = LiveSink(cfg.live, stdout=live_out)
-    reader = FrameReader(open_data, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
+    reader = FrameReader(data_port, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
     writer = SessionWriter(path, meta)
     store = _Store(writer, cfg.store_queue)
     reconf = _Reconfigure(open_config, profile.cfg_path, cfg.reconfigure_backoff_first_s,
                           cfg.reconfigure_backoff_max_s)
-    watch_reconnect = cfg.send_cfg and cfg.reconfigure_after_s is not None
-    reconnect_at: float | None = None  # monotonic time of a reconnect not yet followed by a frame
+    watch = _Watch(cfg)
     counts: dict[str, int] = {}
     blocks = [0, 0]
     t_wall0 = time.monotonic()
@@ -250,6 +295,9 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *,
                 counts[o.event.kind] = counts.get(o.event.kind, 0) + 1
                 live.send(event_message(o.event))
 
+    def event(kind: str, detail: str, **kw) -> None:
+        dispatch([Output(event=SessionEvent(core.t_s, kind, detail, **kw))])
+
     def status() -> Status:
         v = core.last_vitals
         size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
@@ -257,11 +305,10 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *,
                       v.quality if v else float("nan"), v.source if v else "-", core.frames_received,
                       core.frames_lost, sum(counts.values()),
                       blocks[1] * dsp_cfg.hop_samples / dsp_cfg.fs_hz,
-                      size / 1e6, core.latency.quantile_s(0.95), live.dropped)
+                      size / 1e6, core.latency.quantile_s(0.95), live.dropped, watch.alert(time.monotonic()))
 
     try:
-        dispatch([Output(event=SessionEvent(0.0, "session", f"start: board {profile.name}, data port "
-                                                             f"{profile.ports.data}"))])
+        event("session", f"start: board {profile.name}, data port {profile.ports.data}")
         reader.start()
         if cfg.send_cfg:
             port = open_config()
@@ -269,36 +316,58 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *,
                 send_cfg(port, profile.cfg_path)
             finally:
                 port.close()
+        watch.started(time.monotonic())
         next_status = time.monotonic() + cfg.status_interval_s
         while True:
+            now = time.monotonic()
             if stop.is_set():
                 stopped_by = "signal"
                 break
-            if cfg.seconds is not None and core.t_s >= cfg.seconds:
+            if cfg.seconds is not None and core.t_s + watch.silent_s(now) >= cfg.seconds:
+                # session time, and the wall clock while no frame comes: a module that never
+                # starts (or a port that never comes back) still ends the run
                 stopped_by = "seconds"
                 break
             item = reader.get(0.05)
             dispatch(core.idle() if item is None else core.feed(item))
-            if watch_reconnect:
-                kind = getattr(item, "kind", None)
-                if kind == "reconnect":
-                    reconnect_at = time.monotonic()
-                elif item is not None and hasattr(item, "heatmap_iq"):
-                    reconnect_at = None
-                    reconf.cancel()
-                elif (reconnect_at is not None and not reconf.busy
-                      and time.monotonic() - reconnect_at >= cfg.reconfigure_after_s):
-                    reconnect_at = None  # one re-send sequence per silent reconnect
+            now = time.monotonic()
+            kind = getattr(item, "kind", None)
+            if isinstance(item, RadarFrame):
+                back = watch.frame(now)
+                if back is not None:
+                    event("watchdog", f"frames back after {back:.1f} s without any", duration_s=back)
+                reconf.cancel()
+            elif kind == DISCONNECT:
+                watch.disconnect(now)
+                if data_port.plain_pty:
+                    event("session", f"data port {profile.ports.data} is a pseudo-terminal and it is gone: its "
+                                     "name never comes back (a restarted simulator has new names; give the new "
+                                     "names, or stable symlinks); ending the run")
+                    stopped_by = "port lost"
+                    break
+            elif kind == RECONNECT:
+                watch.reconnect(now)
+            for why in watch.due(now, can_resend=cfg.send_cfg and not reconf.busy):
+                if why == "reconnect":
                     log.warning("no frame %.1f s after reconnect: re-sending %s", cfg.reconfigure_after_s,
                                 profile.cfg_path)
-                    reconf.start()
-                while True:
-                    try:
-                        ok, detail = reconf.outcomes.get_nowait()
-                    except queue.Empty:
-                        break
-                    dispatch([Output(event=SessionEvent(core.t_s, "reconfigure", detail))])
-            if cfg.status_interval_s > 0 and time.monotonic() >= next_status:
+                    reconf.start("after reconnect")
+                else:
+                    silent = watch.silent_s(now, at_least_s=0.0)
+                    action = (f"re-sending the .cfg (re-send {watch.resends}; next after {watch.interval_s:.0f} s "
+                              "more)") if cfg.send_cfg else "not re-sending the .cfg (--no-cfg)"
+                    log.warning("watchdog: no frame for %.1f s: %s", silent, action)
+                    event("watchdog", f"no frame for {silent:.1f} s (sensor stopped, module reset or cable?): "
+                                      f"{action}", duration_s=silent)
+                    if cfg.send_cfg:
+                        reconf.start("by the watchdog")
+            while True:
+                try:
+                    ok, detail = reconf.outcomes.get_nowait()
+                except queue.Empty:
+                    break
+                event("reconfigure", detail)
+            if cfg.status_interval_s > 0 and now >= next_status:
                 next_status += cfg.status_interval_s
                 st = status()
                 live.send(st.message())
@@ -307,11 +376,12 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *,
                 if status_out is not False:
                     print(st.line(), file=status_out, flush=True)
     finally:
+        silent = watch.silent_s(time.monotonic())  # before the slow part of the stop
         reader.stop()
         reconf.cancel(wait=True)  # the config UART is free for sensorStop below
         while True:
             try:
-                dispatch([Output(event=SessionEvent(core.t_s, "reconfigure", reconf.outcomes.get_nowait()[1]))])
+                event("reconfigure", reconf.outcomes.get_nowait()[1])
             except queue.Empty:
                 break
         # frames already read are processed; none is left behind without an event
@@ -319,21 +389,110 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, *,
             if cfg.seconds is None or not (hasattr(item, "heatmap_iq") and core.t_s >= cfg.seconds):
                 dispatch(core.feed(item))
         dispatch(core.finish())
-        if cfg.send_cfg and cfg.stop_sensor:
+        # a run that ends while no frame comes (module silent, port gone) lost those frames:
+        # count them by the host clock, so the summary never says "0 lost" after a silent stretch
+        if silent > 0:
+            missing = int(round(silent * dsp_cfg.fs_hz))
+            core.frames_lost += missing
+            event("drop", f"~{missing} frames missing by the host clock: no frame in the last {silent:.1f} s "
+                          f"of the run ({watch.state()})", count=missing, duration_s=silent)
+        if cfg.send_cfg and cfg.stop_sensor and stopped_by != "port lost":
             _stop_sensor(open_config)
         lat = core.latency
         summary = RunSummary(path, core.frames_received, core.frames_lost, core.frames_filled, core.windows,
                              blocks[0], blocks[1], dict(counts), reader.reconnects, lat.quantile_s(0.5),
                              lat.quantile_s(0.95), lat.max_s, stopped_by, time.monotonic() - t_wall0)
-        dispatch([Output(event=SessionEvent(core.t_s, "session",
-                                            f"stop ({stopped_by}): {core.frames_received} frames, "
-                                            f"{core.frames_lost} lost, latency p50 {lat.quantile_s(0.5):.2f} s "
-                                            f"p95 {lat.quantile_s(0.95):.2f} s max {lat.max_s:.2f} s"))])
+        event("session", f"stop ({stopped_by}): {core.frames_received} frames, {core.frames_lost} lost, "
+                         f"latency p50 {lat.quantile_s(0.5):.2f} s p95 {lat.quantile_s(0.95):.2f} s "
+                         f"max {lat.max_s:.2f} s")
         store.close()
         writer.close()
         live.close()
     log.info("run finished: %s", summary)
     return summary
+
+
+class _Watch:
+    """The link's health as the processing loop sees it (monotonic seconds): when the last
+    frame came, whether the port is gone, and when the .cfg is due again.
+
+    Re-send rules (`due`): after a 'reconnect' with no frame for ``reconfigure_after_s``
+    (a replug reset the module); otherwise, with the port present, no frame for
+    ``watchdog_s``, then again after 2x, 4x ... that interval (capped at
+    ``watchdog_max_s``) while the silence lasts. A silence counts as one only past
+    ``silence_floor_s`` (a gap shorter than that is a frame period or a slow loop)."""
+
+    silence_floor_s = 1.0
+
+    def __init__(self, cfg: RunConfig):
+        self.cfg = cfg
+        self.last_frame: float | None = None
+        self.disconnected_at: float | None = None
+        self.reconnected_at: float | None = None
+        self.alerted = False
+        self.resends = 0
+        self.interval_s = cfg.watchdog_s or 0.0
+        self.next_at: float | None = None
+
+    def started(self, now: float) -> None:
+        self.last_frame = now
+        self._arm(now)
+
+    def _arm(self, now: float) -> None:
+        self.interval_s = self.cfg.watchdog_s or 0.0
+        self.next_at = now + self.interval_s if self.cfg.watchdog_s else None
+
+    def frame(self, now: float) -> float | None:
+        """A frame came; returns how long frames were missing if the watchdog had fired."""
+        back = now - self.last_frame if self.alerted and self.last_frame is not None else None
+        self.last_frame, self.disconnected_at, self.reconnected_at = now, None, None
+        self.alerted, self.resends = False, 0
+        self._arm(now)
+        return back
+
+    def disconnect(self, now: float) -> None:
+        self.disconnected_at = now
+
+    def reconnect(self, now: float) -> None:
+        self.disconnected_at, self.reconnected_at = None, now
+
+    def silent_s(self, now: float, at_least_s: float | None = None) -> float:
+        if self.last_frame is None:
+            return 0.0
+        s = now - self.last_frame
+        return s if s >= (self.silence_floor_s if at_least_s is None else at_least_s) else 0.0
+
+    def due(self, now: float, can_resend: bool) -> list[str]:
+        if self.last_frame is None or self.disconnected_at is not None:
+            return []  # the reader is reopening the port; the .cfg follows its return
+        ra = self.cfg.reconfigure_after_s
+        if self.reconnected_at is not None and ra is not None:
+            if can_resend and now - self.reconnected_at >= ra:
+                self.reconnected_at = None  # one re-send sequence per silent reconnect
+                self.next_at = now + max(self.interval_s, ra)
+                self.alerted = True
+                return ["reconnect"]
+            return []
+        if self.next_at is None or now < self.next_at or not (can_resend or not self.cfg.send_cfg):
+            return []
+        self.alerted = True
+        self.resends += 1
+        self.interval_s = min(self.cfg.watchdog_max_s, self.interval_s * 2)
+        self.next_at = now + self.interval_s
+        return ["watchdog"]
+
+    def state(self) -> str:
+        return "port gone" if self.disconnected_at is not None else "port open, module silent"
+
+    def alert(self, now: float) -> str:
+        """The status line's warning: empty while frames flow."""
+        if self.disconnected_at is not None:
+            return f"DISCONNECTED {now - self.disconnected_at:.0f} s"
+        s = self.silent_s(now)
+        if s <= 0:
+            return ""
+        resent = f", cfg re-sent {self.resends}x" if self.resends else ""
+        return f"NO FRAMES {s:.0f} s{resent}"
 
 
 def _stop_sensor(open_config: Callable) -> None:
