@@ -202,6 +202,17 @@ def test_bundle_branch_block_dyssynchrony_over_the_chest():
     assert subj.coupling.conduction == "RBBB"
 
 
+def test_beat_conduction_overrides_the_subject():
+    """A recording whose beats say their conduction (e.g. intermittent LBBB) drives the split
+    beat by beat; beats that say nothing follow the subject's conduction."""
+    rr = np.full(6, 1.0)
+    src = Source(rr)
+    src.beats = [dataclasses.replace(b, conduction="lbbb" if b.index % 2 else "") for b in src.beats]
+    ev = _mech(src, ElectromechanicalCoupling(conduction="RBBB"), level=0.0).events_between(0.0, 20.0)
+    split = [round((e.p2_s - e.ac_s) * 1e3) for e in ev]
+    assert split == [30, -40, 30, -40, 30, -40]
+
+
 def test_pvc_smaller_later_stroke_then_potentiation():
     """PVC: abnormal activation (later ejection), smaller stroke, no atrial push before it,
     a compensatory pause, and a stronger next beat (post-extrasystolic potentiation: pulse

@@ -7,6 +7,10 @@ of the heartbeat displacement (with its own delay), plus the rigid movement of t
 The chest is modelled as part of a cylinder (radius ``CHEST_RADIUS_M``, axis along the body):
 off-centre points are a little further away and their normals tilt outwards, so the chest
 spreads over a few range bins and angles like a real one.
+
+The heartbeat's amplitude and delay per point, and the beats' timing and strength, follow the
+subject's electrical facts through ``coupling_for`` (heart axis -> apex, bundle branch block ->
+dyssynchrony, infarct -> regional hypokinesis; docs/simulator.md, "Couplings").
 """
 
 from __future__ import annotations

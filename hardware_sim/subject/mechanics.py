@@ -79,6 +79,7 @@ _REF_APEX_DEG = 45.0
 _APEX_AXIS_GAIN = 0.6
 _LVH_APEX_RADIUS = 1.3  # LV enlargement displaces the apex laterally and down (own size)
 _CONDUCTIONS = ("normal", "RBBB", "LBBB")
+_BEAT_CONDUCTION = {"NORMAL": "normal", "RBBB": "RBBB", "LBBB": "LBBB"}  # Beat.conduction, any case
 _WALLS = ("", "anterior", "inferior", "lateral")
 
 
@@ -324,7 +325,7 @@ class HeartMechanics:
         j = np.clip(rng.standard_normal(3), -3, 3)
         j *= _BEAT_JITTER_MS
         ectopic = beat.kind == "V"
-        conduction = getattr(beat, "conduction", "") or c.conduction
+        conduction = _BEAT_CONDUCTION.get(str(getattr(beat, "conduction", "") or "").upper(), c.conduction)
         pep_ms = pep * p.pep_scale
         lvet_ms = lvet * p.lvet_scale
         qs2_ref_ms = pep_ms + lvet_ms  # A2 without the couplings that move it
