@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from hardware_sim.subject import VirtualSubject
 from hardware_sim.subject.electrical import ElectricalParams, SyntheticHeart
@@ -68,6 +69,7 @@ def _stream_subject(vs: VirtualSubject) -> list[float]:
 
 
 def test_recorded_heart_memory_flat():
+    pytest.importorskip("neurokit2", reason="R-peak detection of a recorded ECG needs the host extra")
     heart = RecordedHeart(load_ecg_recording(PLUX))
     kib = []
     with tracing():
