@@ -373,3 +373,22 @@ def test_drive_from_memory_and_file_agree(tmp_path):
     assert len(a["r_peaks_s"]) >= 2 and np.array_equal(a["r_peaks_s"], b["r_peaks_s"])
     base = _remove_baseline(rec.ecg_mv, 360.0)
     assert np.nanmax(np.abs(a["ecg_mv"][:, L["II"]])) <= np.abs(base).max() + 0.01
+
+
+def test_sim_record_drive_ecg_as_the_docs_say(tmp_path, capsys):
+    """docs/simulator.md: `cardioradar sim record ... --drive-ecg <rounded-time CSV>`."""
+    from cardioradar.cli import main
+
+    out = tmp_path / "rec"
+    assert main(["sim", "record", "--seconds", "3", "--out", str(out), "--fast",
+                 "--drive-ecg", str(STRIP)]) == 0
+    truth = np.load(out / "truth.npz")
+    assert np.isfinite(truth["ecg_mv"][:, L["II"]]).all()
+    assert np.isnan(np.delete(truth["ecg_mv"], L["II"], axis=1)).all()
+    assert len(truth["r_peaks_s"]) >= 3
+    bad = tmp_path / "bad.csv"
+    bad.write_text("time_s,II\n0.000,0.1\n0.005,abc\n")
+    assert main(["sim", "record", "--seconds", "1", "--out", str(tmp_path / "x"), "--fast",
+                 "--drive-ecg", str(bad)]) == 3
+    err = capsys.readouterr().err
+    assert "bad.csv: column 'II', line 3: expected a number, got 'abc'" in err
