@@ -102,6 +102,8 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     b.add_argument("--test-frac", type=float, default=0.15)
     b.add_argument("--shard-windows", type=int, default=2048,
                    help="windows per shard file of a simulated split (training streams the shards)")
+    b.add_argument("--learned", type=int, default=0,
+                   help="more simulated subjects whose hearts follow learned 12-lead morphologies (deepfake-ecg)")
 
 
 def _run_data(args: argparse.Namespace) -> int:

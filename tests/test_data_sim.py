@@ -106,3 +106,22 @@ def test_sharded_split_holds_the_same_windows(ds, tmp_path):
     assert [f["n_windows"] for f in files] == [4, 4] and not (sh / "train.npz").exists()
     a, b = load_split(ds, "train"), load_split(sh, "train")
     assert np.array_equal(a.features_q15, b.features_q15) and np.array_equal(a.subject_id, b.subject_id)
+
+
+def test_learned_subjects_join_the_population(tmp_path):
+    """`data build --learned N` as a user runs it: N more subjects driven by learned 12-lead
+    morphologies, split with the others, same bytes for any worker count."""
+    from cardioradar.cli import main
+
+    args = ["data", "build", "--subjects", "2", "--learned", "2", "--seconds", "12", "--seed", "4",
+            "--val-frac", "0.25", "--test-frac", "0.25", "--out"]
+    assert main(args + [str(tmp_path / "a"), "--workers", "1"]) == 0
+    assert main(args + [str(tmp_path / "b"), "--workers", "2"]) == 0
+    man = read_manifest(tmp_path / "a")
+    assert man["n_subjects"] == 4 and man["n_learned"] == 2
+    subjects = [s for sp in SPLITS for s in man["splits"][sp]["subjects"]]
+    assert sorted(s["source"] for s in subjects) == ["learned", "learned", "synthetic", "synthetic"]
+    for name in ("train.npz", "val.npz", "test.npz", "manifest.json"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    ws = WindowSet.concat([load_split(tmp_path / "a", s) for s in SPLITS])
+    assert set(ws.subjects().tolist()) == {0, 1, 2, 3} and np.isfinite(ws.ecg_mv).all()

@@ -27,4 +27,5 @@ def build_from_args(args) -> Path:
 
     return build_sim_dataset(args.out, args.subjects if args.subjects is not None else 20, args.seconds, args.seed,
                              args.workers, args.val_frac, args.test_frac,
-                             windows_per_shard=getattr(args, "shard_windows", 2048))
+                             windows_per_shard=getattr(args, "shard_windows", 2048),
+                             n_learned=getattr(args, "learned", 0))

@@ -72,8 +72,12 @@ def simulate_windows(params, index: int, seconds: float, seed: int, board: str =
 
 
 def _job(args) -> tuple[WindowSet, ...]:
-    params, index, seconds, seed, board, noises = args
-    return simulate_windows(params, index, seconds, seed, board, noises, recording_seed(seed, index) ^ 0x401)
+    subject, index, seconds, seed, board, noises = args
+    from hardware_sim.record import DriveEcg
+
+    drive = subject if isinstance(subject, DriveEcg) else None  # a learned subject: its ECG drives the heart
+    return simulate_windows(None if drive else subject, index, seconds, seed, board, noises,
+                            recording_seed(seed, index) ^ 0x401, drive_ecg=drive)
 
 
 def iter_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
@@ -106,9 +110,10 @@ def simulate_population(population: list, indices: list[int], seconds: float, se
     return list(iter_population(population, indices, seconds, seed, workers, board, noises, desc))
 
 
-def subject_summary(params, index: int) -> dict:
-    p = params
-    return {"index": index, "id": p.subject_id, "age_y": round(p.age_y, 1), "sex": p.sex,
+def subject_summary(subject, index: int) -> dict:
+    p = getattr(subject, "params", None) or subject  # a DriveEcg carries its subject's params
+    source = "learned" if p is not subject else "synthetic"
+    return {"index": index, "id": p.subject_id, "source": source, "age_y": round(p.age_y, 1), "sex": p.sex,
             "condition": p.condition, "hr_bpm": round(float(getattr(p.electrical, "hr_bpm", float("nan"))), 1),
             "distance_m": round(p.placement.distance_m, 3), "azimuth_deg": round(p.placement.azimuth_deg, 1),
             "elevation_deg": round(p.placement.elevation_deg, 1), "posture": p.placement.posture}
@@ -124,24 +129,35 @@ def dsp_settings(board: str = "sim") -> dict:
 
 def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed: int, workers: int = 2,
                       val_frac: float = 0.15, test_frac: float = 0.15, board: str = "sim",
-                      windows_per_shard: int = DEFAULT_WINDOWS_PER_SHARD) -> Path:
+                      windows_per_shard: int = DEFAULT_WINDOWS_PER_SHARD, n_learned: int = 0) -> Path:
     """Write the train / val / test splits + manifest.json into ``out_dir``; returns it.
 
     Subjects are simulated in split order and written as they finish, so memory holds one
     shard at a time whatever the population size (a split larger than ``windows_per_shard``
-    windows becomes several shard files, see ``host.data.format``)."""
+    windows becomes several shard files, see ``host.data.format``).
+
+    ``n_learned`` more subjects have hearts driven by learned 12-lead morphologies
+    (``host.data.learned``, the deepfake-ecg generator; indices ``n_subjects ..``), the rest of
+    each drawn like the population's; they are split with the others."""
+    from hardware_sim.record import DriveEcg
     from hardware_sim.subject.params import random_population
 
     if not seconds > 0:
         raise ConfigError(f"--seconds: expected > 0, got {seconds}")
+    if n_learned < 0:
+        raise ConfigError(f"--learned: expected >= 0, got {n_learned}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    splits = split_subjects(n_subjects, seed, val_frac, test_frac)  # before anything is simulated
-    population = random_population(n_subjects, seed)
+    splits = split_subjects(n_subjects + n_learned, seed, val_frac, test_frac)  # before anything is simulated
+    population: list = random_population(n_subjects, seed)
+    if n_learned:
+        from host.data.learned import learned_subjects
+
+        population += [DriveEcg(recording=rec, params=params) for rec, params in learned_subjects(n_learned, seed)]
     order = [i for s in SPLITS for i in splits[s]]
     manifest = {
         "format_version": FORMAT_VERSION, "source": "simulator", "seed": int(seed), "seconds_per_subject": seconds,
-        "n_subjects": n_subjects, "val_frac": val_frac, "test_frac": test_frac,
+        "n_subjects": n_subjects + n_learned, "n_learned": n_learned, "val_frac": val_frac, "test_frac": test_frac,
         "software_version": __version__, "dsp": dsp_settings(board), "splits": {},
     }
     results = iter_population(population, order, seconds, seed, workers, board)
