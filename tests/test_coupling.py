@@ -315,8 +315,11 @@ def test_infarct_regional_hypokinesis(wall):
 def test_synthetic_subject_couplings_from_its_parameters():
     """A synthetic subject's coupling comes from its ElectricalParams: RBBB flag, ST
     depression (ischaemia), QT scale, and the net-QRS frontal axis from its VCG model."""
-    for preset, cond, wall in (("rbbb", "RBBB", ""), ("st-depression", "normal", "lateral"),
-                               ("healthy-rest", "normal", "")):
+    presets = [("rbbb", "RBBB", ""), ("st-depression", "normal", "lateral"), ("healthy-rest", "normal", "")]
+    # conditions of the re-parameterised population, where this tree has them
+    presets += [(n, c, w) for n, c, w in (("lbbb", "LBBB", ""), ("infarct-inferior", "normal", "inferior"),
+                                          ("infarct-anterior", "normal", "anterior")) if n in PRESETS]
+    for preset, cond, wall in presets:
         params = PRESETS[preset].make(4)
         subj = VirtualSubject(params, 4)
         c = coupling_for(params, subj.electrical)
@@ -324,6 +327,8 @@ def test_synthetic_subject_couplings_from_its_parameters():
         assert (c.conduction, c.infarct_wall) == (cond, wall)
         assert -90.0 <= c.frontal_axis_deg <= 150.0 and c.frontal_axis_deg != 30.0
         assert 0.8 <= c.qt_ratio <= 1.25
+        if cond != "normal":  # the wide QRS's part of QT is not counted twice
+            assert c.qt_ratio < 1.08
 
 
 def test_motion_never_reads_the_ecg_and_is_deterministic():

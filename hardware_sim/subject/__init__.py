@@ -180,9 +180,9 @@ def _chest_geometry(params: SubjectParams) -> tuple[np.ndarray, np.ndarray]:
 
 
 # ---- electromechanical coupling: what of the heart's electrical facts the chest motion follows
-# Population references for the fallbacks below: QTc 413 ms (Women's Health Initiative cohort,
-# shared/specs/physiology.md); the synthetic generator's mean qt_scale 1.1 (its draw).
-_QTC_REF_MS = 413.0
+# Population references for the QT ratio: the synthetic population's mean QTc by sex
+# (electrical.py draws 404 / 414 ms); older parameter sets carry only qt_scale (mean 1.1).
+_QTC_REF_MS = {"M": 404.0, "F": 414.0}
 _QT_SCALE_REF = 1.1
 
 
@@ -222,7 +222,12 @@ def coupling_for(params: SubjectParams, electrical: ElectricalSource) -> Electro
         qtc = _first(ep, ("qtc_ms",))
         qt_scale = _first(ep, ("qt_scale",))
         if qtc is not None:
-            qt_ratio = qtc / _QTC_REF_MS
+            # A wide QRS lengthens QT without moving LV ejection's end (the block's delay is
+            # the PEP coupling's): take out the QRS beyond 100 ms (our choice, as JT-based
+            # corrections of QT in bundle branch block do).
+            qrs = _first(ep, ("qrs_ms",))
+            qtc = qtc - max(float(qrs) - 100.0, 0.0) if qrs is not None else qtc
+            qt_ratio = qtc / _QTC_REF_MS.get(params.sex, 409.0)
         elif qt_scale is not None:
             qt_ratio = qt_scale / _QT_SCALE_REF
     lvh = bool(getattr(electrical, "lvh", False) or (own and (getattr(ep, "lvh", False) or cond == "lvh")))
