@@ -298,7 +298,7 @@ def drive_windows(ecg_path, seconds: float, seed: int, noises: tuple = (None,), 
 
 # Files of a --drive-ecg folder that the recorded-ECG loader reads (a WFDB record is its .hea);
 # licence / attribution texts beside them are not recordings.
-ECG_SUFFIXES = (".csv", ".tsv", ".txt", ".hea", ".dat", ".edf", ".bdf", ".npz")
+ECG_SUFFIXES = (".csv", ".tsv", ".txt", ".hea", ".dat", ".edf", ".bdf", ".npz", ".dcm")
 NOT_RECORDINGS = ("license", "licence", "readme", "attribution", "notice")
 
 
