@@ -6,6 +6,7 @@ mechanics; the ECG waveform never enters the motion (``test_motion_never_reads_t
 """
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -329,6 +330,31 @@ def test_synthetic_subject_couplings_from_its_parameters():
         assert 0.8 <= c.qt_ratio <= 1.25
         if cond != "normal":  # the wide QRS's part of QT is not counted twice
             assert c.qt_ratio < 1.08
+
+
+SUITE = Path(__file__).parent / "data" / "ecg-suite"
+
+
+@pytest.mark.skipif(not (SUITE / "mitdb100_1500s-1620s_360hz.hea").exists(), reason="real-record suite absent")
+def test_recorded_ecg_drives_the_couplings_through_its_beats():
+    """A real recording (MIT-BIH 100, annotated PVCs and PACs; a DICOM cart ECG stating its
+    QRS axis) drives the mechanics through its beat events and stated facts only."""
+    params = PRESETS["healthy-rest"].make(1)
+    subj = VirtualSubject.from_recording(SUITE / "mitdb100_1500s-1620s_360hz.hea", params, 1)
+    ev = subj.mechanical_events(0.0, 240.0)
+    kinds = [e.kind for e in ev]
+    assert "V" in kinds and "A" in kinds
+    for i, e in enumerate(ev[1:-1], 1):
+        if e.kind == "V":
+            assert e.atrial_s is None and e.stroke_rel < 0.65
+            if ev[i + 1].kind == "N":
+                assert ev[i + 1].stroke_rel > 1.1
+    dicom = SUITE / "dicom_mortara-el250_12lead_10s_1000hz.dcm"
+    if dicom.exists():
+        cart = VirtualSubject.from_recording(dicom, params, 1)
+        axis = getattr(cart.electrical, "frontal_axis_deg", None)
+        if axis is not None:
+            assert cart.coupling.frontal_axis_deg == pytest.approx(axis)
 
 
 def test_motion_never_reads_the_ecg_and_is_deterministic():
