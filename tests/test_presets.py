@@ -16,7 +16,8 @@ from hardware_sim.subject.params import (
 
 REQUIRED = {
     "healthy-rest", "sleep", "af", "pvc", "pac", "rbbb", "brady", "tachy",
-    "st-depression", "t-inversion", "restless",
+    "st-depression", "t-inversion", "restless", "lbbb", "infarct-inferior", "infarct-anterior",
+    "lvh", "early-repol", "low-voltage",
 }
 
 
@@ -63,7 +64,7 @@ def test_population_reproducible_and_varied():
     assert {p.sex for p in a} == {"M", "F"}
     d = np.array([p.placement.distance_m for p in a])
     assert d.min() >= 0.3 and d.max() <= 1.2 and d.std() > 0.1
-    assert len({p.condition for p in random_population(40, seed=2)}) >= 4
+    assert len({p.condition for p in random_population(40, seed=2)}) >= 6
     ages = np.array([p.age_y for p in a])
     assert ages.min() >= 20 and ages.max() <= 85
 

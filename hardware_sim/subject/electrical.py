@@ -562,9 +562,10 @@ def _with_lvh(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray) -> Vc
 
 def _with_low_voltage(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray
                       ) -> VcgMorphology:
-    """Low voltage: every limb-lead QRS < 0.5 mV peak to peak (here 0.3-0.47 mV); P and T
-    shrink with the square root of the QRS factor (ours)."""
-    target = float(rng.uniform(0.3, 0.47))
+    """Low voltage: every limb-lead QRS < 0.5 mV peak to peak (here 0.3-0.45 mV); P and T
+    shrink with the square root of the QRS factor (ours). The margin below 0.5 mV
+    leaves room for breathing and beat-to-beat jitter."""
+    target = float(rng.uniform(0.3, 0.45))
     for _ in range(3):
         limb = max(measure_beat(m, rot).qrs_p2p_mv[:6])
         if abs(limb - target) < 0.005:
@@ -663,6 +664,8 @@ class SyntheticHeart:
         self._axis_rot = rotation_matrix(*params.axis_rotation_rad)
         self._morph = {"N": params.vcg, "V": params.pvc_vcg, "A": params.pac_vcg,
                        "F": params.vcg.map(lambda g: g.scaled(("P",), 0.0))}
+        self._conduction = {"rbbb": "RBBB", "lbbb": "LBBB"}.get(
+            params.bbb or ("rbbb" if params.rbbb else ""), "normal")
         self._max_g = max([_MAX_G] + [len(g.wave) for m in self._morph.values() for g in m.axes()])
         # Newest beats' Gaussians (boundary beats of consecutive chunks, beats_between's
         # QRS onsets); bounded so that hours of streaming keep flat memory.
@@ -671,7 +674,14 @@ class SyntheticHeart:
 
     # --- beats --------------------------------------------------------------------
     def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
-        return self.schedule.beats_between(t0_s, t1_s, self._qrs_onset_offset_s)
+        """Beats with R in [t0_s, t1_s); conducted beats carry their QT (the subject's QTc
+        at the preceding RR, Bazett) and the conduction ('RBBB' / 'LBBB' / 'normal') for
+        the heart mechanics; PVCs leave both to the mechanics' defaults."""
+        beats = self.schedule.beats_between(t0_s, t1_s, self._qrs_onset_offset_s)
+        qtc_s = self.params.qtc_ms / 1000.0
+        return [b if b.kind == "V" else
+                replace(b, qt_s=qtc_s * math.sqrt(b.rr_s), conduction=self._conduction)
+                for b in beats]
 
     def _qrs_onset_offset_s(self, k: int) -> float:
         """R time minus QRS onset (s): earliest QRS Gaussian's theta - 2 b, in time."""
