@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 MAX_CHUNK = 64 * 1024  # largest blob the agent accepts or sends per frame
 STALE_FRAME_S = 0.3  # a frame's bytes come in one go; a gap this long means its sender died
+HEAD_CHECK_BYTES = (4 << 20) + 4096 + 8192  # manifest + signature caps + their tar headers
 BACKOFF_S = (0.2, 5.0)  # reopening a lost link: first and longest wait
 
 
@@ -65,6 +66,7 @@ class Agent:
         self.shelf = SessionShelf(cfg.root)
         self.bundle = bundles.api()
         self.running = "?"
+        self._head_ok: str | None = None  # the upload whose manifest passed `check_header`
         self.health_path = Path(cfg.root) / "boot" / "health.json"
 
     def last_health(self) -> dict | None:
@@ -138,7 +140,24 @@ class Agent:
             if e.reason == "offset" and cur is not None:
                 return _Reply({"offset": cur.offset, "resync": True})
             raise
+        self._check_head(up)
         return _Reply({"offset": up.offset})
+
+    def _check_head(self, up) -> None:
+        """Refuse early: once the manifest and its signature (the tar's first two entries) are
+        in, check signature, key, board, agent version and counter before the payload comes;
+        a `BundleError` here discards the upload (see `handle`)."""
+        if self._head_ok == up.sha256:
+            return
+        with open(self.staging.part, "rb") as fh:
+            head = fh.read(min(up.offset, HEAD_CHECK_BYTES))
+        man = self.bundle.check_header(head, list(self.cfg.pubkeys), total_size=up.size, board=self.cfg.board,
+                                       installed_counter=self.store.load().security_counter,
+                                       agent_version=__version__, where=f"upload {up.sha256[:12]}")
+        if man is not None:
+            self._head_ok = up.sha256
+            log.info("upload %s: signed manifest checked after %d of %d bytes (version %s, counter %d)",
+                     up.sha256[:12], up.offset, up.size, man.version, man.security_counter)
 
     def _verify(self) -> tuple[object, object]:
         up = self.staging.check_complete()

@@ -21,11 +21,11 @@ from host.bundle.errors import (
 )
 from host.bundle.keys import generate_keys, key_id, load_public_key, load_trusted_keys
 from host.bundle.manifest import CfgEntry, FileEntry, Manifest, ModelEntry, version_tuple
-from host.bundle.verify import extract_bundle, read_manifest, verify_bundle
+from host.bundle.verify import check_header, extract_bundle, read_manifest, verify_bundle
 
 __all__ = [
     "AgentTooOld", "AlteredFile", "BadSignature", "BundleError", "CfgEntry", "Downgrade", "FileEntry",
     "Manifest", "MissingFile", "ModelEntry", "NotABundle", "UnknownKey", "UnsafeEntry", "Unsigned",
-    "WrongBoard", "build_bundle", "extract_bundle", "generate_keys", "key_id", "load_public_key",
+    "WrongBoard", "build_bundle", "check_header", "extract_bundle", "generate_keys", "key_id", "load_public_key",
     "load_trusted_keys", "read_manifest", "verify_bundle", "version_tuple",
 ]

@@ -15,6 +15,7 @@ Only the manifest and signature (both size-capped) are read before the signature
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import logging
 import os
@@ -86,6 +87,28 @@ def extract_bundle(bundle_path: str | Path, dest_dir: str | Path, trusted_pubkey
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     log.info("bundle %s extracted to %s: %d files", bundle_path, dest, len(manifest.files))
+    return manifest
+
+
+def check_header(head: bytes, trusted_pubkeys: list[Path] | list[bytes], *, total_size: int,
+                 board: str | None = None, installed_counter: int | None = None,
+                 agent_version: str | None = None, where: str = "bundle") -> Manifest | None:
+    """Refuse early: the checks that need only the first two entries (signature, key, board,
+    agent version, security counter), on the first ``len(head)`` bytes of a bundle of
+    ``total_size`` bytes that is still arriving. None while the two entries are not complete;
+    the verified manifest once they are; a ``BundleError`` as `verify_bundle` would raise it.
+    The files' hashes are checked later, by `verify_bundle` on the whole upload."""
+    complete = len(head) >= total_size
+    try:
+        entries = _entries(io.BytesIO(head), where)
+        manifest_bytes = _read_header_member(entries, where, MANIFEST_NAME, MAX_MANIFEST_BYTES)
+        sig_bytes = _read_header_member(entries, where, SIGNATURE_NAME, MAX_SIGNATURE_BYTES)
+    except (Unsigned, NotABundle):
+        if complete or len(head) > MAX_MANIFEST_BYTES + MAX_SIGNATURE_BYTES + 8 * 512:
+            raise
+        return None  # cut inside the first two entries: wait for more bytes
+    manifest = _authenticate(manifest_bytes, sig_bytes, load_trusted_keys(trusted_pubkeys), where)
+    _check_target(manifest, where, board, installed_counter, agent_version)
     return manifest
 
 
