@@ -8,6 +8,8 @@ board's `.cfg`). Units are in the field names. Argument meanings are in
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -28,7 +30,7 @@ COMMAND_ARGC: dict[str, int] = {
     "profileCfg": 14,
     "chirpCfg": 8,
     "frameCfg": 7,
-    "advFrameCfg": 4,
+    "advFrameCfg": 5,  # SDK 3.5 cli_mmwave.c: numOfSubFrames forceProfile numFrames triggerSelect frameTrigDelay
     "subFrameCfg": 10,
     "guiMonitor": 7,
     "cfarCfg": 9,
@@ -48,6 +50,7 @@ COMMAND_ARGC: dict[str, int] = {
     "calibData": 3,
     "configDataPort": 2,
     "queryDemoStatus": 0,
+    "version": 0,
     # CardioRadar firmware: which 15 range bins the heatmap TLV carries.
     "rangeBinSelCfg": 4,
 }
@@ -243,9 +246,150 @@ class RadarConfig:
         return len(self.chirp_tx_masks()) * (self.channel.n_rx if self.channel else 4)
 
 
+# The device's CLI (SDK 3.5 packages/ti/utils/cli/src/cli.c, CLI_task): one UART read of at
+# most 255 bytes is one command line, cut into words by strtok on " \r\n" only. A tab is not a
+# separator there: "channelCfg\t15\t7\t0" is one unknown word.
+MAX_LINE_BYTES = 255
+_WORD_SEPARATORS = re.compile(r"[ \r\n]+")
+_LINE_BREAKS = re.compile(r"\r\n|\r|\n")
+
+
 def split_command(line: str) -> list[str]:
-    """Split a CLI line as the device does: on spaces, tabs, CR and LF."""
-    return line.replace("\r", " ").replace("\n", " ").replace("\t", " ").split()
+    """Split a CLI line into words as the device does: on spaces, CR and LF (not tabs).
+
+    The one splitter of the project: the simulated module's CLI and the edge's cfg check
+    (``parse_cfg_text``) both use it, so a line one accepts the other reads the same way.
+    """
+    return [w for w in _WORD_SEPARATORS.split(line) if w]
+
+
+def split_lines(text: str) -> list[str]:
+    """A ``.cfg`` text cut into command lines at CR, LF or CR LF (as the device's UART read)."""
+    return _LINE_BREAKS.split(text)
+
+
+# --- Argument ranges ---------------------------------------------------------------------------
+# In the .cfg's units. Sources: mmWaveLink rl_sensor.h of SDK 3.5 (rlChanCfg_t, rlProfileCfg_t,
+# rlChirpCfg_t, rlFrameCfg_t, rlAdvFrameSeqCfg_t, rlSubFrameCfg_t, rlLowPowerModeCfg_t), with
+# the CLI's unit conversions of cli_mmwave.c (e.g. idleTime us * 1000 / 10 -> 10 ns LSBs), for
+# the 60 GHz devices. Where TI gives no range, the bound is ours and marked so in
+# docs/radar-module.md ("Argument ranges").
+
+
+@dataclass(frozen=True)
+class ArgRange:
+    """One argument of a CLI command: the SDK's name, accepted range (inclusive) and unit."""
+
+    name: str
+    lo: float
+    hi: float
+    unit: str = ""
+    integer: bool = False
+
+    def problem(self, command: str, text: str) -> str | None:
+        try:
+            v = float(text)
+            if text != text.strip():  # float() would skip the tab of "0\t"; the words must be numbers
+                raise ValueError(text)
+        except ValueError:
+            return f"{command} {self.name}: {text!r} is not a number"
+        if not math.isfinite(v):
+            return f"{command} {self.name}: got {text}, expected {self.describe()}"
+        if self.integer:
+            v = float(math.trunc(v))  # the SDK reads integers with atoi
+        if not self.lo <= v <= self.hi:
+            return f"{command} {self.name}: got {text}, expected {self.describe()}"
+        return None
+
+    def describe(self) -> str:
+        def fmt(x: float) -> str:
+            return f"{int(x)}" if x == int(x) else f"{x:g}"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{fmt(self.lo)}-{fmt(self.hi)}{unit}"
+
+
+def _r(name: str, lo: float, hi: float, unit: str = "") -> ArgRange:
+    return ArgRange(name, lo, hi, unit)
+
+
+def _i(name: str, lo: int, hi: int) -> ArgRange:
+    return ArgRange(name, lo, hi, integer=True)
+
+
+_FINITE = (-math.inf, math.inf)
+_MAX_PERIOD_MS = (1 << 28) * 5e-6  # 1.342 s: 28-bit count of 5 ns (rlFrameCfg_t.framePeriodicity)
+
+ARG_RANGES: dict[str, tuple[ArgRange, ...]] = {
+    "dfeDataOutputMode": (_i("modeType", 1, 3),),
+    "channelCfg": (_i("rxChannelEn", 1, 15), _i("txChannelEn", 1, 7), _i("cascading", 0, 2)),
+    "adcCfg": (_i("numADCBits", 0, 2), _i("adcOutputFmt", 0, 2)),
+    "adcbufCfg": (_i("subFrameIdx", -1, 3), _i("adcOutputFmt", 0, 1), _i("SampleSwap", 0, 1),
+                  _i("ChanInterleave", 0, 1), _i("ChirpThreshold", 0, 255)),
+    "lowPower": (_i("reserved", 0, 0), _i("lpAdcMode", 0, 1)),
+    "profileCfg": (
+        _i("profileId", 0, 3), _r("startFreq", 57.0, 64.0, "GHz"), _r("idleTime", 0.0, 5242.87, "us"),
+        _r("adcStartTime", 0.0, 40.95, "us"), _r("rampEndTime", 0.0, 5000.0, "us"),
+        _i("txOutPower", 0, 0xFFFFFF), _i("txPhaseShifter", 0, 0xFFFFFF),
+        _r("freqSlopeConst", -250.0, 250.0, "MHz/us"), _r("txStartTime", -40.96, 40.95, "us"),
+        _i("numAdcSamples", 2, 4096), _r("digOutSampleRate", 2000.0, 37500.0, "ksps"),
+        _i("hpfCornerFreq1", 0, 3), _i("hpfCornerFreq2", 0, 3), _i("rxGain", 0, 255)),
+    "chirpCfg": (
+        _i("startIdx", 0, 511), _i("endIdx", 0, 511), _i("profileId", 0, 3), _r("startFreqVar", 0.0, 337.5e6, "Hz"),
+        _r("freqSlopeVar", 0.0, 2281.2, "kHz/us"), _r("idleTimeVar", 0.0, 40.96, "us"),
+        _r("adcStartTimeVar", 0.0, 40.96, "us"), _i("txEnable", 0, 7)),
+    "frameCfg": (
+        _i("chirpStartIdx", 0, 511), _i("chirpEndIdx", 0, 511), _i("numLoops", 1, 255), _i("numFrames", 0, 65535),
+        _r("framePeriodicity", 0.3, _MAX_PERIOD_MS, "ms"), _i("triggerSelect", 1, 2),
+        _r("frameTriggerDelay", 0.0, 100.0, "ms")),  # delay: TI gives "typically a few tens of us"; bound ours
+    "advFrameCfg": (_i("numOfSubFrames", 1, 4), _i("forceProfile", 0, 1), _i("numFrames", 0, 65535),
+                    _i("triggerSelect", 1, 2), _r("frameTrigDelay", 0.0, 100.0, "ms")),
+    "subFrameCfg": (
+        _i("subFrameNum", 0, 3), _i("forceProfileIdx", 0, 3), _i("chirpStartIdx", 0, 511), _i("numOfChirps", 1, 512),
+        _i("numLoops", 1, 255), _r("burstPeriodicity", 0.0, _MAX_PERIOD_MS, "ms"), _i("chirpStartIdxOffset", 0, 511),
+        _i("numOfBurst", 1, 512), _i("numOfBurstLoops", 1, 64), _r("subFramePeriodicity", 0.1, _MAX_PERIOD_MS, "ms")),
+    "guiMonitor": (_i("subFrameIdx", -1, 3),) + tuple(_i(n, 0, 1) for n in (
+        "detectedObjects", "logMagRange", "noiseProfile", "rangeAzimuthHeatMap", "rangeDopplerHeatMap", "statsInfo")),
+    "configDataPort": (_i("baudRate", 9600, 3_125_000), _i("ackPing", 0, 1)),
+    # The demo stores the calibration as Q15 (x 32768, saturated): values beyond +-1 saturate.
+    "compRangeBiasAndRxChanPhase": (_r("rangeBias", -100.0, 100.0, "m"),) + tuple(
+        _r(f"{part}{k}", -1.0, 1.0) for k in range(12) for part in ("re", "im")),
+    # CardioRadar firmware (ours): bounds ours, the physical ones are checked at sensorStart.
+    "rangeBinSelCfg": (_r("rangeStart", 0.0, 100.0, "m"), _r("rangeEnd", 0.0, 100.0, "m"), _i("numBins", 1, 1024),
+                       _i("reselectFrames", 0, 1_000_000)),
+}
+
+
+def check_args(name: str, args: list[str]) -> str | None:
+    """The argument check of command ``name`` (count already checked): the first problem as
+    one line naming the argument, the value and the accepted range, or None.
+
+    Every argument must be a finite number; commands listed in ``ARG_RANGES`` are checked
+    against their ranges, the others (demo options this firmware stores but does not use)
+    only for being finite numbers.
+    """
+    ranges = ARG_RANGES.get(name)
+    for i, text in enumerate(args):
+        spec = ranges[i] if ranges and i < len(ranges) else ArgRange(f"argument {i + 1}", *_FINITE)
+        problem = spec.problem(name, text)
+        if problem:
+            return problem
+    v = [float(a) for a in args]
+    if name in ("chirpCfg", "frameCfg") and int(v[1]) < int(v[0]):
+        first, last = ("startIdx", "endIdx") if name == "chirpCfg" else ("chirpStartIdx", "chirpEndIdx")
+        return f"{name} {last}: got {args[1]}, expected {first} ({args[0]}) to 511"
+    if name == "profileCfg" and (int(v[13]) & 1 or not 24 <= (int(v[13]) & 0x3F) <= 52):
+        return f"profileCfg rxGain: got {args[13]}, expected an even 24-52 dB in bits 5:0 (+ RF gain code in bits 7:6)"
+    if name == "calibDcRangeSig":  # checked whether enabled or not, as the SDK's handler does
+        n = int(v[4])
+        if v[2] > 0:
+            return "Invalid negative bin index"
+        if v[3] - v[2] + 1 > 32:
+            return "Number of bins exceeds the limit"
+        if n < 1 or n & (n - 1):
+            return "Number of averaging chirps is not power of two"
+    if name == "rangeBinSelCfg" and not v[0] < v[1]:
+        return f"rangeBinSelCfg rangeEnd: got {args[1]}, expected more than rangeStart ({args[0]})"
+    return None
 
 
 def _nums(args: list[str], kinds: str) -> list:
@@ -256,7 +400,11 @@ def _nums(args: list[str], kinds: str) -> list:
 
 
 def apply_command(cfg: RadarConfig, name: str, args: list[str]) -> RadarConfig:
-    """Return ``cfg`` with one command applied. Raises ValueError on a bad argument."""
+    """Return ``cfg`` with one command applied. Raises ValueError on a bad argument
+    (the message of ``check_args``, which callers run first to answer like the device)."""
+    problem = check_args(name, args)
+    if problem:
+        raise ValueError(problem)
     if name == "channelCfg":
         return replace(cfg, channel=ChannelCfg(*_nums(args, "iii")))
     if name == "adcCfg":
@@ -288,14 +436,23 @@ def apply_command(cfg: RadarConfig, name: str, args: list[str]) -> RadarConfig:
 
 
 def parse_cfg_text(text: str, source: str = "<cfg>") -> RadarConfig:
-    """Apply every command of a `.cfg` text; errors name ``source``, line and command."""
+    """Apply every command of a `.cfg` text as the module would; errors name ``source``,
+    line and command. Refuses what the module's CLI refuses (same splitter, same ranges)."""
     cfg = RadarConfig()
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(split_lines(text), 1):
+        if len(line.encode("utf-8", errors="replace")) > MAX_LINE_BYTES:
+            raise ConfigError(f"{source}:{lineno}: line of {len(line.encode('utf-8', errors='replace'))} bytes, "
+                              f"expected at most {MAX_LINE_BYTES} (the module's CLI reads the rest as a new command)")
+        if line.startswith("%"):
+            continue  # the device skips a line whose first byte is '%'
         words = split_command(line)
-        if not words or words[0].startswith("%"):
+        if not words:
             continue
+        if "\t" in line:
+            raise ConfigError(f"{source}:{lineno}: a tab in {line.strip()!r}: the module's CLI separates words "
+                              "by spaces only (TI SDK cli.c); replace the tabs with spaces")
         name, args = words[0], words[1:]
-        if name in ("sensorStop", "sensorStart"):
+        if name in ("sensorStop", "sensorStart", "version", "queryDemoStatus"):
             continue
         if name not in COMMAND_ARGC:
             raise ConfigError(f"{source}:{lineno}: unknown command {name!r}")
@@ -303,10 +460,10 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> RadarConfig:
             raise ConfigError(
                 f"{source}:{lineno}: {name}: expected {COMMAND_ARGC[name]} arguments, got {len(args)}"
             )
-        try:
-            cfg = apply_command(cfg, name, args)
-        except ValueError as e:
-            raise ConfigError(f"{source}:{lineno}: {name}: bad argument: {e}") from e
+        problem = check_args(name, args)
+        if problem:
+            raise ConfigError(f"{source}:{lineno}: {problem}")
+        cfg = apply_command(cfg, name, args)
     return cfg
 
 

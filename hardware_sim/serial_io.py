@@ -122,15 +122,27 @@ class _Endpoint:
         except BlockingIOError:
             return b"", False
         except OSError as e:
-            if e.errno == errno.EIO:  # pty: no client has the slave open right now
-                return b"", False
-            raise
+            if fd == self._master:
+                if e.errno == errno.EIO:  # pty: no client has the slave open right now
+                    return b"", False
+                raise
+            # TCP: the client went away abruptly (reset, timeout): drop it, keep listening.
+            log.info("%s port: client dropped (%s)", self.name, e.strerror or type(e).__name__)
+            self._drop_client(fd)
+            return b"", False
         if not data and fd is self._client:
             log.info("%s port: client disconnected", self.name)
-            with self._lock:
-                self._client.close()
-                self._client = None
+            self._drop_client(fd)
         return data, False
+
+    def _drop_client(self, sock) -> None:
+        with self._lock:
+            if self._client is sock:
+                self._client = None
+        try:
+            sock.close()
+        except OSError:
+            pass
 
     def write(self, data: bytes, *, block: bool, stop: threading.Event) -> int:
         """Write all of ``data`` (block) or what fits now (lost otherwise). Returns bytes written."""
@@ -144,8 +156,12 @@ class _Endpoint:
                     n = os.write(target, data[done:]) if target == self._master else target.send(data[done:])
                 except (BlockingIOError, InterruptedError):
                     n = 0
-                except (BrokenPipeError, ConnectionResetError):
+                except OSError as e:  # the TCP client went away (EPIPE, ECONNRESET, ...): bytes lost
+                    if target == self._master:
+                        raise
                     self._client = None
+                    target.close()
+                    log.info("%s port: client dropped while writing (%s)", self.name, e.strerror or type(e).__name__)
                     return done
             done += n
             if done < len(data):
@@ -229,30 +245,52 @@ class ModuleServer:
         self._config.write(data, block=True, stop=self._stop)
 
     def _config_loop(self) -> None:
+        # Nothing a client sends or does (garbage, a reset connection) ends this thread: an
+        # unexpected failure is logged and the loop goes on serving the port.
         while not self._stop.is_set():
-            fds = self._config.read_fds() + [x for x in self._data.read_fds() if not isinstance(x, int)]
+            try:
+                self._config_step()
+            except Exception as e:  # noqa: BLE001
+                log.error("config UART: %s: %s (still serving)", type(e).__name__, e, exc_info=True)
+                self._stop.wait(_POLL_S)
+
+    def _config_step(self) -> None:
+        fds = self._config.read_fds() + [x for x in self._data.read_fds() if not isinstance(x, int)]
+        try:
             ready, _, _ = select.select(fds, [], [], _POLL_S)
-            for fd in ready:
-                ep = self._config if fd in self._config.read_fds() else self._data
-                data, connected = ep.on_readable(fd)
-                if connected and ep is self._config:
-                    self._write_config(self.module.banner())
-                if ep is self._data or not data:
-                    continue  # the data UART's RX is not used by the firmware
-                with self._lock:
-                    out_cfg, out_data = self.module.config_input(data, self._clock.now_s())
-                    running = self.module.running
-                self._write_config(out_cfg)
-                if out_data:
-                    self._data.write(out_data, block=True, stop=self._stop)
-                if running:
-                    self._started.set()
-                else:
-                    self._started.clear()
-            if self._transport == "pty" and not ready:
-                time.sleep(0)  # let the frame thread run between polls
+        except (OSError, ValueError):  # a socket closed between read_fds() and select()
+            return
+        for fd in ready:
+            ep = self._config if fd in self._config.read_fds() else self._data
+            data, connected = ep.on_readable(fd)
+            if connected and ep is self._config:
+                self._write_config(self.module.banner())
+            if ep is self._data or not data:
+                continue  # the data UART's RX is not used by the firmware
+            with self._lock:
+                out_cfg, out_data = self.module.config_input(data, self._clock.now_s())
+                running = self.module.running
+            self._write_config(out_cfg)
+            if out_data:
+                self._data.write(out_data, block=True, stop=self._stop)
+            if running:
+                self._started.set()
+            else:
+                self._started.clear()
+        if self._transport == "pty" and not ready:
+            time.sleep(0)  # let the frame thread run between polls
 
     def _frame_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self._frame_loop_body()
+            except Exception as e:  # noqa: BLE001 - the port stays up; the sensor stops, as after a fault
+                log.error("data UART: %s: %s; sensor stopped", type(e).__name__, e, exc_info=True)
+                with self._lock:
+                    self.module.cli.running = False
+                    self._started.clear()
+
+    def _frame_loop_body(self) -> None:
         block = self._clock.speed == 0
         while not self._stop.is_set():
             if not self._started.wait(_POLL_S):

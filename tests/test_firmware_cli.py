@@ -65,7 +65,7 @@ def test_comment_unknown_and_empty_lines():
 def test_bad_values_are_refused_by_the_handler():
     cli = ConfigCli()
     assert answer(cli, "channelCfg 15 9 0").endswith("Error -1\r\n")
-    assert answer(cli, "adcCfg 2 x").startswith("Error: adcCfg: argument 'x' is not a number")
+    assert answer(cli, "adcCfg 2 x").startswith("Error: adcCfg adcOutputFmt: 'x' is not a number")
     assert "power of two" in answer(cli, "calibDcRangeSig -1 0 0 0 0")
     assert cli.cfg.channel is None
 
@@ -103,7 +103,7 @@ def test_sensor_start_stop_and_refusal_while_running():
 @pytest.mark.parametrize("change, code, words", [
     ({"profileCfg": "profileCfg 0 62 10 6 60 0 0 65 1 256 4800 0 0 30"}, CliCode.SWEEP_OUT_OF_BAND, "60-64 GHz"),
     ({"profileCfg": "profileCfg 0 59 10 6 60 0 0 65 1 256 4800 0 0 30"}, CliCode.SWEEP_OUT_OF_BAND, "sweep"),
-    ({"frameCfg": "frameCfg 0 2 1 0 0.1 1 0"}, CliCode.CHIRP_TIMING, "period"),
+    ({"frameCfg": "frameCfg 0 2 2 0 0.3 1 0"}, CliCode.CHIRP_TIMING, "period"),
     ({"profileCfg": "profileCfg 0 60 10 6 40 0 0 65 1 256 4800 0 0 30"}, CliCode.CHIRP_TIMING, "after the ramp"),
     ({"profileCfg": "profileCfg 0 60 10 6 170 0 0 20 1 2048 12500 0 0 30"}, CliCode.ADC_BUFFER, "ADC buffer"),
     ({"channelCfg": "channelCfg 15 3 0"}, CliCode.TX_MASK, "TX mask 4"),

@@ -5,15 +5,26 @@ demo's handlers: the banner and prompt ``mmwDemo:/>``, the echoed command, then 
 ``Error <code>`` (after ``Error: Invalid usage of the CLI command`` for a wrong argument
 count), ``Skipped`` for ``%`` comments, and ``'<cmd>' is not recognized as a CLI command``.
 Lines are cut at 255 bytes (the rest is read as the next command, as the device's UART read
-does) and split on spaces, CR and LF.
+does) and split on spaces, CR and LF (``boards.radarcfg.split_command``, which the edge's cfg
+check uses too; a tab is not a separator on the device).
+
+Arguments. Every numeric argument is checked against the range of its mmWaveLink field
+(``boards.radarcfg.ARG_RANGES``, sources in docs/radar-module.md): NaN, inf, a non-number or
+a value out of range is refused with ``Error: <command> <argument>: got <value>, expected
+<range>`` and ``Error -1``. No input ends the CLI: whatever a line holds, it gets an answer
+and the next prompt.
 
 Error codes. The handlers return -1 for bad arguments as the SDK's do. The device reports
 ``sensorStart`` failures with mmWave-link codes that vary by firmware build; this simulator
 uses the stable codes of ``CliCode`` instead, and prints a one-line reason before them.
 
 Deliberate differences from the device: a number that does not parse is refused (the SDK's
-``atoi`` would read it as 0); a configuration change while the sensor runs is refused with
-``CliCode.SENSOR_RUNNING`` (the SDK accepts some and silently ignores them until restart).
+``atoi`` would read it as 0); ranges are checked when the command arrives (the device's
+mmWaveLink checks most of them when sensorStart configures the front end); a configuration
+change while the sensor runs is refused with ``CliCode.SENSOR_RUNNING`` (the SDK accepts some
+and silently ignores them until restart). ``version`` prints the platform and SDK version
+lines of the SDK's handler and a firmware line; the device's RF firmware, patch and die-ID
+lines are not printed (a simulator has no such values).
 """
 
 from __future__ import annotations
@@ -24,17 +35,20 @@ from dataclasses import dataclass, replace
 
 from boards.radarcfg import (
     COMMAND_ARGC,
-    MAX_DATA_BAUD,
+    MAX_LINE_BYTES,
     RadarConfig,
     apply_command,
+    check_args,
     physical_problems,
+    split_command,
 )
+from cardioradar import __version__
 
 log = logging.getLogger(__name__)
 
 PROMPT = "mmwDemo:/>"
 BANNER_68XX = "xWR68xx MMW Demo 03.05.00.04"
-MAX_LINE_BYTES = 255
+FIRMWARE_NAME = "CardioRadar range-matrix firmware"  # what `version` names (ours, simulated)
 EOL = "\r\n"  # the UART driver in text mode sends CR LF for every newline
 ACK_PING = b"\xff" * 16  # configDataPort <baud> 1: sent on the data UART
 
@@ -64,7 +78,7 @@ _PROBLEM_CODES = {
 }
 
 # Commands that only read state or drive the sensor: allowed while it runs.
-_RUNTIME_COMMANDS = {"sensorStop", "sensorStart", "queryDemoStatus", "help"}
+_RUNTIME_COMMANDS = {"sensorStop", "sensorStart", "queryDemoStatus", "help", "version"}
 
 
 @dataclass(frozen=True)
@@ -134,20 +148,29 @@ class ConfigCli:
         return replies
 
     def execute(self, line: str) -> CliReply:
-        """Run one command line; returns the echo, the answer and the next prompt."""
-        words = line.replace("\r", " ").replace("\n", " ").split(" ")
-        words = [w for w in words if w]
+        """Run one command line; returns the echo, the answer and the next prompt.
+
+        Never raises: a handler failure the checks did not foresee is logged and answered
+        ``Error -1``, and the CLI goes on (the device's CLI task never ends either).
+        """
+        if line.startswith("%"):  # the SDK skips a line whose first byte is '%'
+            return CliReply((line.strip("\r\n") + EOL + "Skipped" + EOL + PROMPT).encode())
+        words = split_command(line)
         if not words:
             return CliReply(PROMPT.encode())
-        answer, data, event = self._dispatch(words[0], words[1:])
+        try:
+            answer, data, event = self._dispatch(words[0], words[1:])
+        except Exception as e:  # noqa: BLE001 - the CLI must answer whatever the line holds
+            log.error("config CLI: %r failed: %s: %s", line, type(e).__name__, e, exc_info=True)
+            answer, data, event = [f"Error: {words[0]}: {type(e).__name__}", _err(CliCode.HANDLER)], b"", None
         text = line.strip("\r\n") + EOL + "".join(a + EOL for a in answer) + PROMPT
-        return CliReply(text.encode(), data, event)
+        return CliReply(text.encode(errors="replace"), data, event)
 
     # -- dispatch ---------------------------------------------------------------------------
 
     def _dispatch(self, name: str, args: list[str]) -> tuple[list[str], bytes, str | None]:
-        if name.startswith("%"):
-            return ["Skipped"], b"", None
+        if name == "version":
+            return self._version() + ["Done"], b"", None
         if name == "help":
             return sorted(COMMAND_ARGC) + ["Done"], b"", None
         if name not in COMMAND_ARGC:
@@ -168,13 +191,20 @@ class ConfigCli:
                     _err(CliCode.SENSOR_RUNNING)], b"", None
         if name == "queryDemoStatus":
             return [f"Sensor State: {1 if self.running else 0}", f"Data port baud rate: {self.data_baud}", "Done"], b"", None
-        reason = _check_values(name, args)
+        reason = check_args(name, args)
         if reason:
             return [f"Error: {reason}", _err(CliCode.HANDLER)], b"", None
         self.cfg = apply_command(self.cfg, name, args)
         if name == "configDataPort" and int(float(args[1])) != 0:
             return ["Done"], ACK_PING, None
         return ["Done"], b"", None
+
+    def _version(self) -> list[str]:
+        """The lines of the SDK's ``version`` handler that a simulator can answer truly."""
+        words = self.banner_text.split()
+        platform, sdk = (words[0], words[-1]) if len(words) >= 2 else ("xWR68xx", "03.05.00.04")
+        return [f"Platform                : {platform}", f"mmWave SDK Version      : {sdk}",
+                f"Firmware                : {FIRMWARE_NAME} {__version__} (simulated module)"]
 
     def _sensor_start(self) -> tuple[list[str], bytes, str | None]:
         if self.running:
@@ -195,6 +225,9 @@ class ConfigCli:
                 self._start_check(self.cfg)
             except StartVeto as e:
                 return [f"Error: {e}", _err(e.code)], b"", None
+            except Exception as e:  # noqa: BLE001 - a front-end failure refuses the start, never ends the CLI
+                log.error("sensorStart: front end failed: %s", e, exc_info=True)
+                return [f"Error: front end: {type(e).__name__}: {e}", _err(CliCode.FRONT_END)], b"", None
         self.running = True
         self.running_cfg = self.cfg
         return ["Done"], b"", "start"
@@ -217,45 +250,3 @@ def _usage() -> tuple[list[str], bytes, None]:
 
 def _err(code: CliCode) -> str:
     return f"Error {int(code)}"
-
-
-def _check_values(name: str, args: list[str]) -> str | None:
-    """The handler's own argument checks; returns the device's complaint or None."""
-    try:
-        v = [float(a) for a in args]
-    except ValueError:
-        bad = next(a for a in args if not _is_number(a))
-        return f"{name}: argument {bad!r} is not a number"
-    if name == "channelCfg" and not (1 <= v[0] <= 15 and 1 <= v[1] <= 7):
-        return "channelCfg: rxEnableMask expected 1-15, txEnableMask expected 1-7"
-    if name == "adcCfg" and not (v[0] in (0, 1, 2) and v[1] in (0, 1, 2)):
-        return "adcCfg: numADCBits and adcOutputFmt expected 0, 1 or 2"
-    if name == "profileCfg" and not (0 <= v[0] <= 3 and v[9] >= 1):
-        return "profileCfg: profileId expected 0-3 and numAdcSamples >= 1"
-    if name == "chirpCfg" and not (0 <= v[0] <= v[1] <= 511 and 0 <= v[7] <= 7):
-        return "chirpCfg: expected 0 <= startIdx <= endIdx <= 511 and txEnable 0-7"
-    if name == "frameCfg" and not (0 <= v[0] <= v[1] <= 511 and 1 <= v[2] <= 255 and v[4] > 0):
-        return "frameCfg: expected chirpStartIdx <= chirpEndIdx, numLoops 1-255, framePeriodicity > 0"
-    if name == "guiMonitor" and not all(x in (0, 1) for x in v[1:]):
-        return "guiMonitor: output flags expected 0 or 1"
-    if name == "calibDcRangeSig":  # checked whether enabled or not, as the SDK's handler does
-        n = int(v[4])
-        if v[2] > 0:
-            return "Invalid negative bin index"
-        if v[3] - v[2] + 1 > 32:
-            return "Number of bins exceeds the limit"
-        if n < 1 or n & (n - 1):
-            return "Number of averaging chirps is not power of two"
-    if name == "configDataPort" and not 9600 <= v[0] <= MAX_DATA_BAUD:
-        return f"configDataPort: baud rate {args[0]} expected 9600-{MAX_DATA_BAUD}"
-    if name == "rangeBinSelCfg" and not (v[0] < v[1] and v[2] >= 1 and v[3] >= 0):
-        return "rangeBinSelCfg: expected rangeStart < rangeEnd, numBins >= 1, reselectFrames >= 0"
-    return None
-
-
-def _is_number(a: str) -> bool:
-    try:
-        float(a)
-    except ValueError:
-        return False
-    return True

@@ -36,7 +36,7 @@ from numba import njit
 
 from boards import AntennaConfig, BoardProfile
 from boards.radarcfg import RadarConfig, RangeBinSelCfg
-from hardware_sim.firmware.cli import BANNER_68XX, CliCode, ConfigCli, StartVeto
+from hardware_sim.firmware.cli import BANNER_68XX, EOL, PROMPT, CliCode, ConfigCli, StartVeto
 from hardware_sim.firmware.tlv import (
     FrameStats, PacketTemplate, RangeWindow, Temperature, padding_block,
 )
@@ -269,7 +269,12 @@ class RadarModule:
             out_cfg += reply.text
             out_data += reply.data
             if reply.event == "start":
-                self._on_start(t_s)
+                try:
+                    self._on_start(t_s)
+                except Exception as e:  # noqa: BLE001 - never let a start end the config UART
+                    log.error("sensorStart: could not start the frame clock: %s", e, exc_info=True)
+                    self.cli.running = False
+                    out_cfg += f"{EOL}Error: sensor could not start: {type(e).__name__}{EOL}{PROMPT}".encode()
             elif reply.event == "stop":
                 log.info("sensor stopped after %d frames", self._k)
         self._template = None  # rebuilt with the current baud rate before the next frame
