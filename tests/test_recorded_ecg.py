@@ -126,8 +126,6 @@ def test_nan_leads_are_masked_by_the_scorer(strip):
 
 # ---- the loop: whole beats, no seam -------------------------------------------------------
 def test_short_strip_loops_seamlessly_without_double_or_missing_beats(strip):
-    from host import metrics
-
     h = strip
     n = h.loop_r_peaks_s.size
     assert h.recording.fs_hz == 360.0 and n >= 7
@@ -136,8 +134,9 @@ def test_short_strip_loops_seamlessly_without_double_or_missing_beats(strip):
     ii = h.ecg_mv(t)[:, L["II"]]
     beats = h.beats_between(0, passes * h.duration_s)
     assert len(beats) == passes * n and [b.index for b in beats] == list(range(passes * n))
-    # every R the scorer finds on the looped truth is one beat, and the other way round
-    found = metrics.detect_r_peaks_s(ii, 500.0)
+    # every R found on the looped truth is one beat, and the other way round (the drive's
+    # own detector: host.metrics' one-polarity detector misses this strip's PVC anywhere)
+    found = RecordedHeart(EcgRecording(ii, 500.0, ("II",), "looped")).r_peaks_s
     r = np.array([b.r_time_s for b in beats])
     inner = r[(r > 0.5) & (r < t[-1] - 0.5)]
     assert all(np.min(np.abs(found - x)) < 0.03 for x in inner)
@@ -200,6 +199,20 @@ def test_annotated_pvc_and_pacs_drive_the_beats():
     v = kinds.index("V")
     med = np.median([b.rr_s for b in beats])
     assert beats[v].rr_s < 0.85 * med and beats[v + 1].rr_s > 1.15 * med  # premature, pause
+
+
+def test_unannotated_beats_match_the_cardiologists_marks_pvc_included(strip):
+    """Without annotations the R peaks come from the waveform; the PVC of the strip (its
+    QRS points the other way) is found too, with its short RR and the pause after it."""
+    ann = load_ecg_recording(MIT100)  # the same record; the strip is its 14-24 s
+    marks = ann.beat_samples / ann.fs_hz - 14.0
+    marks, kinds = marks[(marks > 0.2) & (marks < 9.8)], np.array(ann.beat_kinds)[
+        (marks > 0.2) & (marks < 9.8)]
+    got = strip.r_peaks_s
+    assert len(got) == len(marks) and np.abs(got - marks).max() < 0.03
+    v = int(np.flatnonzero(kinds == "V")[0])
+    rr = np.diff(got)
+    assert rr[v - 1] < 0.75 * np.median(rr) and rr[v] > 1.3 * np.median(rr)
 
 
 # ---- readers -----------------------------------------------------------------------------
