@@ -296,29 +296,17 @@ def drive_windows(ecg_path, seconds: float, seed: int, noises: tuple = (None,), 
                                      subject_id=np.full(len(w), subject_id, w.subject_id.dtype)) for w in out)
 
 
-# Files of a --drive-ecg folder that the recorded-ECG loader reads (a WFDB record is its .hea);
-# licence / attribution texts beside them are not recordings.
-ECG_SUFFIXES = (".csv", ".tsv", ".txt", ".hea", ".dat", ".edf", ".bdf", ".npz", ".dcm")
-NOT_RECORDINGS = ("license", "licence", "readme", "attribution", "notice")
-
-
 def drive_files(paths) -> list:
-    """The recordings named by ``paths`` (files, or folders: their ECG files, sorted by name)."""
+    """The recordings named by ``paths``: files as given; folders as the recorded-ECG loader
+    lists them (``hardware_sim.subject.recorded.list_recordings``: the suffixes it reads, a
+    WFDB record by its .hea, licences / notes / annotations skipped)."""
     from pathlib import Path
+
+    from hardware_sim.subject.recorded import list_recordings
 
     out = []
     for p in map(Path, [paths] if isinstance(paths, (str, bytes)) or hasattr(paths, "is_dir") else paths):
-        if not p.is_dir():
-            out.append(p)
-            continue
-        for f in sorted(p.iterdir()):
-            if not f.is_file() or f.suffix.lower() not in ECG_SUFFIXES:
-                continue
-            if any(w in f.name.lower() for w in NOT_RECORDINGS):
-                continue
-            if f.suffix.lower() == ".dat" and f.with_suffix(".hea").exists():
-                continue  # the record is read through its header
-            out.append(f)
+        out.extend(list_recordings(p) if p.is_dir() else [p])
     return out
 
 
@@ -373,7 +361,7 @@ def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board
     files = drive_files(paths)
     if not files:
         raise InputDataError(f"--drive-ecg {' '.join(map(str, [paths] if isinstance(paths, str) else paths))}: "
-                             f"no ECG files ({', '.join(ECG_SUFFIXES)})")
+                             "no ECG recordings there (.csv, .tsv, .txt, .hea, .edf, .bdf, .dcm, .npz)")
     parts, names, status = [], {}, {}
     for i, f in enumerate(files):
         name = f.name if sum(g.name == f.name for g in files) == 1 else str(f)
