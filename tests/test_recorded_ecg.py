@@ -315,7 +315,7 @@ def test_in_memory_recording_is_checked():
     with pytest.raises(InputDataError, match=r"gen-7: ecg_mv: expected shape \(n, 3\)"):
         EcgRecording(x, 500.0, ("I", "II", "V1"), "gen-7")
     with pytest.raises(InputDataError, match="gen-7: fs_hz: expected 100-1000 Hz, got 50 Hz"):
-        EcgRecording(x, 50.0, ("I", "II"), "gen-7")
+        RecordedHeart(EcgRecording(x, 50.0, ("I", "II"), "gen-7"))
     x[700, 1] = np.nan
     with pytest.raises(InputDataError, match="gen-7: lead II, sample 700: expected finite"):
         EcgRecording(x, 500.0, ("I", "II"), "gen-7")
@@ -341,7 +341,7 @@ def test_errors_name_file_column_line_expected_got(tmp_path):
     slow = tmp_path / "slow.csv"
     slow.write_text("time_s,II\n" + "".join(f"{i / 50:.3f},0.1\n" for i in range(200)))
     with pytest.raises(InputDataError, match=r"slow\.csv: fs_hz: expected 100-1000 Hz, got 50 Hz"):
-        load_ecg_recording(slow)
+        RecordedHeart(load_ecg_recording(slow))  # readable (e.g. as a reference), not a drive
     npz = tmp_path / "x.npz"
     np.savez(npz, signal=np.zeros(10))
     with pytest.raises(InputDataError, match="'ecg_mv'"):

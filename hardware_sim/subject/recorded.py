@@ -94,7 +94,7 @@ _WFDB_BEAT_KIND = {**{c: "N" for c in "NLRBejnF/fQ?"}, **{c: "A" for c in "AaJS"
 class EcgRecording:
     """A recorded (or generated) ECG, checked on construction.
 
-    ecg_mv: (n, k) float64 mV; fs_hz in ``FS_RANGE_HZ``; leads: k names from
+    ecg_mv: (n, k) float64 mV; fs_hz (the drive takes ``FS_RANGE_HZ``); leads: k names from
     ``KNOWN_LEADS``; source: the file (or a label for in-memory data, used in messages).
     beat_samples / beat_kinds: annotated beats (sample index, 'N'/'A'/'V'/'F'), optional.
     rhythm: the recording's rhythm as its own annotations or statements give it (an AF
@@ -125,8 +125,8 @@ class EcgRecording:
         if len(set(leads)) != len(leads):
             raise _bad(src, "leads", "each lead once", list(leads))
         fs = float(self.fs_hz)
-        if not (FS_RANGE_HZ[0] <= fs <= FS_RANGE_HZ[1]):
-            raise _bad(src, "fs_hz", f"{FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz", f"{fs:g} Hz")
+        if not (math.isfinite(fs) and fs > 0):
+            raise _bad(src, "fs_hz", "a positive rate", fs)
         if ecg.shape[0] < int(2 * fs):
             raise _bad(src, "samples", f">= 2 s ({int(2 * fs)} samples)", ecg.shape[0])
         bad = np.argwhere(~np.isfinite(ecg))
@@ -566,6 +566,10 @@ class RecordedHeart:
     """
 
     def __init__(self, recording: EcgRecording):
+        fs = recording.fs_hz
+        if not (FS_RANGE_HZ[0] <= fs <= FS_RANGE_HZ[1]):  # what the drive is made for
+            raise _bad(recording.source, "fs_hz", f"{FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz",
+                       f"{fs:g} Hz")
         self.recording = recording
         self.fs_hz = recording.fs_hz
         self.ecg_hp_mv = _remove_baseline(recording.ecg_mv, self.fs_hz)
