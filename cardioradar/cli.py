@@ -28,7 +28,8 @@ PARTS = ("hardware_sim", "edge", "quantize", "host")
 # install without that part, never a missing optional dependency.
 _OWN = set(PARTS) | {"cardioradar", "boards"}
 # Optional-dependency module -> the pyproject extra that installs it.
-_EXTRA_OF = {"ai_edge_litert": "edge", "tflite_runtime": "edge", "hypothesis": "dev", "pytest": "dev"}
+_EXTRA_OF = {"ai_edge_litert": "edge", "tflite_runtime": "edge", "hypothesis": "dev", "pytest": "dev",
+             "ray": "scale", "pyarrow": "scale"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -172,6 +172,8 @@ COMMANDS = {
     "demo": ("simulator + edge runtime over ptys: session, EDF+, report, metrics vs truth", _add_demo, _run_demo),
     "flash": ("flash a signed bundle to the board agent: resume, verify, activate, wait for confirm",
               lambda p: _flash().add_flash_args(p), lambda a: _flash().flash_cmd(a)),
+    "fleet": ("a fleet's archived nights through the board runtime with a new model, on Ray (resumable)",
+              lambda p: _scale_cli().add_fleet_args(p), lambda a: _scale_cli().run_fleet(a)),
     "board": ("the board agent: board status", lambda p: _flash().add_board_args(p), lambda a: _flash().board_cmd(a)),
     "pull": ("pull sessions from the board agent (resumable, SHA-256 checked, also live ones)",
              lambda p: _flash().add_pull_args(p), lambda a: _flash().pull_cmd(a)),
@@ -182,6 +184,16 @@ def _flash():
     import host.flash
 
     return host.flash
+
+
+def _scale_cli():
+    from host.scale import cli
+
+    return cli
+
+
+def register_bench(bench) -> None:
+    _scale_cli().add_bench_fleet(bench)  # `bench fleet`
 
 
 def _bundle_cli():

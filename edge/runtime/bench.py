@@ -16,7 +16,6 @@ since it was fed. The p95 is therefore what a board as fast as this machine woul
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import subprocess
@@ -34,8 +33,8 @@ def replay(recording: Path, profile, model_path: str | None) -> dict:
     """Replay ``recording/frames.bin`` through the runtime (this process); returns the figures."""
     from edge.dsp.config import DspConfig
     from edge.link import DecoderConfig, FrameDecoder
-    from edge.link.types import RadarFrame
     from edge.runtime.core import CoreConfig, EdgeCore
+    from edge.runtime.replay import frames_bin_chunks, replay_stream
     from edge.runtime.model import load_model
     from edge.runtime.run import _Store, peak_rss_mb
     from edge.store import SessionWriter
@@ -52,22 +51,11 @@ def replay(recording: Path, profile, model_path: str | None) -> dict:
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     if cpus:
         os.sched_setaffinity(0, {min(cpus)})
-    n_frames = 0
     with tempfile.TemporaryDirectory() as tmp:
         writer = SessionWriter(Path(tmp) / "bench.db", {"board": profile.name, "bench": True})
         store = _Store(writer, 512)
         t0 = time.perf_counter()
-        with open(data_path, "rb") as fh:
-            while chunk := fh.read(READ_BYTES):
-                for item in decoder.feed(chunk, 0.0):
-                    if isinstance(item, RadarFrame):
-                        item = dataclasses.replace(item, host_time_s=n_frames / fs)
-                        clock.arrived(item.host_time_s)
-                        n_frames += 1
-                    for o in core.feed(item):
-                        store.put(o)
-        for o in core.finish():
-            store.put(o)
+        n_frames = replay_stream(frames_bin_chunks(data_path, READ_BYTES), decoder, core, store.put, clock.arrived)
         store.close()
         writer.close()
         wall = time.perf_counter() - t0
