@@ -97,7 +97,9 @@ def _add_data(p: argparse.ArgumentParser) -> None:
     b.add_argument("--subject", action="append", default=None, help="subject name per --session (split key)")
     b.add_argument("--seconds", type=float, default=60.0, help="seconds per simulated subject")
     b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--workers", type=int, default=2)
+    b.add_argument("--workers", type=int, default=2, help="processes (with --address: Ray tasks in flight)")
+    b.add_argument("--address", default=None,
+                   help="simulate the subjects as Ray tasks on this cluster ('local': a Ray on this machine)")
     b.add_argument("--val-frac", type=float, default=0.15)
     b.add_argument("--test-frac", type=float, default=0.15)
     b.add_argument("--shard-windows", type=int, default=2048,
@@ -109,6 +111,12 @@ def _add_data(p: argparse.ArgumentParser) -> None:
 def _run_data(args: argparse.Namespace) -> int:
     from host.data.build import build_from_args
 
+    if getattr(args, "address", None):  # same bytes as without: see host.data.sim_dataset.iter_population
+        from host.scale import cluster
+
+        with cluster(args.address, args.workers):
+            print(build_from_args(args))
+        return 0
     print(build_from_args(args))
     return 0
 

@@ -83,12 +83,20 @@ def _job(args) -> tuple[WindowSet, ...]:
 def iter_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
                     board: str = "sim", noises: tuple = (None,), desc: str = "subjects"):
     """Per listed subject (in the order given), its windows for each entry of ``noises``, as
-    they are ready. Parallel over subjects; each subject's seeds depend only on (seed, index)."""
+    they are ready. Parallel over subjects (Ray tasks while a ``host.scale.cluster`` is open, else
+    a process pool); each subject's seeds depend only on (seed, index)."""
     from tqdm import tqdm
 
     jobs = [(population[i], i, seconds, seed, board, tuple(noises)) for i in indices]
     bar = tqdm(total=len(jobs), desc=desc, unit="subject", disable=None)
     try:
+        from host.scale import active  # a Ray cluster opened by the caller (`data build --address`)
+
+        if (cluster := active()) is not None:
+            for ws in cluster.map_ordered(_job, jobs):  # subject order, as the pool below
+                yield ws
+                bar.update(1)
+            return
         if workers <= 1 or len(jobs) <= 1:
             for j in jobs:
                 yield _job(j)
