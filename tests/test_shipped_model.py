@@ -14,8 +14,9 @@ from edge.dsp.tensor import to_model_input
 from edge.infer import EcgModel
 
 SHIPPED = load_profile("sim").model_path
-# The suite of real recorded ECGs (never trained on) that drives the simulator.
-SUITE = Path(__file__).parent / "data" / "ecg"
+# The suite of real recorded ECGs (never trained on; tests/data/ecg-suite/ATTRIBUTION.md)
+# that drives the simulator.
+SUITE = Path(__file__).parent / "data" / "ecg-suite"
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +85,15 @@ def test_beats_the_template_baseline_on_real_recordings(model):
     from host import eval as ev
 
     (ws,), names, status = ev.drive_suite([SUITE], 20.0, 1000)
-    assert len(names) == len(status) >= 3 and not any("error" in v for v in status.values())
+    assert len(names) == len(status) >= 5 and not any("error" in v for v in status.values())
     got = ev.evaluate_windows(model.predict, ws, names=names)
     base = ev.evaluate_windows(ev.TemplateBaseline(), ws, names=names)
+    assert "sinus" in got.per_condition  # rhythms from the suite's recordings.json
     for m, b in zip(got.subjects, base.subjects):
         assert m.name == b.name and m.n_beats >= 15
-        assert m.pcc > b.pcc + 0.2, m.name
+        assert m.pcc > b.pcc + 0.1, m.name
         assert m.rmse_mv < b.rmse_mv, m.name
         assert m.mdr < b.mdr and m.rpeak_err_ms < b.rpeak_err_ms, m.name
-    assert got.summary["pcc_median"] > 0.6 and got.summary["mdr"] < 0.1
+    assert got.summary["pcc_median"] > base.summary["pcc_median"] + 0.15 and got.summary["mdr"] < 0.1
     assert got.summary["hr_err_bpm_median"] < base.summary["hr_err_bpm_median"]
     assert ev.dm_vs(got, base) > 50
