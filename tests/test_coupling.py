@@ -357,6 +357,15 @@ def test_recorded_ecg_drives_the_couplings_through_its_beats():
             assert cart.coupling.frontal_axis_deg == pytest.approx(axis)
 
 
+def test_unknown_facts_leave_a_normal_heart():
+    """A recording that states nothing (or NaN) about axis, conduction or infarct gives the
+    standard layout and normal conduction, not an error."""
+    subj = _subject(Source(np.full(10, 0.9), frontal_axis_deg=float("nan"), conduction=None))
+    assert subj.coupling == ElectromechanicalCoupling()
+    np.testing.assert_allclose(subj.cardiac_scale, [p.cardiac_scale for p in subj.params.chest])
+    np.testing.assert_allclose(subj.cardiac_delay_s, [p.cardiac_delay_s for p in subj.params.chest], atol=1e-15)
+
+
 def test_motion_never_reads_the_ecg_and_is_deterministic():
     """The couplings act through beats and subject facts only (``Source.ecg_mv`` raises),
     and a coupled subject is a pure function of (params, seed): same bytes, any chunking."""

@@ -239,10 +239,12 @@ def coupling_for(params: SubjectParams, electrical: ElectricalSource) -> Electro
 
 
 def _first(obj, names: tuple[str, ...]):
+    """The first of ``names`` that ``obj`` has set (not None, not NaN, not a method)."""
     for name in names:
         v = getattr(obj, name, None)
-        if v is not None and not callable(v):
-            return v
+        if v is None or callable(v) or (isinstance(v, float) and not np.isfinite(v)):
+            continue
+        return v
     return None
 
 

@@ -18,7 +18,6 @@ the timing, strength and chest pattern of the motion. Never the ECG waveform its
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
 from dataclasses import dataclass
@@ -385,7 +384,9 @@ class HeartMechanics:
             lv = np.asarray(self.respiration.resp_level(np.array([out[k].ac_s for k in new])), dtype=np.float64)
             for k, level in zip(new, lv.ravel()):
                 shift = _SPLIT_INSP_MS * 1e-3 * min(max(float(level), 0.0), 1.0)
-                out[k] = dataclasses.replace(out[k], p2_s=out[k].p2_s + shift)
+                # the event was built just above and is not shared yet: set P2 in place
+                # (dataclasses.replace would cost a second construction per beat)
+                object.__setattr__(out[k], "p2_s", out[k].p2_s + shift)
         for k in new:
             if len(self._cache) > 64:  # streaming: keep only the newest beats
                 for old in sorted(self._cache)[:32]:
