@@ -489,12 +489,13 @@ def _with_lbbb(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray) -> V
     left (no septal q in I, V5, V6), the left ventricle late and slowly: a broad notched
     R leftward (two humps in X), a broad posterior force (QS / rS in V1-V3). ST-T
     discordant: T and ST point against the mean QRS vector in the body frame."""
-    a1, a2 = float(rng.uniform(0.7, 1.0)), float(rng.uniform(0.8, 1.1))
-    x = _replace_qrs(m.x, [(-0.22, a1, 0.11), (0.19, a2, 0.11)])
-    y = _replace_qrs(m.y, [(0.05, float(rng.uniform(0.05, 0.3)), 0.15)])
-    z = _replace_qrs(m.z, [(0.03, float(rng.uniform(0.8, 1.2)), 0.15)])
+    # the taller, later hump at phase 0: the R peak a detector finds (truth R time)
+    a1, a2 = float(rng.uniform(0.55, 0.8)), float(rng.uniform(0.85, 1.1))
+    x = _replace_qrs(m.x, [(-0.38, a1, 0.11), (0.0, a2, 0.11)])
+    y = _replace_qrs(m.y, [(-0.15, float(rng.uniform(0.05, 0.3)), 0.15)])
+    z = _replace_qrs(m.z, [(-0.17, float(rng.uniform(0.8, 1.2)), 0.15)])
     qrs = VcgMorphology(x, y, z).map(lambda g: g.scaled(("P", "T", "ST"), 0.0))
-    mean = beat_vcg_60(qrs, np.arange(-80.0, 81.0)).mean(axis=0) @ rot.T  # body frame
+    mean = beat_vcg_60(qrs, np.arange(-110.0, 51.0)).mean(axis=0) @ rot.T  # body frame
     away = rot.T @ (-mean / np.linalg.norm(mean))  # heart frame
     t_amp, st = float(rng.uniform(0.3, 0.6)), float(rng.uniform(0.06, 0.14))
     tx = [(th, al, b) for th, al, b, w in zip(m.x.theta_rad, m.x.alpha_mv, m.x.b_rad, m.x.wave)
