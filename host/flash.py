@@ -132,7 +132,8 @@ class FlashResult:
     slot: str
     outcome: str  # "confirmed", "already-installed"
     sent_bytes: int = 0  # bundle bytes sent in upload chunks, retries included
-    resent_bytes: int = 0  # of sent_bytes, those in retries: sent - resent = size - resumed_from
+    resent_bytes: int = 0  # of sent_bytes, those in retries: sent - resent + copied = size - resumed_from
+    copied_bytes: int = 0  # delta upload: bundle bytes the board took from files it already had
 
     @property
     def effective_kbps(self) -> float:
@@ -143,7 +144,7 @@ class FlashResult:
         return {"sha256": self.sha256, "size_bytes": self.size_bytes, "resumed_from_bytes": self.resumed_from_bytes,
                 "wire_bytes": self.wire_bytes, "upload_s": round(self.upload_s, 3), "slot": self.slot,
                 "outcome": self.outcome, "effective_kbps": round(self.effective_kbps, 1),
-                "sent_bytes": self.sent_bytes, "resent_bytes": self.resent_bytes}
+                "sent_bytes": self.sent_bytes, "resent_bytes": self.resent_bytes, "copied_bytes": self.copied_bytes}
 
 
 def _slot_with(state: dict, sha: str) -> str | None:
@@ -151,8 +152,11 @@ def _slot_with(state: dict, sha: str) -> str | None:
 
 
 def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
-          confirm_timeout_s: float = 180.0, progress: bool = False) -> FlashResult:
-    """Upload (resuming), verify, install, activate, and wait until the board confirms."""
+          confirm_timeout_s: float = 180.0, progress: bool = False, delta: bool = True) -> FlashResult:
+    """Upload (resuming), verify, install, activate, and wait until the board confirms.
+
+    With ``delta`` (and an agent that offers it) files the board already holds, by SHA-256,
+    are not sent: the chunk names them and the board copies them from its slot."""
     try:
         data = Path(bundle).read_bytes()
     except OSError as e:
@@ -161,15 +165,16 @@ def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_B
     h = hello(client)
     st = h["state"]
     slot = _slot_with(st, sha)
-    resumed, wire0, upload_s = 0, client.wire_bytes_sent, 0.0
+    resumed, wire0, upload_s, copied = 0, client.wire_bytes_sent, 0.0, [0]
     sent0, resent0 = client.blob_bytes_sent, client.blob_bytes_resent
     if slot is not None and slot == st["confirmed"] and st["tentative"] is None:
         log.info("bundle %s is already the confirmed software (slot %s)", sha[:12], slot)
         return FlashResult(sha, size, size, 0, 0.0, slot, "already-installed")
     if slot is None:
         t0 = time.monotonic()
+        have = _board_has(client, data) if delta and "delta" in h.get("features", ()) else {}
         resumed = _upload(client, data, sha, chunk_bytes, min(chunk_bytes, int(h.get("max_chunk", chunk_bytes))),
-                          progress)
+                          progress, have, copied)
         # short tries over a long span: the agent answers a repeat of a request it is still
         # working on once it is done, and a restarted agent gets the repeat soon
         slow = {"retries": max(2, math.ceil(SLOW_OP_S / client.timeout_s))}
@@ -182,11 +187,67 @@ def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_B
         slot = client.request(Op.ACTIVATE, {"sha256": sha}, timeout_s=10.0)["slot"]
     _await_confirm(client, sha, slot, confirm_timeout_s)
     return FlashResult(sha, size, resumed, client.wire_bytes_sent - wire0, upload_s, slot, "confirmed",
-                       client.blob_bytes_sent - sent0, client.blob_bytes_resent - resent0)
+                       client.blob_bytes_sent - sent0, client.blob_bytes_resent - resent0, copied[0])
 
 
-def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_chunk: int, progress: bool) -> int:
+MIN_COPY_BYTES = 256  # smaller files are cheaper sent than named (a copy costs ~80 bytes of JSON)
+MAX_COPY_PER_CHUNK = 4 << 20  # bytes of copies one delta chunk may name
+
+
+def _board_has(client: AgentClient, data: bytes) -> dict[int, tuple[int, str]]:
+    """Delta plan: data offset -> (size, sha256) of the bundle's files the board already holds."""
+    import io
+    import tarfile
+
+    files: dict[int, tuple[int, str]] = {}
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:") as tar:
+            for m in tar.getmembers():
+                if m.isfile() and m.size >= MIN_COPY_BYTES and m.name not in ("manifest.json", "manifest.sig"):
+                    piece = data[m.offset_data:m.offset_data + m.size]
+                    files[m.offset_data] = (m.size, hashlib.sha256(piece).hexdigest())
+    except (tarfile.TarError, EOFError, ValueError) as e:
+        log.info("not a readable tar (%s): sending it whole", e)
+        return {}
+    if not files:
+        return {}
+    have = set(client.request(Op.HAVE, {"sha256": sorted({v[1] for v in files.values()})})["have"])
+    plan = {off: v for off, v in files.items() if v[1] in have}
+    log.info("delta: the board holds %d of %d files (%d bytes)", len(plan), len(files),
+             sum(v[0] for v in plan.values()))
+    return plan
+
+
+def _next_chunk(data: bytes, off: int, max_chunk: int, have: dict[int, tuple[int, str]]) -> tuple[list, bytes, int]:
+    """(pieces, literal bytes, copied bytes) of the chunk at ``off``: literal runs up to
+    ``max_chunk`` bytes, interleaved with copies of files the board holds."""
+    pieces, lit, copied = [], bytearray(), 0
+    starts = sorted(o for o in have if o >= off)
+    i = 0
+    while off < len(data) and len(lit) < max_chunk and copied < MAX_COPY_PER_CHUNK:
+        while i < len(starts) and starts[i] < off:
+            i += 1
+        nxt = starts[i] if i < len(starts) else len(data)
+        if nxt == off:
+            n, sha = have[off]
+            pieces.append([sha, n])
+            copied += n
+            off += n
+            continue
+        n = min(nxt - off, max_chunk - len(lit))
+        lit += data[off:off + n]
+        if pieces and isinstance(pieces[-1], int):
+            pieces[-1] += n
+        else:
+            pieces.append(n)
+        off += n
+    return pieces, bytes(lit), copied
+
+
+def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_chunk: int, progress: bool,
+            have: dict[int, tuple[int, str]] | None = None, copied_total: list | None = None) -> int:
     size = len(data)
+    have = dict(have or {})
     off = client.request(Op.UPLOAD_BEGIN, {"size": size, "sha256": sha}, timeout_s=10.0)["offset"]
     start = off
     if off:
@@ -195,8 +256,22 @@ def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_ch
     t0 = time.monotonic()
     try:
         while off < size:
-            piece = data[off:off + max_chunk]
-            new = client.request(Op.UPLOAD_DATA, {"offset": off}, piece)["offset"]
+            if have:
+                pieces, piece, copied = _next_chunk(data, off, max_chunk, have)
+                try:
+                    new = client.request(Op.UPLOAD_DATA, {"offset": off, "pieces": pieces}, piece,
+                                         timeout_s=max(client.timeout_s, 10.0))["offset"]
+                except Refused as e:
+                    if e.reason != "unknown_content":
+                        raise
+                    log.warning("%s: sending the rest whole", e.detail)
+                    have = {}
+                    continue
+                if copied_total is not None and new == off + len(piece) + copied:
+                    copied_total[0] += copied
+            else:
+                piece = data[off:off + max_chunk]
+                new = client.request(Op.UPLOAD_DATA, {"offset": off}, piece)["offset"]
             if not 0 <= new <= size:
                 raise InputDataError(f"board reported upload offset {new}, expected 0..{size}")
             bar.update(new - off)
@@ -353,16 +428,20 @@ def add_flash_args(p) -> None:
     p.add_argument("--confirm-timeout", type=float, default=180.0, help="seconds to wait for the test boot")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="last stdout line: the result as JSON")
+    p.add_argument("--no-delta", action="store_true",
+                   help="send every file, even those the board already holds (default: only changed files)")
     p.add_argument("bundle", type=Path, help="signed bundle (cardioradar bundle build)")
 
 
 def flash_cmd(args) -> int:
     with open_agent(args.port, args.baud) as client:
-        res = flash(client, args.bundle, confirm_timeout_s=args.confirm_timeout, progress=not args.no_progress)
+        res = flash(client, args.bundle, confirm_timeout_s=args.confirm_timeout, progress=not args.no_progress,
+                    delta=not args.no_delta)
     if res.outcome == "already-installed":
         print(f"{args.bundle}: already the confirmed software in slot {res.slot}")
     else:
         resumed = f", resumed at {res.resumed_from_bytes} bytes" if res.resumed_from_bytes else ""
+        resumed += f", {res.copied_bytes} taken from files the board had" if res.copied_bytes else ""
         print(f"{args.bundle}: {res.size_bytes} bytes ({res.wire_bytes} on the wire{resumed}), "
               f"{res.effective_kbps:.0f} kbit/s effective; slot {res.slot} confirmed")
     if args.json:

@@ -126,7 +126,7 @@ def _host_thread(rig: AgentRig, bundle, box: dict, timeout_s: float) -> threadin
     def run():
         try:
             with rig.client(timeout_s=timeout_s) as c:
-                box["result"] = flash(c, bundle, confirm_timeout_s=90.0)
+                box["result"] = flash(c, bundle, confirm_timeout_s=90.0, delta=False)
         except Exception as e:  # noqa: BLE001 -- reported by the test
             box["error"] = e
 
@@ -144,7 +144,7 @@ def _join(t: threading.Thread, box: dict, what) -> FlashResult:
 
 def _kill_host(rig: AgentRig, bundle, sha: str, size: int, pt: Point) -> dict:
     host = subprocess.Popen([sys.executable, "-m", "cardioradar", "flash", "--port", rig.link.host_port,
-                             "--no-progress", "--confirm-timeout", "60", str(bundle)],
+                             "--no-progress", "--no-delta", "--confirm-timeout", "60", str(bundle)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         seen = _wait_for(rig, sha, size, pt)
@@ -157,7 +157,7 @@ def _kill_host(rig: AgentRig, bundle, sha: str, size: int, pt: Point) -> dict:
         stage, _ = _progress(rig, sha, size)
         up = h["upload"] if h["upload"] and h["upload"]["sha256"] == sha else None
         persisted = up["offset"] if up else (0 if stage == "upload" else size)
-        res = flash(c, bundle)
+        res = flash(c, bundle, delta=False)
     # the rerun goes on at the offset the board persisted and sends only the rest
     assert res.outcome == ("already-installed" if stage == "confirmed" else "confirmed"), (pt, seen, stage, res)
     if up:
@@ -285,7 +285,7 @@ def test_root_copied_at_frozen_moments_boots_and_resumes(tmp_path):
                 st = h["state"]
                 assert h["running"] == st["confirmed"] and st["slots"][st["confirmed"]] is not None, h
                 rig.assert_bootable()
-                res = flash(c, bundle)
+                res = flash(c, bundle, delta=False)
             rig.kill_agent()
             log.append((stage, off, res.resumed_from_bytes, res.sent_bytes, res.outcome))
             if up is not None:  # resumed from the copied state, sent only the rest

@@ -52,13 +52,41 @@ def bench_flash(baud: int, size_bytes: int, seed: int) -> dict:
         t.start()
         host_port = open_link(link.host_port, baud)
         try:
-            res = flash(AgentClient(host_port, timeout_s=5.0), bundle)
+            client = AgentClient(host_port, timeout_s=5.0)
+            res = flash(client, bundle)
+            code_only = _code_only_update(tmp, bundle, seed)
+            delta = flash(client, code_only)
         finally:
             stop.set()
             t.join(timeout=5.0)
             host_port.close()
             board_port.close()
     out = res.as_dict()
+    # a code-only update (one module changed): what it put on the wire against the full bundle
+    out["delta"] = delta.as_dict()
+    out["delta_ratio"] = round(delta.wire_bytes / res.wire_bytes, 4)
+    out["delta_sent_ratio"] = round(delta.sent_bytes / delta.size_bytes, 4)
     out["link_kbps"] = baud / 1000
     out["link_payload_kbps"] = baud / UART_BITS_PER_BYTE * 8 / 1000
+    return out
+
+
+def _code_only_update(tmp: Path, bundle: Path, seed: int) -> Path:
+    """The same bundle with one runtime module changed (a line appended to ``edge/post.py``):
+    built from a copy of this tree's runtime packages, same model, counter one higher."""
+    import shutil
+
+    from host.bundle.collect import repo_root
+
+    api = bundles.api()
+    src, dst = repo_root(), tmp / "code-only-src"
+    for pkg in ("edge", "boards", "cardioradar", "quantize", "host/bundle"):
+        shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
+    post = dst / "edge" / "post.py"
+    post.write_text(post.read_text() + "\n# code-only update (bench flash)\n")
+    man = api.read_manifest(bundle)
+    out = tmp / "code-only.bundle"
+    api.build_bundle("sim", next((tmp / "keys").glob("*.key")), out, model_path=tmp / f"model-{seed}.tflite",
+                     security_counter=man.security_counter + 1, source_root=dst)
     return out

@@ -79,7 +79,7 @@ def add_bench_parser(bench) -> None:
     p.add_argument("--baud", type=int, default=921600)
     p.add_argument("--model-kb", type=int, default=256, help="synthetic model size (default 256 kB; the bundle adds the runtime sources)")
     p.add_argument("--seed", type=int, default=9151)
-    p.add_argument("--json", action="store_true", help='last line: {"effective_kbps", "link_kbps"}')
+    p.add_argument("--json", action="store_true", help='last line: {"effective_kbps", "link_kbps", "delta_ratio", "delta_sent_ratio"}')
     p.set_defaults(func=bench_cmd)
 
 
@@ -90,6 +90,11 @@ def bench_cmd(args: argparse.Namespace) -> int:
     print(f"flash bench: {res['size_bytes']} byte bundle, {res['wire_bytes']} bytes on the wire, "
           f"{res['upload_s']:.2f} s upload+verify: effective {res['effective_kbps']:.0f} kbit/s "
           f"over a {res['link_kbps']:.0f} kbit/s link (8N1 payload rate {res['link_payload_kbps']:.0f} kbit/s)")
+    d = res["delta"]
+    print(f"code-only update: {d['size_bytes']} byte bundle, {d['sent_bytes']} bytes sent, {d['copied_bytes']} "
+          f"taken from the board's files, {d['wire_bytes']} bytes on the wire: delta_ratio {res['delta_ratio']:.3f} "
+          f"of the full bundle's {res['wire_bytes']} wire bytes")
     if args.json:
-        print(json.dumps({"effective_kbps": res["effective_kbps"], "link_kbps": res["link_kbps"]}))
+        print(json.dumps({"effective_kbps": res["effective_kbps"], "link_kbps": res["link_kbps"],
+                          "delta_ratio": res["delta_ratio"], "delta_sent_ratio": res["delta_sent_ratio"]}))
     return 0

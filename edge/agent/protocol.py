@@ -59,6 +59,7 @@ class Op(enum.IntEnum):
     PULL_BEGIN = 11
     PULL_DATA = 12
     REBOOT = 13
+    HAVE = 14  # which of these file SHA-256s the board holds (delta uploads)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ lost while the agent was down resends it at once instead of after its timeout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -33,6 +34,7 @@ log = logging.getLogger(__name__)
 PROTOCOL_VERSION = 1
 MAX_CHUNK = 64 * 1024  # largest blob the agent accepts or sends per frame
 STALE_FRAME_S = 0.3  # a frame's bytes come in one go; a gap this long means its sender died
+MAX_DELTA_BYTES = 16 << 20  # what one delta chunk may expand to (copies of files the board holds)
 HEAD_CHECK_BYTES = (4 << 20) + 4096 + 8192  # manifest + signature caps + their tar headers
 BACKOFF_S = (0.2, 5.0)  # reopening a lost link: first and longest wait
 
@@ -119,7 +121,7 @@ class Agent:
         up = self.staging.current()
         return {"protocol": PROTOCOL_VERSION, "agent_version": __version__, "board": self.cfg.board,
                 "running": self.running, "auto_confirm": self.cfg.auto_confirm, "state": st.as_dict(), "max_chunk": MAX_CHUNK,
-                "health": self.last_health(),
+                "health": self.last_health(), "features": ["delta", "early_refusal"],
                 "upload": None if up is None else {"size": up.size, "sha256": up.sha256, "offset": up.offset}}
 
     def _op_hello(self, f, blob) -> _Reply:
@@ -133,6 +135,8 @@ class Agent:
         return _Reply({"offset": up.offset})
 
     def _op_upload_data(self, f, blob) -> _Reply:
+        if "pieces" in f:
+            blob = self._assemble(list(f["pieces"]), blob)
         try:
             up = self.staging.write(int(f["offset"]), blob)
         except Refused as e:  # tell the host where to continue
@@ -142,6 +146,52 @@ class Agent:
             raise
         self._check_head(up)
         return _Reply({"offset": up.offset})
+
+    def _content(self) -> dict[str, tuple[Path, int]]:
+        """sha256 -> (file, size) of every file in an installed slot: what a delta upload may
+        reference instead of sending (content-addressed, from the slots' signed manifests)."""
+        st = self.store.load()
+        out: dict[str, tuple[Path, int]] = {}
+        for s in slots.SLOTS:
+            if st.slots[s] is None:
+                continue
+            d = self.store.slot_dir(s)
+            try:
+                files = json.loads((d / "manifest.json").read_text())["files"]
+                for f in files:
+                    out.setdefault(str(f["sha256"]), (d / str(f["path"]), int(f["size"])))
+            except (OSError, ValueError, KeyError, TypeError):
+                continue  # the factory slot has no manifest
+        return out
+
+    def _op_have(self, f, blob) -> _Reply:
+        have = self._content()
+        return _Reply({"have": [h for h in f.get("sha256", []) if h in have]})
+
+    def _assemble(self, pieces: list, blob: bytes) -> bytes:
+        """A delta chunk's bytes: ``pieces`` is a list of literal lengths (taken from ``blob``
+        in order) and ``[sha256, size]`` copies of a file the board holds (hash re-checked)."""
+        out, pos, total, content = [], 0, 0, None
+        for p in pieces:
+            if isinstance(p, int):
+                if p < 0 or pos + p > len(blob):
+                    raise Refused("bad_request", f"literal piece of {p} bytes runs past the {len(blob)}-byte blob")
+                out.append(blob[pos:pos + p])
+                pos += p
+            else:
+                sha, size = str(p[0]), int(p[1])
+                content = content if content is not None else self._content()
+                src = content.get(sha)
+                data = src[0].read_bytes() if src is not None and src[1] == size else None
+                if data is None or hashlib.sha256(data).hexdigest() != sha:
+                    raise Refused("unknown_content", f"no intact file with sha256 {sha[:12]} ({size} bytes) on the board")
+                out.append(data)
+            total += len(out[-1])
+            if total > MAX_DELTA_BYTES:
+                raise Refused("too_large", f"one delta chunk expands to more than {MAX_DELTA_BYTES} bytes")
+        if pos != len(blob):
+            raise Refused("bad_request", f"blob has {len(blob) - pos} bytes no piece names")
+        return b"".join(out)
 
     def _check_head(self, up) -> None:
         """Refuse early: once the manifest and its signature (the tar's first two entries) are

@@ -3,8 +3,8 @@
 A synthetic model is a well-formed TFLite flatbuffer (it passes `edge.modelfile`, so
 `bundle build` takes it) with the model contract's input and output tensors and one
 constant tensor of seeded int8 weights that sets its size, plus a metadata JSON that
-matches its tensor table. It has no operators (its outputs are whatever the interpreter
-leaves in them): it is for moving bytes, not for judging a model.
+matches its tensor table. It has no operators, so it cannot run: LiteRT loads it, and the
+first inference fails (its outputs have no data), as the default health check reports.
 
 The writer lays every object out front to back (vtable, table, then the objects the table
 points at), so every unsigned offset points forward as the FlatBuffers format requires.
