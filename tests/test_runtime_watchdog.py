@@ -92,7 +92,8 @@ def test_module_that_never_starts_still_ends_and_counts_the_loss(tmp_path):
     with _serve(speed=1.0) as server:
         prof = with_ports(base, server.ports.config, server.ports.data)
         prof = dataclasses.replace(prof, radar=RadarSection(str(cfg_file)))
-        cfg = RunConfig(tmp_path / "s.db", seconds=3.0, status_interval_s=0.2, watchdog_s=0.5)
+        cfg = RunConfig(tmp_path / "s.db", seconds=3.0, status_interval_s=0.2, watchdog_s=0.5,
+                        watchdog_first_s=0.5)
         summary, statuses = _run(prof, cfg)
     assert summary.stopped_by == "seconds" and summary.frames_received == 0
     assert summary.frames_lost >= 200  # ~3 s at 100 Hz that never came

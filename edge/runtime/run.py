@@ -52,7 +52,10 @@ class RunConfig:
     doubling up to reconfigure_backoff_max_s, until a frame arrives or the run stops.
     watchdog_s: with the port present, no frame for this long -> a 'watchdog' event, the
     status line says so, and the .cfg is re-sent (with send_cfg), again after 2x, 4x ...
-    (capped at watchdog_max_s) while no frame comes (None: off). ``seconds`` counts session
+    (capped at watchdog_max_s) while no frame comes (None: off); before the run's first frame
+    it waits at least watchdog_first_s (a re-send restarts the module; a simulator's first
+    frames can take seconds of JIT compile, a real module streams within a frame period of
+    sensorStart). ``seconds`` counts session
     time, plus wall-clock time while no frame comes, so a silent run still ends."""
 
     session_path: Path
@@ -65,6 +68,7 @@ class RunConfig:
     reconfigure_backoff_first_s: float = 0.5
     reconfigure_backoff_max_s: float = 10.0
     watchdog_s: float | None = 5.0
+    watchdog_first_s: float = 20.0
     watchdog_max_s: float = 60.0
     store_queue: int = 512
     core: CoreConfig = field(default_factory=CoreConfig)
@@ -436,11 +440,12 @@ class _Watch:
 
     def started(self, now: float) -> None:
         self.last_frame = now
-        self._arm(now)
+        self._arm(now, first=True)
 
-    def _arm(self, now: float) -> None:
-        self.interval_s = self.cfg.watchdog_s or 0.0
-        self.next_at = now + self.interval_s if self.cfg.watchdog_s else None
+    def _arm(self, now: float, first: bool = False) -> None:
+        w = self.cfg.watchdog_s
+        self.interval_s = (max(w, self.cfg.watchdog_first_s) if first else w) if w else 0.0
+        self.next_at = now + self.interval_s if w else None
 
     def frame(self, now: float) -> float | None:
         """A frame came; returns how long frames were missing if the watchdog had fired."""
@@ -477,7 +482,7 @@ class _Watch:
             return []
         self.alerted = True
         self.resends += 1
-        self.interval_s = min(self.cfg.watchdog_max_s, self.interval_s * 2)
+        self.interval_s = min(self.cfg.watchdog_max_s, (self.cfg.watchdog_s or 0.0) * 2 ** self.resends)
         self.next_at = now + self.interval_s
         return ["watchdog"]
 
