@@ -166,9 +166,9 @@ NORMAL_VCG = VcgMorphology(
 # QT ~ RR^0.75, so Bazett's QTc falls by ~15 % from 60 to 100 bpm and leaves the normal
 # band; we use e = 1/2 for T (QT ~ RR^0.5, QTc rate-independent) and e = 0.85 for P
 # (PR ~ RR^0.15, 120-200 ms from about 40 to 140 bpm). ECGSYN's e = 1/2 for the QRS
-# would shrink a 140 ms bundle-branch-block QRS to 105 ms at 110 bpm; QRS duration
-# hardly changes with rate (AHA/ACCF/HRS 2009 part III), so the QRS classes use e = 1
-# (duration fixed in time). Values: (angle exponent, width exponent).
+# would shrink a 140 ms bundle-branch-block QRS to 105 ms at 110 bpm; the QRS duration
+# changes little with rate at rest (our modelling choice, docs/simulator.md), so the QRS
+# classes use e = 1 (duration fixed in time). Values: (angle exponent, width exponent).
 RATE_EXPONENTS = {
     "P": (0.85, 0.5), "Q": (1.0, 1.0), "R": (1.0, 1.0), "S": (1.0, 1.0),
     "T": (0.5, 0.5), "RP": (1.0, 1.0), "ST": (0.5, 0.5), "J": (1.0, 1.0),

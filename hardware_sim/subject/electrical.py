@@ -492,8 +492,8 @@ def _with_lbbb(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarray) -> V
     # the taller, later hump at phase 0: the R peak a detector finds (truth R time)
     a1, a2 = float(rng.uniform(0.55, 0.8)), float(rng.uniform(0.85, 1.1))
     x = _replace_qrs(m.x, [(-0.38, a1, 0.11), (0.0, a2, 0.11)])
-    y = _replace_qrs(m.y, [(-0.15, float(rng.uniform(0.05, 0.3)), 0.15)])
-    z = _replace_qrs(m.z, [(-0.17, float(rng.uniform(0.8, 1.2)), 0.15)])
+    y = _replace_qrs(m.y, [(-0.1, float(rng.uniform(0.05, 0.3)), 0.15)])
+    z = _replace_qrs(m.z, [(-0.1, float(rng.uniform(0.8, 1.2)), 0.15)])  # peak off the X notch
     qrs = VcgMorphology(x, y, z).map(lambda g: g.scaled(("P", "T", "ST"), 0.0))
     mean = beat_vcg_60(qrs, np.arange(-110.0, 51.0)).mean(axis=0) @ rot.T  # body frame
     away = rot.T @ (-mean / np.linalg.norm(mean))  # heart frame
