@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("neurokit2")  # R peaks of recordings (host extra)
 
@@ -406,3 +408,47 @@ def test_sim_record_drive_ecg_as_the_docs_say(tmp_path, capsys):
                  "--drive-ecg", str(bad)]) == 3
     err = capsys.readouterr().err
     assert "bad.csv: column 'II', line 3: expected a number, got 'abc'" in err
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.text(alphabet="0123456789.,-;:\t \neE#'\"IVabtime_sn", max_size=300),
+       st.sampled_from([None, 250.0]))
+def test_any_text_is_an_ecg_or_one_input_error(tmp_path, text, fs):
+    """Whatever a text file holds, the reader returns a recording or raises InputDataError
+    with a one-line message naming the file; nothing else escapes."""
+    p = tmp_path / "fuzz.csv"
+    p.write_text(text)
+    try:
+        rec = load_ecg_recording(p, fs_hz=fs)
+    except InputDataError as e:
+        assert str(e).startswith(str(p)) and "\n" not in str(e)
+    else:
+        assert np.isfinite(rec.ecg_mv).all() and rec.ecg_mv.shape[1] == len(rec.leads)
+
+
+_NUM = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5000))
+_CELL = st.one_of(_NUM, _NUM, _NUM, _NUM, st.sampled_from(["", "abc", "1:02.5", "'0.1'", "nan"]))
+
+
+@st.composite
+def _tables(draw):
+    header = draw(st.lists(st.sampled_from(["time_s", "Time (ms)", "II", "'MLII'", "V1", "aVF",
+                                            "x", "sample #"]), min_size=1, max_size=4))
+    k = len(header) + draw(st.sampled_from([0, 0, 0, 1, -1]))
+    rows = draw(st.lists(st.lists(_CELL, min_size=max(k, 1), max_size=max(k, 1)), max_size=12))
+    return header, rows
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(_tables(), st.sampled_from([",", ";", "\t"]))
+@example((["time_s", "II"], [[float("nan"), 1.0], [0.004, 2.0], [0.008, 1.0]]), ",")
+def test_any_table_is_an_ecg_or_one_input_error(tmp_path, table, sep):
+    header, rows = table
+    p = tmp_path / "table.csv"
+    p.write_text(sep.join(header) + "\n" + "".join(sep.join(map(str, r)) + "\n" for r in rows))
+    try:
+        rec = load_ecg_recording(p, fs_hz=None)
+    except InputDataError as e:
+        assert str(e).startswith(str(p)) and "\n" not in str(e)
+    else:
+        assert np.isfinite(rec.ecg_mv).all() and rec.ecg_mv.shape[1] == len(rec.leads)

@@ -181,6 +181,10 @@ def _uniform_fs(path, col: str, t: np.ndarray, first_line: int) -> float:
     ``_TIME_TOL_PERIODS`` of a uniform grid). ``first_line``: file line of t[0]."""
     if t.size < 2:
         raise _bad(path, f"column {col!r}", "at least 2 time stamps", t.size)
+    bad = np.flatnonzero(~np.isfinite(t))
+    if bad.size:
+        raise _bad(path, f"column {col!r}, line {first_line + int(bad[0])}", "a finite time",
+                   t[bad[0]])
     dt = np.diff(t)
     down = np.flatnonzero(dt <= 0)
     if down.size:
