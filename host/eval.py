@@ -445,7 +445,18 @@ def load_predictor(model_path: str | None, baseline: bool = False, board: str = 
         raise ConfigError(f"--model {model_path}: edge.infer is not available ({e})",
                           hint="use --baseline to evaluate the model-free template baseline") from e
     model = EcgModel(model_path)
-    return model.predict, model.meta.to_json(), str(model_path)
+    return model.predict, model.meta.to_json(), _shown(model_path)
+
+
+def _shown(path) -> str:
+    """A model path as the user would type it: relative to the working folder when inside it."""
+    from pathlib import Path
+
+    p = Path(path).resolve()
+    try:
+        return str(p.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _keras_predictor(model_path: str) -> tuple[Predictor, dict, str]:
