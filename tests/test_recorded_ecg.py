@@ -452,3 +452,20 @@ def test_any_table_is_an_ecg_or_one_input_error(tmp_path, table, sep):
         assert str(e).startswith(str(p)) and "\n" not in str(e)
     else:
         assert np.isfinite(rec.ecg_mv).all() and rec.ecg_mv.shape[1] == len(rec.leads)
+
+
+def test_clock_times_with_a_units_row(tmp_path):
+    """An export with a units row and m:ss.fff times rounded to 1 ms (at 360 Hz)."""
+    t = np.arange(1080) / 360.0
+    lines = ["'Elapsed time','MLII','V5'", "'hh:mm:ss.mmm','mV','uV'"]
+    lines += [f"'{int(a // 60)}:{a % 60:06.3f}',{np.sin(a):.3f},{1000 * np.cos(a):.0f}" for a in t]
+    p = tmp_path / "export.csv"
+    p.write_text("\n".join(lines) + "\n")
+    rec = load_ecg_recording(p)
+    assert rec.fs_hz == 360.0 and rec.leads == ("II", "V5")
+    np.testing.assert_allclose(rec.ecg_mv[:, 1], np.cos(t), atol=1e-3)  # uV -> mV
+    adu = tmp_path / "adu.csv"
+    adu.write_text("time_s,II (adu)\n" + "".join(f"{a:.4f},{int(200 * np.sin(a))}\n" for a in t))
+    with pytest.raises(InputDataError, match=r"adu\.csv: column 'II \(adu\)' units: expected one of"):
+        load_ecg_recording(adu)
+    assert load_ecg_recording(adu, units="uV").ecg_mv.max() == pytest.approx(0.199, abs=1e-3)

@@ -322,8 +322,9 @@ def _load_text(path: Path, fs_hz, leads, units):
             names.append(_canon(path, h))
             keep.append(j)
             u = (unit or "").replace("µ", "u").replace("μ", "u")
-            if units is None and u and u not in _UNITS_TO_MV and u.lower() != "adu":
-                raise _bad(path, f"column {h!r} units", f"one of {tuple(_UNITS_TO_MV)}", u)
+            if units is None and u and u not in _UNITS_TO_MV:  # e.g. adu: needs a gain
+                raise _bad(path, f"column {h!r} units",
+                           f"one of {tuple(_UNITS_TO_MV)} (or a units argument)", u)
             col_units.append(_UNITS_TO_MV.get(u, 1.0) if units is None else scale)
     if time_col is not None:
         fs_file = _uniform_fs(path, time_col[0], time_col[1], line0)
