@@ -10,13 +10,27 @@ client opens (the server keeps the slaves open, so clients may come and go). ``"
 listening sockets (``socket://host:port`` URLs for pyserial); one client per port at a time;
 the config port greets each new client with the banner, as a module reset on port open does.
 
-Pacing. Frame k goes out when the simulation clock reaches the module's send time of that
-frame; the simulation clock runs ``speed`` times real time (``speed=0``: as fast as the
-reader takes the bytes). Within a packet, bytes are written in chunks of about 1 ms of line
-time at the configured data baud rate (also scaled by ``speed``). Frames flow only after a
-successful ``sensorStart`` on the config port. With ``speed > 0`` bytes nobody reads are
-lost when the kernel buffer is full, as on a UART with nothing attached; with ``speed=0``
-the writer waits for the reader.
+Pacing (a UART, not a pipe). The simulation clock runs ``speed`` times real time
+(``speed=0``: as fast as the reader takes the bytes, no pacing). Frame k's first byte starts
+when the simulation clock reaches the module's send time of that frame, never before the
+line is free: the data port is written in chunks of about 1 ms of line time, each chunk only
+when the clock has reached the moment its last byte would have left an 8N1 UART at the
+configured baud rate, so bytes never arrive faster than the line rate, from the first frame
+after sensorStart on. The simulator's own slowness never turns into a burst: the first
+frames are computed before ``Done`` is answered to sensorStart (that time does not count on
+the simulation clock, as if the device took it to start); the next block of frames is made
+while the line is idle; a lag behind the clock is made up at the line rate (back to back
+packets at most); a lag over 0.25 s (or two frame periods) slips the clock instead
+(``clock_slips``), so the stream shows a gap, never a burst. Frames flow only after a successful
+``sensorStart`` on the config port. With ``speed > 0`` bytes nobody reads are lost when the
+kernel buffer is full, as on a UART with nothing attached; with ``speed=0`` the writer waits
+for the reader.
+
+Frame overrun. When a packet is still on the wire as the next frame's packet is ready, the
+module drops the new packet (``RadarModule``'s UART budget); the SDK 3.5 demo checks the
+same condition at frame start and reports it on the CLI as ``Obj Det DPC Exception: <file>,
+line <n>.``; this server prints that line once per sensorStart on the config port (with the
+simulator's own file and line; docs/radar-module.md, "Frame overrun").
 """
 
 from __future__ import annotations
@@ -32,11 +46,13 @@ import tty
 from dataclasses import dataclass
 
 from cardioradar.errors import TransportError
-from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule
+from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule, overrun_exception_line
 
 log = logging.getLogger(__name__)
 
 _POLL_S = 0.05
+_CATCH_UP_CHUNKS = 2  # a late ~1 ms chunk lets the next ones run ahead by at most 2 chunks
+_MAX_LAG_S = 0.25  # behind the clock by more than this (real time): slip instead of catching up
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,17 @@ class _SimClock:
         delay = self._wall0 + t_s / self.speed - time.monotonic()
         if delay > 0:
             stop.wait(delay)
+
+    def lag_s(self, t_s: float) -> float:
+        """Wall seconds by which the clock is past ``t_s`` (0 when not yet there or speed 0)."""
+        if self.speed == 0:
+            return 0.0
+        return max(0.0, time.monotonic() - self._wall0 - t_s / self.speed)
+
+    def slip(self, wall_s: float) -> None:
+        """Hold the simulation clock back by ``wall_s`` of real time (the simulator was slow)."""
+        if self.speed > 0 and wall_s > 0:
+            self._wall0 += wall_s
 
 
 class _Endpoint:
@@ -200,6 +227,9 @@ class ModuleServer:
         self.ports: PortNames | None = None  # set by start()
         self.frames_sent = 0
         self.frames_dropped = 0
+        self.clock_slips = 0  # times the simulation clock was held back (the machine was slow)
+        self._line_free_s = 0.0  # simulation time at which the data UART's last byte has left
+        self._overrun_reported = False
 
     def start(self) -> PortNames:
         host, cport, dport = self._addr
@@ -268,8 +298,11 @@ class ModuleServer:
             if ep is self._data or not data:
                 continue  # the data UART's RX is not used by the firmware
             with self._lock:
+                was_running = self.module.running
                 out_cfg, out_data = self.module.config_input(data, self._clock.now_s())
                 running = self.module.running
+                if running and not was_running:
+                    self._warm_up()
             self._write_config(out_cfg)
             if out_data:
                 self._data.write(out_data, block=True, stop=self._stop)
@@ -279,6 +312,15 @@ class ModuleServer:
                 self._started.clear()
         if self._transport == "pty" and not ready:
             time.sleep(0)  # let the frame thread run between polls
+
+    def _warm_up(self) -> None:
+        """Right after sensorStart (lock held): make the first frames before ``Done`` goes out
+        and hold the clock back by the time that took, so the first frame leaves on time."""
+        t0 = time.monotonic()
+        self.module.prepare_frames()
+        self._clock.slip(time.monotonic() - t0)
+        self._line_free_s = self._clock.now_s()
+        self._overrun_reported = False
 
     def _frame_loop(self) -> None:
         while not self._stop.is_set():
@@ -298,22 +340,45 @@ class ModuleServer:
             with self._lock:
                 frame = self.module.next_frame()
                 baud = self.module.data_baud
+                period_s = self.module.frame_period_s if frame is not None else 0.0
             if frame is None:
                 self._started.clear()
                 continue
             if frame.dropped:
                 self.frames_dropped += 1
+                if not self._overrun_reported:
+                    self._overrun_reported = True
+                    self._write_config(overrun_exception_line())
                 self._clock.wait_until(frame.t_frame_s, self._stop)
                 continue
+            lag_s = self._clock.lag_s(frame.t_send_s)
+            if lag_s > max(_MAX_LAG_S, 2 * period_s / max(self._clock.speed, 1e-9)):
+                # The simulator fell far behind (a loaded machine): hold the clock back. A
+                # smaller lag is made up at the line rate (the line has spare time between
+                # packets), never faster.
+                self._clock.slip(lag_s)
+                self._line_free_s -= lag_s * self._clock.speed  # the same moment on the new clock
+                self.clock_slips += 1
+                log.debug("data UART: %.3f s behind; clock held back", lag_s)
             self._send_paced(frame.packet, frame.t_send_s, baud, block)
             self.frames_sent += 1
+            with self._lock:  # the next block now, while the line is idle, not when it is due
+                self.module.prepare_frames()
 
     def _send_paced(self, packet: bytes, t_send_s: float, baud: int, block: bool) -> None:
+        """Write ``packet`` as an 8N1 UART at ``baud`` sends it, from ``t_send_s`` or from when
+        the line is free: each ~1 ms chunk once its last byte would have left the wire."""
         chunk = max(16, baud // (UART_BITS_PER_BYTE * 1000))  # ~1 ms of line time
         s_per_byte = UART_BITS_PER_BYTE / baud
+        t = max(t_send_s, self._line_free_s)
         for off in range(0, len(packet), chunk):
-            self._clock.wait_until(t_send_s + off * s_per_byte, self._stop)
+            part = packet[off: off + chunk]
+            t += len(part) * s_per_byte
+            self._clock.wait_until(t, self._stop)
             if self._stop.is_set():
                 return
-            self._data.write(packet[off: off + chunk], block=block, stop=self._stop)
-        self._clock.wait_until(t_send_s + len(packet) * s_per_byte, self._stop)
+            self._data.write(part, block=block, stop=self._stop)
+            # Written late (a busy machine): the next chunks may catch up at most _CATCH_UP_CHUNKS
+            # of line time, never more, so a late write does not release a burst.
+            t = max(t, self._clock.now_s() - _CATCH_UP_CHUNKS * chunk * s_per_byte)
+        self._line_free_s = t

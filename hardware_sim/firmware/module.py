@@ -22,7 +22,8 @@ the same seed gives the same bytes whatever the batch size.
 UART budget. A packet of n bytes takes 10 n / baud seconds (8N1). It is ready at the end of
 the frame's inter-frame processing; if the UART is still sending the previous packet then,
 the new packet is dropped (its frame number is skipped on the wire) and the next stats TLV
-shows a transmit time longer than the period and a zero margin.
+shows a transmit time longer than the period and a zero margin. The SDK demo reports the
+same overrun on its CLI (``overrun_exception_line``; docs/radar-module.md, "Frame overrun").
 """
 
 from __future__ import annotations
@@ -182,6 +183,16 @@ def _uart_schedule(t_ready_s, tx_s, busy_until_s):
             reported[j] = tx_s
         busy_after[j] = busy
     return dropped, reported, busy_after
+
+
+def overrun_exception_line() -> bytes:
+    """What the config UART shows when a frame's packet is still on the wire as the next one
+    is ready. The SDK 3.x mmw demo asserts at frame start that the previous frame was exported
+    (``DPC_ObjectDetection_frameStart``: ``interSubFrameProcToken == 0``, released only after
+    the UART write) and its DPM report handler prints ``Obj Det DPC Exception: <file>, line
+    <n>.``; the simulator names its own check (``_uart_schedule``) as file and line."""
+    line = _uart_schedule.py_func.__code__.co_firstlineno
+    return f"Obj Det DPC Exception: hardware_sim/firmware/module.py, line {line}.\r\n".encode()
 
 
 def default_front_end_factory(mode: str, seed: int, noise=None) -> FrontEndFactory:
@@ -372,6 +383,15 @@ class RadarModule:
     def next_frame_time_s(self) -> float:
         """Simulation time at which the next frame's chirps start."""
         return self._t_start_s + self._k * self.frame_period_s
+
+    def prepare_frames(self) -> None:
+        """Make the next block of frames now (the server calls it right after sensorStart, so
+        the first frame is not late); same bytes as making it on the first ``next_frame``."""
+        if not self.cli.running or 0 < self._num_frames <= self._k:
+            return
+        block = self._block
+        if block is None or not 0 <= self._k - block.frame_index0 < len(block):
+            self._block = self._make_block(self.batch_frames)
 
     def next_frame(self) -> ModuleFrame | None:
         """Produce the next frame; None when the sensor is stopped or numFrames are done.
