@@ -573,8 +573,13 @@ class RecordedHeart:
     def __init__(self, recording: EcgRecording):
         fs = recording.fs_hz
         if not (FS_RANGE_HZ[0] <= fs <= FS_RANGE_HZ[1]):  # what the drive is made for
-            raise _bad(recording.source, "fs_hz", f"{FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz",
+            err = _bad(recording.source, "fs_hz", f"{FS_RANGE_HZ[0]:g}-{FS_RANGE_HZ[1]:g} Hz",
                        f"{fs:g} Hz")
+            if fs < 1.0:
+                err.hint = "times in ms? name the column time_ms or 'time (ms)'"
+            elif fs > FS_RANGE_HZ[1]:
+                err.hint = "resample the recording to 1000 Hz or less"
+            raise err
         self.recording = recording
         self.fs_hz = recording.fs_hz
         self.ecg_hp_mv = _remove_baseline(recording.ecg_mv, self.fs_hz)
