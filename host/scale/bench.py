@@ -6,7 +6,10 @@ the fleet is reprocessed on a local Ray with 1 worker and again with 2. Each Ray
 first (every worker process imports the runtime and compiles the DSP kernels once, which a
 real fleet of hundreds of nights amortises), so the timings are the steady state.
 
-scaling = per_session_s_1w / per_session_s_2w (2.0 is perfect on two cores).
+scaling = per_session_s_1w / per_session_s_2w (2.0 is perfect on two idle cores).
+cpu_ceiling_scaling: the same ratio for a pure-Python loop in 1 vs 2 processes, measured in
+the same run (before and after, averaged): what the machine's other load left for two
+processes. The 1-min load average before and after is reported too.
 """
 
 from __future__ import annotations
@@ -62,11 +65,38 @@ def bench_fleet(n_sessions: int = 8, seconds: float = 60.0, seed: int = 7114, mo
         (tmp / "in").mkdir()
         sessions = make_sessions(tmp / "in", n_sessions, seconds, seed)
         load_before = _load()
+        ceiling = [cpu_ceiling()]
         w1 = _timed(sessions, tmp / "out1", model, 1)
         w2 = _timed(sessions, tmp / "out2", model, 2)
+        ceiling.append(cpu_ceiling())
     return {"sessions": n_sessions, "session_s": seconds, "per_session_s_1w": w1 / n_sessions,
             "per_session_s_2w": w2 / n_sessions, "scaling": w1 / w2, "cpus": os.cpu_count(),
+            "cpu_ceiling_scaling": round(sum(ceiling) / len(ceiling), 3),
             "load_avg_1min_before": load_before, "load_avg_1min_after": _load()}
+
+
+def _spin(n: int) -> int:
+    s = 0
+    for i in range(n):
+        s += i
+    return s
+
+
+def cpu_ceiling(n: int = 10_000_000) -> float:
+    """What this machine gives two processes right now: a pure-Python loop run twice in one
+    process, then once in each of two, time ratio (2.0 on two idle cores). On a machine
+    shared with other work the fleet's scaling cannot beat it."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pool.map(_spin, [1000, 1000])  # workers started before the clock
+        t0 = time.perf_counter()
+        _spin(n)
+        _spin(n)
+        t1 = time.perf_counter()
+        pool.map(_spin, [n, n])
+        t2 = time.perf_counter()
+    return (t1 - t0) / (t2 - t1)
 
 
 def _load() -> float:

@@ -54,7 +54,8 @@ def run_bench_fleet(args: argparse.Namespace) -> int:
 
     r = bench_fleet(args.sessions, args.seconds, args.seed, args.model)
     print(f"{r['sessions']} sessions of {r['session_s']:.0f} s: {r['per_session_s_1w']:.2f} s/session with 1 worker, "
-          f"{r['per_session_s_2w']:.2f} with 2: scaling {r['scaling']:.2f} (load {r['load_avg_1min_before']} "
+          f"{r['per_session_s_2w']:.2f} with 2: scaling {r['scaling']:.2f} (a pure-CPU loop: "
+          f"{r['cpu_ceiling_scaling']:.2f}; load {r['load_avg_1min_before']} "
           f"-> {r['load_avg_1min_after']})")
     if args.json:
         print(json.dumps(r))
