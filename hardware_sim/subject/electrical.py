@@ -43,6 +43,7 @@ _MAX_G = 14  # padded Gaussian count per axis
 _IS_QRS_CODE = np.array([False] + [w in _QRS_WAVES for w in WAVE_CLASSES])
 # Beat-to-beat jitter group by wave-class code: 0 none (P, ST), 1 QRS, 2 T.
 _JITTER_GROUP = np.array([1 if w in _QRS_WAVES else 2 if w == "T" else 0 for w in WAVE_CLASSES])
+_JITTER_BLOCK = 256  # beats per seeded block of beat-to-beat jitter
 _KEEP_GAUSSIANS = 64  # per-beat Gaussian sets kept between calls (~2 KB each)
 _BeatGaussians = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -672,6 +673,7 @@ class SyntheticHeart:
         # QRS onsets); bounded so that hours of streaming keep flat memory.
         self._gauss_cache: OrderedDict[int, _BeatGaussians] = OrderedDict()
         self._axes_cache: dict[str, tuple[tuple, ...]] = {}
+        self._jitter_blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
     # --- beats --------------------------------------------------------------------
     def beats_between(self, t0_s: float, t1_s: float) -> list[Beat]:
@@ -751,8 +753,14 @@ class SyntheticHeart:
         sd = self.params.beat_jitter_frac
         if sd <= 0.0:
             return None
-        z = np.random.default_rng([self.seed, 0xB7, int(k)]).standard_normal(2)
-        return np.array([1.0, *np.clip(1.0 + sd * z, 0.85, 1.15)])
+        blk, i = divmod(int(k), _JITTER_BLOCK)
+        z = self._jitter_blocks.get(blk)
+        if z is None:  # one generator per block of beats: a generator per beat costs ~30 us
+            z = np.random.default_rng([self.seed, 0xB7, blk]).standard_normal((_JITTER_BLOCK, 2))
+            self._jitter_blocks[blk] = z
+            while len(self._jitter_blocks) > 4:
+                self._jitter_blocks.popitem(last=False)
+        return np.array([1.0, *np.clip(1.0 + sd * z[i], 0.85, 1.15)])
 
     def _axes_of(self, kind: str) -> tuple[tuple, ...]:
         """Per axis of the beat kind's morphology: Gaussian count, theta, alpha, b, the rate
