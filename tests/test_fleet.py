@@ -148,3 +148,15 @@ def test_distributed_data_build_equals_the_single_machine_build(ray_local, tmp_p
     assert names == sorted(p.name for p in (tmp_path / "ray").iterdir()) and "manifest.json" in names
     for name in names:
         assert (tmp_path / "ray" / name).read_bytes() == (single / name).read_bytes(), name
+
+
+def test_fleet_without_the_scale_extra_names_it(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys\nsys.modules['ray'] = None\nfrom cardioradar.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+    r = subprocess.run([sys.executable, "-c", code, "fleet", "reprocess", "x.db", "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "needs the Python package 'ray'" in r.stderr and '.[scale]' in r.stderr
+    assert not (tmp_path / "o").exists()

@@ -222,6 +222,7 @@ def reprocess_fleet(sources: list[str], out_dir: str | Path, model: str | None =
                     progress: bool | None = None) -> FleetResult:
     """Reprocess every input on Ray (local with ``workers`` CPUs without ``address``), skipping
     finished ones; write the summary (Parquet, CSV) and its plot. Rows keep the inputs' order."""
+    import ray  # noqa: F401  -- the [scale] extra: missing, the run ends before anything is written
     from tqdm import tqdm
 
     from host.scale import cluster
