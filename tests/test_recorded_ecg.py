@@ -282,6 +282,10 @@ def test_dicom_twelve_lead_waveform():
 
     subj = VirtualSubject.from_recording(rec, PRESETS["healthy-rest"].make(1), 1)
     assert subj.coupling.frontal_axis_deg == 52.0
+    # without the cart's statement, the waveform's own axis and QRS come close to it
+    bare = RecordedHeart(EcgRecording(rec.ecg_mv, rec.fs_hz, rec.leads, "bare"))
+    assert abs(bare.frontal_axis_deg - 52.0) < 10 and abs(bare.qrs_ms - 75.0) < 10
+    assert "median beat" in bare.axis_source
 
 
 def test_wfdb_and_edf_round_trip(tmp_path):

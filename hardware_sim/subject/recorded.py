@@ -566,8 +566,9 @@ class RecordedHeart:
     ``loop_end_s`` (the cuts in the recording), ``duration_s`` (one pass),
     ``loop_r_peaks_s`` R times within one pass, ``truth_leads`` (the leads ``ecg_mv``
     gives), ``derivation`` {lead: how ``leads12_mv`` obtains it}, ``vcg`` (n, 3) mV and
-    ``leads12`` (n, 12) mV at the recording's samples, ``frontal_axis_deg`` (the device's
-    stated QRS axis, or None).
+    ``leads12`` (n, 12) mV at the recording's samples, ``frontal_axis_deg`` (QRS axis:
+    the device's stated one, else the median beat's with two or more limb leads, else
+    None; ``axis_source`` says which), ``qrs_ms`` (median beat's QRS, or None).
     """
 
     def __init__(self, recording: EcgRecording):
@@ -597,10 +598,16 @@ class RecordedHeart:
         self.loop_r_peaks_s = self.r_peaks_s[inside] - self.loop_start_s
         self._loop_kinds = tuple(k for k, keep in zip(self.beat_kinds, inside) if keep)
         # What the heart-mechanics coupling may read (hardware_sim.subject.coupling_for):
-        # the recording device's own QRS axis when it states one, else nothing.
+        # the device's own QRS axis when it states one, else the waveform's (two or more
+        # limb leads), else nothing (the coupling's default then).
         meas = recording.measurements or {}
         axis = meas.get("QRS Axis (deg)", meas.get("QRS Axis"))
-        self.frontal_axis_deg = float(axis) if axis is not None else None
+        self.qrs_ms = self.frontal_axis_deg = self.axis_source = None
+        if len(set(recording.leads) & set(_LIMB)) >= 2:
+            self.frontal_axis_deg, self.qrs_ms = self._median_beat_axis(truth)
+            self.axis_source = "net QRS area in I and aVF of the median beat"
+        if axis is not None:
+            self.frontal_axis_deg, self.axis_source = float(axis), "stated by the recording device"
         self._vcg_loop = _seamless(self.vcg, i0, i1, self.fs_hz)
         self._truth_loop = _seamless(truth, i0, i1, self.fs_hz)
 
@@ -673,6 +680,32 @@ class RecordedHeart:
         d = np.abs(np.diff(x, axis=0)) / scale
         act = np.convolve(d.sum(axis=1), np.ones(w) / w, mode="same")
         return lo + int(np.argmin(act)) + 1
+
+    def _median_beat_axis(self, truth: np.ndarray) -> tuple[float, float]:
+        """Frontal QRS axis (deg) and QRS duration (ms) of the median beat (R - 0.15 s ..
+        R + 0.15 s over the recorded leads): the QRS spans where the summed slope of the
+        leads (8 ms smoothing) stays above 5 % of its peak; the axis is the direction of
+        the net QRS areas in I (0 deg) and aVF (+90 deg). On the suite's DICOM this gives
+        46 deg / 77 ms where the cart states 52 deg / 75 ms."""
+        fs = self.fs_hz
+        w = int(round(0.15 * fs))
+        cols = [j for j in range(len(LEADS)) if np.isfinite(truth[0, j])]
+        r = np.rint(self.r_peaks_s * fs).astype(np.int64)
+        r = r[(r >= w) & (r + w <= truth.shape[0])]
+        med = np.median(np.stack([truth[i - w:i + w][:, cols] for i in r]), axis=0)
+        k = max(1, int(round(0.008 * fs)))
+        slope = np.convolve(np.linalg.norm(np.gradient(med, axis=0), axis=1), np.ones(k) / k,
+                            mode="same")
+        half = int(round(0.05 * fs))
+        pk = w - half + int(np.argmax(slope[w - half:w + half]))
+        on, off = pk, pk
+        while on > 0 and slope[on] > 0.05 * slope[pk]:
+            on -= 1
+        while off < slope.size - 1 and slope[off] > 0.05 * slope[pk]:
+            off += 1
+        area = (med[on:off + 1] - med[on]).sum(axis=0)
+        i_area, avf_area = area[cols.index(0)], area[cols.index(LEADS.index("aVF"))]
+        return float(np.degrees(np.arctan2(avf_area, i_area))), 1000.0 * (off - on) / fs
 
     # --- truth and heart vector ---------------------------------------------------
     def _truth12(self) -> tuple[np.ndarray, tuple[str, ...]]:
