@@ -164,13 +164,15 @@ NORMAL_VCG = VcgMorphology(
 # (HR/60)^e for the wave's class; since phase maps to time as t = theta * RR / (2 pi),
 # a time interval then scales as RR^(1 - e). ECGSYN's e = 1/4 for P and T angles makes
 # QT ~ RR^0.75, so Bazett's QTc falls by ~15 % from 60 to 100 bpm and leaves the normal
-# band; we use e = 1/2 for T (QT ~ RR^0.5, QTc rate-independent) and e = 0.85 for P
-# (PR ~ RR^0.15, 120-200 ms from about 40 to 140 bpm). ECGSYN's e = 1/2 for the QRS
+# band; we use e = 1/2 for T (QT ~ RR^0.5, QTc rate-independent) and e = 1 for the P
+# angle (PR fixed in time: a subject drawn with a normal PR keeps it at any rate; with
+# the former 0.85 and a QRS onset fixed in time a PR of 125 ms fell to 113 ms at 95 bpm;
+# the P width too, as P duration changes little with rate). ECGSYN's e = 1/2 for the QRS
 # would shrink a 140 ms bundle-branch-block QRS to 105 ms at 110 bpm; the QRS duration
 # changes little with rate at rest (our modelling choice, docs/simulator.md), so the QRS
 # classes use e = 1 (duration fixed in time). Values: (angle exponent, width exponent).
 RATE_EXPONENTS = {
-    "P": (0.85, 0.5), "Q": (1.0, 1.0), "R": (1.0, 1.0), "S": (1.0, 1.0),
+    "P": (1.0, 1.0), "Q": (1.0, 1.0), "R": (1.0, 1.0), "S": (1.0, 1.0),
     "T": (0.5, 0.5), "RP": (1.0, 1.0), "ST": (0.5, 0.5), "J": (1.0, 1.0),
 }
 

@@ -246,11 +246,14 @@ class ElectricalParams:
                          * (1.0 - 0.004 * (age_y - 45.0)) * np.exp(-0.1 * habitus))
         p_gain = float(np.exp(0.2 * rng.standard_normal()))
         # T follows the QRS voltage in part (a big T on a small QRS is rare)
-        t_gain = float(np.exp(0.2 * rng.standard_normal()) * (0.9 if female else 1.0)
+        t_gain = float(np.exp(0.15 * rng.standard_normal()) * (0.9 if female else 1.0)
                        * math.sqrt(qrs_gain))
         z_qrs_gain = float(np.exp(0.15 * rng.standard_normal()))  # anterior-posterior forces
-        t_xyz = (t_gain, t_gain * float(np.clip(rng.normal(0.9, 0.45), -0.6, 1.6)),
-                 t_gain * float(np.clip(rng.normal(1.0, 0.3), 0.3, 1.5)))
+        # per-axis T: Y spread gives flat / inverted T in III and aVF, Z the V1 variants;
+        # capped at 1.3 x the template (V2-V3 T about 1 mV at most, a quiet ST segment)
+        t_xyz = tuple(float(min(v, 1.3)) for v in (
+            t_gain, t_gain * float(np.clip(rng.normal(0.9, 0.45), -0.6, 1.6)),
+            t_gain * float(np.clip(rng.normal(1.0, 0.25), 0.3, 1.3))))
         base = _gains(base, qrs_gain, p_gain, t_xyz, z_qrs_gain)
         pr_t = float(np.clip(_PR_MS[0] * (1.0 + 0.002 * (age_y - 45.0)) + _PR_MS[1] * z_pr,
                              _PR_MS[2], _PR_MS[3]))
