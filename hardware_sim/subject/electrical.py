@@ -612,6 +612,11 @@ def _with_early_repol(m: VcgMorphology, rng: np.random.Generator, rot: np.ndarra
             break
         a0, a1, l0 = a1, a1 + (target - l1) * (a1 - a0) / (l1 - l0), l1
         l1 = level(with_amp(a1))
+    for _ in range(6):  # the secant can stall where the QRS end moves: push up
+        if l1 >= 0.1:
+            break
+        a1 = max(a1, 0.1) * 1.5
+        l1 = level(with_amp(a1))
     return with_amp(a1), l1
 
 
