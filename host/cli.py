@@ -202,6 +202,9 @@ def _scale_cli():
 
 def register_bench(bench) -> None:
     _scale_cli().add_bench_fleet(bench)  # `bench fleet`
+    from host.pullbench import add_bench_pull  # `bench pull`
+
+    add_bench_pull(bench)
 
 
 def _bundle_cli():

@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import math
+import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,8 +40,10 @@ _BOOTED = object()  # _await: the agent announced a boot, so our request may be 
 class AgentClient:
     """Request/answer over a transport: seq numbers, timeouts, retries, typed refusals."""
 
-    def __init__(self, port, *, timeout_s: float = 3.0, retries: int = 6, compress: bool = True):
+    def __init__(self, port, *, timeout_s: float = 3.0, retries: int = 6, compress: bool = True,
+                 token: str | None = None):
         self.port = port
+        self.token = token  # sent in every request when set (an agent on the network asks for it)
         self.timeout_s = timeout_s
         self.retries = retries
         self.compress = compress
@@ -54,7 +57,8 @@ class AgentClient:
                 timeout_s: float | None = None, retries: int | None = None) -> dict:
         """The answer's fields (plus ``"_blob"``); `Refused` when the board says no."""
         self._seq = (self._seq + 1) & 0xFFFF
-        wire = encode_message(Message(op, self._seq, False, fields or {}, blob), compress=self.compress)
+        fields = {**(fields or {}), **({"token": self.token} if self.token else {})}
+        wire = encode_message(Message(op, self._seq, False, fields, blob), compress=self.compress)
         tries = retries or self.retries
         attempt = boots = 0
         while attempt < tries:
@@ -371,9 +375,27 @@ def list_sessions(client: AgentClient) -> list[dict]:
     return client.request(Op.LIST)["sessions"]
 
 
-def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: int = 32 * 1024,
-         progress: bool = False) -> PullResult:
-    """Copy session ``name`` (a consistent snapshot, also of a live one) into ``out_dir``."""
+PORT_HELP = "the board agent's serial port (path or pyserial URL) or tcp://HOST:PORT"
+SERIAL_PULL = (64 * 1024, 9, True)  # chunk bytes, zlib level, byte shuffle: the line is the limit
+NETWORK_PULL = (192 * 1024, 1, False)  # on a network the CPU is: light compression, big pieces
+
+
+def pull_settings(client: AgentClient) -> tuple[int, int, bool]:
+    from edge.agent.tcp import SocketTransport
+
+    return NETWORK_PULL if isinstance(client.port, SocketTransport) else SERIAL_PULL
+
+
+def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: int | None = None,
+         progress: bool = False, level: int | None = None, shuffle: bool | None = None) -> PullResult:
+    """Copy session ``name`` (a consistent snapshot, also of a live one) into ``out_dir``.
+
+    The board compresses each piece as asked: by default zlib 9 over byte-shuffled int16
+    samples on a serial link (its bytes are the limit), zlib 1 in 192 KiB pieces over TCP."""
+    d_chunk, d_level, d_shuffle = pull_settings(client)
+    chunk_bytes = chunk_bytes or d_chunk
+    level = d_level if level is None else level
+    shuffle = d_shuffle if shuffle is None else shuffle
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     part, meta = out_dir / f"{name}.part", out_dir / f"{name}.part.json"
@@ -393,7 +415,7 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
             f.seek(off)
             while off < size:
                 r = client.request(Op.PULL_DATA, {"name": name, "sha256": sha, "offset": off,
-                                                  "length": chunk_bytes})
+                                                  "length": chunk_bytes, "level": level, "shuffle": shuffle})
                 blob = r["_blob"]
                 if r["offset"] != off or not blob:
                     raise InputDataError(f"session {name}: board sent offset {r['offset']} ({len(blob)} bytes), "
@@ -403,7 +425,11 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
                 bar.update(len(blob))
     finally:
         bar.close()
-    got = hashlib.sha256(part.read_bytes()).hexdigest()
+    h = hashlib.sha256()
+    with open(part, "rb") as f:  # a night is gigabytes: hash in blocks
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    got = h.hexdigest()
     if got != sha:
         part.unlink()
         meta.unlink()
@@ -423,18 +449,32 @@ def pull_all(client: AgentClient, out_dir: str | Path, *, progress: bool = False
 
 
 def add_flash_args(p) -> None:
-    p.add_argument("--port", required=True, help="the board agent's serial port (path or pyserial URL)")
+    p.add_argument("--port", required=True, help=PORT_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("--confirm-timeout", type=float, default=180.0, help="seconds to wait for the test boot")
     p.add_argument("--no-progress", action="store_true")
     p.add_argument("--json", action="store_true", help="last stdout line: the result as JSON")
+    _add_token(p)
     p.add_argument("--no-delta", action="store_true",
                    help="send every file, even those the board already holds (default: only changed files)")
     p.add_argument("bundle", type=Path, help="signed bundle (cardioradar bundle build)")
 
 
+def _add_token(p) -> None:
+    from edge.agent.tcp import TOKEN_ENV
+
+    p.add_argument("--token", default=None,
+                   help=f"the agent's token, if it asks for one (default ${TOKEN_ENV}); for tcp://HOST:PORT")
+
+
+def _token(args) -> str | None:
+    from edge.agent.tcp import TOKEN_ENV
+
+    return args.token or os.environ.get(TOKEN_ENV) or None
+
+
 def flash_cmd(args) -> int:
-    with open_agent(args.port, args.baud) as client:
+    with open_agent(args.port, args.baud, token=_token(args)) as client:
         res = flash(client, args.bundle, confirm_timeout_s=args.confirm_timeout, progress=not args.no_progress,
                     delta=not args.no_delta)
     if res.outcome == "already-installed":
@@ -452,26 +492,29 @@ def flash_cmd(args) -> int:
 def add_board_args(p) -> None:
     sub = p.add_subparsers(dest="board_command", metavar="BOARD_COMMAND", required=True)
     s = sub.add_parser("status", help="slots, versions, boot state, upload in progress")
-    s.add_argument("--port", required=True, help="the board agent's serial port (path or pyserial URL)")
+    s.add_argument("--port", required=True, help=PORT_HELP)
     s.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     s.add_argument("--json", action="store_true")
+    _add_token(s)
 
 
 def board_cmd(args) -> int:
-    with open_agent(args.port, args.baud) as client:
+    with open_agent(args.port, args.baud, token=_token(args)) as client:
         h = board_status(client)
     print(json.dumps(h) if args.json else format_status(h))
     return 0
 
 
 def add_pull_args(p) -> None:
-    p.add_argument("--port", required=True, help="the board agent's serial port (path or pyserial URL)")
+    p.add_argument("--port", required=True, help=PORT_HELP)
     p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
     p.add_argument("session", nargs="?", default=None, help="session name (NAME.db); see --list")
     p.add_argument("--all", action="store_true", help="every session on the board")
     p.add_argument("--list", action="store_true", help="list the board's sessions and stop")
     p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: here)")
+    p.add_argument("--force", action="store_true", help="overwrite sessions already pulled into --out")
     p.add_argument("--no-progress", action="store_true")
+    _add_token(p)
 
 
 def pull_cmd(args) -> int:
@@ -479,13 +522,18 @@ def pull_cmd(args) -> int:
 
     if not (args.list or args.all or args.session) or (args.all and args.session):
         raise ConfigError("pull: give one SESSION, or --all, or --list")
-    with open_agent(args.port, args.baud) as client:
+    from cardioradar.cliargs import refuse_overwrite
+
+    if args.session and not args.list:  # refused before the board is even asked
+        refuse_overwrite([args.out / args.session], f"--out {args.out}", force=args.force)
+    with open_agent(args.port, args.baud, token=_token(args)) as client:
         if args.list:
             for s in list_sessions(client):
                 print(f"{s['name']}\t{s['size_bytes']}\t{'live' if s['live'] else 'closed'}")
             return 0
-        results = (pull_all(client, args.out, progress=not args.no_progress) if args.all
-                   else [pull(client, args.session, args.out, progress=not args.no_progress)])
+        names = [s["name"] for s in list_sessions(client)] if args.all else [args.session]
+        refuse_overwrite([args.out / n for n in names], f"--out {args.out}", force=args.force)  # before any byte
+        results = [pull(client, n, args.out, progress=not args.no_progress) for n in names]
     for r in results:
         print(f"{r.path}\t{r.size_bytes} bytes\tsha256 {r.sha256}" +
               (f"\tresumed at {r.resumed_from_bytes}" if r.resumed_from_bytes else ""))

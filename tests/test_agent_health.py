@@ -86,7 +86,8 @@ def _broken_source(dst: Path) -> Path:
     for pkg in ("edge", "boards", "cardioradar", "quantize", "host/bundle"):
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
-    (dst / "edge" / "post.py").write_text((src / "edge" / "post.py").read_text() + "\nraise RuntimeError(\"broken on purpose\")\n")
+    post = (src / "edge" / "post.py").read_text()
+    (dst / "edge" / "post.py").write_text(post + "\nraise RuntimeError(\"broken on purpose\")\n")
     return dst
 
 

@@ -49,7 +49,8 @@ def test_check_header_needs_only_the_first_entries(made):
     assert m.security_counter == 3
 
 
-@pytest.mark.parametrize("name,reason", [("edited", "bad_signature"), ("other_key", "unknown_key"), ("wrong_board", "wrong_board"),
+@pytest.mark.parametrize("name,reason", [("edited", "bad_signature"), ("other_key", "unknown_key"),
+                                         ("wrong_board", "wrong_board"),
                                          ("too_new", "agent_too_old"), ("downgrade", "downgrade")])
 def test_bad_bundles_are_refused_before_a_tenth_is_sent(tmp_path, made, name, reason):
     agent = DefaultAgent(tmp_path, made["pub"])

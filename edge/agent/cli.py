@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import signal
 import sys
@@ -16,11 +17,15 @@ from cardioradar.errors import ConfigError
 def add_agent_parser(sub) -> None:
     p = sub.add_parser("agent", help="board agent: A/B updates and session pulls over a serial port")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--port", help="serial port path or pyserial URL the host connects to")
+    where.add_argument("--port", help="serial port path or pyserial URL the host connects to, or tcp://HOST:PORT "
+                                      "to listen on the network (empty HOST: loopback)")
     where.add_argument("--pty", action="store_true",
                        help="serve one end of a new pseudo-terminal pair (paced at --baud) and print the host's "
                             "end first: try flash, board status and pull on one machine")
     p.add_argument("--json", action="store_true", help='with --pty: the first stdout line is {"host_port": PATH}')
+    p.add_argument("--token", default=None,
+                   help="every request must carry this token (default $CARDIORADAR_AGENT_TOKEN); "
+                        "required to listen on tcp:// off loopback")
     p.add_argument("--root", required=True, type=Path, help="state folder (slots, boot state, upload, sessions)")
     p.add_argument("--pubkey", action="append", type=Path, default=[],
                    help="trusted bundle public key (repeatable); without one every bundle is refused")
@@ -53,7 +58,15 @@ def agent_cmd(args: argparse.Namespace) -> int:
     for k in args.pubkey:
         if not k.is_file():
             raise ConfigError(f"--pubkey {k}: no such file")
-    cfg = AgentConfig(args.root, board, tuple(args.pubkey), spec, args.attempts, not args.no_auto_confirm)
+    from edge.agent import tcp
+
+    token = args.token or os.environ.get(tcp.TOKEN_ENV) or None
+    if args.port and tcp.is_tcp(args.port):
+        host, _ = tcp.parse(args.port)
+        if not tcp.is_loopback(host) and not token:
+            raise ConfigError(f"--port {args.port}: listening off loopback needs a token "
+                              f"(--token or ${tcp.TOKEN_ENV})")
+    cfg = AgentConfig(args.root, board, tuple(args.pubkey), spec, args.attempts, not args.no_auto_confirm, token)
     try:
         args.root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -61,6 +74,14 @@ def agent_cmd(args: argparse.Namespace) -> int:
     agent = Agent(cfg)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())  # a supervisor's stop: exit 0
+    if args.port and tcp.is_tcp(args.port):
+        listener = tcp.Listener(args.port)
+        print(f"agent listening on {listener.name}", file=sys.stderr, flush=True)
+        try:
+            serve(agent, stop=stop, opener=listener.accept, backoff_s=(0.01, 0.01))
+        finally:
+            listener.close()
+        return 0
     if not args.pty:
         serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
         return 0

@@ -21,6 +21,11 @@ DEFAULT_BAUD = 921600
 
 def open_link(url: str, baud: int = DEFAULT_BAUD, *, read_timeout_s: float = 0.05,
               write_timeout_s: float = 5.0) -> SerialTransport:
+    """The host's end of the link; ``tcp://HOST:PORT`` connects to an agent on the network."""
+    from edge.agent import tcp
+
+    if tcp.is_tcp(url):
+        return tcp.connect(url)
     is_path = "://" not in url
     try:
         kw = {"exclusive": True} if is_path else {}

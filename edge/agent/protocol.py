@@ -4,7 +4,8 @@ Frame (little-endian)::
 
     0   2  magic  0xC5 0x7A
     2   1  op     (Op)
-    3   1  flags  bit0 response, bit1 blob is zlib-compressed, bit2 notice (unsolicited)
+    3   1  flags  bit0 response, bit1 blob is zlib-compressed, bit2 notice (unsolicited),
+                  bit3 blob byte-shuffled (stride 2) before zlib
     4   2  seq    u16, a retry reuses the request's seq; the answer echoes it
     6   4  length u32, payload bytes (<= MAX_PAYLOAD)
     10  2  header check: low 16 bits of CRC32(bytes 2..9)
@@ -43,6 +44,23 @@ OVERHEAD = HEADER.size + CRC.size
 FLAG_RESPONSE = 0x01
 FLAG_ZLIB = 0x02
 FLAG_NOTICE = 0x04
+FLAG_SHUFFLE = 0x08  # the blob was byte-shuffled (stride 2) before zlib: int16 data compresses better
+
+
+def shuffle2(b: bytes) -> bytes:
+    """Even bytes, then odd bytes (an odd last byte stays last): the low and high bytes of
+    little-endian int16 samples (radar I/Q) each in one run, which zlib compresses better."""
+    h = len(b) // 2
+    return b[0:2 * h:2] + b[1:2 * h:2] + b[2 * h:]
+
+
+def unshuffle2(s: bytes) -> bytes:
+    h = len(s) // 2
+    out = bytearray(len(s))
+    out[0:2 * h:2] = s[:h]
+    out[1:2 * h:2] = s[h:2 * h]
+    out[2 * h:] = s[2 * h:]
+    return bytes(out)
 
 
 class Op(enum.IntEnum):
@@ -96,14 +114,15 @@ def encode_frame(op: int, seq: int, flags: int, payload: bytes) -> bytes:
     return MAGIC + body + CRC.pack(zlib.crc32(body))
 
 
-def encode_message(msg: Message, *, compress: bool = False, level: int = 6) -> bytes:
-    """A message as one frame; with ``compress`` the blob goes zlib'd only when that is smaller."""
+def encode_message(msg: Message, *, compress: bool = False, level: int = 6, shuffle: bool = False) -> bytes:
+    """A message as one frame; with ``compress`` the blob goes zlib'd (``shuffle``: byte-shuffled
+    first) only when that is smaller; ``level`` 0 sends it as it is."""
     flags = (FLAG_RESPONSE if msg.response else 0) | (FLAG_NOTICE if msg.notice else 0)
     blob = msg.blob
-    if compress and blob:
-        packed = zlib.compress(blob, level)
+    if compress and blob and level > 0:
+        packed = zlib.compress(shuffle2(blob) if shuffle else blob, level)
         if len(packed) < len(blob):
-            blob, flags = packed, flags | FLAG_ZLIB
+            blob, flags = packed, flags | FLAG_ZLIB | (FLAG_SHUFFLE if shuffle else 0)
     js = json.dumps(msg.fields, separators=(",", ":")).encode()
     return encode_frame(int(msg.op), msg.seq, flags, JSON_LEN.pack(len(js)) + js + blob)
 
@@ -128,6 +147,8 @@ def decode_message(frame: Frame) -> Message:
             blob = zlib.decompress(blob)
         except zlib.error as e:
             raise FramingError(f"message op {frame.op}: bad zlib blob: {e}") from e
+        if frame.flags & FLAG_SHUFFLE:
+            blob = unshuffle2(blob)
     return Message(frame.op, frame.seq, bool(frame.flags & FLAG_RESPONSE), fields, blob,
                    bool(frame.flags & FLAG_NOTICE))
 

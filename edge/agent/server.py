@@ -13,6 +13,7 @@ lost while the agent was down resends it at once instead of after its timeout.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import threading
@@ -32,7 +33,8 @@ from edge.agent.staging import Staging
 log = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = 1
-MAX_CHUNK = 64 * 1024  # largest blob the agent accepts or sends per frame
+MAX_CHUNK = 64 * 1024  # largest upload blob the agent takes per frame
+MAX_PULL_CHUNK = 192 * 1024  # largest session piece per answer (a frame carries 256 KiB)
 STALE_FRAME_S = 0.3  # a frame's bytes come in one go; a gap this long means its sender died
 MAX_DELTA_BYTES = 16 << 20  # what one delta chunk may expand to (copies of files the board holds)
 HEAD_CHECK_BYTES = (4 << 20) + 4096 + 8192  # manifest + signature caps + their tar headers
@@ -47,6 +49,7 @@ class AgentConfig:
     default_health: health.HealthSpec
     attempts: int = slots.DEFAULT_ATTEMPTS
     auto_confirm: bool = True
+    token: str | None = None  # when set, every request must carry it (TCP off loopback)
 
 
 @dataclass
@@ -54,6 +57,8 @@ class _Reply:
     fields: dict = field(default_factory=dict)
     blob: bytes = b""
     reboot: bool = False
+    level: int = 6  # zlib level of the answer's blob (0: none)
+    shuffle: bool = False
 
 
 class _RefusedThenReboot(Refused):
@@ -69,6 +74,7 @@ class Agent:
         self.bundle = bundles.api()
         self.running = "?"
         self._head_ok: str | None = None  # the upload whose manifest passed `check_header`
+        self.encoding = (6, False)  # (zlib level, shuffle) of the last answer's blob
         self.health_path = Path(cfg.root) / "boot" / "health.json"
 
     def last_health(self) -> dict | None:
@@ -101,6 +107,9 @@ class Agent:
         """The answer to ``req`` and whether to reboot once it is sent."""
         try:
             op = Op(req.op)
+            if self.cfg.token is not None and not hmac.compare_digest(str(req.fields.get("token", "")),
+                                                                      self.cfg.token):
+                raise Refused("unauthorized", "this agent needs its token (--token / $CARDIORADAR_AGENT_TOKEN)")
             r = getattr(self, f"_op_{op.name.lower()}")(req.fields, req.blob)
             fields = {"ok": True, **r.fields}
         except ValueError:
@@ -114,6 +123,7 @@ class Agent:
         except (CardioRadarError, OSError, KeyError, TypeError) as e:
             log.exception("op %s failed", req.op)
             r, fields = _Reply(), {"ok": False, "error": "agent_error", "message": f"{type(e).__name__}: {e}"}
+        self.encoding = (r.level, r.shuffle)
         return Message(req.op, req.seq, True, fields, r.blob), r.reboot
 
     def _status(self) -> dict:
@@ -276,8 +286,11 @@ class Agent:
         return _Reply({"name": snap.name, "size": snap.size, "sha256": snap.sha256})
 
     def _op_pull_data(self, f, blob) -> _Reply:
-        n = min(int(f["length"]), MAX_CHUNK)
-        return _Reply({"offset": int(f["offset"])}, self.shelf.read(str(f["name"]), str(f["sha256"]), int(f["offset"]), n))
+        n = min(int(f["length"]), MAX_PULL_CHUNK)
+        data = self.shelf.read(str(f["name"]), str(f["sha256"]), int(f["offset"]), n)
+        # the host picks the compression for its link: strong on serial, light on a network
+        return _Reply({"offset": int(f["offset"])}, data, level=max(0, min(9, int(f.get("level", 6)))),
+                      shuffle=bool(f.get("shuffle", False)))
 
     def _op_reboot(self, f, blob) -> _Reply:
         return _Reply({}, reboot=True)
@@ -305,6 +318,9 @@ def serve(agent: Agent, port=None, stop: threading.Event | None = None, *,
                 port = opener()
             except CardioRadarError as e:
                 down_since = down_since or time.monotonic()
+                if getattr(e, "waiting", False):  # a TCP listener with no host yet: not an outage
+                    stop.wait(delay)
+                    continue
                 if not reported:
                     reported = True
                     log.warning("link down: %s; retrying with back-off up to %g s", e, backoff_s[1])
@@ -322,7 +338,8 @@ def serve(agent: Agent, port=None, stop: threading.Event | None = None, *,
         except CardioRadarError as e:  # TransportError from the port: the link went away
             if opener is None:
                 raise
-            log.warning("link lost on %s: %s", port.name, e)
+            log.log(logging.INFO if getattr(e, "closed", False) else logging.WARNING, "link lost on %s: %s",
+                    port.name, e)
             port.close()
             port = None
             down_since = time.monotonic()
@@ -361,7 +378,8 @@ def _serve_link(agent: Agent, port, stop: threading.Event) -> None:
             if req.response:
                 continue
             answer, reboot = agent.handle(req)
-            wire = encode_message(answer, compress=True)
+            level, shuffle = agent.encoding
+            wire = encode_message(answer, compress=True, level=level, shuffle=shuffle)
             last = (frame.op, frame.seq, wire)
             port.write(wire)
             if reboot:
