@@ -17,7 +17,7 @@ from boards import load_profile
 from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule
 from hardware_sim.firmware.testsource import PointTargetSource
 from hardware_sim.firmware.tlv import decode_frame, split_stream
-from hardware_sim.serial_io import _CATCH_UP_CHUNKS, ModuleServer
+from hardware_sim.serial_io import _CATCH_UP_CHUNKS, ModuleServer, uart_chunk_bytes
 
 TIMER_SLACK_S = 0.5e-3  # Event.wait() may wake this much early on some kernels
 
@@ -45,9 +45,9 @@ def _record_writes(server: ModuleServer) -> list[tuple[float, int]]:
 
 def _assert_at_most_line_rate(writes: list[tuple[float, int]], baud: int) -> None:
     """Over every stretch between two writes, the bytes of the later writes take at least
-    their line time at ``baud`` (8N1), give or take the server's catch-up allowance (two ~1 ms
+    their line time at ``baud`` (8N1), give or take the server's catch-up allowance (two ~2 ms
     chunks after a late write): the port never carries more than the line rate."""
-    chunk = max(16, baud // (UART_BITS_PER_BYTE * 1000))
+    chunk = uart_chunk_bytes(baud)
     s_per_byte = UART_BITS_PER_BYTE / baud
     t = np.array([w[0] for w in writes])
     total = np.cumsum([w[1] for w in writes])
@@ -85,8 +85,8 @@ def test_frames_leave_at_or_below_line_rate_from_the_first_frame():
     assert frames[0].header.frame_number == 1  # from the very first frame after sensorStart
     assert sum(n for _, n in writes) >= len(buf)  # every byte read went through the recorded writes
     _assert_at_most_line_rate(writes, 921600)
-    # ~1 ms chunks: a packet is never handed to the port in one piece.
-    assert max(n for _, n in writes) <= 921600 // (UART_BITS_PER_BYTE * 1000)
+    # ~2 ms chunks: a packet is never handed to the port in one piece.
+    assert max(n for _, n in writes) <= uart_chunk_bytes(921600) < len(split_stream(buf)[0])
 
 
 def test_pacing_follows_config_data_port_rate():
