@@ -353,8 +353,9 @@ def format_status(h: dict) -> str:
     if h.get("health"):
         hc = h["health"]
         steps = ", ".join(f"{k} {v:.1f} s" for k, v in hc.get("timing_s", {}).items() if k != "total")
+        detail = hc["detail"].split(": ", 1)[-1] if hc["detail"].startswith("passed in ") else hc["detail"]
         lines.append(f"  last health check: slot {hc['slot']} {'PASS' if hc['ok'] else 'FAIL'} in "
-                     f"{hc['duration_s']:.1f} s" + (f" ({steps})" if steps else "") + f": {hc['detail']}")
+                     f"{hc['duration_s']:.1f} s" + (f" ({steps})" if steps else "") + f": {detail}")
     if h.get("upload"):
         u = h["upload"]
         lines.append(f"  upload in progress: {u['offset']}/{u['size']} bytes of {u['sha256'][:12]}")

@@ -110,7 +110,8 @@ def _summary_result(proc: subprocess.CompletedProcess, dt: float) -> HealthResul
         ok, detail, timing = bool(summary["ok"]), str(summary["detail"]), dict(summary.get("timing_s", {}))
     except (IndexError, ValueError, KeyError, TypeError):
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or [""]
-        why = f"exit code {proc.returncode}" if proc.returncode else "no JSON summary"
+        why = (f"killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exit code {proc.returncode}" if proc.returncode else "no JSON summary")
         return HealthResult(False, f"selfcheck: {why}: {tail[0][:200]}", dt)
     if ok and proc.returncode != 0:
         ok, detail = False, f"exit code {proc.returncode} after a passing summary: {detail}"
