@@ -16,11 +16,13 @@ Pure numpy on the RR series: the board runs it after ``edge.post``; the host sco
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
 from cardioradar.errors import InputDataError
+from edge.types import SessionEvent
 
 
 @dataclass(frozen=True)
@@ -172,3 +174,99 @@ def af_burden(episodes: list[AfEpisode], duration_s: float) -> float:
     if not duration_s > 0:
         return 0.0
     return float(min(1.0, sum(e.t1_s - e.t0_s for e in episodes) / duration_s))
+
+
+AF_EVENT = "af"  # SessionEvent kind of an AF episode (edge.types.EVENT_KINDS)
+
+
+class AfTracker:
+    """``af_episodes`` as a stream, for the board: beats in, "af" ``SessionEvent``s out.
+
+    Feed the beats of each post-processed piece in order (``push``); ``finish`` at the end of
+    the session. It keeps only the intervals a future window can still hold (at most
+    ``window_beats + step_beats``): bounded memory for any night. An interval's score is final
+    once the next window starts after it, so the episodes are exactly those ``af_episodes``
+    finds on the whole series, told about ``window_beats`` beats late (half a minute at 60
+    bpm). Per episode two events: at its onset time an open one (``duration_s`` 0, the
+    episode has just been recognised) and, when it ends (or at ``finish``), the closed one
+    with the episode's duration. A beat whose ``rr_s`` is NaN (the first after a gap, a
+    disconnect or an excluded stretch) breaks the series: no window, so no decision, spans it.
+    """
+
+    def __init__(self, cfg: AfConfig = AfConfig()):
+        self.cfg = cfg
+        self._t: list[float] = []  # buffered intervals: beat time, RR, score sum, window count
+        self._rr: list[float] = []
+        self._sum: list[float] = []
+        self._cnt: list[int] = []
+        self._first = 0  # absolute index of the first buffered interval
+        self._next_start = 0  # absolute index where the next window starts
+        self._open: tuple[float, float, float] | None = None  # (onset, last AF beat, max score)
+        self.episodes: list[AfEpisode] = []  # closed ones, kept for a summary (a few per night)
+
+    def push(self, beats) -> list:
+        """``beats``: objects with ``t_s`` and ``rr_s`` (``edge.types.BeatRecord``), in order."""
+        out = []
+        n, step = self.cfg.window_beats, self.cfg.step_beats
+        for b in beats:
+            rr = float(b.rr_s)
+            self._t.append(float(b.t_s))
+            self._rr.append(rr if math.isfinite(rr) and rr > 0 else math.nan)
+            self._sum.append(0.0)
+            self._cnt.append(0)
+            last = self._first + len(self._t) - 1
+            if not math.isfinite(self._rr[-1]):  # no window spans it: start after it
+                self._next_start = last + 1
+            elif self._next_start + n - 1 == last:  # a window is complete
+                a = self._next_start - self._first
+                s = af_score(np.array(self._rr[a:a + n]), self.cfg)
+                for k in range(a, a + n):
+                    self._sum[k] += s
+                    self._cnt[k] += 1
+                self._next_start += step
+            out += self._settle(self._next_start)
+        return out
+
+    def finish(self) -> list:
+        """The session ended: every buffered interval is final; an open episode is closed."""
+        out = self._settle(self._first + len(self._t))
+        if self._open is not None:
+            out.append(self._close())
+        return out
+
+    def _settle(self, upto: int) -> list:
+        """Final scores for the intervals before absolute index ``upto``."""
+        out = []
+        k = min(upto - self._first, len(self._t))
+        for i in range(k):
+            score = self._sum[i] / self._cnt[i] if self._cnt[i] else 0.0
+            if score >= self.cfg.threshold:
+                if self._open is None:
+                    self._open = (self._t[i] - self._rr[i], self._t[i], score)
+                    out.append(SessionEvent(self._open[0], AF_EVENT, f"AF onset (score {score:.2f})"))
+                else:
+                    self._open = (self._open[0], self._t[i], max(self._open[2], score))
+            elif self._open is not None:
+                out.append(self._close())
+        if k > 0:
+            del self._t[:k], self._rr[:k], self._sum[:k], self._cnt[:k]
+            self._first += k
+        return out
+
+    def _close(self):
+        t0, t1, score = self._open
+        self._open = None
+        ep = AfEpisode(t0, t1, score)
+        self.episodes.append(ep)
+        return SessionEvent(t0, AF_EVENT, f"AF episode {t1 - t0:.0f} s (max score {score:.2f})",
+                            duration_s=max(0.0, t1 - t0))
+
+
+def episodes_from_events(events) -> list[AfEpisode]:
+    """The closed AF episodes among a session's events (those of kind "af" with a duration)."""
+    out = []
+    for e in events:
+        if e.kind == AF_EVENT and e.duration_s > 0:
+            m = re.search(r"max score ([0-9.]+)", e.detail)
+            out.append(AfEpisode(e.t_s, e.t_s + e.duration_s, float(m.group(1)) if m else math.nan))
+    return sorted(out, key=lambda e: e.t0_s)

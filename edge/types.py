@@ -32,6 +32,7 @@ EVENT_KINDS = (
     "exclusion",  # an ECG stretch excluded as unreliable (artifact exclusion)
     "reconfigure",  # the module's .cfg re-sent after a reset; detail = outcome of the attempt
     "session",  # start/stop/notes of the session itself
+    "af",  # an atrial-fibrillation episode (edge.rhythm.AfTracker); duration_s once it ended
 )
 
 VITALS_SOURCES = ("model", "classical")

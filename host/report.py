@@ -3,7 +3,8 @@
 The page: the 12 leads on the standard ECG grid (25 mm/s, 10 mm/mV, 1 mm minor and 5 mm
 major lines), 3 x 4 layout of 2.5 s per lead (I aVR V1 V4 / II aVL V2 V5 / III aVF V3 V6)
 plus a 10-s lead II rhythm strip, drawn in millimetres so the scale is exact on the page;
-the HR trend (model and classical sources); quality and the exclusion / event timeline.
+the HR trend (model and classical sources); quality and the exclusion / event timeline, with
+the AF episodes the board flagged (``edge.rhythm.AfTracker``, events of kind "af") and their burden.
 
 Metrics against the truth (``truth``: an ``.npz`` with ``ecg_mv`` (n, 12) mV, ``ecg_fs_hz``
 and ``r_peaks_s``, all in *session* time, as `cardioradar demo` writes it) come from the one
@@ -25,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import InputDataError
+from edge.rhythm import af_burden, episodes_from_events
 from edge.store import VALID, SessionReader
 from edge.types import LEADS
 
@@ -167,6 +169,9 @@ def make_report(session: str | Path, out_png: str | Path | None = None,
         ax_hr.plot([x.t_s for x in v], [x.hr_bpm for x in v], style, ms=3, label=f"HR ({src})")
     ax_hr.plot([x.t_s for x in vitals], [x.br_bpm for x in vitals], "C2-", lw=0.8, label="BR /min")
     ax_hr.set_ylabel("per min")
+    episodes = episodes_from_events(events)
+    ax_hr.set_title(f"AF (edge.rhythm): {len(episodes)} episode(s), burden "
+                    f"{af_burden(episodes, hi - lo):.1%} of the ECG span", fontsize=8, loc="left")
     ax_hr.legend(fontsize=7, loc="upper right")
     ax_hr.set_xlim(0, hi)
     ax_q = fig.add_subplot(gs[2], sharex=ax_hr)
@@ -177,6 +182,8 @@ def make_report(session: str | Path, out_png: str | Path | None = None,
     for e in events:
         if e.kind in ("disconnect", "reconnect", "movement", "drop", "overflow"):
             ax_q.axvline(e.t_s, color={"movement": "C4"}.get(e.kind, "C3"), lw=0.6)
+    for k, ep in enumerate(episodes):
+        ax_q.axvspan(ep.t0_s, ep.t1_s, color="C6", alpha=0.25, label="AF" if k == 0 else None)
     ax_q.set_ylim(0, 1.05)
     ax_q.set_xlabel("session time (s)")
     ax_q.legend(fontsize=7, loc="lower right")

@@ -60,6 +60,7 @@ def session(tmp_path_factory):
         w.add_event(SessionEvent(0.0, "session", "start"))
         w.add_event(SessionEvent(7.0, "disconnect", "radar port lost", duration_s=1.0))
         w.add_event(SessionEvent(3.3, "drop", "frames lost", count=4))
+        w.add_event(SessionEvent(1.5, "af", "AF episode 5 s (max score 0.90)", duration_s=5.0))  # edge.rhythm.AfTracker
     return path
 
 
@@ -95,7 +96,8 @@ def test_edf_round_trip(session, tmp_path):
     for expected in [(0.0, 1.0, "ECG gap: no data"), (2.2, 0.01, "ECG gap: no value"),
                      (4.0, 1.0, "ECG gap: excluded"), (7.0, 1.0, "ECG gap: no data"),
                      (9.5, 0.5, "ECG gap: padding"), (7.0, 1.0, "disconnect: radar port lost"),
-                     (3.3, -1.0, "drop: frames lost"), (0.0, -1.0, "session: start")]:
+                     (3.3, -1.0, "drop: frames lost"), (0.0, -1.0, "session: start"),
+                     (1.5, 5.0, "af: AF episode 5 s (max score 0.90)")]:
         assert expected in notes, expected
 
 
@@ -162,7 +164,8 @@ def test_wfdb_round_trip(session, tmp_path):
     notes = list(zip(evt.sample.tolist(), evt.aux_note))
     for expected in [(0, "session: start"), (0, "ECG gap: no data 1s"), (1100, "ECG gap: no value 0.01s"),
                      (1650, "drop: frames lost"), (2000, "ECG gap: excluded 1s"),
-                     (3500, "disconnect: radar port lost"), (3500, "ECG gap: no data 1s")]:
+                     (3500, "disconnect: radar port lost"), (3500, "ECG gap: no data 1s"),
+                     (750, "af: AF episode 5 s (max score 0.90)")]:
         assert expected in notes, expected
 
 
@@ -184,6 +187,7 @@ def test_csv_round_trip(session, tmp_path):
     with open(tmp_path / "n_events.csv") as f:
         events = [(float(e["t_s"]), e["kind"], e["detail"]) for e in csv.DictReader(f)]
     assert (4.0, "gap", "excluded") in events and (7.0, "disconnect", "radar port lost") in events
+    assert (1.5, "af", "AF episode 5 s (max score 0.90)") in events
     with open(tmp_path / "n_vitals.csv") as f:
         assert next(csv.DictReader(f))["source"] == "classical"
 

@@ -80,3 +80,112 @@ def test_windows_never_span_a_gap():
         assert not (t0 < t[40] - 1 and t1 >= t[40])
     with pytest.raises(InputDataError, match="same shape"):
         window_scores(t[:-1], rr)
+
+
+# ---------------------------------------------------------------- the board's stream (AfTracker)
+
+def _beats(rr):
+    """BeatRecords at the cumulative sum of ``rr`` (a NaN interval: a gap of 5 s, NaN RR)."""
+    from edge.types import BeatRecord
+
+    out, t = [], 10.0
+    for x in rr:
+        t += 5.0 if np.isnan(x) else float(x)
+        out.append(BeatRecord(t, float(x), 60.0 / x if np.isfinite(x) else np.nan, 1.0))
+    return out
+
+
+def _stream(beats, seed):
+    """Feed beats in random chunk sizes; returns the events and the largest buffer seen."""
+    from edge.rhythm import AfTracker
+
+    tr, events, biggest, i = AfTracker(), [], 0, 0
+    rng = np.random.default_rng(seed)
+    while i < len(beats):
+        k = int(rng.integers(0, 6))  # pieces with 0..5 beats, as the post-processing gives
+        events += tr.push(beats[i:i + k])
+        biggest = max(biggest, len(tr._t))
+        i += k
+    return events + tr.finish(), biggest, tr
+
+
+def test_tracker_streams_exactly_the_offline_episodes():
+    from edge.rhythm import episodes_from_events
+
+    rng = np.random.default_rng(7)
+    # sinus, AF paroxysm, sinus, a gap (NaN) inside a second paroxysm that runs to the end
+    rr = np.concatenate([sinus(rng, 100), af(rng, 120), sinus(rng, 80), af(rng, 50), [np.nan], af(rng, 60)])
+    beats = _beats(rr)
+    t = np.array([b.t_s for b in beats])
+    offline = af_episodes(t, rr)
+    assert len(offline) == 3  # the gap splits the second paroxysm
+    for seed in range(3):
+        events, biggest, tr = _stream(beats, seed)
+        closed = episodes_from_events(events)
+        assert [(e.t0_s, e.t1_s) for e in closed] == [(e.t0_s, e.t1_s) for e in offline]
+        assert [e.score for e in closed] == pytest.approx([e.score for e in offline], abs=0.005)
+        assert tr.episodes == offline
+        assert biggest <= AfConfig().window_beats + AfConfig().step_beats  # bounded memory
+        opened = [e for e in events if e.duration_s == 0]
+        assert [e.t_s for e in opened] == [e.t0_s for e in offline]
+        assert all(e.kind == "af" for e in events)
+        # each onset is told before its episode is closed
+        order = [(e.t_s, e.duration_s > 0) for e in events]
+        for ep in offline:
+            assert order.index((ep.t0_s, False)) < order.index((ep.t0_s, True))
+
+
+def test_tracker_quiet_on_sinus_and_ectopy():
+    from edge.rhythm import AfTracker
+
+    rng = np.random.default_rng(3)
+    rr = np.concatenate([sinus(rng, 150), ectopic(rng, 150), ectopic(rng, 150, early=0.75, pause=1.1)])
+    tr = AfTracker()
+    assert tr.push(_beats(rr)) + tr.finish() == []
+    assert AfTracker().finish() == []  # a session without beats
+
+
+def test_af_subject_through_the_edge_core(tmp_path):
+    """A simulated AF subject (and a sinus one) through the board's core: DSP windows,
+    stitching, post-processing and the AF hook. The model is a stand-in that draws an R wave at
+    each of the subject's true R peaks (what a perfect reconstruction gives): the hook and the
+    classical rules are tested here, the shipped model's accuracy is the bench's business."""
+    from boards import load_profile
+    from edge.dsp.config import DspConfig
+    from edge.dsp.tensor import FeatureLayout, ModelInputSpec
+    from edge.link import DecoderConfig, FrameDecoder
+    from edge.rhythm import episodes_from_events
+    from edge.runtime.core import EdgeCore
+    from edge.runtime.replay import frames_bin_chunks, replay_stream
+    from hardware_sim.record import record_session
+
+    profile = load_profile("sim")
+    cfg = DspConfig.from_profile(profile)
+
+    class TruthModel:
+        def __init__(self, r_s):
+            self.input_spec = ModelInputSpec(2.0 / 255, 0, FeatureLayout(cfg.window_samples, cfg.n_voxels, cfg.fs_hz))
+            self.r_s, self.calls = r_s, 0
+
+        def predict_int8(self, x):
+            t = (np.arange(cfg.window_samples) + cfg.hop_samples * self.calls) / cfg.fs_hz
+            self.calls += 1
+            d = np.min(np.abs(t[:, None] - self.r_s[None, :]), axis=1)
+            ecg = np.exp(-(d / 0.02) ** 2)[:, None] * np.linspace(0.5, 1.5, 12)[None]
+            return ecg.astype(np.float32), np.exp(-(d / 0.03) ** 2).astype(np.float32), 0.8
+
+    burdens = {}
+    for subject in ("af", "healthy-rest"):
+        rec = tmp_path / subject
+        record_session(rec, 90.0, subject, seed=1, mode="fast")
+        truth = np.load(rec / "truth.npz")
+        r_s = truth["r_peaks_s"] - truth["frame_times_s"][0]
+        core = EdgeCore(cfg, TruthModel(r_s))
+        events = []
+        replay_stream(frames_bin_chunks(rec / "frames.bin"), FrameDecoder(DecoderConfig.from_profile(profile)), core,
+                      lambda o: events.append(o.event) if o.event is not None else None)
+        eps = episodes_from_events(events)
+        burdens[subject] = af_burden(eps, 90.0)
+        assert [(e.t0_s, e.t1_s) for e in eps] == [(e.t0_s, e.t1_s) for e in core.af.episodes]
+    assert burdens["af"] >= 0.8  # the DSP warm-up, the first window and the last < 1 window carry no ECG
+    assert burdens["healthy-rest"] == 0.0

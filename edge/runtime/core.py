@@ -35,6 +35,7 @@ from edge.dsp.pipeline import DspFeatures, DspPipeline
 from edge.infer import CrossFadeStitcher, StitchedPiece
 from edge.link.types import DISCONNECT, RECONNECT, LinkEvent, RadarFrame
 from edge.post import ClassicalRates, MovementDetector, PostConfig, PostProcessor, PostResult
+from edge.rhythm import AfTracker
 from edge.runtime.packet import frame_packet
 from edge.types import N_LEADS, RawFrame, SessionEvent
 
@@ -119,6 +120,7 @@ class EdgeCore:
         self.last_vitals = None
         self.last_result: PostResult | None = None
         self._movement = MovementDetector()
+        self.af = AfTracker()  # AF episodes from the beats (a gap or exclusion: NaN RR, no decision)
         self._move_flag = False
         self._classical = ClassicalRates(math.nan, math.nan, math.nan)
         self._post: PostProcessor | None = None
@@ -149,6 +151,7 @@ class EdgeCore:
         """End of the session: process what is batched, flush the stitcher."""
         out = self._push()
         out += self._flush_segment()
+        out += [Output(event=e) for e in self.af.finish()]
         return out
 
     @property
@@ -251,6 +254,7 @@ class EdgeCore:
         self.last_result = res
         out = [Output(result=res)]
         out += [Output(event=e) for e in res.events]
+        out += [Output(event=e) for e in self.af.push(res.beats)]
         return out
 
     def _flush_segment(self) -> list[Output]:
