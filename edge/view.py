@@ -9,6 +9,7 @@ with the latest HR, BR, quality and events after each ECG block.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import sys
 from collections import deque
@@ -38,19 +39,24 @@ def messages(source: str, stdin: TextIO | None = None) -> Iterator[dict]:
         for line in stdin or sys.stdin:
             try:
                 yield json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or not UTF-8
                 continue
         return
     u = urlparse(source)
     if u.scheme != "udp" or not u.port:
         raise ConfigError(f"view source: expected '-' or udp://HOST:PORT, got {source!r}")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind((u.hostname or "127.0.0.1", u.port))
+    try:
+        sock.bind((u.hostname or "127.0.0.1", u.port))
+    except OSError as e:
+        sock.close()
+        raise ConfigError(f"view source {source}: cannot listen there: {e.strerror}",
+                          hint="another `cardioradar view` may be listening on that port") from e
     try:
         while True:
             try:
                 yield json.loads(sock.recv(70000))
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or not UTF-8
                 continue
     finally:
         sock.close()
@@ -89,24 +95,38 @@ class LiveView:
         self.vitals: dict = {}
         self.status: dict = {}
         self.events: deque[str] = deque(maxlen=3)
+        self.bad = 0  # messages skipped as malformed (the view never dies on one datagram)
 
-    def update(self, m: dict) -> bool:
-        """Take one message; True when the plot changed (an ECG block came)."""
+    def update(self, m) -> bool:
+        """Take one message; True when the plot changed (an ECG block came). A malformed
+        message (not an object, a field missing or of the wrong type) is counted and skipped."""
+        try:
+            return self._update(m)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError):
+            self.bad += 1
+            return False
+
+    def _update(self, m: dict) -> bool:
         kind = m.get("type")
         if kind == "ecg":
-            if m["fs_hz"] != self.fs_hz:
-                self.fs_hz = float(m["fs_hz"])
-                self.ring = deque(maxlen=int(self.cfg.span_s * self.fs_hz))
-            for row in m["ecg_mv"]:
-                v = row[self.lead]
-                self.ring.append(float("nan") if v is None or m.get("excluded") else float(v))
+            fs_hz = float(m["fs_hz"])
+            if not 0 < fs_hz <= 10000:
+                raise ValueError(f"fs_hz {fs_hz}")
+            # the whole block is checked before the ring changes: a bad one leaves no trace
+            vals = [float("nan") if row[self.lead] is None or m.get("excluded") else float(row[self.lead])
+                    for row in m["ecg_mv"]]
+            vals = [v if math.isfinite(v) else float("nan") for v in vals]
+            if fs_hz != self.fs_hz:
+                self.fs_hz = fs_hz
+                self.ring = deque(maxlen=max(1, int(self.cfg.span_s * self.fs_hz)))
+            self.ring.extend(vals)
             return True
         if kind == "vitals":
             self.vitals = m
         elif kind == "status":
             self.status = m
         elif kind == "event":
-            self.events.append(f"{m['t_s']:.1f} s {m['kind']}: {m['detail']}")
+            self.events.append(f"{float(m['t_s']):.1f} s {m['kind']}: {m['detail']}")
         return False
 
     def frame(self) -> str:
@@ -118,7 +138,8 @@ class LiveView:
 
         head = (f"lead {c.lead}  last {c.span_s:g} s  |  HR {f(v.get('hr_bpm'), '.1f')} bpm ({v.get('source', '-')})"
                 f"  BR {f(v.get('br_bpm'), '.1f')} /min  q {f(v.get('quality'), '.2f')}  |  t {f(s.get('t_s'), '.1f')} s"
-                f"  drops {s.get('drops', 0)}")
+                f"  drops {s.get('drops', 0)}" + (f"  |  {s['alert']}" if s.get("alert") else "")
+                + (f"  |  {self.bad} bad messages skipped" if self.bad else ""))
         return "\n".join([head, *render(np.array(self.ring), c.width, c.height), *self.events])
 
 

@@ -10,6 +10,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
+from cardioradar.cliargs import number
 from cardioradar.errors import ConfigError
 
 
@@ -28,8 +29,9 @@ def register(sub) -> None:
     p.set_defaults(func=_serve)
 
     p = s.add_parser("record", help="record frames.bin + truth.npz + subject.json")
-    p.add_argument("--seconds", type=float, required=True)
-    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--seconds", type=number("--seconds", gt=0, unit="s"), required=True)
+    p.add_argument("--out", type=Path, required=True, help="output folder (refused if it holds a recording)")
+    p.add_argument("--force", action="store_true", help="overwrite a recording already in --out")
     _subject_args(p)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fast", action="store_true", help="fast analytic front end instead of ADC-level")
@@ -102,7 +104,11 @@ def _serve(args) -> int:
 def _record(args) -> int:
     import contextlib
 
+    from cardioradar.cliargs import refuse_overwrite
     from hardware_sim.record import record_session
+
+    refuse_overwrite([args.out / n for n in ("frames.bin", "truth.npz", "subject.json")], f"--out {args.out}",
+                     force=args.force)
 
     try:  # a progress bar where the host extra brings tqdm; the core install records without one
         from tqdm import tqdm

@@ -128,9 +128,16 @@ def write_truth(path: Path, session: Path, module, subj) -> Path:
 
 
 # --- `cardioradar demo` (registered in host.cli) --------------------------------------------
+DEMO_OUTPUTS = ("session.db", "session.edf", "report.png", "truth.npz")
+
 def add_demo_args(p) -> None:
-    p.add_argument("--seconds", type=float, default=60.0, help="session length (default 60 s)")
-    p.add_argument("--out", type=Path, default=Path("cardioradar-demo"), help="output folder")
+    from cardioradar.cliargs import number
+
+    p.add_argument("--seconds", type=number("--seconds", ge=15, unit="s"), default=60.0,
+                   help="session length (default 60 s; >= 15: DSP warm-up and whole windows)")
+    p.add_argument("--out", type=Path, default=Path("cardioradar-demo"),
+                   help="output folder (refused if it holds an earlier demo, unless --force)")
+    p.add_argument("--force", action="store_true", help="overwrite an earlier demo in --out")
     p.add_argument("--seed", type=int, default=1, help="seed of the virtual subject and module")
     p.add_argument("--subject", default="healthy-rest", help="subject preset (`cardioradar sim subjects`)")
     p.add_argument("--model", type=Path, default=None, help="model .tflite (default: the shipped model)")
@@ -140,7 +147,10 @@ def add_demo_args(p) -> None:
 
 
 def demo_cmd(args) -> int:
+    from cardioradar.cliargs import refuse_overwrite
     from host.report import metrics_line
+
+    refuse_overwrite([args.out / n for n in DEMO_OUTPUTS], f"--out {args.out}", force=args.force)
 
     res = run_demo(args.out, args.seconds, seed=args.seed, subject=args.subject, model=args.model,
                    mode="fast" if args.fast else "adc")

@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import queue
+import shutil
 import sys
 import threading
 import time
@@ -55,7 +56,9 @@ class RunConfig:
     (capped at watchdog_max_s) while no frame comes (None: off); before the run's first frame
     it waits at least watchdog_first_s (a re-send restarts the module; a simulator's first
     frames can take seconds of JIT compile, a real module streams within a frame period of
-    sensorStart). ``seconds`` counts session
+    sensorStart). min_free_mb: below this much free space on the session's disk (checked
+    every second) the run stops and closes the session cleanly (stopped_by "disk space"),
+    before SQLite fails half-way through a commit (0: off). ``seconds`` counts session
     time, plus wall-clock time while no frame comes, so a silent run still ends."""
 
     session_path: Path
@@ -67,6 +70,7 @@ class RunConfig:
     reconfigure_after_s: float | None = 2.0
     reconfigure_backoff_first_s: float = 0.5
     reconfigure_backoff_max_s: float = 10.0
+    min_free_mb: float = 64.0
     watchdog_s: float | None = 5.0
     watchdog_first_s: float = 20.0
     watchdog_max_s: float = 60.0
@@ -123,12 +127,18 @@ class _Store:
         self.writer = writer
         self.q: queue.Queue[Output | None] = queue.Queue(size)
         self.error: BaseException | None = None
+        self.reported = False
         self._t = threading.Thread(target=self._run, name="edge-store", daemon=True)
         self._t.start()
 
     def put(self, out: Output) -> None:
         if self.error is not None:
-            raise InputDataError(f"session store failed: {self.error}") from self.error
+            if self.reported:
+                return  # the run is stopping because of it: later outputs have nowhere to go
+            self.reported = True
+            raise InputDataError(f"session store failed: {self.error}",
+                                 hint="is the session's disk full? (df -h); what was committed before is "
+                                      "readable") from self.error
         self.q.put(out)  # blocks when full: back-pressure onto the link's bounded queue
 
     def close(self) -> None:
@@ -149,8 +159,8 @@ class _Store:
                     w.add_vitals([o.result.vitals])
                 elif o.event is not None:
                     w.add_event(o.event)
-            except Exception as e:  # reported to the loop at its next put
-                log.exception("session store write failed")
+            except Exception as e:  # reported to the loop at its next put, as one line (disk full is no bug)
+                log.debug("session store write failed", exc_info=True)
                 self.error = e
 
 
@@ -209,19 +219,20 @@ class _Reconfigure:
 def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None, *,
              open_data: Callable | None = None, open_config: Callable | None = None,
              status_out: TextIO | None = None, live_out: TextIO | None = None,
-             on_status: Callable[[Status], None] | None = None) -> RunSummary:
+             on_status: Callable[[Status], None] | None = None, web=None) -> RunSummary:
     """Run link -> DSP -> model -> post -> store + live output until ``stop`` or ``cfg.seconds``.
 
     ``model``: an ``edge.infer.EcgModel`` (already checked against the board's DSP settings).
     ``open_data`` / ``open_config``: transports (default: the profile's ports). ``status_out``:
     where the status line goes (default stderr; False: nowhere). ``live_out``: the stream for
-    ``live='-'`` (default stdout). ``on_status``: called with each `Status`.
+    ``live='-'`` (default stdout). ``on_status``: called with each `Status`. ``web``: a started
+    ``edge.web.WebView``: it gets the live records; markers typed there become 'marker' events.
     Raises ``TransportError`` ("busy: used by PID N") when another run holds a port.
     """
     # One tester, one radar: refuse before anything touches the ports or makes a file.
     with portlock.acquire({"config": profile.ports.config, "data": profile.ports.data}) as locks:
         return _run_locked(profile, model, cfg, stop, locks, open_data=open_data, open_config=open_config,
-                           status_out=status_out, live_out=live_out, on_status=on_status)
+                           status_out=status_out, live_out=live_out, on_status=on_status, web=web)
 
 
 def _plain_pty(port: str) -> bool:
@@ -262,7 +273,7 @@ class _Tracked:
 
 
 def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, locks: portlock.PortLocks, *,
-                open_data, open_config, status_out, live_out, on_status) -> RunSummary:
+                open_data, open_config, status_out, live_out, on_status, web=None) -> RunSummary:
     stop = stop or threading.Event()
     status_out = status_out if status_out is not None else sys.stderr
     dsp_cfg = DspConfig.from_profile(profile)
@@ -276,6 +287,7 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
             "hop_samples": dsp_cfg.hop_samples, "data_port": profile.ports.data, **cfg.metadata}
     core = EdgeCore(dsp_cfg, model, cfg.core)
     live = LiveSink(cfg.live, stdout=live_out)
+    live = web.tee(live) if web is not None else live  # the browser view gets the same records
     reader = FrameReader(data_port, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
     writer = SessionWriter(path, meta)
     store = _Store(writer, cfg.store_queue)
@@ -322,11 +334,22 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
                 port.close()
         watch.started(time.monotonic())
         next_status = time.monotonic() + cfg.status_interval_s
+        next_disk = time.monotonic()
         while True:
             now = time.monotonic()
             if stop.is_set():
                 stopped_by = "signal"
                 break
+            if cfg.min_free_mb > 0 and now >= next_disk:
+                next_disk = now + 1.0
+                free_mb = shutil.disk_usage(path.parent).free / 1e6
+                if free_mb < cfg.min_free_mb:
+                    log.error("only %.0f MB free on the session's disk (< %.0f MB): stopping", free_mb,
+                              cfg.min_free_mb)
+                    event("disk", f"only {free_mb:.0f} MB free on the session's disk (guard {cfg.min_free_mb:.0f} MB):"
+                                  " session closed before the disk fills")
+                    stopped_by = "disk space"
+                    break
             if cfg.seconds is not None and core.t_s + watch.silent_s(now) >= cfg.seconds:
                 # session time, and the wall clock while no frame comes: a module that never
                 # starts (or a port that never comes back) still ends the run
@@ -371,6 +394,8 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
                 except queue.Empty:
                     break
                 event("reconfigure", detail)
+            for text in web.markers() if web is not None else ():
+                event("marker", text)  # typed in the web view: an annotation in the exports
             if cfg.status_interval_s > 0 and now >= next_status:
                 next_status += cfg.status_interval_s
                 st = status()
@@ -393,6 +418,8 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
             if cfg.seconds is None or not (hasattr(item, "heatmap_iq") and core.t_s >= cfg.seconds):
                 dispatch(core.feed(item))
         dispatch(core.finish())
+        for text in web.markers() if web is not None else ():
+            event("marker", text)
         # a run that ends while no frame comes (module silent, port gone) lost those frames:
         # count them by the host clock, so the summary never says "0 lost" after a silent stretch
         if silent > 0:
@@ -410,7 +437,10 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
                          f"latency p50 {lat.quantile_s(0.5):.2f} s p95 {lat.quantile_s(0.95):.2f} s "
                          f"max {lat.max_s:.2f} s")
         store.close()
-        writer.close()
+        try:
+            writer.close()
+        except Exception as e:  # e.g. the disk is full: the error that stopped the run is the one to report
+            log.warning("session %s not closed cleanly: %s", path, e)
         live.close()
     log.info("run finished: %s", summary)
     return summary

@@ -252,7 +252,12 @@ class SessionWriter:
     def _commit(self) -> None:
         if self._pending_since is None:
             return
-        self._exec("COMMIT")
+        try:
+            self._exec("COMMIT")
+        except InputDataError:
+            if not self._conn.in_transaction:  # SQLite rolled back (disk full): nothing left to commit
+                self._pending_since = None
+            raise
         self._pending_since = None
         self._n_commits += 1
         if self._on_commit is not None:
@@ -273,8 +278,8 @@ class SessionWriter:
         while not self._stop.wait(self.commit_interval_s / 4):
             try:
                 self.tick()
-            except InputDataError:
-                log.exception("session %s: timed commit failed", self.path)
+            except InputDataError as e:  # one line: a full disk is no bug (the next add raises it too)
+                log.error("session %s: timed commit failed: %s", self.path, e)
 
 
 def _expect(value: object, kind: type, where: str) -> None:
