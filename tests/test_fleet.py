@@ -160,3 +160,11 @@ def test_fleet_without_the_scale_extra_names_it(tmp_path):
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "needs the Python package 'ray'" in r.stderr and '.[scale]' in r.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_address_where_no_head_answers_is_refused_at_once(tmp_path):
+    with pytest.raises(ConfigError, match="no Ray head answers"):
+        reprocess_fleet(["x.db"], tmp_path / "o", address="127.0.0.1:1", progress=False)
+    with pytest.raises(ConfigError, match="expected HOST:PORT"):
+        reprocess_fleet(["x.db"], tmp_path / "o", address="nonsense", progress=False)
+    assert not (tmp_path / "o").exists()

@@ -73,6 +73,23 @@ class Cluster:
             yield ray.get(ready[0])
 
 
+def check_address(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse an address whose head does not answer (``ray.init`` would retry for minutes)."""
+    import socket
+
+    if address == "auto":  # Ray finds the cluster this node belongs to
+        return
+    hostport = address.split("://", 1)[-1].rstrip("/")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise ConfigError(f"--address {address}: expected HOST:PORT (e.g. 10.0.0.5:6379) or ray://HOST:10001")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as e:
+        raise ConfigError(f"--address {address}: no Ray head answers there ({e})",
+                          hint="start it with `ray start --head --port=6379` and pass the address it prints") from e
+
+
 def active() -> Cluster | None:
     """The cluster opened by ``cluster(...)`` in this process, or None."""
     return _ACTIVE
@@ -88,6 +105,8 @@ def cluster(address: str | None = None, workers: int | None = None) -> Iterator[
     address = None if address in (None, "", "local") else address
     if workers is not None and workers < 1:
         raise ConfigError(f"--workers: expected >= 1, got {workers}")
+    if address:
+        check_address(address)
     import ray
 
     started = False
@@ -103,7 +122,8 @@ def cluster(address: str | None = None, workers: int | None = None) -> Iterator[
         except (ConnectionError, ValueError, RuntimeError) as e:
             where = f"--address {address}" if address else "a local Ray"
             raise ConfigError(f"{where}: could not start/join Ray: {e}",
-                              hint="start the head with `ray start --head` and pass the address it prints") from e
+                              hint="a head started by `ray start --head` (Ray 2.60) wants its token: set RAY_AUTH_MODE=token "
+                                   "and RAY_AUTH_TOKEN (`ray get-auth-token` on the head) here") from e
         started = True
     cpus = int(ray.cluster_resources().get("CPU", 1))
     previous = _ACTIVE

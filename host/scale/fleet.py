@@ -225,9 +225,11 @@ def reprocess_fleet(sources: list[str], out_dir: str | Path, model: str | None =
     import ray  # noqa: F401  -- the [scale] extra: missing, the run ends before anything is written
     from tqdm import tqdm
 
-    from host.scale import cluster
+    from host.scale import check_address, cluster
 
     t0 = time.perf_counter()
+    if address and address != "local":
+        check_address(address)  # before the output folder is made
     jobs, finished = plan_jobs(sources, out_dir, model, board, archive_raw)
     todo = [i for i in range(len(jobs)) if i not in finished]
     rows: dict[int, dict] = dict(finished)
