@@ -189,3 +189,20 @@ def test_af_subject_through_the_edge_core(tmp_path):
         assert [(e.t0_s, e.t1_s) for e in eps] == [(e.t0_s, e.t1_s) for e in core.af.episodes]
     assert burdens["af"] >= 0.8  # the DSP warm-up, the first window and the last < 1 window carry no ECG
     assert burdens["healthy-rest"] == 0.0
+
+
+def test_detector_slips_on_a_sinus_rhythm_are_not_af():
+    """Missed beats (a double interval) and extra beats (an interval split in two), as the
+    reconstructed ECG's R-peak detection makes them, must not turn sinus rhythm into AF."""
+    scores, raw = [], []
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        rr = list(sinus(rng, 40))
+        for i in range(int(rng.integers(1, 5)), 34, 7):
+            if rng.random() < 0.5:
+                rr[i:i + 2] = [rr[i] + rr[i + 1]]  # a missed beat
+            else:
+                f = rng.uniform(0.35, 0.65)
+                rr[i:i + 1] = [rr[i] * f, rr[i] * (1 - f)]  # an extra beat
+        scores.append(af_score(np.array(rr[:32])))
+    assert np.mean(np.array(scores) < 0.5) >= 0.95
