@@ -33,6 +33,7 @@ EVENT_KINDS = (
     "reconfigure",  # the module's .cfg re-sent after a reset; detail = outcome of the attempt
     "session",  # start/stop/notes of the session itself
     "af",  # an atrial-fibrillation episode (edge.rhythm.AfTracker); duration_s once it ended
+    "marker",  # typed by the tester in the live web view (edge.web); detail = the text
 )
 
 VITALS_SOURCES = ("model", "classical")
