@@ -118,7 +118,8 @@ def cluster(address: str | None = None, workers: int | None = None) -> Iterator[
             if address:
                 ray.init(address=address, **kw)
             else:
-                ray.init(num_cpus=workers or os.cpu_count() or 1, **kw)
+                # "local": a new Ray of our own, even where a head (or RAY_ADDRESS) is on this machine
+                ray.init(address="local", num_cpus=workers or os.cpu_count() or 1, **kw)
         except (ConnectionError, ValueError, RuntimeError) as e:
             where = f"--address {address}" if address else "a local Ray"
             raise ConfigError(f"{where}: could not start/join Ray: {e}",
