@@ -60,6 +60,12 @@ def _timed(sessions: list[Path], out: Path, model: str | None, workers: int) -> 
 
 def bench_fleet(n_sessions: int = 8, seconds: float = 60.0, seed: int = 7114, model: str | None = None) -> dict:
     """Figures of ``cardioradar bench fleet`` (see the module docstring)."""
+    import ray
+
+    if ray.is_initialized():  # its worker count would not be ours to set
+        from cardioradar.errors import ConfigError
+
+        raise ConfigError("bench fleet: starts its own local Ray with 1, then 2 CPUs; call it with none running")
     with tempfile.TemporaryDirectory(prefix="cardioradar-fleet-") as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
