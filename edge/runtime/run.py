@@ -31,8 +31,8 @@ from typing import TextIO
 
 from cardioradar.errors import ConfigError, InputDataError, TransportError
 from edge.dsp.config import DspConfig
-from edge.link.types import DISCONNECT, RECONNECT, RadarFrame
 from edge.link import DecoderConfig, FrameDecoder, FrameReader, ReaderConfig, open_config_port, open_data_port, send_cfg
+from edge.link.types import DISCONNECT, RECONNECT, RadarFrame
 from edge.runtime import portlock
 from edge.runtime.core import CoreConfig, EdgeCore, Output
 from edge.runtime.live import LiveSink, Status, event_message, result_messages
@@ -501,7 +501,7 @@ class _Watch:
         if self.last_frame is None or self.disconnected_at is not None:
             return []  # the reader is reopening the port; the .cfg follows its return
         ra = self.cfg.reconfigure_after_s
-        if self.reconnected_at is not None and ra is not None:
+        if self.reconnected_at is not None and ra is not None and self.cfg.send_cfg:
             if can_resend and now - self.reconnected_at >= ra:
                 self.reconnected_at = None  # one re-send sequence per silent reconnect
                 self.next_at = now + max(self.interval_s, ra)
