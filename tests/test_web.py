@@ -62,6 +62,16 @@ def test_address_forms_and_errors():
             parse_address(bad)
 
 
+def test_cli_bad_web_address_is_one_line(tmp_path):
+    env = dict(os.environ, CARDIORADAR_LOCK_DIR=str(tmp_path / "locks"))
+    r = subprocess.run([sys.executable, "-m", "cardioradar", "edge", "run", "--web", "1:99999", "--session",
+                        str(tmp_path / "s.db"), "--seconds", "1"], cwd=ROOT, env=env, capture_output=True,
+                       text=True, timeout=180)
+    errors = [x for x in r.stderr.splitlines() if x.startswith("error:")]
+    assert r.returncode == 2 and errors == ["error: --web: expected [HOST:]PORT with PORT 0..65535, got '1:99999'"]
+    assert "Traceback" not in r.stderr and not (tmp_path / "s.db").exists()
+
+
 def test_marker_text_is_one_clean_line():
     assert clean_marker("  lights\toff\n") == "lights off"
     assert clean_marker("Zimmer 3: Licht aus ✓") == "Zimmer 3: Licht aus ✓"

@@ -31,6 +31,7 @@ import json
 import logging
 import queue
 import secrets
+import socket
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,21 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def _reachable(host: str) -> str:
+    """A wildcard bind (0.0.0.0, ::) named by the address of the default route's interface, so
+    the printed URL opens on the phone; the wildcard itself where there is no route. (A UDP
+    connect sends nothing: it only asks the kernel which source address it would use.)"""
+    if host not in ("0.0.0.0", "::", ""):
+        return host
+    fam, probe = (socket.AF_INET6, "2001:db8::1") if host == "::" else (socket.AF_INET, "192.0.2.1")
+    try:
+        with socket.socket(fam, socket.SOCK_DGRAM) as s:
+            s.connect((probe, 9))
+            return s.getsockname()[0]
+    except OSError:
+        return host
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -134,7 +150,8 @@ class WebView:
     # --- the runtime's side -------------------------------------------------------------------
     @property
     def url(self) -> str:
-        host = f"[{self.cfg.host}]" if ":" in self.cfg.host else self.cfg.host
+        host = _reachable(self.cfg.host)
+        host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
 
     def start(self, timeout_s: float = 30.0) -> WebView:
