@@ -175,7 +175,8 @@ COMMANDS = {
     "convert": ("ONNX model -> float32 and int8 TFLite via onnx2tf, checked against onnxruntime",
                 _add_convert, _run_convert),
     "data": ("datasets: build train/val/test folders from the simulator, sessions or MMECG", _add_data, _run_data),
-    "report": ("a session's report PNG: 12 leads on the ECG grid, HR trend, quality, metrics", _add_report,
+    "report": ("a session's report PNG (12 leads on the ECG grid, HR trend, quality, metrics); "
+               "--overnight: a multi-page PDF for a night", _add_report,
                _run_report),
     "demo": ("simulator + edge runtime over ptys: session, EDF+, report, metrics vs truth", _add_demo, _run_demo),
     "flash": ("flash a signed bundle to the board agent: resume, verify, activate, wait for confirm",

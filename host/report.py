@@ -2,7 +2,8 @@
 
 The page: the 12 leads on the standard ECG grid (25 mm/s, 10 mm/mV, 1 mm minor and 5 mm
 major lines), 3 x 4 layout of 2.5 s per lead (I aVR V1 V4 / II aVL V2 V5 / III aVF V3 V6)
-plus a 10-s lead II rhythm strip, drawn in millimetres so the scale is exact on the page;
+plus a 10-s lead II rhythm strip, a 1-mV calibration pulse left of each row, drawn in
+millimetres so the scale is exact on the page;
 the HR trend (model and classical sources); quality and the exclusion / event timeline, with
 the AF episodes the board flagged (``edge.rhythm.AfTracker``, events of kind "af") and their burden.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardioradar.errors import InputDataError
+from cardioradar.errors import ConfigError, InputDataError
 from edge.rhythm import af_burden, episodes_from_events
 from edge.store import VALID, SessionReader
 from edge.types import LEADS
@@ -37,6 +38,7 @@ MM_PER_S = 25.0
 MM_PER_MV = 10.0
 STRIP_S = 10.0
 ROW_MM = 30.0
+CAL_MM = 8.0  # left margin of the lead drawing holding the calibration pulses
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,8 @@ def _strip_start(reader: SessionReader, fs: float) -> float:
     return lo
 
 
-def _grid(ax, width_mm: float, height_mm: float) -> None:
-    for x in np.arange(0, width_mm + 0.01, 1.0):
+def _grid(ax, width_mm: float, height_mm: float, x0_mm: float = 0.0) -> None:
+    for x in np.arange(x0_mm, width_mm + 0.01, 1.0):
         major = abs(x / 5 - round(x / 5)) < 1e-6
         ax.axvline(x, color="#f4a6a6" if major else "#fbdada", lw=0.6 if major else 0.25, zorder=0)
     for y in np.arange(0, height_mm + 0.01, 1.0):
@@ -113,7 +115,7 @@ def _grid(ax, width_mm: float, height_mm: float) -> None:
 def _draw_leads(ax, series, fs: float) -> None:
     quarter = int(STRIP_S / 4 * fs)
     height = ROW_MM * 4
-    _grid(ax, STRIP_S * MM_PER_S, height)
+    _grid(ax, STRIP_S * MM_PER_S, height, -CAL_MM)
     for r, row in enumerate(LAYOUT + (("II",),)):
         base = height - ROW_MM * (r + 0.5)
         for c, lead in enumerate(row):
@@ -123,13 +125,16 @@ def _draw_leads(ax, series, fs: float) -> None:
             x0 = (seg.start / fs) * MM_PER_S
             x = x0 + np.arange(len(y)) / fs * MM_PER_S
             ax.plot(x, base + (y - np.nanmedian(y) if np.any(np.isfinite(y)) else y) * MM_PER_MV, "k", lw=0.7)
-            ax.text(x0 + 1, base + 8, lead, fontsize=8)
+            ax.text(x0 + 1, base + 10, lead, fontsize=8, bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.8})
+            if c > 0:  # lead change: a short separator, as on a printed 12-lead
+                ax.plot([x0, x0], [base - 4, base + 4], "k", lw=0.8)
             bad = series.status[seg] != VALID
             if bad.any():
                 ax.fill_between(x, base - ROW_MM / 2, base + ROW_MM / 2, where=bad, color="0.85", zorder=0.5)
-    # 1 mV calibration pulse at the left of the rhythm strip
-    ax.plot([0, 0, 5, 5], [ROW_MM / 2 - 5, ROW_MM / 2 + 5, ROW_MM / 2 + 5, ROW_MM / 2 - 5], "k", lw=0.8)
-    ax.set_xlim(0, STRIP_S * MM_PER_S)
+        # 1 mV calibration pulse (10 mm high, 0.2 s wide) left of each row, clear of the trace
+        ax.plot([-CAL_MM + 0.5, -CAL_MM + 1.5, -CAL_MM + 1.5, -CAL_MM + 6.5, -CAL_MM + 6.5, -1.0],
+                [base, base, base + MM_PER_MV, base + MM_PER_MV, base, base], "k", lw=0.8)
+    ax.set_xlim(-CAL_MM, STRIP_S * MM_PER_S)
     ax.set_ylim(0, height)
     ax.set_aspect("equal")
     ax.set_xticks([])
@@ -208,9 +213,39 @@ def add_report_args(p) -> None:
     p.add_argument("--truth", type=Path, default=None,
                    help="truth .npz in session time (as `cardioradar demo` writes) for metrics")
     p.add_argument("--json", action="store_true", help="last line: the metrics as JSON")
+    p.add_argument("--overnight", action="store_true",
+                   help="a multi-page PDF for a night: summary, hourly trends and 12-lead pages, events "
+                        "(--out default: NAME_overnight.pdf beside the session)")
+    p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="--overnight page size (landscape)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing --overnight PDF")
+
+
+def overnight_cmd(args) -> int:
+    from cardioradar.cliargs import refuse_overwrite
+    from host.overnight import make_overnight_report
+
+    if args.truth is not None:
+        raise ConfigError("--truth: not used with --overnight (metrics against a truth: the one-page report)")
+    out = args.out if args.out is not None else args.session.with_name(args.session.stem + "_overnight.pdf")
+    if out.suffix.lower() != ".pdf":
+        raise ConfigError(f"--out {out}: expected a .pdf file for --overnight, got {out.suffix or 'no suffix'!r}")
+    refuse_overwrite([out], f"--out {out}", force=args.force)
+    path, summary, n_pages = make_overnight_report(args.session, out, paper=args.paper)
+    print(path)
+    print(f"{n_pages} pages; {summary.duration_s / 3600:.2f} h, recorded {summary.recorded_s / 3600:.2f} h, "
+          f"HR median {summary.hr_bpm.median:.0f} bpm, AF burden {summary.af_burden:.1%}")
+    if args.json:
+        d = summary.as_dict()
+        print(json.dumps({"report": str(path), "pages": n_pages,
+                          **{k: d[k] for k in ("duration_s", "recorded_s", "excluded_s", "missing_s", "af_burden",
+                                               "n_beats")},
+                          "af_episodes": len(summary.af_episodes)}))
+    return 0
 
 
 def report_cmd(args) -> int:
+    if args.overnight:
+        return overnight_cmd(args)
     out, metrics = make_report(args.session, args.out, args.truth)
     print(out)
     if metrics is not None:
