@@ -21,6 +21,7 @@ import json
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -242,7 +243,7 @@ def reprocess_fleet(sources: list[str], out_dir: str | Path, model: str | None =
                     rows[i] = row
                     bar.update(1)
                     if row["status"] == "error":
-                        bar.write(f"{row['source']}: {row['error']}")
+                        bar.write(f"{row['source']}: {row['error']}", file=sys.stderr)
     finally:
         bar.close()
     result = FleetResult(str(out_dir), [rows[i] for i in range(len(jobs))])
