@@ -303,7 +303,7 @@ def _time_axis(ax, start, t0: float, t1: float, step_s: float) -> None:
 
 def _trend_axes(fig, vitals, events, spans, episodes, start, t0, t1, step_s, rect_top=0.9):
     """HR / BR / quality panels over [t0, t1); ``spans``: (t0, t1, status) runs of not-valid ECG."""
-    gs = fig.add_gridspec(3, 1, left=0.07, right=0.97, top=rect_top, bottom=0.08, hspace=0.12,
+    gs = fig.add_gridspec(3, 1, left=0.07, right=0.97, top=rect_top - 0.03, bottom=0.08, hspace=0.12,
                           height_ratios=[2.2, 1.2, 1.0])
     v = [x for x in vitals if t0 <= x.t_s < t1]
     ax_hr = fig.add_subplot(gs[0])
@@ -340,15 +340,17 @@ def _trend_axes(fig, vitals, events, spans, episodes, start, t0, t1, step_s, rec
         ax.grid(True, color="0.9", lw=0.5)
     for e in events:
         if t0 <= e.t_s < t1 and e.kind == MARKER:
-            ax_hr.annotate(e.detail[:24], (e.t_s, 1.0), xycoords=("data", "axes fraction"), fontsize=8,
-                           rotation=90, va="top", ha="right", color="C9")
+            ax_hr.annotate(e.detail[:24], (e.t_s, 0.98), xycoords=("data", "axes fraction"), fontsize=8,
+                           rotation=90, va="top", ha="right", color="C9",
+                           bbox={"fc": "white", "ec": "none", "pad": 0.5, "alpha": 0.8})
     _time_axis(ax_q, start, t0, t1, step_s)
     for ax in (ax_hr, ax_br):
         ax.tick_params(labelbottom=False)
     ax_q.set_xlabel("clock time (board's time zone)", fontsize=FONT_PT)
     handles = ax_hr.get_legend_handles_labels()[0] + ax_q.get_legend_handles_labels()[0]
     if handles:
-        ax_hr.legend(handles=handles, fontsize=8, loc="upper right", ncol=5)
+        ax_hr.legend(handles=handles, fontsize=8, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=6,
+                     frameon=False, borderaxespad=0.2)
     return ax_hr
 
 
