@@ -66,6 +66,9 @@ class FrameReader:
         self._overflow_events = 0
         self._overflow_first: int | None = None
         self.reconnects = 0
+        # clock time the link last decoded a frame (a consumer behind on its queue can
+        # tell a silent module from its own backlog)
+        self.last_frame_s: float | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "FrameReader":
@@ -137,6 +140,8 @@ class FrameReader:
             if data:
                 last_data_t, silent_reported = now, False
                 for item in self.decoder.feed(data, now):
+                    if isinstance(item, RadarFrame):
+                        self.last_frame_s = now
                     self._put(item)
             elif not silent_reported and now - last_data_t >= cfg.silence_s:
                 silent_reported = True

@@ -359,10 +359,12 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
             dispatch(core.idle() if item is None else core.feed(item))
             now = time.monotonic()
             kind = getattr(item, "kind", None)
-            if isinstance(item, RadarFrame):
-                back = watch.frame(now)
+            if reader.last_frame_s is not None and reader.last_frame_s > watch.last_frame:
+                # the link's own arrival clock: a loop behind on its queue is no silent module
+                back = watch.frame(reader.last_frame_s)
                 if back is not None:
                     event("watchdog", f"frames back after {back:.1f} s without any", duration_s=back)
+            if isinstance(item, RadarFrame):
                 reconf.cancel()
             elif kind == DISCONNECT:
                 watch.disconnect(now)
