@@ -168,3 +168,12 @@ def test_an_address_where_no_head_answers_is_refused_at_once(tmp_path):
     with pytest.raises(ConfigError, match="expected HOST:PORT"):
         reprocess_fleet(["x.db"], tmp_path / "o", address="nonsense", progress=False)
     assert not (tmp_path / "o").exists()
+
+
+def test_summary_numbers_do_not_depend_on_the_reading_chunk(fleet, monkeypatch):
+    import host.scale.fleet as fleet_mod
+
+    out, _ = fleet
+    whole = fleet_mod.session_stats(out / "rec0.db")
+    monkeypatch.setattr(fleet_mod, "_STATS_CHUNK_S", 0.7)  # blocks straddle every chunk edge
+    assert fleet_mod.session_stats(out / "rec0.db") == whole and whole["recorded_s"] > 5

@@ -33,6 +33,7 @@ from cardioradar.errors import ConfigError
 log = logging.getLogger(__name__)
 
 SUMMARY_NAME = "fleet_summary"
+_STATS_CHUNK_S = 600.0
 # The summary's columns, in order (units in the names; NaN where a value does not exist).
 COLUMNS = ("source", "output", "status", "error", "reused", "model_sha256", "frames", "duration_s",
            "recorded_s", "excluded_s", "n_beats", "hr_bpm_mean", "hr_bpm_median", "hr_bpm_p05", "hr_bpm_p95",
@@ -90,16 +91,24 @@ def session_stats(path: str | Path) -> dict:
     from edge.rhythm import af_burden, af_episodes
     from edge.store import SessionReader
 
+    recorded = excluded = 0.0
     with SessionReader(path) as r:
         meta = r.metadata()
-        blocks = list(r.ecg_blocks())
+        span = r.ecg_time_range()
+        t = span[0] if span else 0.0
+        while span and t < span[1]:  # a night's ECG in 10-min pieces: bounded memory
+            for b in r.ecg_blocks(t, t + _STATS_CHUNK_S):
+                if t <= b.t0_s < t + _STATS_CHUNK_S:  # each block counted once
+                    if b.excluded:
+                        excluded += b.n_samples / b.fs_hz
+                    else:
+                        recorded += b.n_samples / b.fs_hz
+            t += _STATS_CHUNK_S
         beats = r.beats()
         vitals = r.vitals()
         n_frames = r.counts().get("frames", 0)
     fs = float(meta.get("frame_rate_hz") or 100.0)
-    recorded = sum(b.n_samples / b.fs_hz for b in blocks if not b.excluded)
-    excluded = sum(b.n_samples / b.fs_hz for b in blocks if b.excluded)
-    end_s = max([b.t1_s for b in blocks] + [n_frames / fs])
+    end_s = max(span[1] if span else 0.0, n_frames / fs)
     hr = np.array([b.hr_bpm for b in beats], float)
     hr = hr[np.isfinite(hr)]
     t = np.array([b.t_s for b in beats], float)
