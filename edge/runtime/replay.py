@@ -29,9 +29,9 @@ from edge.runtime.core import CoreConfig, EdgeCore, Output
 log = logging.getLogger(__name__)
 
 READ_BYTES = 8192  # what the link's reader thread reads at a time
-# Link events the packets cannot show again (the transport saw them, not the decoder):
-# copied from the original session into the reprocessed one.
-TRANSPORT_EVENT_KINDS = frozenset({"disconnect", "reconnect", "reconfigure", "watchdog", "overflow"})
+# Events the packets cannot show again (the transport saw them, not the decoder; a tester
+# typed them): copied from the original session into the reprocessed one.
+TRANSPORT_EVENT_KINDS = frozenset({"disconnect", "reconnect", "reconfigure", "watchdog", "overflow", "marker"})
 
 Chunk = tuple[bytes, "float | None"]  # (bytes, host_time_s or None for a bare stream)
 
