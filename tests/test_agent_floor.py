@@ -63,13 +63,12 @@ def test_counters_2_4_2_refused_on_every_path(tmp_path, built):
             with pytest.raises(Refused) as e:
                 c.request(Op.INSTALL, {"sha256": hashlib.sha256(built["c2"].read_bytes()).hexdigest()})
             assert e.value.reason == "downgrade"
-            # install of a new counter-2 bundle: refused at VERIFY by flash, and by INSTALL without VERIFY
+            # install of a new counter-2 bundle: refused as soon as its signed manifest is in
             with pytest.raises(Refused) as e:
                 flash(c, built["c2_other"])
             assert e.value.reason == "downgrade"
-            sha = _upload(c, built["c2_other"])
             with pytest.raises(Refused) as e:
-                c.request(Op.INSTALL, {"sha256": sha})
+                _upload(c, built["c2_other"])
             assert e.value.reason == "downgrade"
             h = board_status(c)
             assert h["running"] == "a" and h["state"]["confirmed"] == "a" and h["state"]["tentative"] is None
@@ -97,3 +96,23 @@ def test_counters_2_4_2_refused_on_every_path(tmp_path, built):
         assert h["running"] == "a" and h["state"]["last_event"]["kind"] == "downgrade", h
     finally:
         agent.close()
+
+
+def test_install_without_verify_is_refused_below_the_floor(tmp_path, built):
+    """INSTALL checks the floor itself, whatever came before it (here the bytes are staged
+    directly, past the early check an UPLOAD_DATA would run)."""
+    from edge.agent import health
+    from edge.agent.protocol import Message
+    from edge.agent.server import Agent, AgentConfig
+
+    agent = Agent(AgentConfig(tmp_path / "root", "sim", (built["pub"],),
+                              health.HealthSpec(("{python}", "-c", "pass"), 30.0)))
+    agent.boot()
+    agent.store.save(dataclasses.replace(agent.store.load(), security_counter=4))
+    data = built["c2_other"].read_bytes()
+    sha = hashlib.sha256(data).hexdigest()
+    agent.staging.begin(len(data), sha)
+    agent.staging.write(0, data)
+    answer = agent.handle(Message(Op.INSTALL, 1, False, {"sha256": sha}))[0].fields
+    assert answer["ok"] is False and answer["error"] == "downgrade", answer
+    assert agent.store.load().slots["b"] is None
