@@ -177,3 +177,26 @@ def test_summary_numbers_do_not_depend_on_the_reading_chunk(fleet, monkeypatch):
     whole = fleet_mod.session_stats(out / "rec0.db")
     monkeypatch.setattr(fleet_mod, "_STATS_CHUNK_S", 0.7)  # blocks straddle every chunk edge
     assert fleet_mod.session_stats(out / "rec0.db") == whole and whole["recorded_s"] > 5
+
+
+def test_reprocess_keeps_transport_events_and_markers_not_the_old_results(fleet_inputs, tmp_path):
+    from edge.store import SessionWriter
+    from edge.types import SessionEvent
+
+    src = tmp_path / "marked.db"
+    with SessionReader(fleet_inputs[2]) as r:
+        meta = {k: v for k, v in r.metadata().items() if k not in ("closed_cleanly", "end_time_utc")}
+        w = SessionWriter(src, {**meta, "technician": "tt"})
+        for f in r.frames():
+            w.add_frame(f)
+    w.add_event(SessionEvent(3.0, "marker", "patient turned"))
+    w.add_event(SessionEvent(4.0, "disconnect", "port gone"))
+    w.add_event(SessionEvent(4.5, "exclusion", "from the old model"))
+    w.close()
+    res = reprocess_session(src, tmp_path / "new.db", load_profile("sim"))
+    with SessionReader(res.out_path) as r:
+        kinds = [(e.kind, e.detail) for e in r.events()]
+        meta = r.metadata()
+    assert ("marker", "patient turned") in kinds and ("disconnect", "port gone") in kinds
+    assert ("exclusion", "from the old model") not in kinds
+    assert meta["technician"] == "tt" and meta["reprocessed_from"] == "marked.db"
