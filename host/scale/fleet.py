@@ -163,6 +163,7 @@ def reprocess_one(job: FleetJob) -> dict:
         reprocess_session(job.source, partial, load_profile(board), job.model, archive_raw=job.archive_raw,
                           extra_meta={"reprocessed_name": job.name})
         os.replace(partial, out)
+        _fsync_dir(out.parent)  # the session's name is on disk before its marker can be
         stats = session_stats(out)
         row = _row(job, "ok", stats=stats, wall_s=time.perf_counter() - t0)
         _write_atomic(marker_path(job.out_dir, job.name), json.dumps(_jsonable(row), indent=1))
@@ -189,6 +190,16 @@ def _write_atomic(path: Path, text: str) -> None:
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable (the session's, then its marker's)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def plan_jobs(sources: list[str], out_dir: str | Path, model: str | None, board: str | None,
