@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from cardioradar import __version__
 from cardioradar.cli import main
 from cardioradar.errors import ConfigError, InputDataError
 from edge.store import SessionWriter
@@ -61,7 +62,11 @@ def session(tmp_path_factory):
         w.add_event(SessionEvent(7.0, "disconnect", "radar port lost", duration_s=1.0))
         w.add_event(SessionEvent(3.3, "drop", "frames lost", count=4))
         w.add_event(SessionEvent(1.5, "af", "AF episode 5 s (max score 0.90)", duration_s=5.0))  # edge.rhythm.AfTracker
+        w.add_event(SessionEvent(2.5, "marker", LONG_NOTE))
     return path
+
+
+LONG_NOTE = "subject got up to the bathroom; back in bed 02:10, lights on in the corridor (tester: A. Rossi)"
 
 
 def beat_times() -> np.ndarray:
@@ -237,3 +242,58 @@ def test_sub_second_start_shifts_the_grid_to_a_whole_second(tmp_path):
 def test_default_output_paths_sit_beside_the_session(session):
     for fmt, name in [("edf", "night1.edf"), ("wfdb", "night1.hea"), ("csv", "night1.csv")]:
         assert export_session(session, fmt).name == name
+
+
+def test_edf_keeps_full_texts_and_the_model(session, tmp_path):
+    """EDF+ annotations used to be cut at 40 characters (edflib's limit): a marker's note lost
+    its end and the model's SHA-256 had no room. Read back with pyedflib."""
+    import pyedflib
+
+    out = export_session(session, "edf", tmp_path / "n.edf")
+    r = pyedflib.EdfReader(str(out))
+    try:
+        texts = list(r.readAnnotations()[2])
+        recording = r.getRecordingAdditional()
+    finally:
+        r.close()
+    assert f"marker: {LONG_NOTE}" in texts and len(LONG_NOTE) > 40
+    assert f"CardioRadar software {__version__}, model cr-unet sha256 {'0f' * 32}" in texts
+    assert "sha256_0f0f0f0f0f0f0f0f" in out.read_bytes()[88:168].decode("ascii")  # the header's recording field
+    assert "sw_" in recording and "sha256_" in recording
+    evt = tmp_path / "wf" / "n"
+    export_session(session, "wfdb", evt)
+    import wfdb
+
+    assert f"marker: {LONG_NOTE}" in wfdb.rdann(str(evt), "evt").aux_note
+
+
+def test_edf_annotations_never_dropped_when_many():
+    from host.export.edf_out import _tal, pack_annotations
+
+    notes = [(i * 0.01, 0.0, f"note {i}") for i in range(1000)] + [(1.5, 2.0, "x" * 300)]
+    cap, per = pack_annotations(sorted(notes), 2)
+    flat = [b for rec in per for b in rec]
+    assert sorted(flat) == sorted(_tal(*n) for n in notes)
+    assert all(len(f"+{k}".encode()) + 3 + sum(map(len, rec)) <= cap for k, rec in enumerate(per))
+    assert all(float(b[1:b.index(b"\x14")].split(b"\x15")[0]) < 1.0 for b in per[0])  # none before its time
+
+
+def test_mne_reads_the_leads_as_ecg(session, tmp_path):
+    """MNE calls every EDF channel EEG unless told to read the type from the label
+    (``infer_types=True``): our labels follow the EDF+ standard "ECG <lead>"."""
+    mne = pytest.importorskip("mne", reason="MNE is in the dev extra only")
+    out = export_session(session, "edf", tmp_path / "n.edf")
+    assert set(mne.io.read_raw_edf(out, verbose="error").get_channel_types()) == {"eeg"}  # MNE's default
+    raw = mne.io.read_raw_edf(out, infer_types=True, preload=True, verbose="error")
+    assert raw.ch_names == list(LEADS)
+    assert set(raw.get_channel_types()) == {"ecg"}
+    assert raw.info["sfreq"] == FS
+    assert f"marker: {LONG_NOTE}" in list(raw.annotations.description)
+    ecg, reason = truth_ecg()
+    ok = reason == ""
+    x = raw.get_data(units="mV")  # (12, n)
+    from edge.store import SessionReader
+
+    with SessionReader(session) as r:
+        step = physical_range_mv(make_plan(r)) / DIGITAL_MAX
+    assert np.max(np.abs(x[:, :N_TOTAL][:, ok] - ecg[ok].T)) <= step / 2 + 1e-6
