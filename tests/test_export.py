@@ -7,6 +7,7 @@ installed here and was not checked."""
 from __future__ import annotations
 
 import csv
+import shutil
 import datetime as dt
 import math
 
@@ -297,3 +298,19 @@ def test_mne_reads_the_leads_as_ecg(session, tmp_path):
     with SessionReader(session) as r:
         step = physical_range_mv(make_plan(r)) / DIGITAL_MAX
     assert np.max(np.abs(x[:, :N_TOTAL][:, ok] - ecg[ok].T)) <= step / 2 + 1e-6
+
+
+def test_wfdb_names_with_a_dot_or_space(session, tmp_path):
+    """wfdb refused a record name with a space (ValueError, a traceback) and a dot turned
+    'night.1' into 'night.dat'; the name is now made valid, and said so in the .hea path."""
+    import wfdb
+
+    odd = tmp_path / "night 1.2.db"
+    shutil.copy(session, odd)
+    hea = export_session(odd, "wfdb")
+    assert hea == tmp_path / "night_1_2.hea" and (tmp_path / "night_1_2.dat").exists()
+    rec = wfdb.rdrecord(str(hea.with_suffix("")))
+    assert rec.p_signal.shape == (N_TOTAL, 12)
+    hea = export_session(session, "wfdb", tmp_path / "out dir" / "rec.v2")
+    assert hea == tmp_path / "out dir" / "rec_v2.hea"
+    assert wfdb.rdann(str(hea.with_suffix("")), "qrs").sample.size == 10

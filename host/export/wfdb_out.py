@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +30,26 @@ GAIN_ADU_PER_MV = 1000.0
 INVALID = -32768  # WFDB's "no sample" value for format 16
 
 
+def record_name(name: str) -> str:
+    """A WFDB record name: letters, digits, '_' and '-' only (wfdb refuses others, and a dot
+    would read as an extension); anything else becomes '_'."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", name) or "record"
+
+
 def write_wfdb(reader: SessionReader, plan: ExportPlan, out: Path) -> Path:
-    """``out`` is the record path without extension; returns the .hea path."""
+    """``out`` is the record path without extension; returns the .hea path (the record name
+    made valid by ``record_name``: "night 1.2" -> "night_1_2")."""
     import wfdb  # host-only dependency, imported when used
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    name = out.name
+    name = record_name(out.name)
+    if name != out.name:
+        log.warning("WFDB record name %r is not valid for WFDB; written as %r", out.name, name)
+    out = out.parent / name
     checksum = np.zeros(len(LEADS), np.int64)
     init = None
     clipped = 0
-    with open(out.with_suffix(".dat"), "wb") as f:
+    with open(out.parent / f"{name}.dat", "wb") as f:
         for series in plan.chunks(reader):
             x = np.round(series.ecg_mv.astype(np.float64) * GAIN_ADU_PER_MV)
             nan = np.isnan(x)
@@ -68,7 +79,7 @@ def write_wfdb(reader: SessionReader, plan: ExportPlan, out: Path) -> Path:
     record.wrheader(write_dir=str(out.parent))
     _write_annotations(reader, plan, out)
     log.info("WFDB %s: %d samples x %d leads", out, plan.n_samples, len(LEADS))
-    return out.with_suffix(".hea")
+    return out.parent / f"{name}.hea"
 
 
 def _write_annotations(reader: SessionReader, plan: ExportPlan, out: Path) -> None:
