@@ -7,6 +7,7 @@ library's ``host.scale.cluster`` finds it running and uses it, as it would a clu
 import hashlib
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,53 @@ def test_reprocess_keeps_transport_events_and_markers_not_the_old_results(fleet_
     assert ("marker", "patient turned") in kinds and ("disconnect", "port gone") in kinds
     assert ("exclusion", "from the old model") not in kinds
     assert meta["technician"] == "tt" and meta["reprocessed_from"] == "marked.db"
+
+
+def test_fleet_joins_a_cluster_started_as_the_docs_say(fleet_inputs, tmp_path):
+    """`ray start --head` in its own process group, then the CLI with --address in another
+    process (Ray 2.60's head enforces token auth: both get the same token)."""
+    import os
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import tempfile
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ray_tmp = tempfile.mkdtemp(prefix="crray")  # short: Ray's socket paths live under it
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN="cardioradar-test-token",
+               RAY_USAGE_STATS_ENABLED="0")
+    ray_bin = Path(sys.executable).with_name("ray")
+    head = subprocess.Popen([str(ray_bin), "start", "--head", f"--port={port}", "--num-cpus=2",
+                             "--node-ip-address=127.0.0.1", "--include-dashboard=false", f"--temp-dir={ray_tmp}",
+                             "--block"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out = tmp_path / "out"
+        r = None
+        for _ in range(60):  # the head takes a few seconds to listen
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert head.poll() is None, head.stderr.read()
+                time.sleep(1)
+        r = subprocess.run([sys.executable, "-m", "cardioradar", "fleet", "reprocess", str(fleet_inputs[0]),
+                            str(fleet_inputs[3]), "--out", str(out), "--address", f"127.0.0.1:{port}", "--json"],
+                           env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 1, r.stderr[-2000:]  # the broken one failed
+        last = json.loads(r.stdout.strip().splitlines()[-1])
+        assert last["ok"] == 1 and last["errors"] == 1 and (out / "rec0.db").is_file()
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # what SIGTERM left of the group (gcs_server)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(ray_tmp, ignore_errors=True)
