@@ -42,7 +42,7 @@ import numpy as np
 
 from cardioradar.errors import InputDataError
 from edge.rhythm import AfEpisode, af_burden, episodes_from_events
-from edge.store import EXCLUDED, MISSING, VALID, SessionReader
+from edge.store import DAMAGED, EXCLUDED, VALID, SessionReader
 from host.report import CAL_MM, MM_PER_S, ROW_MM, STRIP_S, _draw_leads
 
 log = logging.getLogger(__name__)
@@ -319,8 +319,8 @@ def _trend_axes(fig, vitals, events, spans, episodes, start, t0, t1, step_s, rec
     labelled = set()
     for a, b, st in spans:
         if b > t0 and a < t1:
-            name = "excluded" if st == EXCLUDED else "no ECG"
-            ax_q.axvspan(max(a, t0), min(b, t1), color="C3" if st == EXCLUDED else "0.6", alpha=0.35, lw=0,
+            name = {EXCLUDED: "excluded", DAMAGED: "damaged"}.get(st, "no ECG")
+            ax_q.axvspan(max(a, t0), min(b, t1), color={EXCLUDED: "C3", DAMAGED: "k"}.get(st, "0.6"), alpha=0.35, lw=0,
                          label=None if name in labelled else name)
             labelled.add(name)
     ax_q.set_ylim(0, 1.05)

@@ -184,6 +184,8 @@ def make_report(session: str | Path, out_png: str | Path | None = None,
     tt = full.t_s()
     ax_q.fill_between(tt, 0, 1, where=full.status == 1, color="C3", alpha=0.3, label="excluded")
     ax_q.fill_between(tt, 0, 1, where=full.status == 2, color="0.6", alpha=0.3, label="no data")
+    if (full.status == 3).any():  # edge.store.DAMAGED: a block that failed its checksum
+        ax_q.fill_between(tt, 0, 1, where=full.status == 3, color="k", alpha=0.3, label="damaged")
     for e in events:
         if e.kind in ("disconnect", "reconnect", "movement", "drop", "overflow"):
             ax_q.axvline(e.t_s, color={"movement": "C4"}.get(e.kind, "C3"), lw=0.6)

@@ -314,3 +314,73 @@ def test_wfdb_names_with_a_dot_or_space(session, tmp_path):
     hea = export_session(session, "wfdb", tmp_path / "out dir" / "rec.v2")
     assert hea == tmp_path / "out dir" / "rec_v2.hea"
     assert wfdb.rdann(str(hea.with_suffix("")), "qrs").sample.size == 10
+
+
+def _damage_block(path, t0_s: float, how: str) -> None:
+    """What a bad card sector does to a stored block: flip one byte, or cut the blob short."""
+    import sqlite3
+
+    con = sqlite3.connect(path)
+    blob = bytearray(con.execute("SELECT ecg FROM ecg_blocks WHERE t0_s = ?", (t0_s,)).fetchone()[0])
+    blob = blob[:-7] if how == "cut" else blob[:100] + bytes([blob[100] ^ 0x40]) + blob[101:]
+    con.execute("UPDATE ecg_blocks SET ecg = ? WHERE t0_s = ?", (bytes(blob), t0_s))
+    con.commit()
+    con.close()
+
+
+def test_damaged_blocks_are_found_and_exported_as_gaps(session, tmp_path, capsys):
+    """A damaged block used to crash the EDF+ export and pass silently into CSV/WFDB/report
+    (a flipped bit is still a float). Now: a CRC-32 per block; the block becomes a gap
+    "damaged" with an annotation in every format; ecg_blocks() refuses it by name."""
+    import pyedflib
+    import wfdb
+
+    from edge.store import DAMAGED, SessionReader
+
+    path = tmp_path / "bad.db"
+    shutil.copy(session, path)
+    _damage_block(path, 2.0, "flip")  # same length: only the checksum can tell
+    _damage_block(path, 5.0, "cut")
+    with SessionReader(path) as r:
+        s = r.ecg(0.0, N_TOTAL)
+        assert (s.status[2 * FS:3 * FS] == DAMAGED).all() and (s.status[5 * FS:6 * FS] == DAMAGED).all()
+        assert np.isnan(s.ecg_mv[2 * FS:3 * FS]).all()
+        with pytest.raises(InputDataError, match=r"t0_s=2.0: damaged \(CRC-32"):
+            list(r.ecg_blocks(1.5, 2.5))
+    edf = export_session(path, "edf", tmp_path / "bad.edf")
+    er = pyedflib.EdfReader(str(edf))
+    try:
+        notes = list(zip(er.readAnnotations()[0].round(4), er.readAnnotations()[1].round(4), er.readAnnotations()[2]))
+        x = er.readSignal(1)
+    finally:
+        er.close()
+    assert (2.0, 1.0, "ECG gap: damaged") in notes and (5.0, 1.0, "ECG gap: damaged") in notes
+    assert np.all(x[2 * FS:3 * FS] == 0.0)  # the documented fill, not the damaged values
+    export_session(path, "wfdb", tmp_path / "bad")
+    rec = wfdb.rdrecord(str(tmp_path / "bad"))
+    assert np.isnan(rec.p_signal[2 * FS:3 * FS]).all()
+    assert (2 * FS, "ECG gap: damaged 1s") in zip(wfdb.rdann(str(tmp_path / "bad"), "evt").sample.tolist(),
+                                                  wfdb.rdann(str(tmp_path / "bad"), "evt").aux_note)
+    export_session(path, "csv", tmp_path / "bad.csv")
+    with open(tmp_path / "bad_events.csv") as f:
+        assert (2.0, "gap", "damaged") in [(float(e["t_s"]), e["kind"], e["detail"]) for e in csv.DictReader(f)]
+
+
+def test_sessions_without_checksums_stay_readable(session, tmp_path):
+    """Sessions written before the crc32 column: read as before; a cut blob is still found."""
+    import sqlite3
+
+    from edge.store import DAMAGED, VALID, SessionReader
+
+    path = tmp_path / "old.db"
+    shutil.copy(session, path)
+    con = sqlite3.connect(path)
+    con.execute("ALTER TABLE ecg_blocks DROP COLUMN crc32")
+    con.commit()
+    con.close()
+    _damage_block(path, 2.0, "flip")  # undetectable without a checksum: read as it is
+    _damage_block(path, 5.0, "cut")
+    with SessionReader(path) as r:
+        s = r.ecg(0.0, N_TOTAL)
+    assert (s.status[2 * FS:3 * FS] == VALID).all() and (s.status[5 * FS:6 * FS] == DAMAGED).all()
+    assert export_session(path, "edf", tmp_path / "old.edf").stat().st_size > 0

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import sqlite3
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ SQLITE_MAGIC = b"SQLite format 3\x00"
 VALID = 0  # a sample from a block that was not excluded
 EXCLUDED = 1  # inside a block that artifact exclusion marked unreliable
 MISSING = 2  # no block covers this sample (disconnect, drop, not started, ...)
+DAMAGED = 3  # a stored block whose bytes fail their check (size, CRC-32): no value, never used
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class EcgSeries:
 
     ecg_mv: float32, shape (n, 12), mV, lead order LEADS; NaN where status != VALID
         (and wherever the stored block itself had NaN).
-    status: uint8, shape (n,): VALID, EXCLUDED or MISSING.
+    status: uint8, shape (n,): VALID, EXCLUDED, MISSING or DAMAGED.
     """
 
     t0_s: float
@@ -66,6 +68,7 @@ class SessionReader:
 
     def __init__(self, path: str | Path, *, verify: bool | None = None):
         self.path = Path(path)
+        self._warned: set[float] = set()
         self._conn = self._open()
         try:
             self.schema_version = self._check_mark()
@@ -134,17 +137,34 @@ class SessionReader:
         return {t: self._query(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
 
     # -- ECG -----------------------------------------------------------------------------
-    def ecg_blocks(self, t0_s: float = -math.inf, t1_s: float = math.inf) -> Iterator[EcgBlock]:
-        """Stored blocks overlapping [t0_s, t1_s), in the order they were added."""
+    def _block_rows(self, t0_s: float, t1_s: float) -> list[tuple]:
+        """(t0_s, fs_hz, n_samples, excluded, ecg, crc32 or None) of the blocks overlapping
+        [t0_s, t1_s), in the order they were added."""
+        if not hasattr(self, "_has_crc"):  # sessions written before the CRC column have none
+            self._has_crc = any(r[1] == "crc32" for r in self._query("PRAGMA table_info(ecg_blocks)"))
         max_dur = self._query("SELECT max(t1_s - t0_s) FROM ecg_blocks")[0][0] or 0.0
-        rows = self._query(
-            "SELECT t0_s, fs_hz, n_samples, excluded, ecg FROM ecg_blocks"
+        return self._query(
+            f"SELECT t0_s, fs_hz, n_samples, excluded, ecg, {'crc32' if self._has_crc else 'NULL'} FROM ecg_blocks"
             " WHERE t0_s >= ? AND t0_s < ? AND t1_s > ? ORDER BY id",
             (t0_s - max_dur - 1.0, t1_s, t0_s))
-        for b_t0, fs, n, excluded, blob in rows:
-            if len(blob) != n * N_LEADS * 4:
-                raise InputDataError(f"{self.path}: ECG block at t0_s={b_t0}: expected "
-                                     f"{n * N_LEADS * 4} bytes, got {len(blob)}")
+
+    @staticmethod
+    def _damage(n: int, blob: bytes, crc: int | None) -> str | None:
+        """Why a stored block cannot be trusted (None: it can)."""
+        if not isinstance(blob, bytes) or len(blob) != n * N_LEADS * 4:
+            return f"expected {n * N_LEADS * 4} bytes, got {len(blob) if isinstance(blob, bytes) else 'none'}"
+        if crc is not None and zlib.crc32(blob) != crc:
+            return f"CRC-32 expected {crc:#010x}, got {zlib.crc32(blob):#010x}"
+        return None
+
+    def ecg_blocks(self, t0_s: float = -math.inf, t1_s: float = math.inf) -> Iterator[EcgBlock]:
+        """Stored blocks overlapping [t0_s, t1_s), in the order they were added. A damaged
+        block raises ``InputDataError`` (``ecg`` marks its samples ``DAMAGED`` instead)."""
+        for b_t0, fs, n, excluded, blob, crc in self._block_rows(t0_s, t1_s):
+            why = self._damage(n, blob, crc)
+            if why is not None:
+                raise InputDataError(f"{self.path}: ECG block at t0_s={b_t0}: damaged ({why})",
+                                     hint="`cardioradar export` writes it as a gap with an annotation")
             ecg = np.frombuffer(blob, dtype="<f4").reshape(n, N_LEADS).astype(np.float32)
             yield EcgBlock(t0_s=b_t0, fs_hz=fs, ecg_mv=ecg, excluded=bool(excluded))
 
@@ -169,16 +189,23 @@ class SessionReader:
         ecg = np.full((n_samples, N_LEADS), np.nan, dtype=np.float32)
         status = np.full(n_samples, MISSING, dtype=np.uint8)
         t1_s = t0_s + n_samples / fs
-        for blk in self.ecg_blocks(t0_s, t1_s):
-            k0 = int(round((blk.t0_s - t0_s) * fs))
-            a, b = max(k0, 0), min(k0 + blk.n_samples, n_samples)
+        for b_t0, _fs, n, excluded, blob, crc in self._block_rows(t0_s, t1_s):
+            k0 = int(round((b_t0 - t0_s) * fs))
+            a, b = max(k0, 0), min(k0 + int(n), n_samples)
             if a >= b:
                 continue
-            if blk.excluded:
+            why = self._damage(n, blob, crc)
+            if why is not None:
+                if b_t0 not in self._warned:  # once per block, however often it is read
+                    self._warned.add(b_t0)
+                    log.warning("%s: ECG block at t0_s=%s damaged (%s): marked DAMAGED", self.path, b_t0, why)
+                ecg[a:b] = np.nan
+                status[a:b] = DAMAGED
+            elif excluded:
                 ecg[a:b] = np.nan
                 status[a:b] = EXCLUDED
             else:
-                ecg[a:b] = blk.ecg_mv[a - k0:b - k0]
+                ecg[a:b] = np.frombuffer(blob, dtype="<f4").reshape(n, N_LEADS)[a - k0:b - k0]
                 status[a:b] = VALID
         return EcgSeries(t0_s=t0_s, fs_hz=fs, ecg_mv=ecg, status=status)
 

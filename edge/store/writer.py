@@ -18,6 +18,7 @@ import logging
 import math
 import sqlite3
 import threading
+import zlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -163,10 +164,10 @@ class SessionWriter:
     def add_ecg_block(self, block: EcgBlock) -> None:
         _expect(block, EcgBlock, "add_ecg_block")
         blob = np.ascontiguousarray(block.ecg_mv, dtype="<f4").tobytes()
-        self._insert("ecg_blocks", "INSERT INTO ecg_blocks (t0_s, t1_s, fs_hz, n_samples, excluded, ecg)"
-                     " VALUES (?, ?, ?, ?, ?, ?)",
+        self._insert("ecg_blocks", "INSERT INTO ecg_blocks (t0_s, t1_s, fs_hz, n_samples, excluded, ecg, crc32)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)",
                      [(float(block.t0_s), float(block.t1_s), float(block.fs_hz), block.n_samples,
-                       int(bool(block.excluded)), blob)])
+                       int(bool(block.excluded)), blob, zlib.crc32(blob))])
 
     def add_beats(self, beats: Iterable[BeatRecord]) -> None:
         rows = []

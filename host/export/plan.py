@@ -7,7 +7,8 @@ Samples without a value are gaps: they are exported as a documented fill value a
 listed as annotations with their reason, never glued together:
 - "excluded": artifact exclusion marked the block unreliable,
 - "no data": no block covers the time (not started yet, disconnect, drops),
-- "no value": a block holds NaN there.
+- "no value": a block holds NaN there,
+- "damaged": the stored block fails its size or CRC-32 check (a bad card sector).
 """
 
 from __future__ import annotations
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardioradar.errors import InputDataError
-from edge.store import EXCLUDED, MISSING, VALID, EcgSeries, SessionReader
+from edge.store import DAMAGED, EXCLUDED, MISSING, VALID, EcgSeries, SessionReader
 
 CHUNK_S = 60  # the ECG is streamed in chunks of this many seconds: memory stays flat
-GAP_REASONS = {EXCLUDED: "excluded", MISSING: "no data"}
+NO_VALUE = 4  # _reasons' code for a NaN inside a valid block
+GAP_REASONS = {EXCLUDED: "excluded", MISSING: "no data", DAMAGED: "damaged", NO_VALUE: "no value"}
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,9 @@ class ExportPlan:
 
 
 def _reasons(series: EcgSeries) -> np.ndarray:
-    """Per sample: 0 = has a value, else 1 excluded / 2 no data / 3 no value."""
+    """Per sample: 0 = has a value, else 1 excluded / 2 no data / 3 damaged / 4 no value."""
     r = series.status.astype(np.uint8).copy()
-    r[(r == VALID) & np.isnan(series.ecg_mv).any(axis=1)] = 3
+    r[(r == VALID) & np.isnan(series.ecg_mv).any(axis=1)] = NO_VALUE
     return r
 
 
@@ -74,7 +76,7 @@ def make_plan(reader: SessionReader) -> ExportPlan:
     grid_start = start + dt.timedelta(seconds=origin_s)
     grid_start = (grid_start + dt.timedelta(microseconds=500_000)).replace(microsecond=0)  # round
     plan = ExportPlan(origin_s, fs, n, grid_start, 0.0, ())
-    names = {**GAP_REASONS, 3: "no value"}
+    names = GAP_REASONS
     gaps: list[Gap] = []
     max_abs = 0.0
     pos = 0
