@@ -104,12 +104,17 @@ def _strip_start(reader: SessionReader, fs: float) -> float:
 
 
 def _grid(ax, width_mm: float, height_mm: float, x0_mm: float = 0.0) -> None:
+    """1-mm minor and 5-mm major lines (two line collections: ~400 separate lines per page
+    took most of an overnight report's drawing time)."""
+    from matplotlib.collections import LineCollection
+
+    segs = {True: [], False: []}
     for x in np.arange(x0_mm, width_mm + 0.01, 1.0):
-        major = abs(x / 5 - round(x / 5)) < 1e-6
-        ax.axvline(x, color="#f4a6a6" if major else "#fbdada", lw=0.6 if major else 0.25, zorder=0)
+        segs[abs(x / 5 - round(x / 5)) < 1e-6].append([(x, 0), (x, height_mm)])
     for y in np.arange(0, height_mm + 0.01, 1.0):
-        major = abs(y / 5 - round(y / 5)) < 1e-6
-        ax.axhline(y, color="#f4a6a6" if major else "#fbdada", lw=0.6 if major else 0.25, zorder=0)
+        segs[abs(y / 5 - round(y / 5)) < 1e-6].append([(x0_mm, y), (width_mm, y)])
+    ax.add_collection(LineCollection(segs[False], colors="#fbdada", linewidths=0.25, zorder=0))
+    ax.add_collection(LineCollection(segs[True], colors="#f4a6a6", linewidths=0.6, zorder=0))
 
 
 def _draw_leads(ax, series, fs: float) -> None:
