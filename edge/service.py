@@ -208,7 +208,7 @@ def build_unit(profile, cfg: ServiceConfig) -> str:
         *(f"#   {e.code}: {e.meaning} -> {_restart_word(e, restart)}" for e in EXIT_CODES),
         "",
         "[Unit]",
-        f"Description=CardioRadar edge runtime ({profile.name})",
+        f"Description=CardioRadar edge runtime ({profile.name.replace('%', '%%')})",  # '%': a specifier
     ]
     if wants:
         # Wants + After: wait for the radar at boot (up to the device job timeout), no stop on a
