@@ -66,6 +66,26 @@ def fleet(ray_local, fleet_inputs, tmp_path_factory):
     return out, reprocess_fleet([str(p) for p in fleet_inputs], out, progress=False)
 
 
+def test_ordered_map_keeps_order_and_the_worker_cap(ray_local):
+    from host.scale import Cluster
+
+    def timed(item):  # defined here: Ray ships it by value
+        import time as t
+
+        k, busy_s = item
+        t0 = t.time()
+        while t.time() - t0 < busy_s:
+            pass
+        return k, t0, t.time()
+
+    items = [(0, 0.6), (1, 0.05), (2, 0.05), (3, 0.3)]  # a slow first item: later ones finish first
+    for workers in (1, 2):
+        got = list(Cluster(None, workers).map_ordered(timed, items))
+        assert [k for k, _, _ in got] == [0, 1, 2, 3]
+    spans = sorted((a, b) for _, a, b in Cluster(None, 1).map_ordered(timed, items))
+    assert all(b0 <= a1 for (_, b0), (a1, _) in zip(spans, spans[1:]))  # one at a time
+
+
 def test_fleet_gives_the_single_process_ecg_and_reports_the_broken_session(fleet, fleet_inputs, tmp_path):
     out, res = fleet
     assert res.counts == {"sessions": 4, "ok": 3, "reused": 0, "errors": 1}

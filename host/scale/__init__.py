@@ -34,43 +34,31 @@ _ACTIVE: Cluster | None = None
 
 @dataclass(frozen=True)
 class Cluster:
-    """A connected Ray runtime. ``workers``: tasks kept in flight at once (the CPUs Ray
-    reports when no ``--workers`` was given for a cluster)."""
+    """A connected Ray runtime. ``workers``: tasks running at once (``--workers``, else the
+    CPUs Ray reports)."""
 
     address: str | None
     workers: int
 
     def map_ordered(self, fn: Callable, items: Iterable) -> Iterator:
-        """``fn(item)`` for each item as Ray tasks (one CPU each), yielded in the items' order.
-        At most ``2 * workers`` are submitted ahead of the one awaited, so the driver holds a
-        bounded number of results whatever the number of items."""
+        """``fn(item)`` for each item as Ray tasks (one CPU each, at most ``workers`` running
+        at once), yielded in the items' order (a finished later item waits for the earlier)."""
         import ray
 
         remote = ray.remote(num_cpus=1, max_retries=0)(fn)
-        window: deque = deque()
+        order: deque = deque()  # submitted and not yet yielded, in the items' order
+        running: list = []  # submitted and not known to be finished
         for item in items:
-            window.append(remote.remote(item))
-            if len(window) >= 2 * self.workers:
-                yield ray.get(window.popleft())
-        while window:
-            yield ray.get(window.popleft())
-
-    def map_unordered(self, fn: Callable, items: Iterable) -> Iterator:
-        """``fn(item)`` for each item as Ray tasks, yielded as they finish."""
-        import ray
-
-        remote = ray.remote(num_cpus=1, max_retries=0)(fn)
-        items = iter(items)
-        pending: list = []
-        while True:
-            for item in items:
-                pending.append(remote.remote(item))
-                if len(pending) >= self.workers:
-                    break
-            if not pending:
-                return
-            ready, pending = ray.wait(pending, num_returns=1)
-            yield ray.get(ready[0])
+            if len(running) >= self.workers:
+                _, running = ray.wait(running, num_returns=1)
+            ref = remote.remote(item)
+            order.append(ref)
+            running.append(ref)
+            busy = set(running)
+            while order and order[0] not in busy:
+                yield ray.get(order.popleft())
+        while order:
+            yield ray.get(order.popleft())
 
 
 def check_address(address: str, timeout_s: float = 5.0) -> None:
@@ -128,7 +116,7 @@ def cluster(address: str | None = None, workers: int | None = None) -> Iterator[
         started = True
     cpus = int(ray.cluster_resources().get("CPU", 1))
     previous = _ACTIVE
-    _ACTIVE = Cluster(address, workers if (workers and address) else cpus)
+    _ACTIVE = Cluster(address, workers or cpus)
     log.info("Ray: %s, %d CPUs, %d tasks in flight", address or "local", cpus, _ACTIVE.workers)
     try:
         yield _ACTIVE

@@ -1,15 +1,17 @@
 """`cardioradar bench fleet`: how fleet reprocessing scales from 1 to 2 Ray workers.
 
 A few short nights are recorded with the simulator (`sim record`, fast front end) and run
-once through the board's runtime into session files (the raw archive a board keeps), then
-the fleet is reprocessed on a local Ray with 1 worker and again with 2. Each Ray is warmed
-first (every worker process imports the runtime and compiles the DSP kernels once, which a
-real fleet of hundreds of nights amortises), so the timings are the steady state.
+once through the board's runtime into session files (the raw archive a board keeps). A local
+Ray with 2 CPUs is started and warmed (each worker process imports the runtime and compiles
+the DSP kernels once, which a real fleet of hundreds of nights amortises); then the whole
+`fleet reprocess` (sessions, summary, plot) runs with 1 task at a time and with 2, alternated
+``pairs`` times so that a shared machine's changing load hits both alike.
 
-scaling = per_session_s_1w / per_session_s_2w (2.0 is perfect on two idle cores).
-cpu_ceiling_scaling: the same ratio for a pure-Python loop in 1 vs 2 processes, measured in
-the same run (before and after, averaged): what the machine's other load left for two
-processes. The 1-min load average before and after is reported too.
+per_session_s_1w / _2w: the median run's wall time / sessions. scaling = their ratio (2.0 is
+perfect on two idle cores); scaling_per_pair: each alternation's ratio.
+cpu_ceiling_scaling: the same ratio for a pure-Python loop in 1 vs 2 processes (before and
+after, averaged): a rough gauge of what the machine's other load left for two processes.
+The 1-min load average before and after is reported too.
 """
 
 from __future__ import annotations
@@ -40,44 +42,50 @@ def make_sessions(folder: Path, n: int, seconds: float, seed: int, board: str = 
     return out
 
 
-def _timed(sessions: list[Path], out: Path, model: str | None, workers: int) -> float:
-    from host.scale import cluster
+def _fleet_s(sessions: list[Path], out: Path, model: str | None, workers: int) -> float:
+    """Wall time of one whole `fleet reprocess` (sessions, summary, plot) with ``workers``
+    tasks at once on the Ray already running."""
+    from cardioradar.errors import InputDataError
     from host.scale.fleet import reprocess_fleet
 
-    with cluster(None, workers):
-        # Warm every worker: one throw-away session per worker, all at once.
-        warm = out.with_name(out.name + "-warm")
-        reprocess_fleet([str(s) for s in sessions[:workers]], warm, model, progress=False)
-        t0 = time.perf_counter()
-        r = reprocess_fleet([str(s) for s in sessions], out, model, progress=False)
-        wall = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    r = reprocess_fleet([str(s) for s in sessions], out, model, workers=workers, progress=False)
+    wall = time.perf_counter() - t0
     if r.counts["errors"]:
-        from cardioradar.errors import InputDataError
-
         raise InputDataError(f"bench fleet: {r.counts['errors']} session(s) failed: {r.as_dict()['failed']}")
     return wall
 
 
-def bench_fleet(n_sessions: int = 8, seconds: float = 60.0, seed: int = 7114, model: str | None = None) -> dict:
+def bench_fleet(n_sessions: int = 8, seconds: float = 60.0, seed: int = 7114, model: str | None = None,
+                pairs: int = 3) -> dict:
     """Figures of ``cardioradar bench fleet`` (see the module docstring)."""
+    import statistics
+
     import ray
 
-    if ray.is_initialized():  # its worker count would not be ours to set
+    from host.scale import cluster
+
+    if ray.is_initialized():  # its CPUs would not be ours to set
         from cardioradar.errors import ConfigError
 
-        raise ConfigError("bench fleet: starts its own local Ray with 1, then 2 CPUs; call it with none running")
+        raise ConfigError("bench fleet: starts its own local Ray with 2 CPUs; call it with none running")
     with tempfile.TemporaryDirectory(prefix="cardioradar-fleet-") as tmp:
         tmp = Path(tmp)
         (tmp / "in").mkdir()
         sessions = make_sessions(tmp / "in", n_sessions, seconds, seed)
         load_before = _load()
         ceiling = [cpu_ceiling()]
-        w1 = _timed(sessions, tmp / "out1", model, 1)
-        w2 = _timed(sessions, tmp / "out2", model, 2)
+        w1, w2 = [], []
+        with cluster(None, 2):
+            _fleet_s(sessions[:2], tmp / "warm", model, 2)  # both worker processes warm
+            for k in range(pairs):  # alternated, so the machine's changing load hits both alike
+                w1.append(_fleet_s(sessions, tmp / f"1w-{k}", model, 1))
+                w2.append(_fleet_s(sessions, tmp / f"2w-{k}", model, 2))
         ceiling.append(cpu_ceiling())
-    return {"sessions": n_sessions, "session_s": seconds, "per_session_s_1w": w1 / n_sessions,
-            "per_session_s_2w": w2 / n_sessions, "scaling": w1 / w2, "cpus": os.cpu_count(),
-            "cpu_ceiling_scaling": round(sum(ceiling) / len(ceiling), 3),
+    s1, s2 = statistics.median(w1) / n_sessions, statistics.median(w2) / n_sessions
+    return {"sessions": n_sessions, "session_s": seconds, "per_session_s_1w": s1, "per_session_s_2w": s2,
+            "scaling": s1 / s2, "scaling_per_pair": [round(x / y, 3) for x, y in zip(w1, w2)],
+            "cpus": os.cpu_count(), "cpu_ceiling_scaling": round(sum(ceiling) / len(ceiling), 3),
             "load_avg_1min_before": load_before, "load_avg_1min_after": _load()}
 
 

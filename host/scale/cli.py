@@ -44,6 +44,7 @@ def add_bench_fleet(bench) -> None:
     p.add_argument("--seconds", type=float, default=60.0, help="length of each night")
     p.add_argument("--seed", type=int, default=7114)
     p.add_argument("--model", default=None)
+    p.add_argument("--pairs", type=int, default=3, help="1-worker / 2-worker runs alternated this many times")
     p.add_argument("--json", action="store_true",
                    help='last line: {"sessions", "per_session_s_1w", "per_session_s_2w", "scaling", ...}')
     p.set_defaults(func=run_bench_fleet)
@@ -52,7 +53,7 @@ def add_bench_fleet(bench) -> None:
 def run_bench_fleet(args: argparse.Namespace) -> int:
     from host.scale.bench import bench_fleet
 
-    r = bench_fleet(args.sessions, args.seconds, args.seed, args.model)
+    r = bench_fleet(args.sessions, args.seconds, args.seed, args.model, args.pairs)
     print(f"{r['sessions']} sessions of {r['session_s']:.0f} s: {r['per_session_s_1w']:.2f} s/session with 1 worker, "
           f"{r['per_session_s_2w']:.2f} with 2: scaling {r['scaling']:.2f} (a pure-CPU loop: "
           f"{r['cpu_ceiling_scaling']:.2f}; load {r['load_avg_1min_before']} "
