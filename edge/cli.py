@@ -150,6 +150,8 @@ def _install_service(args) -> int:
     from edge import service
 
     split = service.parse_split(args.night_split)
+    if split is not None:
+        service.check_gnu_date()
     profile = load_profile(args.board)  # a bad profile is refused now, not in a restart loop
     user = args.user or service.default_user()
     service.check_user(user)

@@ -254,6 +254,19 @@ def _restart_word(e: ExitCode, restart: str) -> str:
     return "restarted after RestartSec, within the start limit"
 
 
+def check_gnu_date() -> None:
+    """The nightly wrapper needs GNU date's ``-d "tomorrow 12:00"`` (coreutils; busybox lacks it)."""
+    import subprocess
+
+    try:
+        ok = subprocess.run(["date", "-d", "tomorrow 12:00", "+%s"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if not ok:
+        raise ConfigError("install-service: the nightly split needs GNU date (date -d 'tomorrow 12:00'), "
+                          "which this machine lacks", hint="install coreutils, or use --night-split none")
+
+
 def board_argument(name_or_path: str) -> str:
     """What the unit passes to `--board`: a shipped profile by name, any other as an absolute path
     (the service's working directory is not the installer's)."""

@@ -338,6 +338,19 @@ def test_bad_input_is_one_line(args, message):
     assert r.stderr.count("\n") <= 2  # the error, and a hint for some
 
 
+def test_nightly_split_without_gnu_date_is_refused_at_install(tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "date").write_text("#!/bin/sh\necho 'date: invalid date' >&2\nexit 1\n")
+    (fake / "date").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ.get('PATH', '')}")
+    r = _cli("edge", "install-service", "--board", "sim", env=env)
+    assert r.returncode == 2 and r.stdout == ""
+    assert r.stderr.startswith("error: install-service: the nightly split needs GNU date") and "Traceback" not in r.stderr
+    assert "hint: install coreutils, or use --night-split none" in r.stderr
+    assert _cli("edge", "install-service", "--board", "sim", "--night-split", "none", env=env).returncode == 0
+
+
 def test_out_and_system_are_exclusive():
     r = _cli("edge", "install-service", "--board", "sim", "--out", "x.service", "--system")
     assert r.returncode == 2 and "not allowed with argument" in r.stderr
