@@ -7,7 +7,7 @@ from boards import load_profile
 from edge.dsp.config import DspConfig
 from edge.dsp.pipeline import process_recording
 from cardioradar.errors import InputDataError
-from edge.dsp.vitals import ClassicalVitals, heart_envelopes, heart_rate
+from edge.dsp.vitals import ClassicalVitals, heart_envelopes, heart_rate, heart_reading, systole_window_s
 from quantize.synthetic import SyntheticChest, render
 
 
@@ -91,3 +91,77 @@ def test_heart_rate_of_breathing_alone_shows_no_repetition():
     t = np.arange(2560) / 100.0
     hr = heart_rate(8.0 * np.sin(2 * np.pi * 0.25 * t) + 0.002 * rng.standard_normal(len(t)), 100.0, (0.8, 3.0))
     assert hr.periodicity < 0.15, hr
+
+
+def _same_pitch_phase(fs_hz, n, heart_bpm, seed, systole_s, noise=0.01):
+    """Breathing plus S1 and S2 at the same pitch (20 Hz: one valve sub-band), RR varying
+    at random (SD 6 %): the beat's autocorrelation peak spreads, the systole's does not."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / fs_hz
+    beats, b = [], 0.2
+    while b < t[-1]:
+        beats.append(b)
+        b += 60.0 / heart_bpm * (1 + 0.06 * rng.standard_normal())
+    x = 8.0 * np.sin(2 * np.pi * 0.25 * t)
+    for b in beats:
+        for c, a in ((b, 0.08), (b + systole_s, 0.06)):
+            x += a * np.cos(2 * np.pi * 20.0 * (t - c)) * np.exp(-(((t - c) / 0.03) ** 2))
+    return x + noise * rng.standard_normal(n), 60.0 / np.mean(np.diff(beats))
+
+
+def _highest_valve_peak_s(phase, fs_hz):
+    """Lag (s) of the valve envelopes' highest autocorrelation peak in the 0.33-1.54 s search."""
+    envs = heart_envelopes(phase, fs_hz, (0.8, 3.0))[1:]
+    r = np.mean([np.fft.irfft(np.abs(np.fft.rfft(e - e.mean(), 8192)) ** 2)[:len(e)] for e in envs], axis=0)
+    i = np.arange(33, 155)
+    peaks = i[(r[i] >= r[i - 1]) & (r[i] > r[i + 1])]
+    return peaks[np.argmax(r[peaks])] / fs_hz
+
+
+def test_systole_window_follows_weissler():
+    """S1->S2 of a heart at HR: 0.85 x the shorter LVET to 1.05 x the longer QS2 of Weissler's
+    regressions (men: QS2 = 546 - 2.1 HR, LVET = 413 - 1.7 HR; women: 549 - 2.0 HR, 418 - 1.6 HR)."""
+    lo, hi = systole_window_s(60.0)
+    assert lo == pytest.approx(0.85 * (413 - 1.7 * 60) / 1e3) and hi == pytest.approx(1.05 * (549 - 2.0 * 60) / 1e3)
+    lo_fast, hi_fast = systole_window_s(150.0)
+    assert lo_fast < lo and hi_fast < hi and hi_fast < 0.3  # a 150-bpm heart has no 0.4-s systole
+
+
+@pytest.mark.parametrize("heart_bpm,systole_s,seed", [(75.0, 0.38, 2), (75.0, 0.38, 3), (90.0, 0.33, 3)])
+def test_heart_rate_is_the_beat_not_the_systole(heart_bpm, systole_s, seed):
+    """S1->S2 is steadier than RR, so the envelopes repeat best after one systole (the old
+    reading: twice the rate); that lag lies in Weissler's systole window of the slower rate
+    whose beat and diastole also show, so the beat is read."""
+    fs = 100.0
+    phase, truth = _same_pitch_phase(fs, 2560, heart_bpm, seed, systole_s)
+    assert abs(_highest_valve_peak_s(phase, fs) - systole_s) <= 0.03  # the trap is there
+    hr = heart_rate(phase, fs, (0.8, 3.0))
+    assert hr.source == "valve" and abs(60 * hr.rate_hz - truth) <= 2.0, (60 * hr.rate_hz, truth)
+
+
+@pytest.mark.parametrize("heart_bpm,systole_s,seed", [(130.0, 0.27, 1), (120.0, 0.29, 2), (48.0, 0.44, 3)])
+def test_heart_rate_of_a_fast_or_slow_heart_is_not_taken_for_a_systole(heart_bpm, systole_s, seed):
+    """A fast heart's beat (0.46 s) is as long as a slow heart's systole, and a slow heart's
+    systole is a third of its beat: neither is moved to a multiple."""
+    phase, truth = _same_pitch_phase(100.0, 2560, heart_bpm, seed, systole_s)
+    assert abs(60 * heart_rate(phase, 100.0, (0.8, 3.0)).rate_hz - truth) <= 2.0
+
+
+def test_trusted_hr_keeps_the_classical_hr_on_the_beat():
+    """A noisier fast heart reads a third of its rate; the model's HR from before a movement
+    (the hint) brings it back to the beat's peak, and a hint where the radar shows no beat
+    changes nothing."""
+    fs = 100.0
+    phase, truth = _same_pitch_phase(fs, 2560, 130.0, 1, 0.27, noise=0.02)
+    alone = 60 * heart_rate(phase, fs, (0.8, 3.0)).rate_hz
+    assert abs(alone - truth) > 20  # the failure the hint is for
+    assert abs(60 * heart_rate(phase, fs, (0.8, 3.0), hint_hz=128.0 / 60).rate_hz - truth) <= 2.0
+    phase, truth = _same_pitch_phase(fs, 2560, 75.0, 2, 0.38)
+    assert heart_rate(phase, fs, (0.8, 3.0), hint_hz=100.0 / 60).rate_hz == heart_rate(phase, fs, (0.8, 3.0)).rate_hz
+
+
+def test_heart_reading_follows_the_rate_and_ignores_an_odd_span():
+    assert heart_reading([70.0, 71.0, 72.0, 73.0, 74.0]) == 74.0  # the median of 5 would lag at 72
+    assert heart_reading([70.0, 70.0, 70.0, 70.0, 140.0]) == 70.0  # a harmonic in one span
+    assert heart_reading([70.0, 70.0, 71.0, float("nan")]) == 70.0  # no beat: median of the last 3
+    assert np.isnan(heart_reading([float("nan"), float("nan")]))

@@ -12,7 +12,8 @@ every ``hop`` frames, one window is produced:
    voxel choice (no state carried from window to window but the choice itself);
 4. per-window normalisation (Q15) and, given a ``ModelInputSpec``, the int8 tensor;
 5. classical BR from the best voxel's phase increments, HR from all selected voxels
-   together (``vitals``).
+   together (``vitals``), held to the caller's last trusted HR (``trust_hr``: the model's)
+   for ``TRUST_S`` of windows.
 
 The full grid is only computed at the reduced rate, once per hop, for selection; the
 per-frame work is on the ``n_voxels`` selected voxels.
@@ -39,6 +40,8 @@ from edge.dsp.unwrap import phase_q24_to_rad, unwrap_bam
 from edge.dsp.vitals import ClassicalVitals, VitalSigns
 
 log = logging.getLogger(__name__)
+
+TRUST_S = 60.0  # a trusted HR guides the classical one for this long (frame clock) after it came
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,15 @@ class DspPipeline:
         self._n_seen = 0  # frames pushed so far
         self._next_end = cfg.window_samples + cfg.warmup_samples + DELAY_SAMPLES
         self._windows = 0
+        self._trusted: tuple[float, int] | None = None  # (HR bpm, window index when given)
+
+    def trust_hr(self, hr_bpm: float) -> None:
+        """The caller's latest HR known to be right (the model's); the classical HR of the
+        next windows keeps to it where the radar shows a beat there (``vitals.heart_rate``'s
+        hint), so a movement that hands the HR to the classical path does not jump to the
+        systole. Ignored when not a finite rate > 0."""
+        if np.isfinite(hr_bpm) and hr_bpm > 0:
+            self._trusted = (float(hr_bpm), self._windows)
 
     def push(self, frames: np.ndarray) -> list[DspFeatures]:
         """frames: int16 (n, range_bins, n_virtual, 2) in arrival order."""
@@ -131,8 +143,11 @@ class DspPipeline:
         new = w if self._windows == 0 else c.hop_samples
         start_frame = self._n_seen - w - DELAY_SAMPLES
         voxels = list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist()))
+        trusted = None
+        if self._trusted is not None and (self._windows - self._trusted[1]) * c.hop_samples <= TRUST_S * c.fs_hz:
+            trusted = self._trusted[0]
         vit = self.vitals.update(np.diff(ph_rad[-new - 1:], axis=0), (start_frame + w) / c.fs_hz, voxels,
-                                 choice.best_slot)
+                                 choice.best_slot, trusted)
         model_in = to_model_input(feats, self.input_spec) if self.input_spec is not None else None
         self._windows += 1
         return DspFeatures(self._windows - 1, start_frame, feats, dd, phase, choice, grid, vit, model_in)

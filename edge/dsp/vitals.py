@@ -6,8 +6,10 @@ removal -> breathing: band-pass (cascaded biquads) and spectral peak (zero-padde
 parabolic interpolation) on the best voxel; heart: the eq.-4 differentiator, energy
 envelopes in sub-bands of the valve-vibration band (and the pulse band), the beat period
 from their summary autocorrelation over all selected voxels (the whole beat, not the burst
-rate the envelope spectrum peaks at), refined on the spectral line -> median of the last
-estimates. A baseline and a fallback for the model.
+rate the envelope spectrum peaks at), checked against the systole (an S1->S2 lag that
+Weissler's systolic time intervals explain is not a beat), refined on the spectral line ->
+the span's reading when it agrees with the recent ones, else the median of the last three.
+A baseline and a fallback for the model.
 
 Runs once per hop on a few thousand samples, in float64 (a decision, not a signal
 the model sees).
@@ -28,12 +30,31 @@ CLIP_RATIO = 3.0  # envelope energy clipped at this x its median
 ENVELOPE_LP_HZ = 6.0  # beat envelope low-pass
 PULSE_BAND_HI_HZ = 10.0
 VIB_SUB_HZ = (10.0, 16.0, 22.0, 30.0, 40.0)  # valve-band split (vibrations 12-35 Hz, tens of um)
+# Valve sub-band energy clipped at this x its median: a jerk or a breath's turn (tens to
+# hundreds x the median, in every sub-band at once) no longer outweighs the beats, while
+# one valve burst can still be several times the other.
+VALVE_CLIP_RATIO = 16.0
 HR_SEARCH_LO_HZ = 0.65  # 39 bpm: sinus bradycardia below the profiles' 0.8 Hz cardiac edge
 N_FFT_HEART = 8192
 VALVE_MIN = 0.3  # valve autocorrelation peak under which the pulse band may take over ...
 PULSE_CLEAR = 0.6  # ... if its own is this clear (its clipped envelope also shows breaths' turns)
 PULSE_SHARE = 0.8  # pulse band: the shortest peak at this share of the highest (not 2x the period)
 REFINE_TOL = 0.07  # spectral refinement window around the autocorrelation's rate
+# Weissler, Harris & Schoenfeld 1968 (systolic time intervals, 211 normal adults), ms against
+# heart rate HR (bpm), (intercept, slope): QS2 (Q onset -> aortic closure, S2) and LVET.
+WEISSLER_QS2_MS = {"M": (546.0, -2.1), "F": (549.0, -2.0)}
+WEISSLER_LVET_MS = {"M": (413.0, -1.7), "F": (418.0, -1.6)}
+# The S1->S2 lag of the chest's valve bursts at rate HR lies between LVET (S1 at aortic
+# opening) and QS2 (S1 at QRS onset); accepted from 0.85 x the shorter LVET to 1.05 x the
+# longer QS2 of the two sexes (the margins are ours: subjects' own intervals and where a
+# burst's energy centre sits).
+SYSTOLE_WINDOW = (0.85, 1.05)
+SYSTOLE_OWN = 0.3  # a lag with a peak this high (x its own) at its own systole is a beat
+SYSTOLE_SUPPORT = 0.5  # beat + diastole (S2 -> next S1) peaks, summed, at least this x the lag's
+PEAK_TOL = 0.04  # a peak is looked for within +-4 % of a predicted lag (beat-to-beat spread)
+CONTINUITY_TOL = 0.05  # a span's reading within 5 % of the recent median is taken as it is
+HINT_TOL = 0.15  # a trusted HR: a valve peak within +-15 % of its period ...
+HINT_SHARE = 0.5  # ... at least this x the chosen peak replaces it
 
 
 @dataclass(frozen=True)
@@ -106,12 +127,13 @@ def heart_envelopes(phase_rad: np.ndarray, fs_hz: float, band_hz, clip_ratio: fl
     systolic pulse; clipped at ``clip_ratio`` x its median, so that a breath's turn weighs no
     more than a beat) and, where the frame rate allows, in each sub-band of the valve band
     (``VIB_SUB_HZ``, unclipped: how much larger one valve burst is than the other is what
-    tells a beat from half a beat)."""
+    tells a beat from half a beat; clipped only at ``VALVE_CLIP_RATIO`` x the median, against
+    jerks)."""
     d = second_derivative_ref(phase_rad[:, None])[:, 0]
     envs = [_band_envelope(d, band_hz[0], min(PULSE_BAND_HI_HZ, 0.45 * fs_hz), fs_hz, clip_ratio)]
     edges = [e for e in VIB_SUB_HZ if e <= 0.45 * fs_hz]
     for lo, hi in zip(edges[:-1], edges[1:]):
-        envs.append(_band_envelope(d, lo, hi, fs_hz, np.inf))
+        envs.append(_band_envelope(d, lo, hi, fs_hz, VALVE_CLIP_RATIO))
     return envs
 
 
@@ -128,10 +150,74 @@ def _peak_lag(r: np.ndarray, lo: int, hi: int, share: float) -> float:
     peaks = peaks[r[peaks] > 0]
     if len(peaks) == 0:
         return float("nan")
-    i = int(peaks[np.argmax(r[peaks] >= share * r[peaks].max())])
+    return _refine(r, int(peaks[np.argmax(r[peaks] >= share * r[peaks].max())]))
+
+
+def _refine(r: np.ndarray, i: int) -> float:
+    """Lag ``i`` of a local maximum of ``r`` refined by a parabola."""
     a, b, c = r[i - 1], r[i], r[i + 1]
     den = a - 2 * b + c
     return i + (0.5 * (a - c) / den if den < 0 else 0.0)
+
+
+def _near_max(r: np.ndarray, lag: float, tol: float) -> float:
+    """Highest ``r`` within ``lag`` +- ``tol`` (lags); -1 outside ``r``."""
+    lo, hi = max(int(np.floor(lag - tol)), 0), min(int(np.ceil(lag + tol)), len(r) - 1)
+    return float(r[lo:hi + 1].max()) if hi >= lo else -1.0
+
+
+def systole_window_s(hr_bpm: float) -> tuple[float, float]:
+    """(shortest, longest) S1->S2 lag, s, of a heart beating at ``hr_bpm`` (``SYSTOLE_WINDOW``
+    around Weissler's LVET and QS2, both sexes)."""
+    lvet = min(a + b * hr_bpm for a, b in WEISSLER_LVET_MS.values())
+    qs2 = max(a + b * hr_bpm for a, b in WEISSLER_QS2_MS.values())
+    return SYSTOLE_WINDOW[0] * lvet * 1e-3, SYSTOLE_WINDOW[1] * qs2 * 1e-3
+
+
+def beat_not_systole(r: np.ndarray, lag: float, hi_lag: int, fs_hz: float, r_pulse: np.ndarray) -> float:
+    """The beat period (lags) when the valve autocorrelation ``r``'s highest peak ``lag`` is
+    the systole (S1->S2) of a longer beat, else ``lag``.
+
+    S1->S2 hardly varies from beat to beat while RR does, so the systole's peak can stand
+    higher than the beat's. ``lag`` stays when its own systole shows (a peak at the S1->S2
+    lag of a heart at ``fs/lag``, ``SYSTOLE_OWN`` x its height or more). Otherwise a later
+    peak ``t`` (up to ``hi_lag``) is the beat when ``lag`` lies in the systole window of
+    rate ``fs/t`` (Weissler) and the beat and its diastole (S2 -> next S1: ``t - lag``)
+    show (``SYSTOLE_SUPPORT``); of several, the highest. A ``t`` at 3x or more ``lag``
+    (then ``t - lag`` is a harmonic too, and bursts a third of a beat apart are also a
+    fast heart's harmonics) needs the pulse band ``r_pulse`` (one systolic pulse a beat)
+    to repeat better at ``t`` than at ``lag``.
+    """
+    r_lag = float(np.interp(lag, np.arange(len(r)), r))
+    lo_s, hi_s = systole_window_s(60.0 * fs_hz / lag)
+    own = _local_maxima(r, max(int(lo_s * fs_hz), int(0.1 * fs_hz)), int(min(hi_s * fs_hz, 0.75 * lag)))
+    if len(own) and r[own].max() >= SYSTOLE_OWN * r_lag:
+        return lag
+    best = None
+    for t in _local_maxima(r, int(np.ceil(1.15 * lag)), hi_lag):
+        lo_s, hi_s = systole_window_s(60.0 * fs_hz / t)
+        tol = max(2.0, PEAK_TOL * t)
+        if not lo_s * fs_hz <= lag <= hi_s * fs_hz or r[t] + _near_max(r, t - lag, tol) < SYSTOLE_SUPPORT * r_lag:
+            continue
+        k = round(t / lag)
+        if k >= 3 and abs(t - k * lag) <= tol and \
+                _near_max(r_pulse, t, tol) <= _near_max(r_pulse, lag, max(2.0, PEAK_TOL * lag)):
+            continue
+        if best is None or r[t] > r[best]:
+            best = int(t)
+    return lag if best is None else _refine(r, best)
+
+
+def _hinted(r: np.ndarray, lag: float, hint_lag: float) -> float:
+    """``lag``, or the highest peak of ``r`` within ``HINT_TOL`` of ``hint_lag`` when ``lag``
+    is not and that peak stands at ``HINT_SHARE`` x ``lag``'s height or more."""
+    if abs(lag - hint_lag) <= HINT_TOL * hint_lag:
+        return lag
+    near = _local_maxima(r, int(np.ceil(hint_lag * (1 - HINT_TOL))), int(hint_lag * (1 + HINT_TOL)))
+    if len(near) == 0:
+        return lag
+    i = int(near[np.argmax(r[near])])
+    return _refine(r, i) if r[i] > 0 and r[i] >= HINT_SHARE * float(np.interp(lag, np.arange(len(r)), r)) else lag
 
 
 @dataclass(frozen=True)
@@ -149,7 +235,7 @@ class HeartRate:
     source: str
 
 
-def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz) -> HeartRate:
+def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz, hint_hz: float | None = None) -> HeartRate:
     """Heart rate from unwrapped phase spans (n,) or (n, K) of K voxels on the same chest.
 
     Each beat gives two valve bursts (MC/AO, AC/MO: S1 and S2), a systole apart (0.25-0.45
@@ -164,7 +250,10 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz) -> HeartRate:
     Where the valve bursts do not show (no voxel's autocorrelation at that peak reaches
     ``VALVE_MIN``) and the pulse band's clearly does (``PULSE_CLEAR``), the pulse band gives
     the period: one event a beat, so the shortest lag with a peak near the highest
-    (``PULSE_SHARE``), not twice it. The
+    (``PULSE_SHARE``), not twice it. The valve period is checked against the systole
+    (``beat_not_systole``: Weissler's intervals, the diastole's peak, the pulse band).
+    ``hint_hz``, a rate trusted from elsewhere (the model's, before a movement), moves the
+    period to a clear peak near its own when the chosen one is far from it (``_hinted``). The
     period is then refined on the envelopes' spectral line within +-7 % of it, more precise
     than the autocorrelation peak when beat-to-beat intervals vary.
     """
@@ -178,7 +267,12 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz) -> HeartRate:
     reads = {}  # group -> (lag, best voxel's autocorrelation there, that voxel)
     for g, share in (("valve", 1.0), ("pulse", PULSE_SHARE)):
         if g in acs:
-            lag = _peak_lag(np.mean(acs[g], axis=0), *lags, share)
+            r = np.mean(acs[g], axis=0)
+            lag = _peak_lag(r, *lags, share)
+            if g == "valve" and np.isfinite(lag):
+                lag = beat_not_systole(r, lag, lags[1], fs_hz, np.mean(acs["pulse"], axis=0))
+            if hint_hz is not None and np.isfinite(hint_hz) and hint_hz > 0 and np.isfinite(lag):
+                lag = _hinted(r, lag, fs_hz / hint_hz)
             at = [float(np.interp(lag, np.arange(len(r)), r)) if np.isfinite(lag) else -1.0 for r in acs[g]]
             reads[g] = (lag, max(at), int(np.argmax(at)))
     src = "valve" if "valve" in reads and np.isfinite(reads["valve"][0]) else "pulse"
@@ -205,8 +299,11 @@ class ClassicalVitals:
 
     Breathing is measured on the best voxel; the heart on all selected voxels together
     (``heart_rate``: the voxel strongest in breathing is often not the one where the
-    heartbeat is clearest). Then the median of the last ``median_of`` estimates, as the
-    vendor's demo does (a span without any repetition in the band does not vote).
+    heartbeat is clearest). Breathing: the median of the last ``median_of`` estimates, as the
+    vendor's demo does. Heart: the span's own reading when it lies within
+    ``CONTINUITY_TOL`` of the median of the last ``median_of`` (that median lags a changing
+    rate by about two hops), else the median of the last three (one odd span does not move
+    it); a span without any repetition in the band does not vote.
     """
 
     def __init__(self, fs_hz: float, breathing_band_hz, cardiac_band_hz, span_s: float = 25.6,
@@ -221,10 +318,12 @@ class ClassicalVitals:
         self._hr: list[float] = []
         self._br: list[float] = []
 
-    def update(self, phase_step_rad: np.ndarray, t_s: float, voxels, best: int = 0) -> VitalSigns:
+    def update(self, phase_step_rad: np.ndarray, t_s: float, voxels, best: int = 0,
+               trusted_hr_bpm: float | None = None) -> VitalSigns:
         """phase_step_rad: (n,) or (n, K) float64 increments of the unwrapped phase, one per
         frame, per selected voxel (stable slots); voxels: the K (range_idx, angle_idx) (one
-        tuple when K = 1); best: slot of the best voxel (breathing)."""
+        tuple when K = 1); best: slot of the best voxel (breathing); trusted_hr_bpm: a recent
+        HR known to be right (the model's), for continuity (``heart_rate``'s hint)."""
         steps_new = np.asarray(phase_step_rad, float)
         steps_new = steps_new[:, None] if steps_new.ndim == 1 else steps_new
         vox = [tuple(voxels)] if np.ndim(voxels) == 1 else [tuple(v) for v in voxels]
@@ -242,10 +341,23 @@ class ClassicalVitals:
         np.clip(steps, -lim, lim, out=steps)
         phase = np.cumsum(steps, axis=0)
         br_hz, br_snr = breathing_rate_hz(phase[:, best], self.fs_hz, self.breathing_band_hz)
-        heart = heart_rate(phase, self.fs_hz, self.cardiac_band_hz)
+        hint = trusted_hr_bpm / 60.0 if trusted_hr_bpm is not None and np.isfinite(trusted_hr_bpm) else None
+        heart = heart_rate(phase, self.fs_hz, self.cardiac_band_hz, hint)
         hr_hz, hr_snr, k_hr = heart.rate_hz, heart.snr_db, heart.slot
         self._br = (self._br + [60.0 * br_hz])[-self.median_of:]
         self._hr = (self._hr + [60.0 * hr_hz])[-self.median_of:]
-        hr_known = [h for h in self._hr if np.isfinite(h)]  # a span without a beat does not vote
-        return VitalSigns(t_s, float(np.median(hr_known)) if hr_known else float("nan"), float(np.median(self._br)), hr_snr, br_snr,
+        return VitalSigns(t_s, heart_reading(self._hr), float(np.median(self._br)), hr_snr, br_snr,
                           vox[best], vox[k_hr])
+
+
+def heart_reading(history_bpm) -> float:
+    """The HR to show from the last spans' readings (oldest first, NaN: no beat in that span,
+    which does not vote): the newest when within ``CONTINUITY_TOL`` of their median, else
+    the median of the last three known; NaN when none is known."""
+    known = [float(h) for h in history_bpm if np.isfinite(h)]
+    if not known:
+        return float("nan")
+    now, med = float(history_bpm[-1]), float(np.median(known))
+    if np.isfinite(now) and abs(now - med) <= CONTINUITY_TOL * med:
+        return now
+    return float(np.median(known[-3:]))
