@@ -201,6 +201,7 @@ def af_burden(episodes: list[AfEpisode], duration_s: float) -> float:
 
 
 AF_EVENT = "af"  # SessionEvent kind of an AF episode (edge.types.EVENT_KINDS)
+BRIDGE_S = 3.0  # AfTracker: longest beat-to-beat time taken as an interval where edge.post gave none
 
 
 class AfTracker:
@@ -213,8 +214,14 @@ class AfTracker:
     finds on the whole series, told about ``window_beats`` beats late (half a minute at 60
     bpm). Per episode two events: at its onset time an open one (``duration_s`` 0, the
     episode has just been recognised) and, when it ends (or at ``finish``), the closed one
-    with the episode's duration. A beat whose ``rr_s`` is NaN (the first after a gap, a
-    disconnect or an excluded stretch) breaks the series: no window, so no decision, spans it.
+    with the episode's duration. ``gap()`` says the stream broke (a disconnect, an excluded
+    piece): the next beat's interval is unknown and breaks the series, so no window, and no
+    decision, spans it. A beat with a NaN ``rr_s`` but no gap before it is a detector miss
+    (``edge.post`` gives no interval over ``max_rr_s``, 2 s): its time from the last beat is
+    taken as the interval when at most ``BRIDGE_S``, and ``_fix_detection_errors`` splits it.
+    Without that, the misses of the shipped model's beats in AF broke nearly every 32-beat
+    window (docs/rhythm.md). ``af_episodes`` on stored beats has no gap information and keeps
+    every NaN as a break.
     """
 
     def __init__(self, cfg: AfConfig = AfConfig()):
@@ -227,6 +234,12 @@ class AfTracker:
         self._next_start = 0  # absolute index where the next window starts
         self._open: tuple[float, float, float] | None = None  # (onset, last AF beat, max score)
         self.episodes: list[AfEpisode] = []  # closed ones, kept for a summary (a few per night)
+        self._last_t: float | None = None
+        self._gap = True  # nothing before the first beat
+
+    def gap(self) -> None:
+        """The stream broke (disconnect, excluded piece): no interval across it."""
+        self._gap = True
 
     def push(self, beats) -> list:
         """``beats``: objects with ``t_s`` and ``rr_s`` (``edge.types.BeatRecord``), in order."""
@@ -234,6 +247,10 @@ class AfTracker:
         n, step = self.cfg.window_beats, self.cfg.step_beats
         for b in beats:
             rr = float(b.rr_s)
+            if not math.isfinite(rr) and not self._gap and self._last_t is not None \
+                    and 0.0 < b.t_s - self._last_t <= BRIDGE_S:
+                rr = float(b.t_s) - self._last_t  # a missed beat, not a break
+            self._gap, self._last_t = False, float(b.t_s)
             self._t.append(float(b.t_s))
             self._rr.append(rr if math.isfinite(rr) and rr > 0 else math.nan)
             self._sum.append(0.0)

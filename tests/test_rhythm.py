@@ -206,3 +206,24 @@ def test_detector_slips_on_a_sinus_rhythm_are_not_af():
                 rr[i:i + 1] = [rr[i] * f, rr[i] * (1 - f)]  # an extra beat
         scores.append(af_score(np.array(rr[:32])))
     assert np.mean(np.array(scores) < 0.5) >= 0.95
+
+
+def test_tracker_bridges_a_missed_beat_but_not_a_gap():
+    """edge.post gives no interval over 2 s (NaN): without a gap() before it, that is a missed
+    beat and its time from the last beat is the interval; after gap() it breaks the series."""
+    from edge.rhythm import AfTracker
+    from edge.types import BeatRecord
+
+    rng = np.random.default_rng(11)
+    rr = af(rng, 80)
+    rr[40] = 2.2  # two AF intervals, the beat between them missed
+    t = 10.0 + np.cumsum(rr)
+    beats = [BeatRecord(float(a), float(r) if r <= 2.0 else np.nan, np.nan, 1.0) for a, r in zip(t, rr)]
+    whole = AfTracker()
+    ev = whole.push(beats) + whole.finish()
+    assert len(whole.episodes) == 1 and whole.episodes[0].t0_s < t[10] and whole.episodes[0].t1_s > t[70]
+    broken = AfTracker()
+    ev = broken.push(beats[:40])
+    broken.gap()  # e.g. the piece in between was excluded
+    ev += broken.push(beats[40:]) + broken.finish()
+    assert len(broken.episodes) == 2 and broken.episodes[0].t1_s <= t[39] < t[40] <= broken.episodes[1].t0_s + rr[41]

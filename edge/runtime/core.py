@@ -254,6 +254,8 @@ class EdgeCore:
         self.last_result = res
         out = [Output(result=res)]
         out += [Output(event=e) for e in res.events]
+        if res.block.excluded:
+            self.af.gap()
         out += [Output(event=e) for e in self.af.push(res.beats)]
         return out
 
@@ -271,6 +273,7 @@ class EdgeCore:
         self._seg_first_window = None
         if self._post is not None:
             self._post.gap()
+        self.af.gap()
         self.segments += 1
         self._next_idx = first_idx
 
