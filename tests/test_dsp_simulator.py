@@ -138,6 +138,39 @@ def test_pipeline_hands_a_trusted_hr_to_the_classical_hr_for_a_minute(cfg):
     assert len(hints) > n_before + keep + 1 and set(hints[n_before + keep + 1:]) == {None}
 
 
+def test_runtime_trusts_the_model_hr_for_the_classical_path(cfg, tmp_path, monkeypatch):
+    """EdgeCore hands each model-sourced HR (here a stand-in model drawing a beat every 0.8 s:
+    75 bpm) to the DSP's trust_hr, and only those."""
+    from boards import load_profile
+    from edge.dsp.pipeline import DspPipeline
+    from edge.dsp.tensor import FeatureLayout, ModelInputSpec
+    from edge.link import DecoderConfig, FrameDecoder
+    from edge.runtime.core import EdgeCore
+    from edge.runtime.replay import frames_bin_chunks, replay_stream
+    from hardware_sim.record import record_session
+
+    class BeatEvery08s:
+        def __init__(self):
+            self.input_spec = ModelInputSpec(2.0 / 255, 0, FeatureLayout(cfg.window_samples, cfg.n_voxels, cfg.fs_hz))
+            self.calls = 0
+
+        def predict_int8(self, x):
+            t = (np.arange(cfg.window_samples) + cfg.hop_samples * self.calls) / cfg.fs_hz
+            self.calls += 1
+            ph = t % 0.8 - 0.4
+            ecg = np.exp(-(ph / 0.02) ** 2)[:, None] * np.linspace(0.5, 1.5, 12)[None]
+            return ecg.astype(np.float32), np.exp(-(ph / 0.03) ** 2).astype(np.float32), 0.8
+
+    trusted = []
+    monkeypatch.setattr(DspPipeline, "trust_hr", lambda self, hr: trusted.append(hr))
+    record_session(tmp_path, 30.0, "sleep", seed=7104, mode="fast")
+    vitals = []
+    replay_stream(frames_bin_chunks(tmp_path / "frames.bin"), FrameDecoder(DecoderConfig.from_profile(load_profile("sim"))),
+                  EdgeCore(cfg, BeatEvery08s()), lambda o: vitals.append(o.result.vitals) if o.result is not None else None)
+    model_hr = [v.hr_bpm for v in vitals if v.source == "model"]
+    assert model_hr and trusted == model_hr and all(abs(h - 75.0) < 1.0 for h in trusted)
+
+
 def test_cli_quantize_sqnr_and_bench_dsp_json(capsys):
     import json
 

@@ -245,6 +245,8 @@ class EdgeCore:
         fs_ecg = self.fs_hz * per
         t0 = (self._seg_offset + self._seg_first_window) / self.fs_hz + piece.start / fs_ecg
         res = self._post.process(t0, piece.ecg_mv, piece.anchors, self._classical, self._move_flag)
+        if res.vitals.source == "model":  # the classical HR keeps to it through a movement
+            self._dsp.trust_hr(res.vitals.hr_bpm)
         # latency of every ECG sample: its frame's arrival -> now
         first = self._seg_offset + self._seg_first_window + int(piece.start / per)
         n_frames = max(1, int(round(len(piece.ecg_mv) / per)))
