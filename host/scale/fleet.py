@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import ConfigError
+from edge.agent.atomic import fsync_dir, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -163,10 +164,10 @@ def reprocess_one(job: FleetJob) -> dict:
         reprocess_session(job.source, partial, load_profile(board), job.model, archive_raw=job.archive_raw,
                           extra_meta={"reprocessed_name": job.name})
         os.replace(partial, out)
-        _fsync_dir(out.parent)  # the session's name is on disk before its marker can be
+        fsync_dir(out.parent)  # the session's name is on disk before its marker can be
         stats = session_stats(out)
         row = _row(job, "ok", stats=stats, wall_s=time.perf_counter() - t0)
-        _write_atomic(marker_path(job.out_dir, job.name), json.dumps(_jsonable(row), indent=1))
+        write_bytes(marker_path(job.out_dir, job.name), json.dumps(_jsonable(row), indent=1).encode())
         return row
     except Exception as e:  # one bad night must not stop the fleet: reported in its row
         _remove(partial)
@@ -181,25 +182,6 @@ def _jsonable(row: dict) -> dict:
 
 def _from_json(row: dict) -> dict:
     return {k: (math.nan if v is None else v) for k, v in row.items()}
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames in ``folder`` durable (the session's, then its marker's)."""
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def plan_jobs(sources: list[str], out_dir: str | Path, model: str | None, board: str | None,
