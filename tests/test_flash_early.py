@@ -45,7 +45,12 @@ def made(tmp_path_factory):
 def test_check_header_needs_only_the_first_entries(made):
     raw = made["good"].read_bytes()
     assert check_header(raw[:1024], [made["pub"]], total_size=len(raw)) is None  # not complete yet
-    m = check_header(raw[:32 * 1024], [made["pub"]], total_size=len(raw), board="sim", installed_counter=3)
+    with tarfile.open(made["good"]) as tar:
+        signature = tar.getmembers()[1]  # manifest first, signature second
+    end = -(-(signature.offset_data + signature.size) // 512) * 512  # the end of its tar block
+    assert end < len(raw) // 10  # so a refusal comes before a tenth of the bundle was sent
+    assert check_header(raw[:end - 512], [made["pub"]], total_size=len(raw)) is None
+    m = check_header(raw[:end], [made["pub"]], total_size=len(raw), board="sim", installed_counter=3)
     assert m.security_counter == 3
 
 
