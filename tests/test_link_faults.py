@@ -200,7 +200,10 @@ def test_port_closed_and_reopened(tmp_path):
     def plan(n):
         return ("unplug" if n in unplug_at else "clean"), None
 
-    items, proxy = run_session(tmp_path, plan, n_frames=250, speed=2.0)
+    # Real time: 100 frames/s of 864 bytes fill 75 % of the 921.6 kbaud line. Faster, the
+    # UART-paced module falls behind and skips frames, and on a loaded machine both unplugs
+    # could land in one outage.
+    items, proxy = run_session(tmp_path, plan, n_frames=250, speed=1.0)
     assert proxy.unplugs == 2
     kinds = [i.kind for i in items if isinstance(i, LinkEvent)]
     assert kinds.count(DISCONNECT) == 2 and kinds.count(RECONNECT) == 2
