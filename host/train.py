@@ -238,38 +238,31 @@ class Trainer:
         c = self.cfg
         rng = np.random.default_rng([c.seed, epoch])
         if isinstance(data, ShardStream):
-            return self._train_stream(data, rng, epoch, k, show)
-        order = rng.permutation(len(data))
-        sums, n = np.zeros(len(TASKS)), 0
+            m, zeros = c.model, tf.zeros((c.batch_size, 1, 1), tf.float32)
+            ds = data.dataset(rng, c.batch_size, c.p_noise, c.p_burst, m.window_samples, m.n_voxels, m.n_channels)
+            batches = ((*b, zeros) for b in ds)
+        else:
+            batches = self._memory_batches(data, rng, z_q)
+        sums = np.zeros(len(TASKS))
         k_t = tf.constant(k, tf.float64)
-        n_batches = len(order) // c.batch_size  # drop the ragged last batch: one traced shape
-        bar = tqdm(range(n_batches), desc=f"epoch {epoch}/{c.epochs}", unit="batch", leave=False, disable=not show)
-        for b in bar:
-            idx = np.sort(order[b * c.batch_size:(b + 1) * c.batch_size])
-            x, ecg, mask, anc, cyc = data.take(idx)
-            x = augment(x, rng, c.p_noise, c.p_burst)
-            zq = z_q[idx] if z_q is not None else np.zeros((len(idx), 1, 1), np.float32)
-            losses = self._step(x, ecg, mask, anc, cyc, zq, k_t).numpy()
-            sums += losses * len(idx)
-            n += len(idx)
-            bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
-        return sums / max(n, 1)
-
-    def _train_stream(self, data: ShardStream, rng: np.random.Generator, epoch: int, k: np.ndarray,
-                      show: bool) -> np.ndarray:
-        c, m = self.cfg, self.cfg.model
-        k_t = tf.constant(k, tf.float64)
-        zq = tf.zeros((c.batch_size, 1, 1), tf.float32)
-        sums, n = np.zeros(len(TASKS)), 0
-        ds = data.dataset(rng, c.batch_size, c.p_noise, c.p_burst, m.window_samples, m.n_voxels, m.n_channels)
-        bar = tqdm(ds, total=len(data) // c.batch_size, desc=f"epoch {epoch}/{c.epochs}", unit="batch",
-                   leave=False, disable=not show)
-        for x, ecg, mask, anc, cyc in bar:
+        n_batches = len(data) // c.batch_size  # every batch is full: one traced shape
+        bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}/{c.epochs}", unit="batch", leave=False,
+                   disable=not show)
+        for x, ecg, mask, anc, cyc, zq in bar:
             losses = self._step(x, ecg, mask, anc, cyc, zq, k_t).numpy()
             sums += losses * c.batch_size
-            n += c.batch_size
             bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
-        return sums / max(n, 1)
+        return sums / max(n_batches * c.batch_size, 1)
+
+    def _memory_batches(self, data: Arrays, rng: np.random.Generator, z_q: np.ndarray | None):
+        """Shuffled, augmented full batches of an in-memory split (the ragged last one dropped)."""
+        c = self.cfg
+        order = rng.permutation(len(data))
+        for b in range(len(order) // c.batch_size):
+            idx = np.sort(order[b * c.batch_size:(b + 1) * c.batch_size])
+            x, ecg, mask, anc, cyc = data.take(idx)
+            zq = z_q[idx] if z_q is not None else np.zeros((len(idx), 1, 1), np.float32)
+            yield augment(x, rng, c.p_noise, c.p_burst), ecg, mask, anc, cyc, zq
 
     def evaluate(self, data: Arrays, batch_size: int = 64) -> np.ndarray:
         """Mean task losses (3,) over every window of ``data`` (no augmentation)."""
