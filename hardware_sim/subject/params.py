@@ -345,12 +345,15 @@ def random_population(n: int, seed: int) -> list[SubjectParams]:
     for i, child in enumerate(np.random.SeedSequence(int(seed)).spawn(n)):
         rng = np.random.default_rng(child)
         condition = str(rng.choice(conds, p=probs))
-        asleep = bool(rng.uniform() < 0.3)
-        restless = str(rng.choice(["still", "rest", "restless"], p=[0.3, 0.6, 0.1]))
-        out.append(
-            build_subject(
-                rng, f"pop{seed}-{i:04d}", condition=condition, age_y=float(rng.uniform(20.0, 85.0)),
-                asleep=asleep, restlessness=restless,
-            )
-        )
+        out.append(draw_population_subject(rng, f"pop{seed}-{i:04d}", condition))
     return out
+
+
+def draw_population_subject(rng: np.random.Generator, subject_id: str, condition: str,
+                            hr_bpm: float | None = None) -> SubjectParams:
+    """One subject of a random population with its condition (and rate) given: asleep 30 %,
+    still / at rest / restless 30 / 60 / 10 %, age 20-85, the rest by ``build_subject``."""
+    asleep = bool(rng.uniform() < 0.3)
+    restless = str(rng.choice(["still", "rest", "restless"], p=[0.3, 0.6, 0.1]))
+    return build_subject(rng, subject_id, condition=condition, hr_bpm=hr_bpm,
+                         age_y=float(rng.uniform(20.0, 85.0)), asleep=asleep, restlessness=restless)

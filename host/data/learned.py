@@ -298,7 +298,7 @@ def learned_subjects(n: int, seed: int, *, gate: QualityGate = GATE) -> list[Lea
     ``random_population`` draws them (condition sinus / brady / tachy from the strip's HR;
     ``params.electrical`` is unused by a recorded heart). Subject i depends only on
     (seed, i) and the gate; ids are ``learned<seed>-<i>``."""
-    from hardware_sim.subject.params import build_subject
+    from hardware_sim.subject.params import draw_population_subject
 
     batch = generate_strips(n, seed, gate=gate)
     out = []
@@ -307,10 +307,6 @@ def learned_subjects(n: int, seed: int, *, gate: QualityGate = GATE) -> list[Lea
         rng = np.random.default_rng(key)
         hr = strip.hr_bpm
         condition = "brady" if hr < 60.0 else "tachy" if hr > 100.0 else "sinus"
-        asleep = bool(rng.uniform() < 0.3)
-        restless = str(rng.choice(["still", "rest", "restless"], p=[0.3, 0.6, 0.1]))
-        params = build_subject(rng, f"learned{seed}-{i:04d}", condition=condition, hr_bpm=hr,
-                               age_y=float(rng.uniform(20.0, 85.0)), asleep=asleep,
-                               restlessness=restless)
+        params = draw_population_subject(rng, f"learned{seed}-{i:04d}", condition, hr_bpm=hr)
         out.append(LearnedSubject(strip_recording(strip), params))
     return out
