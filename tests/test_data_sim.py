@@ -125,3 +125,14 @@ def test_learned_subjects_join_the_population(tmp_path):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     ws = WindowSet.concat([load_split(tmp_path / "a", s) for s in SPLITS])
     assert set(ws.subjects().tolist()) == {0, 1, 2, 3} and np.isfinite(ws.ecg_mv).all()
+
+
+def test_bad_learned_count_and_shard_size_are_one_line_errors(tmp_path, capsys):
+    from cardioradar.cli import main
+    from host.data.format import ShardWriter
+
+    rc = main(["data", "build", "--subjects", "3", "--learned", "-1", "--out", str(tmp_path / "x")])
+    err = capsys.readouterr().err
+    assert rc != 0 and "--learned: expected >= 0, got -1" in err and "Traceback" not in err
+    with pytest.raises(InputDataError, match="windows per shard: expected >= 1, got 0"):
+        ShardWriter(tmp_path, "train", 0)

@@ -135,3 +135,14 @@ def test_streamed_training_is_resumable_bit_for_bit(tmp_path):
         np.testing.assert_array_equal(wa, wb)
     hist = json.loads(a.history_path.read_text())["epochs"]
     assert len(hist) == 2 and np.isfinite(hist[-1]["val_loss"])
+
+
+def test_prior_on_a_streamed_split_is_refused_naming_why(tmp_path):
+    from host.data.format import load_split, split_files
+    from host.train import ShardStream
+
+    ds, _ = _sharded(tmp_path / "ds")
+    files = split_files(ds, "train")
+    stream = ShardStream([f for f, _ in files], [n for _, n in files])
+    with pytest.raises(ConfigError, match="needs the training split in memory"):
+        fit(stream, load_split(ds, "val"), tmp_path / "run", _cfg(prior=True), show_progress=False)
