@@ -65,9 +65,13 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=1000, help="population seed (must differ from the training seed)")
     p.add_argument("--ref-ecg", default=None, help="reference ECG of --session (EDF, WFDB, CSV)")
     p.add_argument("--ref-offset-s", type=float, default=None, help="session time of the reference's first sample")
-    p.add_argument("--snr-db", type=float, default=None, help="white noise on the raw frames at this SNR")
+    p.add_argument("--snr-db", type=float, default=None,
+                   help="white noise at this SNR (where: --noise-on; docs/evaluation.md)")
     p.add_argument("--bursts", type=float, default=None, metavar="SECONDS", help="noise bursts of this length on 20 %% of segments")
     p.add_argument("--burst-db", type=float, default=0.0, help="burst SNR (0 mild, -9 extensive)")
+    p.add_argument("--noise-on", choices=("paper", "frames"), default="paper",
+                   help="paper: the demodulated voxel signal (phase, I, Q) against its power without breathing; "
+                        "frames: the raw frames against the subject's echo")
     p.add_argument("--workers", type=int, default=1, help="processes for simulation")
     p.add_argument("--json", action="store_true", help="last line: one JSON object with the summary")
 
@@ -78,7 +82,8 @@ def _run_eval(args: argparse.Namespace) -> int:
     result = run_eval(EvalRequest(
         model=args.model, baseline=args.baseline, subjects=args.subjects, seconds=args.seconds, seed=args.seed, drive_ecg=args.drive_ecg,
         session=args.session, ref_ecg=args.ref_ecg, ref_offset_s=args.ref_offset_s, dataset=args.dataset,
-        snr_db=args.snr_db, burst_s=args.bursts, burst_db=args.burst_db, workers=args.workers))
+        snr_db=args.snr_db, burst_s=args.bursts, burst_db=args.burst_db, noise_on=args.noise_on,
+        workers=args.workers))
     print(result.format_tables())
     if args.json:
         print(result.to_json())
@@ -186,7 +191,16 @@ COMMANDS = {
     "board": ("the board agent: board status", lambda p: _flash().add_board_args(p), lambda a: _flash().board_cmd(a)),
     "pull": ("pull sessions from the board agent (resumable, SHA-256 checked, also live ones)",
              lambda p: _flash().add_pull_args(p), lambda a: _flash().pull_cmd(a)),
+    "module": ("the radar module's firmware: flash a meta image over its ROM bootloader (flashing mode, SOP2), "
+               "build a simulated image, ask its version", lambda p: _module_cli().add_module_args(p),
+               lambda a: _module_cli().run_module(a)),
 }
+
+
+def _module_cli():
+    from host.module import cli
+
+    return cli
 
 
 def _flash():

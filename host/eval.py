@@ -67,11 +67,14 @@ class EvalResult:
     dm_baseline: str | None = None
     model: str | None = None  # the model file scored (None: the template baseline)
     per_file: dict | None = None  # --drive-ecg: file -> its metrics, or {"error": ...}
+    noise_on: str | None = None  # host.noise definition ("paper" | "frames"); None: clean
+    noise_definition: str | None = None  # NoiseSpec.describe(): where the noise went, SNR against what
 
     def to_json_dict(self) -> dict:
         d = dict(self.summary)
         d.update(source=self.source, noise=self.noise, dm_percent=self.dm_percent, dm_baseline=self.dm_baseline,
-                 per_lead=self.per_lead, per_condition=self.per_condition, model=self.model)
+                 per_lead=self.per_lead, per_condition=self.per_condition, model=self.model,
+                 noise_on=self.noise_on, noise_definition=self.noise_definition)
         if self.per_file is not None:
             d.update(per_file=self.per_file, n_files=len(self.per_file),
                      n_file_errors=sum("error" in v for v in self.per_file.values()))
@@ -84,6 +87,7 @@ class EvalResult:
         s = self.summary
         lines = [f"{self.source} | noise: {self.noise} | {s['n_subjects']} subjects, "
                  f"{s['n_windows']} windows, {s['n_beats']} beats",
+                 *([f"noise {self.noise_definition}"] if self.noise_definition else []),
                  f"PCC median {_f(s['pcc_median'])} (window mean {_f(s['pcc_window_mean'])}, "
                  f"fail < {PCC_FAIL}: {_f(100 * s['fail_rate'], 1)} %)  RMSE median {_f(s['rmse_mv_median'])} mV",
                  f"R-peak error {_f(s['rpeak_err_ms_median'], 1)} ms  IBI MAE {_f(s['ibi_mae_ms_median'], 1)} ms  "
@@ -422,6 +426,7 @@ class EvalRequest:
     snr_db: float | None = None
     burst_s: float | None = None
     burst_db: float = 0.0
+    noise_on: str = "paper"  # host.noise definition: "paper" or "frames"
     workers: int = 1
 
 
@@ -544,7 +549,7 @@ def run_eval(req: EvalRequest) -> EvalResult:
     board = session_board(req.session) if req.session is not None else "sim"
     predictor, meta, label = load_predictor(req.model, req.baseline, board)
     hop = DspConfig.from_profile(load_profile(board)).hop_samples
-    spec = NoiseSpec(snr_db=req.snr_db, burst_s=req.burst_s, burst_db=req.burst_db)
+    spec = NoiseSpec(snr_db=req.snr_db, burst_s=req.burst_s, burst_db=req.burst_db, on=req.noise_on)
     noises = (None, spec) if spec.active else (None,)
     windows, source, names, status = request_windows(req, noises, training_seed(meta), board)
     model = None if isinstance(predictor, TemplateBaseline) else label
@@ -555,7 +560,9 @@ def run_eval(req: EvalRequest) -> EvalResult:
 
     clean = score(predictor, windows[0])
     if spec.active:
-        return with_dm(score(predictor, windows[1], spec.label()), clean, "clean input")
+        noisy = dataclasses.replace(score(predictor, windows[1], spec.label()), noise_on=spec.on,
+                                    noise_definition=spec.describe())
+        return with_dm(noisy, clean, "clean input")
     if isinstance(predictor, TemplateBaseline):
         return clean
     return with_dm(clean, score(TemplateBaseline(), windows[0], src=source), TemplateBaseline.name)

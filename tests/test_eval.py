@@ -100,7 +100,8 @@ def test_cli_eval_json_last_line(capsys):
     out = capsys.readouterr().out.strip().splitlines()
     assert rc == 0
     d = json.loads(out[-1])
-    assert all(k in d for k in KEYS) and d["n_subjects"] == 1 and d["noise"] == "white 3 dB"
+    assert all(k in d for k in KEYS) and d["n_subjects"] == 1 and d["noise"] == "paper: white 3 dB"
+    assert d["noise_on"] == "paper" and "demodulated" in d["noise_definition"]  # the default definition, named
     assert d["dm_baseline"] == "clean input" and d["model"] is None and "template baseline" in d["source"]
 
 

@@ -17,11 +17,16 @@ every ``hop`` frames, one window is produced:
 
 The full grid is only computed at the reduced rate, once per hop, for selection; the
 per-frame work is on the ``n_voxels`` selected voxels.
+
+``demod_hook`` (default None: not called, the board's path) is a test point on the
+demodulated signal of step 3, before the differentiator: the host's noise-robustness
+evaluation adds its noise there (``host.noise``); the board never sets it.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -42,6 +47,10 @@ from edge.dsp.vitals import ClassicalVitals, VitalSigns
 log = logging.getLogger(__name__)
 
 TRUST_S = 60.0  # a trusted HR guides the classical one for this long (frame clock) after it came
+
+# (chans int32 (n, 3K): unwrapped phase Q7.24 | beam I Q.4 | beam Q Q.4 of the K selected
+# voxels, stream frame index of row 0) -> int32 (n, 3K), what the differentiator gets instead
+DemodHook = Callable[[np.ndarray, int], np.ndarray]
 
 
 @dataclass(frozen=True)
@@ -71,14 +80,21 @@ class DspFeatures:
     model_input: np.ndarray | None
 
 
-def voxel_chain_q(cal: np.ndarray, cfg: DspConfig, range_idx: np.ndarray, angle_idx: np.ndarray):
+def voxel_chain_q(cal: np.ndarray, cfg: DspConfig, range_idx: np.ndarray, angle_idx: np.ndarray,
+                  demod_hook: DemodHook | None = None, first_frame: int = 0):
     """Selected voxels over a span: -> (dd int32 (n - 6, K, 3) after breathing
-    suppression, phase int32 (n, K) Q7.24)."""
+    suppression, phase int32 (n, K) Q7.24). ``demod_hook``: see ``DemodHook``
+    (``first_frame``: the stream index of ``cal[0]``, passed to it)."""
     beams = beamform_q15(cal, cfg.steering.weights_q15, range_idx, angle_idx, 1)
     _, ph = cordic(beams)
     phase = unwrap_bam(ph)
     k = len(range_idx)
     chans = np.concatenate([phase, beams[:, :, 0], beams[:, :, 1]], axis=1)  # (n, 3K)
+    if demod_hook is not None:
+        hooked = demod_hook(chans, first_frame)
+        if hooked.shape != chans.shape or hooked.dtype != np.int32:
+            raise InputDataError(f"dsp demod_hook: expected int32 {chans.shape}, got {hooked.dtype} {hooked.shape}")
+        chans, phase = hooked, hooked[:, :k]  # the vitals see the same signal as the model
     dd = sos_filter_q29(second_derivative_q(chans), cfg.breathing_sos_q29)
     return dd.reshape(len(dd), 3, k).transpose(0, 2, 1), phase
 
@@ -86,9 +102,11 @@ def voxel_chain_q(cal: np.ndarray, cfg: DspConfig, range_idx: np.ndarray, angle_
 class DspPipeline:
     """Streaming chain: ``push(frames)`` returns the windows completed by those frames."""
 
-    def __init__(self, cfg: DspConfig, input_spec: ModelInputSpec | None = None):
+    def __init__(self, cfg: DspConfig, input_spec: ModelInputSpec | None = None,
+                 demod_hook: DemodHook | None = None):
         self.cfg = cfg
         self.input_spec = input_spec
+        self.demod_hook = demod_hook
         self.selector = VoxelSelector(cfg.n_voxels, cfg.steering.n_angles, cfg.n_az, cfg.hysteresis_db)
         self.vitals = ClassicalVitals(cfg.fs_hz, cfg.breathing_band_hz, cfg.cardiac_band_hz)
         self._keep = cfg.window_samples + cfg.warmup_samples + DELAY_SAMPLES
@@ -135,7 +153,7 @@ class DspPipeline:
         if choice.changed:
             log.info("window %d: voxels %s (%s)", self._windows,
                      list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist())), choice.reason)
-        dd, phase = voxel_chain_q(buf, c, choice.range_idx, choice.angle_idx)
+        dd, phase = voxel_chain_q(buf, c, choice.range_idx, choice.angle_idx, self.demod_hook, self._n_seen - len(buf))
         dd = np.ascontiguousarray(dd[-w:])
         phase = phase[-w - DELAY_SAMPLES:len(phase) - DELAY_SAMPLES]
         feats = normalize_q15(dd.reshape(w, -1)).reshape(dd.shape)
@@ -154,9 +172,9 @@ class DspPipeline:
 
 
 def process_recording(frames: np.ndarray, cfg: DspConfig, input_spec: ModelInputSpec | None = None,
-                      chunk_frames: int = 100) -> list[DspFeatures]:
+                      chunk_frames: int = 100, demod_hook: DemodHook | None = None) -> list[DspFeatures]:
     """Run a whole recording through a fresh pipeline in chunks (as a stream would)."""
-    pipe = DspPipeline(cfg, input_spec)
+    pipe = DspPipeline(cfg, input_spec, demod_hook)
     out = []
     for i in range(0, len(frames), chunk_frames):
         out.extend(pipe.push(frames[i:i + chunk_frames]))

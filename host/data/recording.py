@@ -2,7 +2,7 @@
 
 ``RadarRecording`` = decoded frame segments (``stream.FrameSegment``), the time of every
 segment frame on the reference's clock, and the ``Reference``. ``recording_windows`` runs
-each segment through ``edge.dsp`` (optionally after adding noise to the raw frames) and
+each segment through ``edge.dsp`` (optionally with noise, ``host.noise.apply_noise``) and
 attaches the targets. ``load_sim_recording`` reads a ``sim record`` folder (``frames.bin``
 + ``truth.npz``) -- the simulator's own output, decoded by the edge's decoder.
 """
@@ -50,13 +50,13 @@ def recording_windows(rec: RadarRecording, dsp_cfg: DspConfig, subject_id: int, 
     """Model windows + targets of every segment. ``noise``: ``host.noise.NoiseSpec`` or None."""
     parts = []
     for i, (seg, times) in enumerate(zip(rec.segments, rec.segment_times_s)):
-        frames = seg.frames
+        frames, hook = seg.frames, None
         if noise is not None and noise.active:
-            from host.noise import add_noise
+            from host.noise import apply_noise  # noisy frames, or a hook on the demodulated signal
 
             child = int(np.random.SeedSequence([int(noise_seed), i]).generate_state(1)[0])
-            frames = add_noise(frames, noise, dsp_cfg.fs_hz, child).frames
-        feats = process_recording(frames, dsp_cfg)
+            frames, hook = apply_noise(frames, noise, dsp_cfg, child)
+        feats = process_recording(frames, dsp_cfg, demod_hook=hook)
         parts.append(make_windows(feats, times, rec.reference, subject_id, rec.condition, dsp_cfg.fs_hz))
     ws = WindowSet.concat(parts)
     if not len(ws):
