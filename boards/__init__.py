@@ -55,6 +55,8 @@ class PortsConfig:
 @dataclass(frozen=True)
 class RadarSection:
     cfg: str  # path relative to the profile file
+    # The simulated module's firmware: "cardioradar" (range matrix) or "oob" (TI's OOB demo).
+    firmware: str = "cardioradar"
 
 
 @dataclass(frozen=True)
@@ -242,6 +244,8 @@ def _check_type(path: Path, key: str, value, hint):
 
 def _check_consistency(p: BoardProfile) -> None:
     path, a = p.path, p.antennas
+    if p.radar.firmware not in ("cardioradar", "oob"):
+        raise ConfigError(f"{path}: radar.firmware: expected 'cardioradar' or 'oob', got {p.radar.firmware!r}")
     tx = _matrix(path, "antennas.tx_positions", a.tx_positions, 2)
     rx = _matrix(path, "antennas.rx_positions", a.rx_positions, 2)
     virt = _matrix(path, "antennas.virtual_positions", a.virtual_positions, 2)

@@ -432,6 +432,8 @@ def apply_command(cfg: RadarConfig, name: str, args: list[str]) -> RadarConfig:
         return RadarConfig(data_baud=cfg.data_baud)
     extra = dict(cfg.extra)
     extra[name] = list(args)
+    if name in ("cfarCfg", "cfarFovCfg"):  # one line per direction (range 0, Doppler 1): keep both
+        extra[f"{name}:{int(float(args[1]))}"] = list(args)
     return replace(cfg, extra=extra)
 
 

@@ -233,9 +233,12 @@ class RadarModule:
         banner: str = BANNER_68XX,
         processing_us_per_sample: float = 0.5,
         batch_frames: int = 100,
+        firmware: str | None = None,
     ):
         if mode not in ("adc", "fast"):
             raise ValueError(f"mode: expected 'adc' or 'fast', got {mode!r}")
+        # Which firmware runs: "cardioradar" (range matrix) or "oob" (TI's demo, firmware/oob.py).
+        self.firmware = firmware or getattr(profile.radar, "firmware", "cardioradar")
         self.profile = profile
         self.scene = scene
         self.mode = mode
@@ -255,7 +258,7 @@ class RadarModule:
         # Frames made ahead, served one at a time by next_frame (None: make the next block).
         self._block: FrameBlock | None = None
         self._template: PacketTemplate | None = None
-        self.cli = ConfigCli(banner, start_check=self._start_check)
+        self.cli = self._new_cli(banner)
         self._fe: FrameSource | None = None
         self._pending_fe: FrameSource | None = None
         self._cfg: RadarConfig | None = None
@@ -307,7 +310,7 @@ class RadarModule:
         stop until a whole .cfg with sensorStart is received again, and the frame counter
         restarts from the beginning.
         """
-        self.cli = ConfigCli(self.cli.banner_text, start_check=self._start_check)
+        self.cli = self._new_cli(self.cli.banner_text)
         self._fe = self._pending_fe = None
         self._cfg = None
         self._block = None
@@ -335,7 +338,30 @@ class RadarModule:
             raise RuntimeError("sensor never started")
         return self._cfg.frame.period_ms * 1e-3 / (1.0 + self.clock_drift_ppm * 1e-6)
 
+    def _new_cli(self, banner: str) -> ConfigCli:
+        if self.firmware == "oob":
+            from hardware_sim.firmware.oob import OobCli
+
+            return OobCli(banner, start_check=self._start_check)
+        if self.firmware != "cardioradar":
+            raise ValueError(f"firmware: expected 'cardioradar' or 'oob', got {self.firmware!r}")
+        return ConfigCli(banner, start_check=self._start_check)
+
+    def select_firmware(self, firmware: str) -> None:
+        """Run ``firmware`` ('cardioradar' or 'oob') from now on, as after flashing and a reset."""
+        old, self.firmware = self.firmware, firmware
+        try:
+            self.power_cycle()
+        except ValueError:
+            self.firmware = old
+            raise
+
     def _start_check(self, cfg: RadarConfig) -> None:
+        if self.firmware == "oob":  # its own checks and front end view (firmware/oob.py)
+            from hardware_sim.firmware.oob import make_engine
+
+            self._pending_fe = make_engine(cfg, self.profile, self._factory)
+            return
         try:
             self._pending_fe = self._factory(cfg, antennas_for(self.profile, cfg))
         except (ValueError, NotImplementedError) as e:
@@ -435,6 +461,8 @@ class RadarModule:
     def _make_block(self, max_frames: int) -> FrameBlock:
         """Frames k.. (k = frames made) up to max_frames, the next reselection or numFrames,
         from the module's current state (nothing committed)."""
+        if self.firmware == "oob":
+            return self._fe.make_block(self, max_frames)
         k, sel = self._k, self._sel
         n = max_frames
         if sel.reselect_frames > 0:
