@@ -25,6 +25,8 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tcp", action="store_true", help="listen on the profile's socket:// URLs instead of ptys")
     p.add_argument("--mode", choices=("adc", "fast"), default="adc", help="front end: ADC-level or fast analytic")
+    p.add_argument("--firmware", choices=("cardioradar", "oob"), default=None,
+                   help="module firmware: CardioRadar range matrix or TI's OOB demo; default the profile's radar.firmware")
     p.add_argument("--json", action="store_true", help='first stdout line: {"config_port": ..., "data_port": ...}')
     p.set_defaults(func=_serve)
 
@@ -80,6 +82,8 @@ def _serve(args) -> int:
 
     # Small batches: a batch is computed just before its first frame is due on the port.
     module, _ = build_module(_subject(args), seed=args.seed, mode=args.mode, board=args.board, batch_frames=5)
+    if args.firmware is not None and args.firmware != module.firmware:
+        module.select_firmware(args.firmware)
     kwargs = {}
     if args.tcp:
         cfg_url, data_url = urlparse(module.profile.ports.config), urlparse(module.profile.ports.data)
