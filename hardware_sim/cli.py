@@ -27,6 +27,9 @@ def register(sub) -> None:
     p.add_argument("--mode", choices=("adc", "fast"), default="adc", help="front end: ADC-level or fast analytic")
     p.add_argument("--firmware", choices=("cardioradar", "oob"), default=None,
                    help="module firmware: CardioRadar range matrix or TI's OOB demo; default the profile's radar.firmware")
+    p.add_argument("--sop", choices=("functional", "flashing"), default="functional",
+                   help="SOP jumpers at power-up: functional (SOP[2:0]=001) or flashing (101: the ROM bootloader "
+                        "on the config UART, for `cardioradar module flash`)")
     p.add_argument("--json", action="store_true", help='first stdout line: {"config_port": ..., "data_port": ...}')
     p.set_defaults(func=_serve)
 
@@ -94,7 +97,10 @@ def _serve(args) -> int:
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with ModuleServer(module, transport="tcp" if args.tcp else "pty", speed=args.speed, **kwargs) as server:
+    from hardware_sim.bootloader import SimBoard
+
+    board = SimBoard(module, sop=args.sop)  # SOP lines, SFLASH and ROM; a flashed image lives while this runs
+    with ModuleServer(board, transport="tcp" if args.tcp else "pty", speed=args.speed, **kwargs) as server:
         ports = server.ports
         if args.json:
             print(json.dumps({"config_port": ports.config, "data_port": ports.data}), flush=True)

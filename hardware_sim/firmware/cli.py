@@ -115,6 +115,7 @@ class ConfigCli:
         self.cfg = RadarConfig()
         self.running = False
         self.running_cfg: RadarConfig | None = None
+        self.firmware = (FIRMWARE_NAME, __version__)  # (name, version) `version` reports; a flashed image sets it
         self._start_check = start_check
         self._pending = b""
         self._after_cr = False
@@ -204,7 +205,7 @@ class ConfigCli:
         words = self.banner_text.split()
         platform, sdk = (words[0], words[-1]) if len(words) >= 2 else ("xWR68xx", "03.05.00.04")
         return [f"Platform                : {platform}", f"mmWave SDK Version      : {sdk}",
-                f"Firmware                : {FIRMWARE_NAME} {__version__} (simulated module)"]
+                f"Firmware                : {self.firmware[0]} {self.firmware[1]} (simulated module)"]
 
     def _sensor_start(self) -> tuple[list[str], bytes, str | None]:
         if self.running:
