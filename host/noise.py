@@ -248,3 +248,60 @@ def apply_noise(frames: np.ndarray, spec: NoiseSpec | None, cfg, seed: int):
     if spec.on == "frames":
         return add_noise(frames, spec, cfg.fs_hz, seed, echo_range_bins(frames, cfg)).frames, None
     return frames, PaperNoise(spec, cfg, len(frames), seed)
+
+
+# ---- the same noise on model features (training augmentation) -----------------------------
+# frames definition -> the SNR it makes on the demodulated signal, per channel type (phase, I, Q),
+# measured on 6 simulated subjects x 30 s (population seed 4242; docs/evaluation.md): medians.
+# The phase falls fast below ~0 dB: the noisy I/Q make CORDIC/unwrap slip.
+FRAMES_TO_PAPER_DB = ((-3.0, (-20.0, 3.5, 3.5)), (6.0, (6.5, 12.9, 13.1)))
+
+
+def paper_equivalent_db(snr_db: float, on: str) -> np.ndarray:
+    """float (3,): the per-channel-type (phase, I, Q) paper-definition SNR that ``on`` at
+    ``snr_db`` makes (linear through ``FRAMES_TO_PAPER_DB``, extrapolated beyond)."""
+    if on == "paper":
+        return np.full(3, float(snr_db))
+    (s0, a), (s1, b) = FRAMES_TO_PAPER_DB
+    t = (float(snr_db) - s0) / (s1 - s0)
+    return np.asarray(a) + t * (np.asarray(b) - np.asarray(a))
+
+
+def feature_noise(x: np.ndarray, snr_db: float, on: str, rng: np.random.Generator, rows=None,
+                  fs_hz: float = 100.0, hp_hz: float = 0.8) -> np.ndarray:
+    """The noise that definition ``on`` at ``snr_db`` adds to one window of normalised model
+    features x float (T, V, C) (channels phase, I, Q of each voxel), in x's units: white noise
+    at each channel's reference power / SNR, shaped by the differentiator and the breathing
+    high-pass (``hp_hz``: the board's cardiac low edge) as the DSP shapes it. The reference
+    is recovered from x: its spectrum divided by the differentiator's, over hp_hz .. 0.45 fs
+    (the breathing-free signal the paper definition measures). ``rows``: (first, stop) of a
+    burst, else the whole window."""
+    from scipy.signal import butter, lfilter, sosfilt
+
+    from edge.dsp.differentiator import TAPS
+
+    t = x.shape[0]
+    f = np.fft.rfftfreq(t, 1.0 / fs_hz)
+    d2 = np.abs(np.exp(-2j * np.pi * np.outer(f / fs_hz, np.arange(len(TAPS)))) @ TAPS.astype(float)) ** 2
+    band = (f >= hp_hz) & (f <= 0.45 * fs_hz)
+    spec = np.abs(np.fft.rfft(x, axis=0)) ** 2
+    p_ref = 2.0 * np.sum(spec[band] / d2[band].reshape((-1,) + (1,) * (x.ndim - 1)), axis=0) / t**2
+    snr = paper_equivalent_db(snr_db, on)
+    c = x.shape[-1]
+    snr = snr if c == 3 else np.full(c, snr[1])
+    sigma = np.sqrt(p_ref / 10 ** (snr / 10))
+    pad = int(2 * fs_hz)  # filter settling, as the DSP's warm-up
+    w = rng.normal(0.0, 1.0, (t + pad,) + x.shape[1:]) * sigma
+    if rows is not None:
+        keep = np.zeros(t + pad, bool)
+        keep[pad + rows[0]:pad + rows[1]] = True
+        w[~keep] = 0.0
+    shaped = sosfilt(butter(4, hp_hz, "highpass", fs=fs_hz, output="sos"), lfilter(TAPS.astype(float), 1.0, w, axis=0), axis=0)
+    return shaped[pad:]
+
+
+def renormalize(x: np.ndarray) -> np.ndarray:
+    """Per channel (axis 0 = time) as ``edge.dsp.normalize``: (x - mean) / (4 rms), in [-1, 1)."""
+    d = x - x.mean(axis=0)
+    rms = np.sqrt(np.mean(d * d, axis=0))
+    return np.clip(np.divide(d, 4.0 * rms, out=np.zeros_like(d), where=rms > 0), -1.0, 1.0 - 2.0**-15)

@@ -16,9 +16,11 @@ resumed from a checkpoint draws exactly what an uninterrupted one would. A check
 loss memory, best epoch, the RNG rule's seed) is written after every epoch.
 
 Augmentation (robustness to noise and body movement, radarODE-MTL's protocol applied
-during training): per window, with probability ``p_noise`` white Gaussian noise at an
-SNR drawn from [-3, 10] dB, and with probability ``p_burst`` a 1-3 s burst at 0 dB
-(mild movement) or -9 dB (extensive); features are clipped back to [-1, 1).
+during training, in either of ``host.noise``'s definitions, "paper" or "frames", drawn per
+window with ``frames_share``): per window, with probability ``p_noise`` white Gaussian noise
+at an SNR drawn from [-3, 10] dB, and with probability ``p_burst`` a 1-3 s burst at 0 dB
+(mild movement) or -9 dB (extensive), made on the features as the DSP would make it
+(``host.noise.feature_noise``); the window is then normalised again as the DSP does.
 """
 
 from __future__ import annotations
@@ -114,22 +116,25 @@ def task_losses(outputs, ecg_mv, ecg_mask, anchors, cycle_s) -> tf.Tensor:
 
 
 def augment(x: np.ndarray, rng: np.random.Generator, p_noise: float, p_burst: float,
-            fs_hz: float = 100.0) -> np.ndarray:
-    """Noise and movement bursts on a batch x float32 (B, T, V, C) -> new array, clipped to [-1, 1)."""
+            fs_hz: float = 100.0, frames_share: float = 0.5) -> np.ndarray:
+    """Noise and movement bursts on a batch x float32 (B, T, V, C) -> new array in [-1, 1)."""
+    from host.noise import feature_noise, renormalize
+
     x = x.copy()
     b, t = x.shape[:2]
-    power = np.mean(x.reshape(b, -1) ** 2, axis=1) + 1e-12
     for i in range(b):
+        on = "frames" if rng.random() < frames_share else "paper"
+        noise = None
         if rng.random() < p_noise:
-            snr_db = rng.uniform(-3.0, 10.0)
-            x[i] += rng.normal(0.0, np.sqrt(power[i] / 10 ** (snr_db / 10)), x.shape[1:]).astype(np.float32)
+            noise = feature_noise(x[i], rng.uniform(-3.0, 10.0), on, rng, fs_hz=fs_hz)
         if rng.random() < p_burst:
             n = min(int(rng.integers(1, 4) * fs_hz), t)
             s = int(rng.integers(0, t - n + 1))
-            snr_db = 0.0 if rng.random() < 0.5 else -9.0
-            x[i, s:s + n] += rng.normal(0.0, np.sqrt(power[i] / 10 ** (snr_db / 10)),
-                                        (n,) + x.shape[2:]).astype(np.float32)
-    return np.clip(x, -1.0, 1.0 - 1.0 / Q15)
+            burst = feature_noise(x[i], 0.0 if rng.random() < 0.5 else -9.0, on, rng, rows=(s, s + n), fs_hz=fs_hz)
+            noise = burst if noise is None else noise + burst
+        if noise is not None:
+            x[i] = renormalize(x[i] + noise)
+    return x
 
 
 class ShardStream:

@@ -217,3 +217,28 @@ def test_bad_inputs():
         add_noise(_frames(10), NoiseSpec(snr_db=0.0), FS, 0)
     with pytest.raises(InputDataError, match="demod_hook"):
         process_recording(_dsp_frames(800), CFG, demod_hook=lambda chans, first: chans.astype(np.int64))
+
+
+# ---- training augmentation: the same noise made on the features ---------------------------
+def _feature_snr_db(clean, noisy):
+    """Per channel SNR of noisy against clean features (both normalised): corr^2 / (1 - corr^2)."""
+    a, b = clean - clean.mean(0), noisy - noisy.mean(0)
+    r2 = (np.sum(a * b, 0) ** 2 / (np.sum(a * a, 0) * np.sum(b * b, 0))).ravel()
+    return 10 * np.log10(np.mean(r2 / (1 - r2)))
+
+
+@pytest.mark.parametrize("snr", [6.0, -3.0])
+def test_feature_noise_matches_the_paper_noise_through_the_dsp(snr):
+    from host.noise import feature_noise, renormalize
+
+    clean = process_recording(_dsp_frames(), CFG)
+    noisy, _, _ = _paper_run(NoiseSpec(snr_db=snr))
+    rng = np.random.default_rng(0)
+    dsp, aug = [], []
+    for a, b in zip(clean, noisy):
+        x, y = (f.features_q15.astype(np.float64) / 32768 for f in (a, b))
+        z = renormalize(x + feature_noise(x, snr, "paper", rng, hp_hz=CFG.cardiac_band_hz[0]))
+        assert z.min() >= -1 and z.max() < 1
+        dsp.append(_feature_snr_db(x, y))
+        aug.append(_feature_snr_db(x, z))
+    assert abs(np.mean(dsp) - np.mean(aug)) < 1.5, (np.mean(dsp), np.mean(aug))
