@@ -139,6 +139,14 @@ def test_flash_round_trip_as_the_docs_tell(tmp_path, capsys):
         serve.wait(timeout=10)
 
 
+def test_flash_over_tcp(image):
+    """A socket:// port carries no break either: the NUL fallback, then the same sequence."""
+    board = _board()
+    with ModuleServer(board, transport="tcp") as server:
+        res = flash_module(server.ports.config, read_image(image))
+    assert res.port.startswith("socket://") and "2.0.0" in res.firmware_line and board.booted.version == "2.0.0"
+
+
 def test_corrupted_image_is_refused_in_one_line(image, tmp_path, capsys):
     data = bytearray(image.read_bytes())
     data[200] ^= 0x01

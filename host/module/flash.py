@@ -71,11 +71,15 @@ class RomClient:
         self.port = port
         self.name = name
         self.timeout_s = timeout_s
+        self._owed = b""
 
     # -- framing ----------------------------------------------------------------------------
 
     def _send(self, payload: bytes) -> None:
         frame = bytes([0xAA]) + struct.pack(">HB", len(payload) + 2, sum(payload) & 0xFF) + payload
+        # The 0xCC owed for the last status packet goes out with this packet: the same bytes
+        # on the wire, one write (a lone byte waits out Nagle and delayed ACKs on TCP ports).
+        frame, self._owed = self._owed + frame, b""
         try:
             self.port.write(frame)
         except (serial.SerialException, OSError) as e:
@@ -120,7 +124,7 @@ class RomClient:
     def status(self) -> int:
         self._send(bytes([OP_STATUS]))
         payload = self._answer("GET STATUS")
-        self.port.write(bytes([ACK]))  # the host acknowledges a data packet (UniFlash)
+        self._owed = bytes([ACK])  # the host acknowledges a data packet (UniFlash); sent with the next one
         return payload[0] if payload else -1
 
     def command(self, payload: bytes, what: str) -> None:
@@ -169,7 +173,7 @@ class RomClient:
         if not self._ack("GET VERSION"):
             raise DeviceError(f"port {self.name}: the ROM refused GET VERSION (NACK)")
         payload = self._answer("GET VERSION (version packet)")
-        self.port.write(bytes([ACK]))
+        self._owed = bytes([ACK])
         return payload[:4].hex()
 
     def erase(self) -> None:
