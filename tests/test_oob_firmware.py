@@ -266,3 +266,51 @@ def test_sim_serve_firmware_oob_streams_over_a_pty():
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(timeout=10)
     assert rc == 0
+
+
+def _cfar_loops(x, win, guard, shift, thr, mode, cyclic):
+    """mmwavelib's CFAR-CA/CAGO/CASO as its documentation states it, cell by cell."""
+    n, hits = len(x), []
+    for i in range(n):
+        if cyclic:
+            left = sum(x[(i - guard - k) % n] for k in range(1, win + 1))
+            right = sum(x[(i + guard + k) % n] for k in range(1, win + 1))
+            has_l = has_r = True
+        else:
+            has_l, has_r = i >= win + guard, i + win + guard <= n - 1
+            left = sum(x[i - guard - win:i - guard]) if has_l else 0
+            right = sum(x[i + guard + 1:i + guard + win + 1]) if has_r else 0
+        if has_l and has_r:
+            noise = ((left + right) >> shift) if mode == 0 else (
+                (max(left, right) if mode == 1 else min(left, right)) >> shift)
+        else:
+            noise = (left if has_l else right) >> (shift - 1 if mode == 0 else shift)
+        hits.append(x[i] > noise + thr)
+    return np.array(hits)
+
+
+@pytest.mark.parametrize("mode, cyclic", [(0, False), (1, False), (2, False), (0, True)])
+def test_cfar_matches_the_library_rule_cell_by_cell(mode, cyclic):
+    from hardware_sim.firmware.oob_dsp import CfarCfg, cfar
+
+    rng = np.random.default_rng(mode * 2 + cyclic)
+    x = rng.integers(3000, 3400, size=64).astype(np.uint16)
+    x[[5, 30, 62]] += 900
+    win, guard = (4, 2) if cyclic else (8, 4)
+    shift = 4 if (mode == 0 and not cyclic) else 3  # log2 of the cells averaged, as TI's cfgs set noiseDiv
+    got, _ = cfar(x, CfarCfg(mode, win, guard, shift, int(cyclic), 640, 0), cyclic)
+    assert np.array_equal(got, _cfar_loops(x.astype(int), win, guard, shift, 640, mode, cyclic))
+    assert got[30] and got.sum() <= 4
+
+
+def test_detection_matrix_kernel_matches_its_reference():
+    from hardware_sim.firmware import oob_dsp
+
+    rng = np.random.default_rng(7)
+    spec = (rng.normal(size=(16, 16, 12)) + 1j * rng.normal(size=(16, 16, 12))) * np.exp(rng.uniform(0, 30, (16, 16, 12)))
+    chain = type("Chain", (), {"n_virtual": 12})
+    ref = np.minimum((oob_dsp.log2_abs_q8(spec).astype(np.int64) >> 4).sum(axis=-1), 0xFFFF)
+    assert np.array_equal(oob_dsp.det_matrix(spec, chain), ref)
+    # log2 in Q8 with mmwavelib's estimate: |3| -> 406 (log2 3 = 1.585), |1024| -> 2560,
+    # |3 + 4j| ~ max + 3/8 min = 4 + 1 = 5 -> 2 * 256 + table[16] = 594
+    assert oob_dsp.log2_abs_q8(np.array([3 + 0j, 1024 + 0j, 3 + 4j])).tolist() == [406, 2560, 594]
