@@ -109,13 +109,16 @@ class _progress_bar:
 
     def __enter__(self):
         try:
-            from tqdm import tqdm
+            import tqdm  # noqa: F401
         except ModuleNotFoundError:
             return self._text
-        self._bar = tqdm(total=self.total, unit="B", unit_scale=True, desc="module flash", file=sys.stderr)
         return self._tqdm
 
     def _tqdm(self, done: int, total: int) -> None:
+        if self._bar is None:  # made at the first chunk: no bar when the port does not answer
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=self.total, unit="B", unit_scale=True, desc="module flash", file=sys.stderr)
         self._bar.update(done - self._bar.n)
 
     def _text(self, done: int, total: int) -> None:
