@@ -314,3 +314,12 @@ def test_detection_matrix_kernel_matches_its_reference():
     # log2 in Q8 with mmwavelib's estimate: |3| -> 406 (log2 3 = 1.585), |1024| -> 2560,
     # |3 + 4j| ~ max + 3/8 min = 4 + 1 = 5 -> 2 * 256 + table[16] = 594
     assert oob_dsp.log2_abs_q8(np.array([3 + 0j, 1024 + 0j, 3 + 4j])).tolist() == [406, 2560, 594]
+
+
+def test_clutter_removal_drops_a_static_reflector_and_keeps_a_moving_one():
+    text = (CFG_DIR / "xwr68xx_oob_profile_3d.cfg").read_text().replace("clutterRemoval -1 0", "clutterRemoval -1 1")
+    for v, expect_points in (([0.0, 0.0, 0.0], False), ([0.0, 1.0, 0.0], True)):
+        module, _ = _oob_module(text, scene=_OneTarget([0.5, 2.0, 0.0], v))
+        f = read_packet(_packets(module.next_frames(2).data())[1], 256, 32, 8)
+        near = np.linalg.norm(f["points"][:, :2] - [0.5, 2.0 + 0.1 * v[1]], axis=1) < 0.3 if f["n_obj"] else []
+        assert bool(np.any(near)) == expect_points, (v, f["points"])

@@ -6,7 +6,8 @@ the deliberate simplifications are listed in docs/radar-module.md, "OOB firmware
 
 - radar cube: int16 complex range-FFT output, (n_range, n_loops, n_virtual), virtual antenna
   ``v = tx_slot * n_rx + rx`` in chirp order (the DPUs' ``txAntIdx * numRxAntennas + rxAntIdx``).
-- Doppler: optional static clutter removal (mean over chirps), window Hanning in Q19
+- Doppler: optional static clutter removal (mean over chirps, before the Doppler FFT and the
+  static heat map), window Hanning in Q19
   (rectangular for <= 4 chirps), ``round(x w / 2**15)``, FFT of ``n_doppler`` = next power of
   two points, no scaling; ``log2|X|`` in Q8 by mmwavelib's max + 3/8 min estimate and its
   64-entry table; detection matrix = sum over antennas of ``log2|X| >> ceil(log2 n_virtual)``
@@ -126,11 +127,8 @@ def log2_abs_q8(x: np.ndarray) -> np.ndarray:
 
 def doppler_fft(cube: np.ndarray, chain: OobChain) -> np.ndarray:
     """complex128 (..., n_range, n_doppler, n_virtual) from int16-valued complex cube
-    (..., n_range, n_loops, n_virtual): clutter removal, window, zero padded FFT."""
+    (..., n_range, n_loops, n_virtual): window, zero padded FFT."""
     x = cube
-    if chain.clutter_removal:  # the DPU subtracts the mean over the chirps (integer mean)
-        mean = x.mean(axis=-2, keepdims=True)
-        x = x - (np.trunc(mean.real) + 1j * np.trunc(mean.imag))
     w = doppler_window_q19(chain.n_loops)[:, None]
     xr = np.floor(x.real * w / 2**15 + 0.5)
     xi = np.floor(x.imag * w / 2**15 + 0.5)
@@ -323,8 +321,18 @@ def static_heatmap(cube: np.ndarray, chain: OobChain) -> np.ndarray:
     return np.clip(out, -32768, 32767).astype(np.int16)
 
 
+def remove_clutter(cube: np.ndarray) -> np.ndarray:
+    """``clutterRemoval``: each antenna's chirps minus their mean (C integer division, as the
+    Doppler and AoA DPUs both do it before their FFTs and the static heat map)."""
+    s = cube.sum(axis=-2, keepdims=True)
+    n = cube.shape[-2]
+    return cube - (np.trunc(s.real / n) + 1j * np.trunc(s.imag / n))
+
+
 def process_frame(cube: np.ndarray, chain: OobChain, want_heatmap: bool) -> OobResult:
     """The whole chain for one frame's radar cube (complex, (n_range, n_loops, n_virtual))."""
+    if chain.clutter_removal:
+        cube = remove_clutter(cube)
     spec = doppler_fft(cube, chain)
     det = det_matrix(spec, chain)
     r, d, snr, noise = detect(det, chain)
