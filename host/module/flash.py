@@ -118,7 +118,8 @@ class RomClient:
     def _ack(self, what: str, timeout_s: float | None = None) -> bool:
         payload = self._answer(what, timeout_s)
         if len(payload) != 2 or payload[1] not in (ACK, NACK):
-            raise DeviceError(f"port {self.name}: answer to {what} is {payload.hex(' ')}, expected ACK (00 cc) or NACK (00 33)")
+            raise DeviceError(f"port {self.name}: answer to {what} is {payload.hex(' ')}, "
+                              f"expected ACK (00 cc) or NACK (00 33)")
         return payload[1] == ACK
 
     def status(self) -> int:
