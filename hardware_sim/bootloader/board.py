@@ -41,6 +41,7 @@ class ImageInfo:
     firmware: str
     name: str
     version: str
+    factory: bool = False  # the module's own firmware as built: it names itself in `version`
 
 
 def parse_image_info(image: bytes) -> ImageInfo | None:
@@ -50,7 +51,7 @@ def parse_image_info(image: bytes) -> ImageInfo | None:
     n = struct.unpack("<I", image[8:12])[0]
     try:
         meta = json.loads(image[12:12 + n].decode("utf-8"))
-        return ImageInfo(str(meta["firmware"]), str(meta["name"]), str(meta["version"]))
+        return ImageInfo(str(meta["firmware"]), str(meta["name"]), str(meta["version"]), meta.get("factory") is True)
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -58,7 +59,8 @@ def parse_image_info(image: bytes) -> ImageInfo | None:
 def build_image(info: ImageInfo, payload: bytes = b"") -> bytes:
     """An image in this project's layout (the simulator's factory image; the host has its own
     builder, ``host.module.image``, written apart so each checks the other)."""
-    meta = json.dumps({"firmware": info.firmware, "name": info.name, "version": info.version}).encode()
+    fields = {"firmware": info.firmware, "name": info.name, "version": info.version}
+    meta = json.dumps(fields | ({"factory": True} if info.factory else {})).encode()
     body = struct.pack("<I", META_MAGIC) + PROJECT_TAG + struct.pack("<I", len(meta)) + meta + payload
     return body + struct.pack("<I", zlib.crc32(body))
 
@@ -93,7 +95,7 @@ def factory_image(module: RadarModule) -> bytes:
     from hardware_sim.firmware.cli import FIRMWARE_NAME
 
     name, version = getattr(module.cli, "firmware", (FIRMWARE_NAME, __version__))
-    return build_image(ImageInfo(getattr(module, "firmware", "cardioradar"), name, version))
+    return build_image(ImageInfo(getattr(module, "firmware", "cardioradar"), name, version, factory=True))
 
 
 class SimBoard:
@@ -188,7 +190,7 @@ class SimBoard:
                       "have (%s); nothing runs", e)
             return
         cli = self._module.cli
-        if hasattr(cli, "firmware"):  # what `version` reports
+        if hasattr(cli, "firmware") and not info.factory:  # what `version` reports
             cli.firmware = (info.name, info.version)
         self.booted = info
         log.info("board reset in functional mode: running %s %s (%s)", info.name, info.version, info.firmware)
