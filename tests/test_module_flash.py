@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from hardware_sim.bootloader.rom import ACK, NACK, Status, answer_packet
 from hardware_sim.firmware.module import RadarModule
 from hardware_sim.firmware.testsource import PointTargetSource
 from hardware_sim.serial_io import ModuleServer
-from host.module.flash import flash_module, module_version
+from host.module.flash import RomClient, flash_module, module_version
 from host.module.image import ModuleImage, read_image
 
 def packet(payload: bytes) -> bytes:
@@ -238,3 +239,19 @@ def test_image_naming_an_unknown_firmware_boots_nothing(served, tmp_path):
     with serial.serial_for_url(port, timeout=0.3) as p:  # nothing answers on the port
         p.write(b"version\n")
         assert p.read(16) == b""
+
+
+@pytest.mark.hardware
+@pytest.mark.skipif(not os.environ.get("CARDIORADAR_ROM_PORT"),
+                    reason="needs a real xWR68xx module in flashing mode (SOP2): set CARDIORADAR_ROM_PORT")
+def test_real_module_rom_answers_break_and_get_version():
+    """Read-only on a real module: the break handshake and GET VERSION (prints the ROM version,
+    which TI does not publish for xWR68xx)."""
+    url = os.environ["CARDIORADAR_ROM_PORT"]
+    with serial.serial_for_url(url, baudrate=115200, timeout=2) as port:
+        rom = RomClient(port, url)
+        rom.connect()
+        version = rom.rom_version()
+        rom.command(bytes([0x20]), "PING")
+    print(f"ROM version on {url}: {version}")
+    assert len(version) == 8
