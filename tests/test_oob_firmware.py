@@ -323,3 +323,31 @@ def test_clutter_removal_drops_a_static_reflector_and_keeps_a_moving_one():
         f = read_packet(_packets(module.next_frames(2).data())[1], 256, 32, 8)
         near = np.linalg.norm(f["points"][:, :2] - [0.5, 2.0 + 0.1 * v[1]], axis=1) < 0.3 if f["n_obj"] else []
         assert bool(np.any(near)) == expect_points, (v, f["points"])
+
+
+def test_oob_cli_answers_any_line_of_the_demo_cfg_mangled_and_the_next_line_works():
+    """Property (hypothesis): TI's 3-D cfg with one word replaced by anything (NaN, inf, huge,
+    negative, text): every line gets an answer and the prompt, and when the module starts, it
+    makes frames (the chain never fails on an accepted configuration)."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    lines = [ln for ln in (CFG_DIR / "xwr68xx_oob_profile_3d.cfg").read_text().splitlines()
+             if ln and not ln.startswith("%") and ln != "sensorStart"]
+    words = st.one_of(st.sampled_from(["nan", "inf", "-1", "1e30", "0", "-0.5", "x", "255", "65536"]),
+                      st.floats(allow_nan=True).map(repr))
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(st.integers(0, len(lines) - 1), st.integers(0, 30), words)
+    def check(i, pos, word):
+        module = RadarModule(load_profile("sim"), _OneTarget([0.5, 2.0, 0.0], [0, 0, 0]), mode="fast",
+                             firmware="oob", batch_frames=1)
+        w = lines[i].split()
+        w[pos % len(w)] = word
+        for line in lines[:i] + [" ".join(w)] + lines[i + 1:] + ["sensorStart"]:
+            out, _ = module.config_input((line + "\n").encode())
+            assert out.endswith(b"mmwDemo:/>"), line
+        if module.running:  # accepted: it streams (or stops with an Error line, never a traceback)
+            module.next_frames(1)
+
+    check()

@@ -104,6 +104,8 @@ def oob_problems(cfg: RadarConfig, tx_positions: list) -> str | None:
     if [list(p) for p in tx_positions] != ISK_TX_POSITIONS:
         return (f"OOB firmware: angle estimation is simulated for the ISK antenna layout (TX at {ISK_TX_POSITIONS} "
                 f"lambda/2, the xwr68xx demo's), this board has TX at {tx_positions}")
+    if cfg.profile.slope_mhz_per_us <= 0:
+        return "profileCfg freqSlopeConst: the demo supports positive slopes only (mmwdemo_rfparser.c)"
     if int(_arg(cfg, "dfeDataOutputMode", 0, 1)) != 1:
         return "OOB firmware: dfeDataOutputMode: expected 1 (frame mode); advanced frames (subframes) are not simulated"
     masks = cfg.chirp_tx_masks()
