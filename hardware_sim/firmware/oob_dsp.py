@@ -25,7 +25,7 @@ the deliberate simplifications are listed in docs/radar-module.md, "OOB firmware
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numba import njit
@@ -209,9 +209,11 @@ def cfar(x: np.ndarray, cfg: CfarCfg, cyclic: bool) -> tuple[np.ndarray, np.ndar
 def detect(det: np.ndarray, chain: OobChain) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """CFAR on one detection matrix (n_range, n_doppler): range idx, Doppler idx, snr, noise
     (0.1 dB, int16), in the DPU's order (Doppler line, then range)."""
-    dop_hit, dop_noise = cfar(det, chain.cfar_doppler, True)
+    # The DSP DPU runs mmwavelib's cyclic CA for Doppler and the non-cyclic CA/CAGO/CASO for
+    # range, whatever averageMode/cyclicMode say for the other direction.
+    dop_hit, dop_noise = cfar(det, replace(chain.cfar_doppler, average_mode=CFAR_CA), True)
     if chain.cfar_range.threshold > 0:
-        rng_hit, rng_noise = cfar(det.T, chain.cfar_range, bool(chain.cfar_range.cyclic))
+        rng_hit, rng_noise = cfar(det.T, chain.cfar_range, False)
         hit = dop_hit & rng_hit.T
         noise = rng_noise.T
     else:  # the DPU then keeps the Doppler-direction detections alone
