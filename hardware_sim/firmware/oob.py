@@ -30,7 +30,6 @@ from hardware_sim.firmware.tlv import padding_block
 
 log = logging.getLogger(__name__)
 
-FIRMWARES = ("cardioradar", "oob")
 OOB_FIRMWARE_NAME = "TI mmWave SDK 3.5 xwr68xx OOB demo emulation"
 ISK_TX_POSITIONS = [[0, 1], [2, 0], [4, 1]]  # the layout the 68xx demo's angle code assumes
 C_TI = 3.0e8  # MMWDEMO_RFPARSER_SPEED_OF_LIGHT_IN_METERS_PER_SEC
@@ -157,8 +156,8 @@ def chain_for(cfg: RadarConfig) -> OobChain:
 
     comp = np.ones(n_virt, complex)
     if len(cfg.comp_rx_chan_phase) >= 12:  # indexed [TX][RX] by physical TX; the DPC reorders by slot
-        phys = np.clip(np.array(cfg.comp_rx_chan_phase, complex).real, -1, 32767 / 32768) + 1j * np.clip(
-            np.array(cfg.comp_rx_chan_phase, complex).imag, -1, 32767 / 32768)
+        v = np.array(cfg.comp_rx_chan_phase, complex)
+        phys = np.clip(v.real, -1, 32767 / 32768) + 1j * np.clip(v.imag, -1, 32767 / 32768)  # Q15, saturated
         comp = np.array([phys[order[s] * 4 + r] for s in range(n_tx) for r in range(n_rx)])
     bias = cfg.comp_range_bias_m
     rmin = _arg(cfg, "cfarFovCfg:0", 2, 0.0) + bias if "cfarFovCfg:0" in cfg.extra else 0.0
