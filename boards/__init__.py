@@ -59,6 +59,10 @@ class RadarSection:
     firmware: str = "cardioradar"
 
 
+# Antenna gain patterns the simulator knows (hardware_sim/frontend/antenna.py holds them).
+ANTENNA_PATTERNS = ("iwr6843isk", "iwr6843aop", "isotropic")
+
+
 @dataclass(frozen=True)
 class AntennaConfig:
     """Antenna geometry in units of lambda/2 as (azimuth, elevation) pairs.
@@ -74,6 +78,8 @@ class AntennaConfig:
     # +1/-1 per virtual antenna: feeds mounted rotated by 180 degrees (the AOP
     # board's antPhaseRot). The simulator applies it; calibration undoes it.
     phase_rotation: list | None = None
+    # Two-way gain vs angle the simulator applies (ANTENNA_PATTERNS; none: the ISK's).
+    pattern: str | None = None
 
     @property
     def n_virtual(self) -> int:
@@ -261,6 +267,8 @@ def _check_consistency(p: BoardProfile) -> None:
             f"(tx[chirp_tx_order[slot]] + rx, slot-major), got {virt.tolist()}"
         )
     n = len(virt)
+    if a.pattern is not None and a.pattern not in ANTENNA_PATTERNS:
+        raise ConfigError(f"{path}: antennas.pattern: expected one of {', '.join(ANTENNA_PATTERNS)}, got {a.pattern!r}")
     rot = a.phase_rotation
     if rot is not None and (len(rot) != n or any(r not in (1, -1) for r in rot)):
         raise ConfigError(f"{path}: antennas.phase_rotation: expected {n} values of +1 or -1, got {rot}")

@@ -14,7 +14,8 @@ linear interpolation leaves out is the acceleration term: (4 pi / lambda) * acc 
 ~1 m/s^2 heart-sound vibrations) -- tests/test_frontend.py checks it against a scene
 evaluated at every sample time.
 
-Shapes: pos_m (n_frames, n_chirps, 2, n_s, 3) float64; out (n_frames, n_chirps, n_rx, n_adc, 2)
+Shapes: pos_m (n_frames, n_chirps, 2, n_s, 3) float64; refl (n_frames, n_s) float64 (sqrt(RCS)
+x the antennas' two-way amplitude gain, antenna.py); out (n_frames, n_chirps, n_rx, n_adc, 2)
 int16 in LSB of a 16-bit full scale (12/14-bit ADCs use steps of 16/4 LSB).
 """
 
@@ -92,7 +93,7 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
                     rr1 = _dist(pos_m[f, c, 1, s], rx)
                     tau0 = (rt0[s] + rr0) / C_M_PER_S
                     a = ((rt1[s] + rr1) / C_M_PER_S - tau0) / span
-                    amp = amp_k_lsb * refl[s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
+                    amp = amp_k_lsb * refl[f, s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
                     _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
                 g = rot[c * n_rx + r]
                 base = 2 * (c * n_rx + r) * n_adc

@@ -22,6 +22,7 @@ from hardware_sim.types import ScatterSource
 
 from . import adc as adc_mod
 from . import fast as fast_mod
+from .antenna import pattern_for
 from .chirp import ArrayGeometry, ChirpTiming
 from .noise import FULL_SCALE_LSB, RADAR_EQ_K_M, REF_RX_GAIN_DB, NoiseSettings, frame_keys, seed_key
 from .rangefft import OUT_SHIFT, RangeFftTables, range_fft_fixed
@@ -44,6 +45,7 @@ class FrontEnd:
         self.noise = noise
         self.timing = ChirpTiming.from_radar(radar)
         self.geometry = ArrayGeometry.from_antennas(antennas, radar, self.timing.wavelength_m)
+        self.pattern = pattern_for(antennas)
         self.tables = RangeFftTables(self.timing.n_adc)
         self.n_fft: int = self.tables.n_fft
         self.n_rx = self.geometry.n_rx
@@ -125,7 +127,9 @@ class FrontEnd:
         return idx, t_s, bins
 
     def _positions(self, scene: ScatterSource, t_frames_s: np.ndarray):
-        """Scene at each chirp's first and last ADC sample: (n_frames, n_chirps, 2, n_s, 3)."""
+        """Scene at each chirp's first and last ADC sample: (n_frames, n_chirps, 2, n_s, 3), and
+        each scatterer's amplitude (n_frames, n_s): reflectivity x the antennas' two-way gain
+        towards it at the frame's first ADC sample (antenna.py; one model for both paths)."""
         times = self.timing.adc_window_times_s(t_frames_s)
         sc = scene.scatterers_at(times.reshape(-1))
         pos = np.asarray(sc.positions_m, float)
@@ -136,7 +140,7 @@ class FrontEnd:
         if refl.shape != (pos.shape[1],):
             raise InputDataError(f"scene.scatterers_at: reflectivity expected shape ({pos.shape[1]},), got {refl.shape}")
         pos = np.ascontiguousarray(pos.reshape(*times.shape, pos.shape[1], 3))
-        return pos, refl
+        return pos, self.pattern.amplitudes(pos[:, 0, 0], refl)
 
     def _fkeys(self, idx: np.ndarray, stream: int) -> np.ndarray:
         return frame_keys(self._keys[stream - 1], idx)

@@ -121,6 +121,7 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
     """Fill out (n_frames, n_bins, n_virtual, 2) int16 with the analytic range-FFT output.
 
     pos_m (n_frames, n_chirps, 2, n_s, 3) float64 m at each chirp's first/last ADC sample;
+    refl (n_frames, n_s) float64 (sqrt(RCS) x the antennas' two-way amplitude gain);
     leak (2, n_virtual, n_bins) from ``leakage_bins``; bin_rot (n_bins,) complex128.
     (The front end keeps the split table and calls ``fast_frames_split`` directly.)
     """
@@ -216,7 +217,6 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
         for s in range(n_s):
             for k in range(3):
                 rxl[k, r * n_s + s] = rx_m[r, k]
-            refl_l[r * n_s + s] = refl[s]
     rt = np.empty((2, n_m))
     rr = np.empty((2, n_m))
     tau0 = np.empty(n_m)
@@ -233,6 +233,9 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     noise = np.zeros(2 * n_bins * n_v)
     for f in range(n_frames):
         acc[:, :, :] = leak
+        for r in range(n_rx):  # this frame's amplitudes (the antenna gain follows the scene)
+            for s in range(n_s):
+                refl_l[r * n_s + s] = refl[f, s]
         for c in range(n_chirps):
             tx = tx_m[chirp_tx[c]]
             for r in range(n_rx):
