@@ -226,6 +226,18 @@ def test_flashed_image_persists_across_resets_and_names_the_firmware(served, tmp
     assert board.flashing and board.rom.sflash == read_image(fw).data
 
 
+def test_flashing_the_oob_firmware_switches_the_module_and_version_names_it(served, tmp_path):
+    board = _board()
+    port = served(board)
+    fw = tmp_path / "oob.bin"
+    assert main(["module", "image", "--out", str(fw), "--firmware", "oob", "--name", "OOB build",
+                 "--version", "9.8.7", "--payload-kib", "1"]) == 0
+    res = flash_module(port, read_image(fw))
+    assert res.firmware_line is not None and "OOB build 9.8.7" in res.firmware_line
+    assert any("OOB build 9.8.7" in ln for ln in module_version(port))
+    assert board.module.firmware == "oob"
+
+
 def test_image_naming_an_unknown_firmware_boots_nothing(served, tmp_path):
     board = _board()
     port = served(board)

@@ -65,9 +65,9 @@ class OobCli(ConfigCli):
             self.running_cfg = self.cfg
         return answer
 
-    def _version(self) -> list[str]:
-        lines = super()._version()
-        return lines[:-1] + [f"Firmware                : {OOB_FIRMWARE_NAME} {__version__} (simulated module)"]
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.firmware = (OOB_FIRMWARE_NAME, __version__)  # `version` names it; a flashed image overrides it
 
 
 # The commands the demo needs before its first sensorStart (mss_main.c, the pending flags that
