@@ -220,6 +220,9 @@ def register_bench(bench) -> None:
     from host.pullbench import add_bench_pull  # `bench pull`
 
     add_bench_pull(bench)
+    from host.paper.cli import add_bench_paper  # `bench paper`
+
+    add_bench_paper(bench)
 
 
 def _bundle_cli():
