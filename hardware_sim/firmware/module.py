@@ -11,10 +11,10 @@ chirps at ``t_start_s + frameTriggerDelay + k * period``. ``timeCpuCycles`` is t
 device counter (seeded start value, wraps at 2**32) when the packet is built, i.e. after the
 chirps and the inter-frame processing.
 
-Range-bin selection (``rangeBinSelCfg``; default ``0.25 1.50 15 0`` when the .cfg has none):
-on the first frame after sensorStart, and every ``reselectFrames`` frames when that is > 0,
-the firmware sums |x|^2 over the virtual antennas in every range bin of the window and
-streams ``numBins`` consecutive bins centred on the strongest one.
+Range-bin selection (``rangeBinSelCfg``; default ``0.25 1.50 15 50`` when the .cfg has none):
+``window.WindowTracker`` streams ``numBins`` bins centred where the chest moves (vital-sign
+band energy of the slow-time signal), re-checked every ``reselectFrames`` frames with
+hysteresis; a static reflector never decides it.
 
 Padding bytes are a counter-based function of (seed, frame index) (``tlv.padding_block``):
 the same seed gives the same bytes whatever the batch size.
@@ -36,17 +36,17 @@ import numpy as np
 from numba import njit
 
 from boards import AntennaConfig, BoardProfile
-from boards.radarcfg import RadarConfig, RangeBinSelCfg
+from boards.radarcfg import RadarConfig
 from hardware_sim.firmware.cli import BANNER_68XX, EOL, PROMPT, CliCode, ConfigCli, StartVeto
 from hardware_sim.firmware.tlv import (
     FrameStats, PacketTemplate, RangeWindow, Temperature, padding_block,
 )
+from hardware_sim.firmware.window import DEFAULT_RANGE_SEL, WindowTracker
 from hardware_sim.types import ScatterSource
 
 log = logging.getLogger(__name__)
 
 CPU_HZ = 200e6
-DEFAULT_RANGE_SEL = RangeBinSelCfg(0.25, 1.50, 15, 0)
 MAX_DRIFT_PPM = 20.0
 UART_BITS_PER_BYTE = 10  # start + 8 data + stop
 
@@ -393,6 +393,11 @@ class RadarModule:
         self._period_s = self.frame_period_s
         self._num_frames = cfg.frame.num_frames
         self._proc_us = 100.0
+        self._tracker = None
+        if self._want_heatmap and self.firmware != "oob":
+            n_valid = self._fe.n_fft if (cfg.adc is None or cfg.adc.output_fmt != 0) else self._fe.n_fft // 2
+            self._tracker = WindowTracker(self._sel, cfg.frame.frame_rate_hz, n_valid, self._fe.bin_of_range,
+                                          antennas_for(self.profile, cfg).n_virtual)
         log.info("sensor started at t=%.6f s, period %.9f s (drift %+.2f ppm)",
                  t_s, self.frame_period_s, self.clock_drift_ppm)
 
@@ -459,25 +464,23 @@ class RadarModule:
         self._last_stats = self._stats_entry(self._proc_us, float(block._reported_tx_s[n - 1]))
 
     def _make_block(self, max_frames: int) -> FrameBlock:
-        """Frames k.. (k = frames made) up to max_frames, the next reselection or numFrames,
+        """Frames k.. (k = frames made) up to max_frames, a range-window move or numFrames,
         from the module's current state (nothing committed)."""
         if self.firmware == "oob":
             return self._fe.make_block(self, max_frames)
         k, sel = self._k, self._sel
         n = max_frames
-        if sel.reselect_frames > 0:
-            n = min(n, sel.reselect_frames - k % sel.reselect_frames)
         if self._num_frames > 0:
             n = min(n, self._num_frames - k)
         n = max(1, n)
+        heatmaps = None
+        if self._tracker is not None:
+            first, n, heatmaps = self._tracker.block(self._fe, self.scene, k, n,
+                                                     lambda i: self._t_start_s + i * self._period_s)
+            if first != self._first_bin or k == 0:
+                self._first_bin, self._template = first, None
         idx = np.arange(k, k + n)
         t_frame_s = self._t_start_s + idx * self._period_s
-        heatmaps = None
-        if self._want_heatmap:
-            if k == 0 or (sel.reselect_frames > 0 and k % sel.reselect_frames == 0):
-                self._first_bin = self._select_bins(self._fe, k, float(t_frame_s[0]), sel)
-                self._template = None
-            heatmaps = self._heatmaps(self._fe, idx, t_frame_s, sel)
         template = self._template or self._make_template(None if heatmaps is None else heatmaps[0])
         tx_s = self._tx_s
         t_ready_s = t_frame_s + self._active_s + self._proc_us * 1e-6
@@ -527,31 +530,6 @@ class RadarModule:
         self._proc_us = 100.0 + self._proc_us_per_sample * (heatmap.size // 2 if heatmap is not None else 0)
         self._tx_s = self._template.total_bytes * UART_BITS_PER_BYTE / self.data_baud
         return self._template
-
-    def _heatmaps(self, fe: FrameSource, idx: np.ndarray, t_s: np.ndarray, sel: RangeBinSelCfg) -> np.ndarray:
-        """int16 (n, num_bins, n_virtual, 2) of frames ``idx`` at times ``t_s``.
-
-        The front end's batch call (``frames``) is byte-identical to one call per frame and
-        evaluates the scene for all of them at once, which is where the time goes.
-        """
-        bins = np.arange(self._first_bin, self._first_bin + sel.num_bins)
-        if hasattr(fe, "frames"):
-            return np.ascontiguousarray(fe.frames(self.scene, idx, t_s, bins), dtype=np.int16)
-        return np.stack([np.asarray(fe.frame(self.scene, int(i), float(t), bins), np.int16)
-                         for i, t in zip(idx, t_s)])
-
-    def _select_bins(self, fe: FrameSource, k: int, t_frame_s: float, sel: RangeBinSelCfg) -> int:
-        lo = max(0, fe.bin_of_range(sel.range_start_m))
-        hi = max(lo, fe.bin_of_range(sel.range_end_m))
-        window = np.arange(lo, hi + 1)
-        x = np.asarray(fe.frame(self.scene, k, t_frame_s, window), dtype=np.float64)
-        power = (x**2).sum(axis=(1, 2))
-        centre = int(window[int(np.argmax(power))])
-        n_valid = fe.n_fft if (self._cfg.adc is None or self._cfg.adc.output_fmt != 0) else fe.n_fft // 2
-        first = int(np.clip(centre - sel.num_bins // 2, 0, max(0, n_valid - sel.num_bins)))
-        log.info("frame %d: strongest reflector in %.2f-%.2f m at bin %d; streaming bins %d-%d",
-                 k + 1, sel.range_start_m, sel.range_end_m, centre, first, first + sel.num_bins - 1)
-        return first
 
     def _active_frame_s(self) -> float:
         cfg = self._cfg

@@ -30,6 +30,7 @@ from .rangefft import OUT_SHIFT, RangeFftTables, range_fft_fixed
 log = logging.getLogger(__name__)
 
 MODES = ("adc", "fast")
+_WINDOW_TABLES: dict[tuple[bytes, int], tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]] = {}
 _STREAM_ADC, _STREAM_FAST = 1, 2
 
 
@@ -155,9 +156,11 @@ class FrontEnd:
 
     def _fast_tables(self, bins: np.ndarray):
         if self._table is None:
-            self._table = fast_mod.window_response_table(
-                self.tables.window, self.n_fft, fast_mod.TABLE_OVERSAMPLE)
-            self._split_table = fast_mod.split_table(self._table, fast_mod.TABLE_OVERSAMPLE)
+            key = (self.tables.window.tobytes(), self.n_fft)
+            if key not in _WINDOW_TABLES:  # 0.3 s to build; the same for every front end of a profile
+                table = fast_mod.window_response_table(self.tables.window, self.n_fft, fast_mod.TABLE_OVERSAMPLE)
+                _WINDOW_TABLES[key] = (table, fast_mod.split_table(table, fast_mod.TABLE_OVERSAMPLE))
+            self._table, self._split_table = _WINDOW_TABLES[key]
             nc = 0.5 * (self.timing.n_adc - 1)
             self._bin_rot_all = np.exp(-2j * np.pi * np.arange(self.n_fft) * nc / self.n_fft)
             w = self.tables.window / 2.0**15
