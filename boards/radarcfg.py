@@ -183,9 +183,9 @@ class GuiMonitorCfg:
 class RangeBinSelCfg:
     """`rangeBinSelCfg <rangeStart m> <rangeEnd m> <numBins> <reselectFrames>`.
 
-    The module streams ``num_bins`` consecutive range bins centred on the strongest
-    reflector between ``range_start_m`` and ``range_end_m``, chosen on the first
-    frame after sensorStart and again every ``reselect_frames`` frames (0 = never).
+    The module streams ``num_bins`` consecutive range bins centred where the chest moves
+    between ``range_start_m`` and ``range_end_m`` (hardware_sim/firmware/window.py), re-checked
+    every ``reselect_frames`` frames (0 = the first choice is kept).
     """
 
     range_start_m: float
