@@ -82,6 +82,20 @@ def _update(samples, first, mean, lp, energy, a_hp, a_lp, b_e):
                 energy[b, v] += b_e * (p - energy[b, v])
 
 
+@njit(cache=True)
+def _motion_peak(energy, lo, hi):
+    """(bin, its 3-bin energy, median bin energy) of the map energy (n_bins, n_virtual),
+    the peak searched in bins lo..hi (indices into the map)."""
+    e = energy.sum(axis=1)
+    n = e.shape[0]
+    best, c = -1.0, lo
+    for b in range(lo, hi + 1):
+        e3 = e[b] + (e[b - 1] if b > 0 else 0.0) + (e[b + 1] if b + 1 < n else 0.0)
+        if e3 > best:
+            best, c = e3, b
+    return c, best, np.median(e)
+
+
 class WindowTracker:
     """The window of one sensorStart. ``frame_rate_hz``: frames per second; ``n_valid``:
     usable range bins (the FFT size for complex ADC output); ``bin_of_range``: the front
@@ -134,21 +148,18 @@ class WindowTracker:
     def _push(self, idx: np.ndarray, ext_frames: np.ndarray) -> None:
         """Samples at frames ``idx`` (increasing multiples of sample_every); checks due before a
         sample are made first; samples already in the map are skipped."""
-        j = 0
-        while j < len(idx):
-            if idx[j] <= self._last_sample:
-                j += 1
+        keep = idx > self._last_sample
+        idx, ext_frames = idx[keep], ext_frames[keep]
+        while len(idx):
+            nxt = self._next_check
+            if nxt is not None and idx[0] >= nxt:
+                self._decide(nxt)
                 continue
-            if self._next_check is not None and idx[j] >= self._next_check:
-                self._decide(self._next_check)
-                continue
-            stop = j + 1  # the run of samples before the next check
-            while stop < len(idx) and (self._next_check is None or idx[stop] < self._next_check):
-                stop += 1
-            _update(ext_frames[j:stop], self._last_sample < 0, self._mean, self._lp, self._energy,
+            stop = len(idx) if nxt is None else int(np.searchsorted(idx, nxt))  # the samples before it
+            _update(ext_frames[:stop], self._last_sample < 0, self._mean, self._lp, self._energy,
                     self._a_hp, self._a_lp, self._b_e)
             self._last_sample = int(idx[stop - 1])
-            j = stop
+            idx, ext_frames = idx[stop:], ext_frames[stop:]
 
     def _decide_through(self, k: int) -> None:
         """Make every check at frames <= k (their samples, all before them, are in the map)."""
@@ -156,12 +167,9 @@ class WindowTracker:
             self._decide(self._next_check)
 
     def _decide(self, d: int) -> None:
-        e = self._energy.sum(axis=1)
-        e3 = np.convolve(e, np.ones(3), mode="same")
-        span = e3[self.lo - self.ext0:self.hi - self.ext0 + 1]
-        c = self.lo + int(np.argmax(span))
-        noise = float(np.median(e))
-        moving = bool(span.max() > MOTION_RATIO * 3.0 * noise) and self._last_sample >= 0
+        c, peak, noise = _motion_peak(self._energy, self.lo - self.ext0, self.hi - self.ext0)
+        c += self.ext0
+        moving = peak > MOTION_RATIO * 3.0 * noise and self._last_sample >= 0
         current = self.changes[-1][1]
         new = current
         if not moving:
@@ -176,7 +184,7 @@ class WindowTracker:
         if new != current:
             self.changes.append((d, new))
             log.info("frame %d: chest motion peaks at bin %d (%.0fx the noise); streaming bins %d-%d",
-                     d + 1, c, span.max() / max(3.0 * noise, 1e-30), new, new + self.num_bins - 1)
+                     d + 1, c, peak / max(3.0 * noise, 1e-30), new, new + self.num_bins - 1)
         if not self._chosen:
             self._next_check = d + self.sample_every  # acquiring: check at every sample
         else:
@@ -188,20 +196,34 @@ class WindowTracker:
         """Frames k .. k + n - 1, cut where the window moves: (first bin, frames, heatmaps
         int16 (frames, num_bins, n_virtual, 2)). ``t_of(idx)``: each frame's start time (s)."""
         idx = np.arange(k, k + n)
-        s_idx = idx[idx % self.sample_every == 0]
-        ext = frames_of(fe, scene, s_idx, t_of(s_idx), self.ext_bins)
+        is_sample = idx % self.sample_every == 0
+        if not hasattr(fe, "scene_at"):  # a test source: frame by frame
+            ext = frames_of(fe, scene, idx[is_sample], t_of(idx[is_sample]), self.ext_bins)
+            first, n = self._advance(k, n, idx[is_sample], ext)
+            out = frames_of(fe, scene, idx[:n], t_of(idx[:n]), np.arange(first, first + self.num_bins))
+        else:  # one scene evaluation for every frame of the block
+            pos, amp = fe.scene_at(scene, t_of(idx))
+            if fe.mode == "adc":  # every bin comes out of the range FFT anyway: one call
+                full = fe.frames_at((pos, amp), idx, self.ext_bins)
+                ext = full[is_sample]
+                first, n = self._advance(k, n, idx[is_sample], ext)
+                out = np.ascontiguousarray(full[:n, first - self.ext0:first - self.ext0 + self.num_bins])
+            else:  # the analytic path pays per bin: only the sampled frames get the whole span
+                ext = fe.frames_at((pos[is_sample], amp[is_sample]), idx[is_sample], self.ext_bins)
+                first, n = self._advance(k, n, idx[is_sample], ext)
+                out = fe.frames_at((pos[:n], amp[:n]), idx[:n], np.arange(first, first + self.num_bins),
+                                   skip=is_sample[:n])
+        # a sampled frame streams the rows the motion map saw (the same range-FFT output)
+        m = int(is_sample[:n].sum())
+        out[is_sample[:n]] = ext[:m, first - self.ext0:first - self.ext0 + self.num_bins]
+        return first, n, out
+
+    def _advance(self, k: int, n: int, s_idx: np.ndarray, ext: np.ndarray) -> tuple[int, int]:
+        """Feed the block's samples, make its checks; (first bin at k, frames before a move)."""
         self._push(s_idx, ext)
         self._decide_through(k + n - 1)
-        first = self.first_bin_at(k)
         for frame, _ in self.changes:
             if k < frame < k + n:
                 n = frame - k
                 break
-        idx = idx[:n]
-        is_sample = idx % self.sample_every == 0
-        others = idx[~is_sample]
-        bins = np.arange(first, first + self.num_bins)
-        out = np.empty((n, self.num_bins, self.n_virtual, 2), np.int16)
-        out[~is_sample] = frames_of(fe, scene, others, t_of(others), bins)
-        out[is_sample] = ext[:int(is_sample.sum()), first - self.ext0:first - self.ext0 + self.num_bins]
-        return first, n, out
+        return self.first_bin_at(k), n

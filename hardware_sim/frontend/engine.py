@@ -99,14 +99,27 @@ class FrontEnd:
                bins: np.ndarray) -> np.ndarray:
         """(n_frames, len(bins), n_virtual, 2) int16; byte-identical to calling ``frame`` per frame."""
         idx, t_s, bins = self._check_frames(frame_indices, t_frames_s, bins)
-        pos, refl = self._positions(scene, t_s)
+        return self.frames_at(self._positions(scene, t_s), idx, bins)
+
+    def scene_at(self, scene: ScatterSource, t_frames_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The scene over frames' ADC windows: positions (n_frames, n_chirps, 2, n_s, 3) m and
+        amplitudes (n_frames, n_s); rows of it (``[rows]`` of both) go to ``frames_at``. Lets
+        one scene evaluation serve frames wanted at different bins (the firmware's window)."""
+        return self._positions(scene, np.asarray(t_frames_s, float).reshape(-1))
+
+    def frames_at(self, scene_rows: tuple[np.ndarray, np.ndarray], frame_indices: np.ndarray,
+                  bins: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+        """``frames`` from ``scene_at`` rows of the same frames (same bytes). ``skip`` (n,)
+        bool: frames not wanted (fast mode leaves them zero; ADC mode computes every frame)."""
+        pos, refl = scene_rows
+        idx, _, bins = self._check_frames(frame_indices, np.zeros(len(pos)), bins)
         if self.mode == "adc":
             adc = self._synth(pos, refl, idx)
             spec = range_fft_fixed(adc, self.tables)  # (n_frames, n_chirps, n_rx, n_fft, 2)
             n = len(idx)
             spec = spec.reshape(n, self.n_virtual, self.n_fft, 2)
             return np.ascontiguousarray(spec[:, :, bins, :].transpose(0, 2, 1, 3))
-        return self._fast(pos, refl, idx, bins)
+        return self._fast(pos, refl, idx, bins, skip)
 
     def adc_samples(self, scene: ScatterSource, frame_index: int, t_frame_s: float) -> np.ndarray:
         """(n_chirps, n_rx, n_adc, 2) int16: one frame's raw ADC samples (I, Q)."""
@@ -175,13 +188,17 @@ class FrontEnd:
                 self._leak_amp_lsb / 2.0**OUT_SHIFT, self._leak_path_m)
         return self._leak_bins[key]
 
-    def _fast(self, pos, refl, idx, bins) -> np.ndarray:
+    def _fast(self, pos, refl, idx, bins, skip=None) -> np.ndarray:
         leak = self._fast_tables(bins)
         g, t = self.geometry, self.timing
-        out = np.empty((len(idx), len(bins), self.n_virtual, 2), np.int16)
+        shape = (len(idx), len(bins), self.n_virtual, 2)
+        if skip is None:
+            out, skip = np.empty(shape, np.int16), np.zeros(len(idx), np.bool_)
+        else:
+            out, skip = np.zeros(shape, np.int16), np.asarray(skip, np.bool_)
         fast_mod.fast_frames_split(pos, refl, g.tx_m, g.rx_m, g.chirp_tx, g.phase_rotation, leak, bins,
                                    self._bin_rot_all[bins], *self._split_table, self.n_fft,
                                    fast_mod.TABLE_OVERSAMPLE, t.n_adc, *self._consts,
                                    self._amp_k_lsb / 2.0**OUT_SHIFT, self._fkeys(idx, _STREAM_FAST),
-                                   self._sigma_out, out)
+                                   self._sigma_out, out, skip)
         return out

@@ -128,7 +128,7 @@ def fast_frames(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab
     tab_a, tab_d = split_table(table, oversample)
     fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, np.asarray(bins, np.int64), bin_rot,
                       tab_a, tab_d, n_fft, oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys,
-                      sigma_out, out)
+                      sigma_out, out, np.zeros(len(out), np.bool_))
 
 
 @njit(cache=True)
@@ -185,8 +185,9 @@ def _lane_phasors(amp, ph, om, n_fft, oversample, shift, col0, zr, zi, fr, row, 
 
 @njit(cache=True)
 def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab_a, tab_d, n_fft,
-                      oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out):
-    """``fast_frames`` with the table from ``split_table`` (oversample a power of two).
+                      oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out, skip):
+    """``fast_frames`` with the table from ``split_table`` (oversample a power of two); frames
+    where ``skip`` (n_frames,) bool is True are left as they are in ``out``.
 
     Per chirp the tone of every (rx, scatterer) pair is one lane; each step over the lanes is
     its own branch-free loop, so that it vectorizes (a loop over the ~14 scatterers alone
@@ -232,6 +233,8 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     acc = np.empty((2, n_v, n_bins))
     noise = np.zeros(2 * n_bins * n_v)
     for f in range(n_frames):
+        if skip[f]:
+            continue
         acc[:, :, :] = leak
         for r in range(n_rx):  # this frame's amplitudes (the antenna gain follows the scene)
             for s in range(n_s):
