@@ -184,8 +184,10 @@ class ShardStream:
 class Trainer:
     """The model, optimiser and one train step per MTL method."""
 
-    def __init__(self, cfg: TrainConfig, steps_per_epoch: int):
-        self.cfg = cfg
+    def __init__(self, cfg: TrainConfig, steps_per_epoch: int, gradients=None):
+        """``gradients``: where a batch's gradients are computed (``host.scale.train.RayGradients``:
+        on Ray workers); None: here, in one ``tf.function`` with the update."""
+        self.cfg, self.gradients = cfg, gradients
         self.model = build_model(cfg.model)
         self.train_model = self.model
         if cfg.prior:  # training-only projection of the bottleneck onto the prior's latent space
@@ -199,39 +201,65 @@ class Trainer:
         extra = [self.log_vars] if cfg.mtl == "uncertainty" else []
         self.opt.build(self.train_model.trainable_variables + extra)
         self.ckpt = tf.train.Checkpoint(model=self.train_model, optimizer=self.opt, log_vars=self.log_vars)
-        self._step = tf.function(self._step_fn, reduce_retracing=True)
+        # A step is two graphs, gradients then update, here as on Ray (host.scale.train), where each
+        # worker runs the first on its slice: one graph for both let TF round the update differently.
+        self._grads = tf.function(self._grads_fn, reduce_retracing=True)
+        self._apply = tf.function(self._apply_fn, reduce_retracing=True)
         self._eval = tf.function(self._eval_fn, reduce_retracing=True)
 
-    def _step_fn(self, x, ecg, mask, anc, cyc, z_q, k):
+    def _grads_fn(self, x, ecg, mask, anc, cyc, z_q, scale, share, first):
+        """Task losses and gradients of a batch, or of one worker's slice of it (``host.scale.train``).
+
+        ``scale`` float32 (3,): the slice's weight in each task's loss of the whole batch (its part
+        of the ECG mask for the masked L1, of the windows for the others); ``share``: its part of
+        the windows (the prior's alignment term); ``first``: 1 on the slice that carries the
+        batch's own terms (the log-variance term of ``uncertainty``), else 0. A whole batch: all 1
+        (exact no-ops), and the slices' losses and gradients add up to the batch's.
+        -> (losses (3,), grads): ``ega``/``aligned``: per task, one gradient per variable of
+        ``shared + heads[task]`` (zeros where a task does not reach); else one per trainable variable."""
         method = self.cfg.mtl
         with tf.GradientTape(persistent=method in mtl.PER_TASK_GRADIENT_METHODS) as tape:
             out = self.train_model(x, training=True)
-            losses = task_losses(out[:3], ecg, mask, anc, cyc)
+            losses = task_losses(out[:3], ecg, mask, anc, cyc) * scale
             if self.cfg.prior:  # latent alignment, weight 1, part of the ECG task
-                losses = losses + tf.stack([tf.reduce_mean((out[3] - z_q) ** 2), 0.0, 0.0])
+                losses = losses + tf.stack([tf.reduce_mean((out[3] - z_q) ** 2) * share, 0.0, 0.0])
             per_task = tf.unstack(losses)  # inside the tape: gradients flow from each task's loss
-            if method == "uncertainty":
-                total = mtl.uncertainty_loss(losses, self.log_vars)
+            if method == "uncertainty":  # linear in the losses: U(sum of slices) = sum of U(slice) - U(0) per extra slice
+                total = (mtl.uncertainty_loss(losses, self.log_vars)
+                         - (1.0 - first) * mtl.uncertainty_loss(tf.zeros_like(losses), self.log_vars))
             else:
                 total = tf.reduce_sum(losses)
         if method in ("equal", "uncertainty"):
-            vars_ = self.train_model.trainable_variables + ([self.log_vars] if method == "uncertainty" else [])
-            grads = tape.gradient(total, vars_)
-            self.opt.apply_gradients(zip(grads, vars_))
-            return losses
-        rows, pairs = [], []
+            return losses, tape.gradient(total, self.update_variables())
+        grads = []
         for i, task in enumerate(TASKS):
-            g = tape.gradient(per_task[i], self.shared + self.heads[task])
-            g = [tf.zeros_like(v) if gi is None else gi for gi, v in zip(g, self.shared + self.heads[task])]
-            rows.append(tf.concat([tf.reshape(gi, [-1]) for gi in g[: len(self.shared)]], 0))
-            pairs.extend(zip(g[len(self.shared):], self.heads[task]))  # each head: its own task's gradient
+            vs = self.shared + self.heads[task]
+            g = tape.gradient(per_task[i], vs)
+            grads.append([tf.zeros_like(v) if gi is None else gi for gi, v in zip(g, vs)])
+        del tape
+        return losses, grads
+
+    def _apply_fn(self, grads, k):
+        """The optimiser step from ``_grads_fn``'s gradients (summed over slices): the MTL
+        combination of the trunk's task gradients (``k``: EGA's eccentric vector), each head
+        its own task's gradient, Adam."""
+        if self.cfg.mtl in ("equal", "uncertainty"):
+            self.opt.apply_gradients(zip(grads, self.update_variables()))
+            return
+        rows, pairs = [], []
+        n = len(self.shared)
+        for task, g in zip(TASKS, grads):
+            rows.append(tf.concat([tf.reshape(gi, [-1]) for gi in g[:n]], 0))
+            pairs.extend(zip(g[n:], self.heads[task]))  # each head: its own task's gradient
         upd = tf.cast(mtl.combine(tf.stack(rows), k), tf.float32)
         sizes = [int(v.shape.num_elements()) for v in self.shared]
         parts = tf.split(upd, sizes)
         pairs.extend((tf.reshape(p, v.shape), v) for p, v in zip(parts, self.shared))
         self.opt.apply_gradients(pairs)
-        del tape
-        return losses
+
+    def update_variables(self) -> list:
+        """What ``equal``/``uncertainty`` update: the model's trainable variables (+ the log-variances)."""
+        return self.train_model.trainable_variables + ([self.log_vars] if self.cfg.mtl == "uncertainty" else [])
 
     def _eval_fn(self, x, ecg, mask, anc, cyc):
         return task_losses(self.model(x, training=False), ecg, mask, anc, cyc)
@@ -254,10 +282,21 @@ class Trainer:
         bar = tqdm(batches, total=n_batches, desc=f"epoch {epoch}/{c.epochs}", unit="batch", leave=False,
                    disable=not show)
         for x, ecg, mask, anc, cyc, zq in bar:
-            losses = self._step(x, ecg, mask, anc, cyc, zq, k_t).numpy()
+            losses = self.step((x, ecg, mask, anc, cyc, zq), k_t)
             sums += losses * c.batch_size
             bar.set_postfix(ecg=f"{losses[0]:.3f}", anc=f"{losses[1]:.3f}", cyc=f"{losses[2]:.3f}")
         return sums / max(n_batches * c.batch_size, 1)
+
+    def step(self, batch: tuple, k: tf.Tensor) -> np.ndarray:
+        """One optimiser step on ``batch`` (x, ecg, mask, anchors, cycle, z_q) -> its task losses (3,).
+        With ``gradients``, the workers compute the batch's gradients and only the update runs here."""
+        if self.gradients is None:
+            one = tf.constant(1.0)
+            losses, grads = self._grads(*batch, tf.ones(len(TASKS)), one, one)
+        else:
+            losses, grads = self.gradients(self, batch)
+        self._apply(grads, k)
+        return np.asarray(losses)
 
     def _memory_batches(self, data: Arrays, rng: np.random.Generator, z_q: np.ndarray | None):
         """Shuffled, augmented full batches of an in-memory split (the ragged last one dropped)."""
@@ -307,10 +346,11 @@ def _write_json(path: Path, obj) -> None:
 
 
 def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bool = True,
-        show_progress: bool = True, stop_after_epoch: int | None = None) -> TrainResult:
+        show_progress: bool = True, stop_after_epoch: int | None = None, gradients=None) -> TrainResult:
     """Train on window sets (``host.data.format.WindowSet``) -> ``out_dir``/model.keras (the best
     epoch on ``val_set``), history.json, checkpoint/ and state.json. ``stop_after_epoch`` ends the
-    run after that epoch's checkpoint, as a kill would (a later call resumes)."""
+    run after that epoch's checkpoint, as a kill would (a later call resumes). ``gradients``: see
+    ``Trainer`` (data-parallel on Ray: ``host.scale.train``)."""
     mtl.check_method(cfg.mtl)
     if len(train_set) < cfg.batch_size:
         raise ConfigError(f"train: {len(train_set)} training windows, fewer than one batch of {cfg.batch_size}")
@@ -329,7 +369,7 @@ def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bo
     gpus = tf.config.list_physical_devices("GPU")
     log.info("training on %s; %d training windows %s", ", ".join(g.name for g in gpus) or "CPU", len(train),
              f"streamed from {len(train_set.files)} shards" if streamed else "in memory")
-    trainer = Trainer(cfg, len(train) // cfg.batch_size)
+    trainer = Trainer(cfg, len(train) // cfg.batch_size, gradients)
     z_q = prior_latents(train, out, cfg) if cfg.prior else None
     schedule = mtl.EccentricSchedule(len(TASKS), cfg.warmup_epochs, cfg.temperature)
     state_path, ckpt_dir, best_path = out / "state.json", out / "checkpoint", out / "best.weights.h5"
@@ -379,7 +419,8 @@ def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bo
 
 def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, batch_size: int = 32, seed: int = 0,
           mtl: str = "ega", T: float = 1.0, warmup_epochs: int = 4, lr: float = 1e-3, resume: bool = True,
-          prior: bool = False, model: ModelConfig | None = None, show_progress: bool = True) -> TrainResult:
+          prior: bool = False, model: ModelConfig | None = None, show_progress: bool = True,
+          gradients=None) -> TrainResult:
     """Train on ``dataset_dir`` (train.npz / val.npz / manifest.json; test.npz is not read)."""
     from host.data.format import load_split, read_manifest, split_files
 
@@ -394,4 +435,4 @@ def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, bat
     mcfg = model or ModelConfig(window_samples=t, n_voxels=v, n_channels=c)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, mtl=mtl, temperature=T,
                       warmup_epochs=warmup_epochs, lr=lr, prior=prior, model=mcfg)
-    return fit(train_set, val_set, out_dir, cfg, resume=resume, show_progress=show_progress)
+    return fit(train_set, val_set, out_dir, cfg, resume=resume, show_progress=show_progress, gradients=gradients)
