@@ -127,6 +127,8 @@ class DspConfig:
     n_voxels: int = 4
     cardiac_band_hz: list = field(default_factory=lambda: [0.8, 3.0])
     breathing_band_hz: list = field(default_factory=lambda: [0.1, 0.6])
+    lag_samples: int | None = None  # the stitcher's hold-back (edge.infer.CrossFadeStitcher); None: window - hop
+    refresh_samples: int | None = None  # voxel choice + classical vitals cadence, a multiple of hop; None: hop
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,16 @@ def _check_consistency(p: BoardProfile) -> None:
     if not 0 < d.hop_samples <= d.window_samples:
         raise ConfigError(
             f"{path}: dsp.hop_samples: expected 1..window_samples ({d.window_samples}), got {d.hop_samples}"
+        )
+    if d.lag_samples is not None and not 0 <= d.lag_samples <= d.window_samples - d.hop_samples:
+        raise ConfigError(
+            f"{path}: dsp.lag_samples: expected 0..window_samples - hop_samples "
+            f"({d.window_samples - d.hop_samples}), got {d.lag_samples}"
+        )
+    if d.refresh_samples is not None and (d.refresh_samples % d.hop_samples or not 0 < d.refresh_samples <= d.window_samples):
+        raise ConfigError(
+            f"{path}: dsp.refresh_samples: expected a multiple of hop_samples ({d.hop_samples}) "
+            f"up to window_samples ({d.window_samples}), got {d.refresh_samples}"
         )
     if not p.cfg_path.is_file():
         raise ConfigError(f"{path}: radar.cfg: no such file {p.cfg_path}")

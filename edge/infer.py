@@ -34,16 +34,16 @@ METADATA_FORMAT = "cardioradar-model/1"
 BACKENDS = ("ai_edge_litert", "tflite_runtime", "tensorflow")
 HEADS = ("ecg", "anchors", "cycle_s")
 # DSP settings compared between a model and a board: metadata key -> accepted board names.
+# Not the hop: how often a window is taken is the board's choice (its latency), not the model's.
 _DSP_FIELDS = {
     "frame_rate_hz": ("frame_rate_hz", "fs_hz"),
     "window_samples": ("window_samples",),
-    "hop_samples": ("hop_samples",),
     "n_voxels": ("n_voxels",),
     "range_bins": ("range_bins",),
     "cardiac_band_hz": ("cardiac_band_hz",),
     "breathing_band_hz": ("breathing_band_hz",),
 }
-_REQUIRED_DSP = ("frame_rate_hz", "window_samples", "hop_samples", "n_voxels")
+_REQUIRED_DSP = ("frame_rate_hz", "window_samples", "n_voxels")
 
 
 def metadata_path(tflite_path: str | Path) -> Path:
@@ -204,10 +204,9 @@ class ModelMetadata:
 
     def dsp_settings(self) -> dict:
         """The DSP settings to compare with a board: the trained-with block plus the
-        fields every model fixes (rate, window, hop, voxels)."""
+        fields every model fixes (rate, window, voxels)."""
         s = {k: self.dsp[k] for k in _DSP_FIELDS if k in self.dsp}
-        s.update(frame_rate_hz=self.fs_hz, window_samples=self.window_samples,
-                 hop_samples=self.hop_samples, n_voxels=self.layout.n_voxels)
+        s.update(frame_rate_hz=self.fs_hz, window_samples=self.window_samples, n_voxels=self.layout.n_voxels)
         return s
 
 
@@ -345,31 +344,46 @@ class StitchedPiece:
 
 
 class CrossFadeStitcher:
-    """Joins consecutive windows (window W, hop H, W >= 2H not required: overlap O = W - H)
-    with a linear cross-fade over each overlap, so no sample jumps at a window edge.
+    """Joins consecutive windows (window W, hop H) into one track, with a linear cross-fade
+    where two windows meet, so no sample jumps at a window edge.
 
+    ``lag`` L (default W - H) sets how far behind the newest sample a window's piece ends:
+    each push returns the window's samples [W - L - H, W - L) (the first push [0, W - L)),
+    so a sample leaves L..L + H samples after it arrived. The default is the classic
+    overlap-add (every sample from the window that starts at it); a smaller L is the
+    low-latency stream, which takes each window's later part and holds back only its last L
+    samples, where a non-causal model still lacks context. The fade spans min(L, W - H)
+    samples, from the previous window's held-back part into the new piece:
+    old (O - i - 0.5) / O, new (i + 0.5) / O for i = 0..O-1.
     ``push`` returns the samples that no later window will change; ``flush`` the rest.
-    Weights in the overlap: old (O - i - 0.5) / O, new (i + 0.5) / O for i = 0..O-1.
     """
 
-    def __init__(self, window_samples: int, hop_samples: int):
+    def __init__(self, window_samples: int, hop_samples: int, lag_samples: int | None = None):
+        lag = window_samples - hop_samples if lag_samples is None else int(lag_samples)
         if not 0 < hop_samples <= window_samples:
             raise ConfigError(f"stitcher: expected 0 < hop <= window, got hop {hop_samples}, window {window_samples}")
-        self.window, self.hop = window_samples, hop_samples
-        self.overlap = window_samples - hop_samples
+        if not 0 <= lag <= window_samples - hop_samples:
+            raise ConfigError(f"stitcher: expected 0 <= lag <= window - hop ({window_samples - hop_samples}), got {lag}")
+        self.window, self.hop, self.lag = window_samples, hop_samples, lag
+        self.overlap = min(lag, window_samples - hop_samples)
         self._ramp = ((np.arange(self.overlap) + 0.5) / max(self.overlap, 1)).astype(np.float32)[:, None]
-        self._tail: np.ndarray | None = None  # (overlap, L + 1): the last window's unfinished samples
+        self._tail: np.ndarray | None = None  # (lag, L + 1): the last window's held-back samples
         self._next = 0  # index of the first sample not yet returned
 
     def push(self, ecg_mv: np.ndarray, anchors: np.ndarray) -> StitchedPiece:
         y = np.concatenate([np.asarray(ecg_mv, np.float32), np.asarray(anchors, np.float32)[:, None]], axis=1)
         if y.shape[0] != self.window:
             raise InputDataError(f"stitcher: expected a window of {self.window} samples, got {y.shape[0]}")
-        if self._tail is not None and self.overlap:
-            y[: self.overlap] = (1.0 - self._ramp) * self._tail + self._ramp * y[: self.overlap]
-        done, self._tail = y[: self.hop], y[self.hop:].copy()
+        end = self.window - self.lag
+        if self._tail is None:
+            done = y[:end]
+        else:
+            a = end - self.hop  # the fade may run on past the piece into the held-back part (O > H)
+            y[a:a + self.overlap] = (1.0 - self._ramp) * self._tail[: self.overlap] + self._ramp * y[a:a + self.overlap]
+            done = y[a:end]
+        self._tail = y[end:].copy()
         piece = StitchedPiece(self._next, done[:, :-1], done[:, -1])
-        self._next += self.hop
+        self._next += len(done)
         return piece
 
     def flush(self) -> StitchedPiece | None:

@@ -140,15 +140,17 @@ summarise = scoring.summarise
 
 
 def evaluate_windows(predictor: Predictor, ws: WindowSet, *, source: str = "windows", noise: str = "clean",
-                     fs_hz: float = FS_HZ, hop_samples: int | None = None, names: dict | None = None) -> EvalResult:
+                     fs_hz: float = FS_HZ, hop_samples: int | None = None, lag_samples: int | None = None,
+                     names: dict | None = None) -> EvalResult:
     """Predict every window, score each subject with the one scorer (``host.scoring``: the
-    board's stitcher and R peaks), medians across subjects. ``hop_samples``: the DSP's hop
-    (default half a window); ``names``: subject id -> label (files for --drive-ecg)."""
+    board's stitcher and R peaks), medians across subjects. ``hop_samples`` / ``lag_samples``:
+    the DSP's hop (default half a window) and the stitcher's hold-back (default window - hop); ``names``: subject id -> label (files for --drive-ecg)."""
     if not len(ws):
         raise InputDataError(f"{source}: no windows to evaluate (recordings too short for one window?)")
     ecg, anchors, cycle = predict(predictor, ws.features_q15)
     hop = int(hop_samples) if hop_samples else ws.features_q15.shape[1] // 2
-    subjects = scoring.score_windows(ws, ecg, anchors, cycle, fs_hz=fs_hz, hop_samples=hop, names=names)
+    subjects = scoring.score_windows(ws, ecg, anchors, cycle, fs_hz=fs_hz, hop_samples=hop,
+                                     lag_samples=lag_samples, names=names)
     return EvalResult(source, noise, tuple(subjects), summarise(subjects), scoring.per_lead(subjects),
                       scoring.per_condition(subjects))
 
@@ -548,14 +550,15 @@ def run_eval(req: EvalRequest) -> EvalResult:
 
     board = session_board(req.session) if req.session is not None else "sim"
     predictor, meta, label = load_predictor(req.model, req.baseline, board)
-    hop = DspConfig.from_profile(load_profile(board)).hop_samples
+    dsp = DspConfig.from_profile(load_profile(board))
     spec = NoiseSpec(snr_db=req.snr_db, burst_s=req.burst_s, burst_db=req.burst_db, on=req.noise_on)
     noises = (None, spec) if spec.active else (None,)
     windows, source, names, status = request_windows(req, noises, training_seed(meta), board)
     model = None if isinstance(predictor, TemplateBaseline) else label
 
     def score(pred, ws, noise="clean", src=None):
-        r = evaluate_windows(pred, ws, source=src or f"{label} on {source}", noise=noise, hop_samples=hop, names=names)
+        r = evaluate_windows(pred, ws, source=src or f"{label} on {source}", noise=noise,
+                             hop_samples=dsp.hop_samples, lag_samples=dsp.lag_samples, names=names)
         return dataclasses.replace(r, model=model, per_file=_per_file(r, status))
 
     clean = score(predictor, windows[0])

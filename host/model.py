@@ -130,7 +130,7 @@ def macs_per_window(model: keras.Model) -> int:
     return int(total)
 
 
-def macs_per_second(model: keras.Model, fs_hz: float = 100.0, hop_samples: int = 256) -> float:
+def macs_per_second(model: keras.Model, fs_hz: float = 100.0, hop_samples: int = 128) -> float:
     """MACs per second of signal as deployed: one window every ``hop_samples`` samples."""
     return macs_per_window(model) * fs_hz / hop_samples
 

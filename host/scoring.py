@@ -203,9 +203,10 @@ def window_runs(starts: np.ndarray, hop_samples: int) -> list[np.ndarray]:
 
 
 def board_tracks(ecg_windows: np.ndarray, anchor_windows: np.ndarray, starts_s: np.ndarray, fs_hz: float,
-                 hop_samples: int) -> list[tuple[np.ndarray, BoardTrack]]:
+                 hop_samples: int, lag_samples: int | None = None) -> list[tuple[np.ndarray, BoardTrack]]:
     """Windows (N, T, 12) / (N, T) starting at ``starts_s`` (N,) -> per run of consecutive
-    windows (window indices, BoardTrack), joined and post-processed as ``edge.runtime`` does."""
+    windows (window indices, BoardTrack), joined and post-processed as ``edge.runtime`` does
+    (``lag_samples``: the stitcher's hold-back, ``DspConfig.lag_samples``; None: T - hop)."""
     from edge.infer import CrossFadeStitcher
     from edge.post import ClassicalRates, PostConfig, PostProcessor
 
@@ -218,7 +219,7 @@ def board_tracks(ecg_windows: np.ndarray, anchor_windows: np.ndarray, starts_s: 
     nan_rates = ClassicalRates(math.nan, math.nan, math.nan)  # beats do not use them
     out = []
     for idx in window_runs(np.asarray(starts), hop_samples) if n else []:
-        stitcher = CrossFadeStitcher(t, hop_samples)
+        stitcher = CrossFadeStitcher(t, hop_samples, lag_samples)
         t0 = float(starts_s[idx[0]])
         post.gap()  # a new run: no RR or context across the break
         pieces, beats = [], []
@@ -249,7 +250,8 @@ def truth_track(truth_windows: np.ndarray, starts: np.ndarray, length: int) -> n
 
 
 def score_windows(ws, ecg_windows: np.ndarray, anchor_windows: np.ndarray, cycle_s: np.ndarray, *,
-                  fs_hz: float, hop_samples: int, names: dict | None = None) -> list[Score]:
+                  fs_hz: float, hop_samples: int, lag_samples: int | None = None,
+                  names: dict | None = None) -> list[Score]:
     """Per subject of the ``host.data.format.WindowSet`` ``ws``: the model's windows through the
     board's stitcher and post-processing, scored against the windows' truth."""
     if len(ecg_windows) != len(ws) or len(anchor_windows) != len(ws) or len(cycle_s) != len(ws):
@@ -260,7 +262,8 @@ def score_windows(ws, ecg_windows: np.ndarray, anchor_windows: np.ndarray, cycle
         sel = np.flatnonzero(ws.subject_id == sid)
         sub = ws.select(sel)
         runs = []
-        for idx, tr in board_tracks(ecg_windows[sel], anchor_windows[sel], sub.window_start_s, fs_hz, hop_samples):
+        for idx, tr in board_tracks(ecg_windows[sel], anchor_windows[sel], sub.window_start_s, fs_hz, hop_samples,
+                                    lag_samples):
             st = np.rint((sub.window_start_s[idx] - tr.t0_s) * fs_hz).astype(np.int64)
             truth = truth_track(sub.ecg_mv[idx].astype(float), st, len(tr.ecg_mv))
             mask = truth_track(sub.r_peak_mask[idx].astype(float), st, len(tr.ecg_mv))

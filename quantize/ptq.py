@@ -213,7 +213,11 @@ def quantize_model(keras_model_path: str | Path, dataset_dir: str | Path, out_pa
                                  "metric_rel_diff": relative_diff(rep_8, rep_f)}}
     from host.model import macs_per_second, macs_per_window
 
-    metrics["cost"] = {"macs_per_window": macs_per_window(model), "macs_per_s": macs_per_second(model, fs_hz, hop),
+    from boards import load_profile
+
+    deployed_hop = load_profile(dsp.get("board", "sim")).dsp.hop_samples  # the board's, not the dataset's stride
+    metrics["cost"] = {"macs_per_window": macs_per_window(model),
+                       "macs_per_s": macs_per_second(model, fs_hz, deployed_hop),
                        "tflite_bytes": out_path.stat().st_size}
     meta = ModelMetadata(inp, layout, outs, fs_hz, t, hop, LEAD_ORDER, dsp,
                          training_summary(manifest, keras_model_path), metrics,

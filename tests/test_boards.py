@@ -50,6 +50,10 @@ def _copy_profile(tmp_path: Path, edit) -> Path:
         (lambda s: s.replace('cfg = "cfg/cardioradar_100hz_isk.cfg"', 'cfg = "cfg/nope.cfg"'), "radar.cfg: no such file"),
         (lambda s: s + "\n[extra]\nx = 1\n", "unknown section [extra]"),
         (lambda s: s.replace("[dsp]", "[dsp"), "not valid TOML"),
+        (lambda s: s.replace("lag_samples = 96", "lag_samples = 400"),
+         "dsp.lag_samples: expected 0..window_samples - hop_samples (384), got 400"),
+        (lambda s: s.replace("refresh_samples = 256", "refresh_samples = 200"),
+         "dsp.refresh_samples: expected a multiple of hop_samples (128) up to window_samples (512), got 200"),
     ],
 )
 def test_bad_profile_names_file_and_key(tmp_path, edit, expected):

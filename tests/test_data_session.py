@@ -51,7 +51,7 @@ def test_session_windows_match_the_simulator_truth(session):
     cfg = DspConfig.from_profile(load_profile("sim"))
     sim = recording_windows(load_sim_recording(d / "rec"), cfg, 0)
     ses = recording_windows(load_session_recording(d / "s.db", d / "ref.csv", offset), cfg, 0)
-    assert len(ses) == len(sim) == 4
+    assert len(ses) == len(sim) >= 4
     assert np.array_equal(ses.features_q15, sim.features_q15)  # same packets, same DSP
     for lead in (0, 1, 7):  # I, II, V2 from the CSV
         assert np.nanmax(np.abs(ses.ecg_mv[:, :, lead] - sim.ecg_mv[:, :, lead])) < 0.05

@@ -86,11 +86,12 @@ def test_check_against_board_profiles(tiny):
     _, _, tfl = tiny
     m = EcgModel(tfl)
     m.check_against(load_profile("sim").dsp)
-    bad = dict(frame_rate_hz=100.0, window_samples=512, hop_samples=128, n_voxels=4)
-    with pytest.raises(ConfigError, match="'hop_samples'.*256.*128"):
-        m.check_against(bad)
+    good = dict(frame_rate_hz=100.0, window_samples=512, hop_samples=128, n_voxels=4)
+    m.check_against(good)  # the hop is the board's (its latency), not the model's
+    with pytest.raises(ConfigError, match="'window_samples'.*512.*384"):
+        m.check_against(dict(good, window_samples=384))
     with pytest.raises(ConfigError, match="'cardiac_band_hz'"):
-        m.check_against(dict(bad, hop_samples=256, cardiac_band_hz=[0.5, 3.0]))
+        m.check_against(dict(good, cardiac_band_hz=[0.5, 3.0]))
     with pytest.raises(ConfigError, match="missing field 'n_voxels'"):
         m.check_against(dict(frame_rate_hz=100.0, window_samples=512, hop_samples=256))
 
@@ -135,3 +136,29 @@ def test_cross_fade_stitcher():
     with pytest.raises(InputDataError):
         s.push(np.zeros((5, 12)), np.zeros(5))
     assert s.flush() is not None and s.flush() is None
+
+
+@pytest.mark.parametrize("w,h,lag", [(8, 4, 4), (16, 4, 3), (16, 4, 12), (16, 4, 0), (512, 128, 96)])
+def test_stitcher_lag_sets_the_delay_and_keeps_a_signal_whole(w, h, lag):
+    """With hold-back ``lag``, window k (ending at sample k*h + w) gives the samples that lie
+    lag+1..lag+h before its end, contiguous from 0, and flush the last lag; a signal every
+    window sees alike comes out unchanged across every fade."""
+    s = CrossFadeStitcher(w, h, lag)
+    ramp = np.arange(10 * h + w, dtype=float)
+    got, n = [], 0
+    for k in range(10):
+        seg = ramp[k * h:k * h + w]
+        p = s.push(np.repeat(seg[:, None], 12, 1), seg)
+        assert p.start == n
+        end = k * h + w  # the newest sample the window saw, +1
+        assert k == 0 or (end - (p.start + len(p.anchors)) == lag and len(p.anchors) == h)
+        got.append(p.anchors)
+        n += len(p.anchors)
+    last = s.flush()
+    assert (last.start, len(last.anchors)) == (n, lag)
+    np.testing.assert_allclose(np.concatenate(got + [last.anchors]), ramp[:n + lag], atol=1e-3)
+
+
+def test_stitcher_refuses_a_lag_beyond_the_overlap():
+    with pytest.raises(ConfigError, match=r"expected 0 <= lag <= window - hop \(384\), got 400"):
+        CrossFadeStitcher(512, 128, 400)

@@ -3,6 +3,7 @@ and the radar ``.cfg`` (tables are generated here by ``quantize.tables``)."""
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,11 +22,17 @@ class DspConfig:
     quality_*: voxel-selection filters at fs_hz / quality_decimation: cardiac band-pass
         and a noise high-pass above it; quality_skip: settling samples ignored.
     warmup_samples: frames processed before each window and dropped (filter settling).
+    lag_samples: how far behind the newest frame each stitched piece ends (the stitcher's
+        hold-back; ``edge.infer.CrossFadeStitcher``), so the ECG leaves lag..lag + hop late.
+    refresh_samples: how often the voxels are re-chosen and the classical vitals updated (a
+        multiple of the hop); datasets take their windows at this stride.
     """
 
     fs_hz: float
     window_samples: int
     hop_samples: int
+    lag_samples: int
+    refresh_samples: int
     warmup_samples: int
     n_voxels: int
     range_bins: int
@@ -47,6 +54,11 @@ class DspConfig:
     quality_noise_sos_q29: np.ndarray
     quality_skip: int
     hysteresis_db: float = 3.0
+
+    def for_dataset(self) -> "DspConfig":
+        """The same chain taking a window every ``refresh_samples``: a training set's stride.
+        Each such window is, byte for byte, the board's window ending at the same frame."""
+        return dataclasses.replace(self, hop_samples=self.refresh_samples)
 
     @classmethod
     def from_profile(cls, profile, radar_cfg=None, *, quality_decimation: int = 4,
@@ -70,6 +82,8 @@ class DspConfig:
             fs_hz=fs,
             window_samples=d.window_samples,
             hop_samples=d.hop_samples,
+            lag_samples=d.window_samples - d.hop_samples if d.lag_samples is None else d.lag_samples,
+            refresh_samples=d.hop_samples if d.refresh_samples is None else d.refresh_samples,
             warmup_samples=int(round(warmup_s * fs)),
             n_voxels=d.n_voxels,
             range_bins=d.range_bins,

@@ -67,6 +67,9 @@ class DspFeatures:
     phase_q24: (window_samples, n_voxels) int32 unwrapped phase, Q7.24 half-turns
         (origin arbitrary per window), aligned with ``features_q15``.
     model_input: int8 tensor of the model spec's layout, or None without a spec.
+    refreshed: whether this window re-chose the voxels and updated the classical vitals
+        (every ``DspConfig.refresh_samples``); otherwise ``choice``, ``grid`` and ``vitals``
+        are the last refresh's.
     """
 
     window_index: int
@@ -78,6 +81,7 @@ class DspFeatures:
     grid: GridQuality
     vitals: VitalSigns
     model_input: np.ndarray | None
+    refreshed: bool = True
 
 
 def voxel_chain_q(cal: np.ndarray, cfg: DspConfig, range_idx: np.ndarray, angle_idx: np.ndarray,
@@ -115,6 +119,7 @@ class DspPipeline:
         self._next_end = cfg.window_samples + cfg.warmup_samples + DELAY_SAMPLES
         self._windows = 0
         self._trusted: tuple[float, int] | None = None  # (HR bpm, window index when given)
+        self._grid = self._choice = self._vit = None  # the last refresh's
 
     def trust_hr(self, hr_bpm: float) -> None:
         """The caller's latest HR known to be right (the model's); the classical HR of the
@@ -147,28 +152,38 @@ class DspPipeline:
     def _window(self) -> DspFeatures:
         c, w = self.cfg, self.cfg.window_samples
         buf = self._buf  # the last window + warmup + 3 frames, calibrated
-        grid = grid_quality_q(np.ascontiguousarray(buf[-w:]), c.steering.weights_q15, c.steering.n_angles,
-                              c.quality_decimation, c.quality_card_sos_q29, c.quality_noise_sos_q29, c.quality_skip)
-        choice = self.selector.update(grid)
-        if choice.changed:
-            log.info("window %d: voxels %s (%s)", self._windows,
-                     list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist())), choice.reason)
+        # Voxel choice and classical vitals keep their own cadence (refresh_samples), so a
+        # shorter hop (lower latency) costs only the model's part and the windows a dataset
+        # takes every refresh_samples see the same choices as the board's.
+        refresh = self._windows == 0 or self._windows * c.hop_samples % c.refresh_samples == 0
+        if refresh:
+            self._grid = grid_quality_q(np.ascontiguousarray(buf[-w:]), c.steering.weights_q15, c.steering.n_angles,
+                                        c.quality_decimation, c.quality_card_sos_q29, c.quality_noise_sos_q29,
+                                        c.quality_skip)
+            self._choice = self.selector.update(self._grid)
+            if self._choice.changed:
+                log.info("window %d: voxels %s (%s)", self._windows,
+                         list(zip(self._choice.range_idx.tolist(), self._choice.angle_idx.tolist())),
+                         self._choice.reason)
+        grid, choice = self._grid, self._choice
         dd, phase = voxel_chain_q(buf, c, choice.range_idx, choice.angle_idx, self.demod_hook, self._n_seen - len(buf))
         dd = np.ascontiguousarray(dd[-w:])
         phase = phase[-w - DELAY_SAMPLES:len(phase) - DELAY_SAMPLES]
         feats = normalize_q15(dd.reshape(w, -1)).reshape(dd.shape)
         ph_rad = phase_q24_to_rad(phase)
-        new = w if self._windows == 0 else c.hop_samples
         start_frame = self._n_seen - w - DELAY_SAMPLES
-        voxels = list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist()))
-        trusted = None
-        if self._trusted is not None and (self._windows - self._trusted[1]) * c.hop_samples <= TRUST_S * c.fs_hz:
-            trusted = self._trusted[0]
-        vit = self.vitals.update(np.diff(ph_rad[-new - 1:], axis=0), (start_frame + w) / c.fs_hz, voxels,
-                                 choice.best_slot, trusted)
+        if refresh:
+            new = w if self._windows == 0 else c.refresh_samples
+            voxels = list(zip(choice.range_idx.tolist(), choice.angle_idx.tolist()))
+            trusted = None
+            if self._trusted is not None and (self._windows - self._trusted[1]) * c.hop_samples <= TRUST_S * c.fs_hz:
+                trusted = self._trusted[0]
+            self._vit = self.vitals.update(np.diff(ph_rad[-new - 1:], axis=0), (start_frame + w) / c.fs_hz, voxels,
+                                           choice.best_slot, trusted)
         model_in = to_model_input(feats, self.input_spec) if self.input_spec is not None else None
         self._windows += 1
-        return DspFeatures(self._windows - 1, start_frame, feats, dd, phase, choice, grid, vit, model_in)
+        return DspFeatures(self._windows - 1, start_frame, feats, dd, phase, choice, grid, self._vit, model_in,
+                           refresh)
 
 
 def process_recording(frames: np.ndarray, cfg: DspConfig, input_spec: ModelInputSpec | None = None,

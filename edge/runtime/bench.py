@@ -60,7 +60,7 @@ def replay(recording: Path, profile, model_path: str | None) -> dict:
         writer.close()
         wall = time.perf_counter() - t0
     session_s = n_frames / fs
-    algorithmic_s = (dsp_cfg.window_samples - dsp_cfg.hop_samples + 3) / fs  # newest sample of a piece
+    algorithmic_s = (dsp_cfg.lag_samples + 3) / fs  # newest sample of a piece
     return {"frames": n_frames, "session_s": session_s, "wall_s": wall, "rtf": session_s / wall,
             "peak_rss_mb": peak_rss_mb(), "latency_ms_p95": 1000 * core.latency.quantile_s(0.95),
             "latency_ms_p50": 1000 * core.latency.quantile_s(0.5), "algorithmic_latency_ms": 1000 * algorithmic_s,

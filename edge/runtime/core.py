@@ -221,19 +221,22 @@ class EdgeCore:
         self.windows += 1
         vit = feats.vitals
         self._classical = ClassicalRates(vit.heart_rate_bpm, vit.breathing_rate_bpm, vit.heart_snr_db)
-        moved, why = self._movement.update(float(np.max(feats.grid.power)), feats.choice.reason == "moved")
         out: list[Output] = []
-        t_win = (self._seg_offset + feats.start_frame) / self.fs_hz
-        if moved:
-            out.append(Output(event=SessionEvent(t_win, "movement", why, duration_s=self.dsp_cfg.window_samples / self.fs_hz)))
-        self._move_flag = moved
+        if feats.refreshed:  # the grid is new only then; between refreshes the flag stands
+            moved, why = self._movement.update(float(np.max(feats.grid.power)), feats.choice.reason == "moved")
+            t_win = (self._seg_offset + feats.start_frame) / self.fs_hz
+            if moved:
+                out.append(Output(event=SessionEvent(t_win, "movement", why,
+                                                     duration_s=self.dsp_cfg.window_samples / self.fs_hz)))
+            self._move_flag = moved
         ecg, anchors, _cycle_s = self.model.predict_int8(feats.model_input)
         ecg = np.asarray(ecg, np.float32).reshape(-1, N_LEADS)
         anchors = np.zeros(len(ecg), np.float32) if anchors is None else np.asarray(anchors, np.float32).reshape(-1)
         if self._stitch is None:
             c = self.dsp_cfg
             self._ecg_per_frame = len(ecg) / c.window_samples
-            self._stitch = CrossFadeStitcher(len(ecg), int(round(c.hop_samples * self._ecg_per_frame)))
+            per = self._ecg_per_frame
+            self._stitch = CrossFadeStitcher(len(ecg), int(round(c.hop_samples * per)), int(round(c.lag_samples * per)))
             self._post = PostProcessor(PostConfig(fs_hz=self.fs_hz * self._ecg_per_frame))
         if self._seg_first_window is None:
             self._seg_first_window = feats.start_frame

@@ -151,7 +151,7 @@ def reprocess_session(source: str | Path, out_path: str | Path, profile, model_p
                      "software_version": __version__, "reprocessed_from": src.name,
                      "original_model_sha256": original.get("model_sha256"),
                      "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
-                     "hop_samples": dsp_cfg.hop_samples, **(extra_meta or {})})
+                     "hop_samples": dsp_cfg.hop_samples, "lag_samples": dsp_cfg.lag_samples, **(extra_meta or {})})
         core = EdgeCore(dsp_cfg, model, CoreConfig(archive_raw=archive_raw))
         decoder = FrameDecoder(DecoderConfig.from_profile(profile))
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -284,7 +284,8 @@ def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, lo
     data_port = _Tracked("data", profile.ports.data, open_data or (lambda: open_data_port(profile)), locks)
     open_config = open_config or (lambda: open_config_port(profile))
     meta = {"board": profile.name, "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
-            "hop_samples": dsp_cfg.hop_samples, "data_port": profile.ports.data, **cfg.metadata}
+            "hop_samples": dsp_cfg.hop_samples, "lag_samples": dsp_cfg.lag_samples, "data_port": profile.ports.data,
+            **cfg.metadata}
     if getattr(model, "path", None) is not None:  # which model made the night, byte for byte (exports show it)
         meta.setdefault("model_sha256", file_sha256(Path(model.path)))
     core = EdgeCore(dsp_cfg, model, cfg.core)

@@ -128,7 +128,7 @@ def build_session_dataset(sources: list[SessionSource], out_dir: str | Path, see
         raise ConfigError("build_session_dataset: expected at least one session")
     names = sorted({s.subject for s in sources})
     splits = split_subjects(len(names), seed, val_frac, test_frac)
-    cfg = DspConfig.from_profile(load_profile(board))
+    cfg = DspConfig.from_profile(load_profile(board)).for_dataset()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"format_version": FORMAT_VERSION, "source": "sessions", "seed": int(seed),

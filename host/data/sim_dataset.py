@@ -54,10 +54,13 @@ def recording_seed(seed: int, index: int) -> int:
 
 
 def simulate_windows(params, index: int, seconds: float, seed: int, board: str = "sim",
-                     noises: tuple = (None,), noise_seed: int = 0, drive_ecg=None) -> tuple[WindowSet, ...]:
+                     noises: tuple = (None,), noise_seed: int = 0, drive_ecg=None,
+                     dataset: bool = False) -> tuple[WindowSet, ...]:
     """Record one subject (fast mode) and turn it into windows, once per entry of ``noises``
     (``host.noise.NoiseSpec`` or None = clean; all from the same recording). ``drive_ecg``: a
-    ``hardware_sim.record.DriveEcg`` to drive the heart from a recording instead of ``params``."""
+    ``hardware_sim.record.DriveEcg`` to drive the heart from a recording instead of ``params``.
+    ``dataset``: windows every ``refresh_samples`` (a training set's stride) instead of every
+    hop (what the board runs, what eval scores)."""
     from edge.dsp.config import DspConfig
     from hardware_sim.record import record_session
     from host.data.recording import load_sim_recording, recording_windows
@@ -68,26 +71,28 @@ def simulate_windows(params, index: int, seconds: float, seed: int, board: str =
                        seed=recording_seed(seed, index), mode="fast", board=profile)
         rec = load_sim_recording(tmp, profile)
     cfg = DspConfig.from_profile(profile)
+    if dataset:
+        cfg = cfg.for_dataset()
     return tuple(recording_windows(rec, cfg, index, nz, noise_seed) for nz in noises)
 
 
 def _job(args) -> tuple[WindowSet, ...]:
-    subject, index, seconds, seed, board, noises = args
+    subject, index, seconds, seed, board, noises, dataset = args
     from hardware_sim.record import DriveEcg
 
     drive = subject if isinstance(subject, DriveEcg) else None  # a learned subject: its ECG drives the heart
     return simulate_windows(None if drive else subject, index, seconds, seed, board, noises,
-                            recording_seed(seed, index) ^ 0x401, drive_ecg=drive)
+                            recording_seed(seed, index) ^ 0x401, drive_ecg=drive, dataset=dataset)
 
 
 def iter_population(population: list, indices: list[int], seconds: float, seed: int, workers: int = 2,
-                    board: str = "sim", noises: tuple = (None,), desc: str = "subjects"):
+                    board: str = "sim", noises: tuple = (None,), desc: str = "subjects", dataset: bool = False):
     """Per listed subject (in the order given), its windows for each entry of ``noises``, as
-    they are ready. Parallel over subjects (Ray tasks while a ``host.scale.cluster`` is open, else
+    they are ready (``dataset``: see ``simulate_windows``). Parallel over subjects (Ray tasks while a ``host.scale.cluster`` is open, else
     a process pool); each subject's seeds depend only on (seed, index)."""
     from tqdm import tqdm
 
-    jobs = [(population[i], i, seconds, seed, board, tuple(noises)) for i in indices]
+    jobs = [(population[i], i, seconds, seed, board, tuple(noises), dataset) for i in indices]
     bar = tqdm(total=len(jobs), desc=desc, unit="subject", disable=None)
     try:
         from host.scale import active  # a Ray cluster opened by the caller (`data build --address`)
@@ -130,7 +135,7 @@ def subject_summary(subject, index: int) -> dict:
 def dsp_settings(board: str = "sim") -> dict:
     d = load_profile(board).dsp
     return {"board": board, "frame_rate_hz": d.frame_rate_hz, "window_samples": d.window_samples,
-            "hop_samples": d.hop_samples, "n_voxels": d.n_voxels, "range_bins": d.range_bins,
+            "hop_samples": d.refresh_samples or d.hop_samples, "n_voxels": d.n_voxels, "range_bins": d.range_bins,
             "cardiac_band_hz": list(d.cardiac_band_hz), "breathing_band_hz": list(d.breathing_band_hz),
             "features": "features_q15 (T, V, C) int16 Q15, channels phase_dd, i_dd, q_dd"}
 
@@ -168,7 +173,7 @@ def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed
         "n_subjects": n_subjects + n_learned, "n_learned": n_learned, "val_frac": val_frac, "test_frac": test_frac,
         "software_version": __version__, "dsp": dsp_settings(board), "splits": {},
     }
-    results = iter_population(population, order, seconds, seed, workers, board)
+    results = iter_population(population, order, seconds, seed, workers, board, dataset=True)
     for split in SPLITS:
         writer = ShardWriter(out, split, windows_per_shard)
         for _ in splits[split]:
