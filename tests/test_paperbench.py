@@ -1,7 +1,9 @@
 """bench paper: the AF detector on hand-made RR series, the AUC, and a tiny run through the CLI's path
 (tables, plots, JSON keys, no silent overwrite, Table I's models reused, eval agrees on dm%)."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import shutil
 from pathlib import Path
@@ -93,15 +95,25 @@ def tiny_config():
         af_presets=(("af", 1), ("healthy-rest", 1)), af_seconds=40.0, real_seconds=12.0)
 
 
+ARGV = ["bench", "paper", "--quick", "--workers", "1", "--json"]
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
+    """`bench paper --quick` through the CLI with QUICK made tiny: (out, suite, last JSON line)."""
+    from cardioradar.cli import main
+
     suite = tmp_path_factory.mktemp("suite")  # one real recording (with its rhythm) keeps the test short
     name = "mitdb100_MLII_10s_360hz_rounded-time.csv"
     shutil.copy(SUITE / name, suite / name)
     meta = json.loads((SUITE / "recordings.json").read_text())
     (suite / "recordings.json").write_text(json.dumps({name: meta[name]}))
     out = tmp_path_factory.mktemp("paper")
-    return out, suite, bench.run_paper_bench(tiny_config(), out, workers=1, suite=suite, show_progress=False)
+    buf = io.StringIO()
+    with pytest.MonkeyPatch.context() as mp, contextlib.redirect_stdout(buf):
+        mp.setattr(bench, "QUICK", tiny_config())
+        assert main(ARGV + ["--out", str(out), "--real-ecg", str(suite)]) == 0
+    return out, suite, json.loads(buf.getvalue().strip().splitlines()[-1])
 
 
 def test_tables_plots_and_json_keys_are_written(run):
@@ -140,21 +152,22 @@ def test_eval_gives_the_tables_dm_at_minus_3_db(run):
     assert res.dm_percent == pytest.approx(run[2]["dm_pct_const_m3db"], nan_ok=True)
 
 
-def test_cli_refuses_to_overwrite_then_reuses_the_models_with_force(run, monkeypatch, capsys):
+def test_a_second_run_refuses_to_overwrite_and_reuses_the_trained_models(run, monkeypatch, capsys):
     from cardioradar.cli import main
+    from host.data.format import load_windows
 
     out, suite, _ = run
     monkeypatch.setattr(bench, "QUICK", tiny_config())
-    argv = ["bench", "paper", "--quick", "--out", str(out), "--real-ecg", str(suite), "--workers", "1", "--json"]
-    assert main(argv) == 2
+    assert main(ARGV + ["--out", str(out), "--real-ecg", str(suite)]) == 2  # no --force: nothing written
     err = capsys.readouterr().err
     assert "already holds" in err and "--force" in err and "Traceback" not in err
-    history = (out / "models" / "tiny" / "ega" / "history.json").read_text()
-    assert main(argv + ["--force"]) == 0
-    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert last["af_auc"] is not None and last["tables"]["table1_mtl"]["md"].endswith("table1_mtl.md")
-    # no epoch was run again: the history is the first run's (fit resumed a finished run)
-    assert (out / "models" / "tiny" / "ega" / "history.json").read_text() == history
+    folder = out / "models" / "tiny"
+    histories = {m: (folder / m / "history.json").read_text() for m in bench.METHODS}
+    train, val = load_windows(folder / "data" / "train.npz"), load_windows(folder / "data" / "val.npz")
+    models = bench.train_methods(tiny_config(), folder, train, val, bench.Progress(False), False)
+    for m in bench.METHODS:  # fit resumed each finished run: no epoch again, the same history
+        assert models[m][1]["epochs"] == json.loads(histories[m])["epochs"]
+        assert (folder / m / "history.json").read_text() == histories[m]
 
 
 @pytest.mark.slow

@@ -56,15 +56,15 @@ class PaperConfig:
     presets are drawn from seeds apart from each other and from the shipped model's."""
 
     name: str
-    noise_subjects: int = 8
+    noise_subjects: int = 6
     noise_seconds: float = 60.0
     noise_seed: int = 7303
     mtl_train_subjects: int = 40
     mtl_val_subjects: int = 8
     mtl_seconds: float = 40.0
     mtl_seed: int = 7301
-    mtl_epochs: int = 6
-    mtl_warmup_epochs: int = 2
+    mtl_epochs: int = 12
+    mtl_warmup_epochs: int = 4
     mtl_batch: int = 32
     mtl_train_seed: int = 0
     mtl_widths: tuple[int, int, int, int] | None = None  # None: the shipped model's shape (host.model)

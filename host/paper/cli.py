@@ -12,7 +12,7 @@ def add_bench_paper(bench) -> None:
     p = bench.add_parser("paper", help="the seed papers' tables on our pipeline: MTL optimisers, noise robustness "
                                        "(Tables I, III, IV, Fig. 8), per-lead PCC/RMSE, IBI, AF screening")
     p.add_argument("--quick", action="store_true",
-                   help="a few subjects, a small Table I dataset and 6 epochs (~15 min on 2 cores); "
+                   help="a few subjects, a small Table I dataset and 12 epochs (<= 15 min on 2 cores); "
                         "default: the full run (docs/evaluation.md)")
     p.add_argument("--out", default=None, help="folder for the tables, plots and JSON; Table I's models are cached "
                                                "in <out>/models and reused (default paper-bench/<quick|full>)")
