@@ -138,14 +138,23 @@ def _add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--prior", action="store_true", help="CardioRadar's ECG prior: a VQ-VAE on the training ECG, latent alignment loss")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out holds a checkpoint")
+    p.add_argument("--workers", type=int, default=None,
+                   help="data-parallel on Ray: workers sharing each batch (without --address: a local Ray)")
+    p.add_argument("--address", default=None,
+                   help="Ray cluster to join (what `ray start --head` prints); default with --workers: a local Ray")
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from host.train import train
+    kw = dict(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mtl=args.mtl, T=args.temperature,
+              warmup_epochs=args.warmup_epochs, lr=args.lr, resume=not args.no_resume, prior=args.prior)
+    if args.workers is not None or args.address:  # docs/scale-out.md
+        from host.scale.train import train_on_ray
 
-    r = train(args.data, args.out, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed, mtl=args.mtl,
-              T=args.temperature, warmup_epochs=args.warmup_epochs, lr=args.lr, resume=not args.no_resume,
-              prior=args.prior)
+        r = train_on_ray(args.data, args.out, address=args.address, workers=args.workers, **kw)
+    else:
+        from host.train import train
+
+        r = train(args.data, args.out, **kw)
     print(f"{r.model_path} (best epoch {r.best_epoch}, validation loss {r.best_val_loss:.4f})")
     return 0
 
