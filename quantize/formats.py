@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from cardioradar.errors import CardioRadarError
 
@@ -103,10 +102,11 @@ def quantized_multiplier(real: float) -> tuple[int, int]:
     return q, int(exp)
 
 
-# ---- numba helpers the edge kernels call (int64 in, int64 out) ----
+# ---- integer helpers the edge kernels call (int64 in, int64 out) ----
+# Plain Python, so importing this leaf never loads numba (~60 MB on the board);
+# edge.dsp.backend compiles them with the kernels (numba JIT or ahead of time).
 
 
-@njit(cache=True)
 def bit_length(v):
     """Number of bits of a non-negative integer (0 for 0), as int.bit_length() in a kernel."""
     n = 0
@@ -116,13 +116,11 @@ def bit_length(v):
     return n
 
 
-@njit(cache=True)
 def round_shift(x, n):
     """Arithmetic shift right by ``n`` >= 1 with round-half-up (int64)."""
     return (x + (np.int64(1) << (n - 1))) >> n
 
 
-@njit(cache=True)
 def saturate(x, lo, hi):
     if x < lo:
         return lo
@@ -131,17 +129,14 @@ def saturate(x, lo, hi):
     return x
 
 
-@njit(cache=True)
 def sat16(x):
     return saturate(x, -32768, 32767)
 
 
-@njit(cache=True)
 def sat32(x):
     return saturate(x, -2147483648, 2147483647)
 
 
-@njit(cache=True)
 def wrap32(x):
     """Two's-complement wrap of an int64 into the int32 range (modular arithmetic)."""
     return ((x + 2147483648) & 0xFFFFFFFF) - 2147483648

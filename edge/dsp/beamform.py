@@ -13,14 +13,14 @@ selection runs decimated; the selected voxels run at the full frame rate).
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import kernel
 from quantize.formats import round_shift, sat32
 
 BEAM_FRAC_BITS = 4
 
 
-@njit(cache=True)
+@kernel("i4[:,:,::1](i2[:,:,:,::1], i2[:,:,::1], i8[::1], i8[::1], i8)")
 def beamform_q15(cal: np.ndarray, weights_q15: np.ndarray, range_idx: np.ndarray,
                  angle_idx: np.ndarray, stride: int) -> np.ndarray:
     """cal int16 (n, R, V, 2); weights int16 (A, V, 2); range_idx/angle_idx int64 (K,)

@@ -12,14 +12,14 @@ Every channel starts from a zero state.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import kernel
 from quantize.formats import sat32
 
 COEF_FRAC_BITS = 29
 
 
-@njit(cache=True)
+@kernel("i4[:,::1](i4[:,::1], i4[:,::1])")
 def sos_filter_q29(x: np.ndarray, sos_q29: np.ndarray) -> np.ndarray:
     """x int32 (n, C), sos_q29 int32 (S, 5) [b0, b1, b2, a1, a2] -> int32 (n, C)."""
     n, c = x.shape
@@ -45,7 +45,7 @@ def sos_filter_q29(x: np.ndarray, sos_q29: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("f8[:,::1](f8[:,::1], f8[:,::1])")
 def sos_filter_ref(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
     """Float reference: x float64 (n, C), sos float64 (S, 6) -> float64 (n, C)."""
     n, c = x.shape
@@ -66,7 +66,7 @@ def sos_filter_ref(x: np.ndarray, sos: np.ndarray) -> np.ndarray:
     return out
 
 
-@njit(cache=True)
+@kernel("i8[::1](i4[:,::1], i8, i8)")
 def band_energy_q(x: np.ndarray, skip: int, shift: int) -> np.ndarray:
     """Energy per channel of a filtered int32 (n, C), ignoring the first ``skip``
     samples (filter settling): sum((x >> shift)**2) as int64 (C,)."""

@@ -7,12 +7,12 @@ Fixed point: frames int16 (n, range_bins, n_virtual, 2) times gains Q1.14 int16
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import kernel
 from quantize.formats import round_shift, sat16
 
 
-@njit(cache=True)
+@kernel("i2[:,:,:,::1](i2[:,:,:,::1], i2[:,::1])")
 def calibrate_q14(frames: np.ndarray, gain_q14: np.ndarray) -> np.ndarray:
     """frames int16 (n, R, V, 2), gain_q14 int16 (V, 2) -> int16 (n, R, V, 2)."""
     n, nr, nv, _ = frames.shape

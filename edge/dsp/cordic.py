@@ -10,8 +10,8 @@ error of a few 1e-9 rad on vectors that are not tiny.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import helper, kernel
 from quantize.formats import bit_length, round_shift, wrap32
 from quantize.tables import CORDIC_ITERATIONS, cordic_atan_bam, cordic_inv_gain_q30
 
@@ -20,7 +20,7 @@ INV_GAIN_Q30 = cordic_inv_gain_q30(CORDIC_ITERATIONS)
 _HEADROOM_BITS = 40
 
 
-@njit(cache=True)
+@helper
 def cordic_vector(x0, y0, atan_bam, inv_gain_q30):
     """One sample: (magnitude int64 in input units, phase int64 BAM in [-2**31, 2**31))."""
     if x0 == 0 and y0 == 0:
@@ -47,7 +47,7 @@ def cordic_vector(x0, y0, atan_bam, inv_gain_q30):
     return mag, wrap32(z)
 
 
-@njit(cache=True)
+@kernel("UniTuple(i4[:,::1], 2)(i4[:,:,::1], i4[::1], i8)")
 def cordic_q(iq: np.ndarray, atan_bam: np.ndarray, inv_gain_q30: int) -> tuple[np.ndarray, np.ndarray]:
     """iq int32 (n, K, 2) -> (magnitude int32 (n, K), phase int32 BAM (n, K))."""
     n, k_vox, _ = iq.shape

@@ -15,8 +15,8 @@ phase, modulo 256 pi) wrapped in between.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import kernel
 from quantize.formats import wrap32
 
 TAPS = np.array([1, 2, -1, -4, -1, 2, 1], np.int64)  # f-3 .. f3
@@ -24,7 +24,7 @@ SCALE = 16  # output = SCALE * dt**2 * f''
 DELAY_SAMPLES = 3
 
 
-@njit(cache=True)
+@kernel("i4[:,::1](i4[:,::1])")
 def second_derivative_q(x: np.ndarray) -> np.ndarray:
     """x int32 (n, C) -> int32 (max(n - 6, 0), C)."""
     n, c = x.shape

@@ -11,14 +11,14 @@ A constant channel gives zeros.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import helper, kernel
 from quantize.formats import bit_length
 
 NORM_SIGMAS = 4
 
 
-@njit(cache=True)
+@helper
 def _div_round(num, den):
     """round(num / den) half away from zero, den > 0 (int64)."""
     if num >= 0:
@@ -26,7 +26,7 @@ def _div_round(num, den):
     return -((-2 * num + den) // (2 * den))
 
 
-@njit(cache=True)
+@kernel("i2[:,::1](i4[:,::1])")
 def normalize_q15(x: np.ndarray) -> np.ndarray:
     """x int32 (n, C) -> int16 (n, C) Q15."""
     n, c = x.shape

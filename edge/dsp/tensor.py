@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
 from cardioradar.errors import ConfigError
+from edge.dsp.backend import kernel
 from quantize.formats import quantized_multiplier, round_shift
 
 CHANNELS = ("phase_dd", "i_dd", "q_dd")
@@ -66,7 +66,7 @@ class ModelInputSpec:
             raise ConfigError(f"model input zero_point: expected -128..127, got {self.zero_point}")
 
 
-@njit(cache=True)
+@kernel("i1[::1](i2[::1], i8, i8, i8)")
 def quantize_int8_q15(x_q15: np.ndarray, mult_q31: int, shift: int, zero_point: int) -> np.ndarray:
     """x int16 Q15 (any shape, flattened) -> int8, q = round(x * real) + zp, saturated,
     where real = mult_q31 * 2**(shift - 31)."""
@@ -91,7 +91,7 @@ def to_model_input(features_q15: np.ndarray, spec: ModelInputSpec) -> np.ndarray
     mult, shift = quantized_multiplier(1.0 / (spec.scale * 2.0**15))
     if 31 - shift < 1:
         raise ConfigError(f"model input scale {spec.scale}: too small for Q15 features")
-    q = quantize_int8_q15(np.ascontiguousarray(f), mult, shift, spec.zero_point)
+    q = quantize_int8_q15(np.ascontiguousarray(f).ravel(), mult, shift, spec.zero_point).reshape(f.shape)
     if lay.order == "CVT":
         q = q.transpose(2, 1, 0)
     return np.ascontiguousarray(q[None])

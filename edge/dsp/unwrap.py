@@ -12,15 +12,15 @@ Valid while the true step per frame stays below pi (12 mm peak-to-peak breathing
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
+from edge.dsp.backend import kernel
 from quantize.formats import round_shift, wrap32
 
 UNWRAP_SHIFT = 7  # Q0.31 BAM -> Q7.24 half-turns
 PHASE_FRAC_BITS = 24
 
 
-@njit(cache=True)
+@kernel("i4[:,::1](i4[:,::1])")
 def unwrap_bam(phase_bam: np.ndarray) -> np.ndarray:
     """phase_bam int32 (n, K) -> int32 (n, K) Q7.24 half-turns, starting at phase[0]."""
     n, k_vox = phase_bam.shape
