@@ -10,6 +10,8 @@ retry that reaches a restarted agent continues from its persisted state (an uplo
 is answered with the persisted offset). A job that does not finish raises (so the CLI
 exits non-zero).
 The port is passed in (`AgentClient(transport)`), so tests and scripts can give their own.
+Requests and answers are the typed pairs of `edge.agent.messages` (`AgentClient.call`);
+`AgentClient.request` and `hello` keep the raw JSON fields for scripts.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardioradar.errors import DeviceTimeout, InputDataError
+from edge.agent import messages as msgs
 from edge.agent.errors import Refused
 from edge.agent.port import DEFAULT_BAUD, open_link
 from edge.agent.protocol import FLAG_NOTICE, FrameDecoder, Message, Op, decode_message, encode_message
+from edge.agent.slots import BootState
 
 log = logging.getLogger(__name__)
 
@@ -53,11 +57,20 @@ class AgentClient:
         self.blob_bytes_sent = 0  # request blobs (upload chunks) before compression, every try
         self.blob_bytes_resent = 0  # the part of blob_bytes_sent that went in retries
 
+    def call(self, req: msgs.Body, *, timeout_s: float | None = None, retries: int | None = None):
+        """The typed answer to a typed request (`edge.agent.messages`); `Refused` when the board says no."""
+        answer = self._exchange(req.OP, req.to_fields(), getattr(req, "blob", b""), timeout_s, retries)
+        return msgs.RESPONSES[req.OP].from_fields(answer.fields, answer.blob)
+
     def request(self, op: Op, fields: dict | None = None, blob: bytes = b"", *,
                 timeout_s: float | None = None, retries: int | None = None) -> dict:
-        """The answer's fields (plus ``"_blob"``); `Refused` when the board says no."""
+        """The answer's raw fields (plus ``"_blob"``), for scripts; `Refused` when the board says no."""
+        answer = self._exchange(op, fields or {}, blob, timeout_s, retries)
+        return {**answer.fields, "_blob": answer.blob}
+
+    def _exchange(self, op: Op, fields: dict, blob: bytes, timeout_s: float | None, retries: int | None) -> Message:
         self._seq = (self._seq + 1) & 0xFFFF
-        fields = {**(fields or {}), **({"token": self.token} if self.token else {})}
+        fields = {**fields, **({"token": self.token} if self.token else {})}
         wire = encode_message(Message(op, self._seq, False, fields, blob), compress=self.compress)
         tries = retries or self.retries
         attempt = boots = 0
@@ -75,8 +88,9 @@ class AgentClient:
             attempt += 1
             if isinstance(answer, Message):
                 if not answer.fields.get("ok"):
-                    raise Refused(str(answer.fields.get("error", "unknown")), str(answer.fields.get("message", "")))
-                return {**answer.fields, "_blob": answer.blob}
+                    no = msgs.Refusal.from_fields({"error": "unknown", **answer.fields})
+                    raise Refused(no.error, no.message)
+                return answer
         st = self._decoder.stats
         noise = (f"; got {st.skipped_bytes} bytes that were not agent frames (wrong port or baud?)"
                  if st.skipped_bytes and not st.frames else "")
@@ -122,7 +136,13 @@ def open_agent(url: str, baud: int = DEFAULT_BAUD, **client_kw):
         port.close()
 
 
+def read_status(client: AgentClient, *, tries: int = 5) -> msgs.HelloResponse:
+    """HELLO: the board's slots, versions, boot state, last health check, upload in progress."""
+    return client.call(msgs.HelloRequest(), timeout_s=min(client.timeout_s, 1.5), retries=tries)
+
+
 def hello(client: AgentClient, *, tries: int = 5) -> dict:
+    """HELLO's raw answer fields, for scripts (`read_status` is the typed form)."""
     return client.request(Op.HELLO, timeout_s=min(client.timeout_s, 1.5), retries=tries)
 
 
@@ -151,8 +171,8 @@ class FlashResult:
                 "sent_bytes": self.sent_bytes, "resent_bytes": self.resent_bytes, "copied_bytes": self.copied_bytes}
 
 
-def _slot_with(state: dict, sha: str) -> str | None:
-    return next((s for s, info in state["slots"].items() if info and info["sha256"] == sha), None)
+def _slot_with(state: BootState, sha: str) -> str | None:
+    return next((s for s, info in state.slots.items() if info and info.sha256 == sha), None)
 
 
 def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
@@ -166,29 +186,29 @@ def flash(client: AgentClient, bundle: str | Path, *, chunk_bytes: int = CHUNK_B
     except OSError as e:
         raise InputDataError(f"bundle {bundle}: cannot read: {e}") from e
     sha, size = hashlib.sha256(data).hexdigest(), len(data)
-    h = hello(client)
-    st = h["state"]
+    h = read_status(client)
+    st = h.state
     slot = _slot_with(st, sha)
     resumed, wire0, upload_s, copied = 0, client.wire_bytes_sent, 0.0, [0]
     sent0, resent0 = client.blob_bytes_sent, client.blob_bytes_resent
-    if slot is not None and slot == st["confirmed"] and st["tentative"] is None:
+    if slot is not None and slot == st.confirmed and st.tentative is None:
         log.info("bundle %s is already the confirmed software (slot %s)", sha[:12], slot)
         return FlashResult(sha, size, size, 0, 0.0, slot, "already-installed")
     if slot is None:
         t0 = time.monotonic()
-        have = _board_has(client, data) if delta and "delta" in h.get("features", ()) else {}
-        resumed = _upload(client, data, sha, chunk_bytes, min(chunk_bytes, int(h.get("max_chunk", chunk_bytes))),
+        have = _board_has(client, data) if delta and "delta" in h.features else {}
+        resumed = _upload(client, data, sha, chunk_bytes, min(chunk_bytes, h.max_chunk or chunk_bytes),
                           progress, have, copied)
         # short tries over a long span: the agent answers a repeat of a request it is still
         # working on once it is done, and a restarted agent gets the repeat soon
         slow = {"retries": max(2, math.ceil(SLOW_OP_S / client.timeout_s))}
-        man = client.request(Op.VERIFY, **slow)
+        man = client.call(msgs.VerifyRequest(), **slow)
         upload_s = time.monotonic() - t0
         log.info("board verified bundle %s: version %s, board %s, counter %s",
-                 sha[:12], man["version"], man["board"], man["security_counter"])
-        slot = client.request(Op.INSTALL, {"sha256": sha}, **slow)["slot"]
-    if st["tentative"] != slot:
-        slot = client.request(Op.ACTIVATE, {"sha256": sha}, timeout_s=10.0)["slot"]
+                 sha[:12], man.version, man.board, man.security_counter)
+        slot = client.call(msgs.InstallRequest(sha256=sha), **slow).slot
+    if st.tentative != slot:
+        slot = client.call(msgs.ActivateRequest(sha256=sha), timeout_s=10.0).slot
     _await_confirm(client, sha, slot, confirm_timeout_s)
     return FlashResult(sha, size, resumed, client.wire_bytes_sent - wire0, upload_s, slot, "confirmed",
                        client.blob_bytes_sent - sent0, client.blob_bytes_resent - resent0, copied[0])
@@ -215,7 +235,7 @@ def _board_has(client: AgentClient, data: bytes) -> dict[int, tuple[int, str]]:
         return {}
     if not files:
         return {}
-    have = set(client.request(Op.HAVE, {"sha256": sorted({v[1] for v in files.values()})})["have"])
+    have = set(client.call(msgs.HaveRequest(sha256=tuple(sorted({v[1] for v in files.values()})))).have)
     plan = {off: v for off, v in files.items() if v[1] in have}
     log.info("delta: the board holds %d of %d files (%d bytes)", len(plan), len(files),
              sum(v[0] for v in plan.values()))
@@ -252,7 +272,7 @@ def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_ch
             have: dict[int, tuple[int, str]] | None = None, copied_total: list | None = None) -> int:
     size = len(data)
     have = dict(have or {})
-    off = client.request(Op.UPLOAD_BEGIN, {"size": size, "sha256": sha}, timeout_s=10.0)["offset"]
+    off = client.call(msgs.UploadBeginRequest(size=size, sha256=sha), timeout_s=10.0).offset
     start = off
     if off:
         log.info("resuming the upload at %d of %d bytes", off, size)
@@ -263,8 +283,8 @@ def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_ch
             if have:
                 pieces, piece, copied = _next_chunk(data, off, max_chunk, have)
                 try:
-                    new = client.request(Op.UPLOAD_DATA, {"offset": off, "pieces": pieces}, piece,
-                                         timeout_s=max(client.timeout_s, 10.0))["offset"]
+                    new = client.call(msgs.UploadDataRequest(offset=off, pieces=pieces, blob=piece),
+                                      timeout_s=max(client.timeout_s, 10.0)).offset
                 except Refused as e:
                     if e.reason != "unknown_content":
                         raise
@@ -275,7 +295,7 @@ def _upload(client: AgentClient, data: bytes, sha: str, chunk_bytes: int, max_ch
                     copied_total[0] += copied
             else:
                 piece = data[off:off + max_chunk]
-                new = client.request(Op.UPLOAD_DATA, {"offset": off}, piece)["offset"]
+                new = client.call(msgs.UploadDataRequest(offset=off, blob=piece)).offset
             if not 0 <= new <= size:
                 raise InputDataError(f"board reported upload offset {new}, expected 0..{size}")
             bar.update(new - off)
@@ -301,21 +321,22 @@ def _await_confirm(client: AgentClient, sha: str, slot: str, timeout_s: float) -
     confirmed_attempt = None  # with --no-auto-confirm: one CONFIRM per test boot
     while time.monotonic() < deadline:
         try:
-            h = hello(client, tries=1)
+            h = read_status(client, tries=1)
         except DeviceTimeout:
             continue  # booting: the health check runs before the agent answers again
-        st = h["state"]
-        ev = st.get("last_event") or {}
-        if st["tentative"] is None and (st["slots"].get(st["confirmed"]) or {}).get("sha256") == sha:
-            log.info("slot %s confirmed", st["confirmed"])
+        st = h.state
+        ev = st.last_event or {}
+        done = st.slots.get(st.confirmed)
+        if st.tentative is None and done is not None and done.sha256 == sha:
+            log.info("slot %s confirmed", st.confirmed)
             return
-        if ev.get("kind") == "rollback" and ev.get("sha256") == sha and st["tentative"] is None:
+        if ev.get("kind") == "rollback" and ev.get("sha256") == sha and st.tentative is None:
             raise Refused("rolled_back", f"the board rolled back from slot {ev['slot']}: {ev['detail']}")
-        if (st["tentative"] == slot and h["running"] == slot and not h.get("auto_confirm", True)
-                and confirmed_attempt != st["attempts_left"]):
-            confirmed_attempt = st["attempts_left"]
+        if (st.tentative == slot and h.running == slot and not h.auto_confirm
+                and confirmed_attempt != st.attempts_left):
+            confirmed_attempt = st.attempts_left
             try:
-                client.request(Op.CONFIRM, timeout_s=120.0, retries=1)
+                client.call(msgs.ConfirmRequest(), timeout_s=120.0, retries=1)
             except Refused as e:
                 if e.reason != "health_failed":
                     raise
@@ -332,33 +353,31 @@ def _await_confirm(client: AgentClient, sha: str, slot: str, timeout_s: float) -
 
 
 def board_status(client: AgentClient) -> dict:
-    h = hello(client)
-    h.pop("_blob", None)
-    h.pop("ok", None)
-    return h
+    """HELLO's answer as plain data (what `board status --json` prints)."""
+    return read_status(client).to_fields()
 
 
-def format_status(h: dict) -> str:
-    st = h["state"]
-    lines = [f"board {h['board']}, agent {h['agent_version']} (protocol {h['protocol']}), running slot {h['running']}"]
-    for s, info in st["slots"].items():
-        tags = [t for t, on in (("running", s == h["running"]), ("confirmed", s == st["confirmed"]),
-                                (f"tentative, {st['attempts_left']} attempts left", s == st["tentative"])) if on]
-        desc = "empty" if not info else f"version {info['version']} counter {info['security_counter']} " \
-                                         f"sha256 {info['sha256'][:12] or '-'}"
+def format_status(h: msgs.HelloResponse) -> str:
+    st = h.state
+    lines = [f"board {h.board}, agent {h.agent_version} (protocol {h.protocol}), running slot {h.running}"]
+    for s, info in st.slots.items():
+        tags = [t for t, on in (("running", s == h.running), ("confirmed", s == st.confirmed),
+                                (f"tentative, {st.attempts_left} attempts left", s == st.tentative)) if on]
+        desc = "empty" if not info else f"version {info.version} counter {info.security_counter} " \
+                                         f"sha256 {info.sha256[:12] or '-'}"
         lines.append(f"  slot {s}: {desc}" + (f" [{', '.join(tags)}]" if tags else ""))
-    if st.get("last_event"):
-        ev = st["last_event"]
+    if st.last_event:
+        ev = st.last_event
         lines.append(f"  last event: {ev['kind']} slot {ev['slot']}: {ev['detail']}")
-    if h.get("health"):
-        hc = h["health"]
-        steps = ", ".join(f"{k} {v:.1f} s" for k, v in hc.get("timing_s", {}).items() if k != "total")
-        detail = hc["detail"].split(": ", 1)[-1] if hc["detail"].startswith("passed in ") else hc["detail"]
-        lines.append(f"  last health check: slot {hc['slot']} {'PASS' if hc['ok'] else 'FAIL'} in "
-                     f"{hc['duration_s']:.1f} s" + (f" ({steps})" if steps else "") + f": {detail}")
-    if h.get("upload"):
-        u = h["upload"]
-        lines.append(f"  upload in progress: {u['offset']}/{u['size']} bytes of {u['sha256'][:12]}")
+    if h.health:
+        hc = h.health
+        steps = ", ".join(f"{k} {v:.1f} s" for k, v in hc.timing_s.items() if k != "total")
+        detail = hc.detail.split(": ", 1)[-1] if hc.detail.startswith("passed in ") else hc.detail
+        lines.append(f"  last health check: slot {hc.slot} {'PASS' if hc.ok else 'FAIL'} in "
+                     f"{hc.duration_s:.1f} s" + (f" ({steps})" if steps else "") + f": {detail}")
+    if h.upload:
+        u = h.upload
+        lines.append(f"  upload in progress: {u.offset}/{u.size} bytes of {u.sha256[:12]}")
     return "\n".join(lines)
 
 
@@ -371,9 +390,9 @@ class PullResult:
     resumed_from_bytes: int
 
 
-def list_sessions(client: AgentClient) -> list[dict]:
-    hello(client)
-    return client.request(Op.LIST)["sessions"]
+def list_sessions(client: AgentClient) -> tuple[msgs.SessionEntry, ...]:
+    read_status(client)
+    return client.call(msgs.ListRequest()).sessions
 
 
 PORT_HELP = "the board agent's serial port (path or pyserial URL) or tcp://HOST:PORT"
@@ -401,9 +420,9 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
     out_dir.mkdir(parents=True, exist_ok=True)
     part, meta = out_dir / f"{name}.part", out_dir / f"{name}.part.json"
     known = json.loads(meta.read_text())["sha256"] if meta.exists() and part.exists() else None
-    hello(client)  # sync first with short tries: the snapshot request below may take long
-    snap = client.request(Op.PULL_BEGIN, {"name": name, "sha256": known}, timeout_s=30.0)
-    sha, size = snap["sha256"], snap["size"]
+    read_status(client)  # sync first with short tries: the snapshot request below may take long
+    snap = client.call(msgs.PullBeginRequest(name=name, sha256=known), timeout_s=30.0)
+    sha, size = snap.sha256, snap.size
     if sha != known:
         part.write_bytes(b"")
         meta.write_text(json.dumps({"sha256": sha, "size": size}))
@@ -415,11 +434,11 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
             f.truncate(off)
             f.seek(off)
             while off < size:
-                r = client.request(Op.PULL_DATA, {"name": name, "sha256": sha, "offset": off,
-                                                  "length": chunk_bytes, "level": level, "shuffle": shuffle})
-                blob = r["_blob"]
-                if r["offset"] != off or not blob:
-                    raise InputDataError(f"session {name}: board sent offset {r['offset']} ({len(blob)} bytes), "
+                r = client.call(msgs.PullDataRequest(name=name, sha256=sha, offset=off, length=chunk_bytes,
+                                                  level=level, shuffle=shuffle))
+                blob = r.blob
+                if r.offset != off or not blob:
+                    raise InputDataError(f"session {name}: board sent offset {r.offset} ({len(blob)} bytes), "
                                          f"expected {off}")
                 f.write(blob)
                 off += len(blob)
@@ -443,7 +462,7 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
 
 
 def pull_all(client: AgentClient, out_dir: str | Path, *, progress: bool = False) -> list[PullResult]:
-    return [pull(client, s["name"], out_dir, progress=progress) for s in list_sessions(client)]
+    return [pull(client, s.name, out_dir, progress=progress) for s in list_sessions(client)]
 
 
 # -- CLI glue (host/cli.py COMMANDS: flash, board, pull) ---------------------------------------
@@ -501,8 +520,8 @@ def add_board_args(p) -> None:
 
 def board_cmd(args) -> int:
     with open_agent(args.port, args.baud, token=_token(args)) as client:
-        h = board_status(client)
-    print(json.dumps(h) if args.json else format_status(h))
+        h = read_status(client)
+    print(json.dumps(h.to_fields()) if args.json else format_status(h))
     return 0
 
 
@@ -530,9 +549,9 @@ def pull_cmd(args) -> int:
     with open_agent(args.port, args.baud, token=_token(args)) as client:
         if args.list:
             for s in list_sessions(client):
-                print(f"{s['name']}\t{s['size_bytes']}\t{'live' if s['live'] else 'closed'}")
+                print(f"{s.name}\t{s.size_bytes}\t{'live' if s.live else 'closed'}")
             return 0
-        names = [s["name"] for s in list_sessions(client)] if args.all else [args.session]
+        names = [s.name for s in list_sessions(client)] if args.all else [args.session]
         refuse_overwrite([args.out / n for n in names], f"--out {args.out}", force=args.force)  # before any byte
         results = [pull(client, n, args.out, progress=not args.no_progress) for n in names]
     for r in results:

@@ -210,6 +210,14 @@ def canonical(wire: bytes) -> dict:
             "blob_sha256": hashlib.sha256(msg.blob).hexdigest()}
 
 
+def describe(c: dict) -> str:
+    """A canonical frame for a failure message: op, seq, flags and the JSON it carries."""
+    if "hex" in c:
+        (frame,) = FrameDecoder().feed(bytes.fromhex(c["hex"]))
+        return f"op {frame.op} seq {frame.seq} flags {frame.flags}: {json.dumps(decode_message(frame).fields)}"
+    return f"op {c['op']} seq {c['seq']} flags {c['flags']}: {bytes.fromhex(c['head_json'])[2:].decode()}"
+
+
 def write_golden(tmp: Path) -> None:
     GOLDEN.parent.mkdir(parents=True, exist_ok=True)
     frames = [canonical(w) for w in record(tmp)]

@@ -7,7 +7,6 @@ loader, and ships inside every bundle, so the board verifies the next bundle wit
 from __future__ import annotations
 
 import importlib
-import re
 from types import ModuleType
 
 
@@ -16,5 +15,6 @@ def api() -> ModuleType:
 
 
 def refusal_code(exc: BaseException) -> str:
-    """``WrongBoard`` -> ``wrong_board``: the reason the agent reports on the wire."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", type(exc).__name__).lower()
+    """The reason the agent reports on the wire: the error class's explicit ``code`` (never
+    derived from its name, so renaming a class cannot change the protocol)."""
+    return str(type(exc).code)

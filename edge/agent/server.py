@@ -19,12 +19,13 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from cardioradar import __version__
 from cardioradar.errors import CardioRadarError
 from edge.agent import atomic, bundles, health, slots
+from edge.agent import messages as m
 from edge.agent.errors import Refused
 from edge.agent.protocol import MAX_PAYLOAD, FrameDecoder, Message, Op, decode_message, encode_message
 from edge.agent.sessions import SessionShelf
@@ -54,8 +55,9 @@ class AgentConfig:
 
 @dataclass
 class _Reply:
-    fields: dict = field(default_factory=dict)
-    blob: bytes = b""
+    """An op's answer and how to send it."""
+
+    body: m.Body
     reboot: bool = False
     level: int = 6  # zlib level of the answer's blob (0: none)
     shuffle: bool = False
@@ -77,10 +79,10 @@ class Agent:
         self.encoding = (6, False)  # (zlib level, shuffle) of the last answer's blob
         self.health_path = Path(cfg.root) / "boot" / "health.json"
 
-    def last_health(self) -> dict | None:
+    def last_health(self) -> m.HealthRecord | None:
         try:
-            return json.loads(self.health_path.read_text())
-        except (OSError, ValueError):
+            return m.HealthRecord.from_fields(json.loads(self.health_path.read_text()))
+        except (OSError, ValueError, CardioRadarError):  # FramingError: a file this agent did not write
             return None
 
     # -- boot ---------------------------------------------------------------------------
@@ -106,56 +108,55 @@ class Agent:
     def handle(self, req: Message) -> tuple[Message, bool]:
         """The answer to ``req`` and whether to reboot once it is sent."""
         try:
-            op = Op(req.op)
-            if self.cfg.token is not None and not hmac.compare_digest(str(req.fields.get("token", "")),
-                                                                      self.cfg.token):
-                raise Refused("unauthorized", "this agent needs its token (--token / $CARDIORADAR_AGENT_TOKEN)")
-            r = getattr(self, f"_op_{op.name.lower()}")(req.fields, req.blob)
-            fields = {"ok": True, **r.fields}
-        except ValueError:
-            r, fields = _Reply(), {"ok": False, "error": "unknown_op", "message": f"unknown op {req.op}"}
+            r = self._answer(req)
         except Refused as e:
-            r = _Reply(reboot=isinstance(e, _RefusedThenReboot))
-            fields = {"ok": False, "error": e.reason, "message": e.detail}
+            r = _Reply(m.Refusal(error=e.reason, message=e.detail), reboot=isinstance(e, _RefusedThenReboot))
         except self.bundle.BundleError as e:
-            r, fields = _Reply(), {"ok": False, "error": bundles.refusal_code(e), "message": str(e)}
+            r = _Reply(m.Refusal(error=bundles.refusal_code(e), message=str(e)))
             self.staging.discard()  # these bytes can never pass: do not resume them
-        except (CardioRadarError, OSError, KeyError, TypeError) as e:
+        except (CardioRadarError, OSError, KeyError, TypeError, ValueError) as e:
             log.exception("op %s failed", req.op)
-            r, fields = _Reply(), {"ok": False, "error": "agent_error", "message": f"{type(e).__name__}: {e}"}
+            r = _Reply(m.Refusal(error="agent_error", message=f"{type(e).__name__}: {e}"))
         self.encoding = (r.level, r.shuffle)
-        return Message(req.op, req.seq, True, fields, r.blob), r.reboot
+        return Message(req.op, req.seq, True, m.answer_fields(r.body), getattr(r.body, "blob", b"")), r.reboot
 
-    def _status(self) -> dict:
-        st = self.store.load()
-        up = self.staging.current()
-        return {"protocol": PROTOCOL_VERSION, "agent_version": __version__, "board": self.cfg.board,
-                "running": self.running, "auto_confirm": self.cfg.auto_confirm, "state": st.as_dict(), "max_chunk": MAX_CHUNK,
-                "health": self.last_health(), "features": ["delta", "early_refusal"],
-                "upload": None if up is None else {"size": up.size, "sha256": up.sha256, "offset": up.offset}}
-
-    def _op_hello(self, f, blob) -> _Reply:
-        return _Reply(self._status())
-
-    def _op_upload_status(self, f, blob) -> _Reply:
-        return _Reply({"upload": self._status()["upload"]})
-
-    def _op_upload_begin(self, f, blob) -> _Reply:
-        up = self.staging.begin(int(f["size"]), str(f["sha256"]))
-        return _Reply({"offset": up.offset})
-
-    def _op_upload_data(self, f, blob) -> _Reply:
-        if "pieces" in f:
-            blob = self._assemble(list(f["pieces"]), blob)
+    def _answer(self, req: Message) -> _Reply:
         try:
-            up = self.staging.write(int(f["offset"]), blob)
+            op = Op(req.op)
+        except ValueError:
+            raise Refused("unknown_op", f"unknown op {req.op}") from None
+        if self.cfg.token is not None and not hmac.compare_digest(str(req.fields.get("token", "")), self.cfg.token):
+            raise Refused("unauthorized", "this agent needs its token (--token / $CARDIORADAR_AGENT_TOKEN)")
+        try:
+            typed = m.REQUESTS[op].from_fields(req.fields, req.blob)
+        except CardioRadarError as e:  # FramingError: a field missing or of the wrong type
+            raise Refused("bad_request", str(e)) from e
+        r = getattr(self, f"_op_{op.name.lower()}")(typed)
+        return r if isinstance(r, _Reply) else _Reply(r)
+
+    def _op_hello(self, q: m.HelloRequest) -> m.HelloResponse:
+        return m.HelloResponse(protocol=PROTOCOL_VERSION, agent_version=__version__, board=self.cfg.board,
+                               running=self.running, auto_confirm=self.cfg.auto_confirm, state=self.store.load(),
+                               max_chunk=MAX_CHUNK, health=self.last_health(), features=("delta", "early_refusal"),
+                               upload=self.staging.current())
+
+    def _op_upload_status(self, q: m.UploadStatusRequest) -> m.UploadStatusResponse:
+        return m.UploadStatusResponse(upload=self.staging.current())
+
+    def _op_upload_begin(self, q: m.UploadBeginRequest) -> m.UploadBeginResponse:
+        return m.UploadBeginResponse(offset=self.staging.begin(q.size, q.sha256).offset)
+
+    def _op_upload_data(self, q: m.UploadDataRequest) -> m.UploadDataResponse:
+        blob = q.blob if q.pieces is None else self._assemble(list(q.pieces), q.blob)
+        try:
+            up = self.staging.write(q.offset, blob)
         except Refused as e:  # tell the host where to continue
             cur = self.staging.current()
             if e.reason == "offset" and cur is not None:
-                return _Reply({"offset": cur.offset, "resync": True})
+                return m.UploadDataResponse(offset=cur.offset, resync=True)
             raise
         self._check_head(up)
-        return _Reply({"offset": up.offset})
+        return m.UploadDataResponse(offset=up.offset)
 
     def _content(self) -> dict[str, tuple[Path, int]]:
         """sha256 -> (file, size) of every file in an installed slot: what a delta upload may
@@ -174,9 +175,9 @@ class Agent:
                 continue  # the factory slot has no manifest
         return out
 
-    def _op_have(self, f, blob) -> _Reply:
+    def _op_have(self, q: m.HaveRequest) -> m.HaveResponse:
         have = self._content()
-        return _Reply({"have": [h for h in f.get("sha256", []) if h in have]})
+        return m.HaveResponse(have=tuple(h for h in q.sha256 if h in have))
 
     def _assemble(self, pieces: list, blob: bytes) -> bytes:
         """A delta chunk's bytes: ``pieces`` is a list of literal lengths (taken from ``blob``
@@ -226,21 +227,21 @@ class Agent:
                                         installed_counter=st.security_counter, agent_version=__version__)
         return up, man
 
-    def _op_verify(self, f, blob) -> _Reply:
+    def _op_verify(self, q: m.VerifyRequest) -> m.VerifyResponse:
         up, man = self._verify()
-        return _Reply({"sha256": up.sha256, "version": man.version, "security_counter": man.security_counter,
-                       "board": man.board})
+        return m.VerifyResponse(sha256=up.sha256, version=man.version, security_counter=man.security_counter,
+                                board=man.board)
 
-    def _op_install(self, f, blob) -> _Reply:
+    def _op_install(self, q: m.InstallRequest) -> m.InstallResponse:
         st = self.store.load()
-        sha = f.get("sha256")
+        sha = q.sha256
         done = next((s for s in slots.SLOTS if s != st.confirmed and st.slots[s] and st.slots[s].sha256 == sha), None)
         if done is not None:  # a retry after a restart lost the answer: it is installed
             slots.check_floor(st, done, f"installing bundle {sha[:12]}: already in")
             up = self.staging.current()
             if up is not None and up.sha256 == sha:
                 self.staging.discard()
-            return _Reply({"slot": done, "already": True})
+            return m.InstallResponse(slot=done, already=True)
         up, man = self._verify()
         target = slots.install_target(st, self.running)
         info = slots.SlotInfo(str(man.version), up.sha256, int(man.security_counter), str(man.board))
@@ -251,49 +252,47 @@ class Agent:
         self.store.save(slots.finish_install(self.store.load(), target, info))
         self.staging.discard()
         log.info("installed %s (version %s) into slot %s", up.sha256[:12], info.version, target)
-        return _Reply({"slot": target})
+        return m.InstallResponse(slot=target)
 
-    def _op_activate(self, f, blob) -> _Reply:
+    def _op_activate(self, q: m.ActivateRequest) -> m.ActivateResponse | _Reply:
         st = self.store.load()
-        sha = str(f["sha256"])
+        sha = q.sha256
         if st.slots[st.confirmed] and st.slots[st.confirmed].sha256 == sha:
-            return _Reply({"slot": st.confirmed, "already": True})
+            return m.ActivateResponse(slot=st.confirmed, already=True)
         slot = next((s for s in slots.SLOTS if st.slots[s] and st.slots[s].sha256 == sha), None)
         if slot is None:
             raise Refused("not_installed", f"no slot holds bundle {sha[:12]}")
         self.store.save(slots.activate(st, slot, self.cfg.attempts))
-        return _Reply({"slot": slot}, reboot=True)
+        return _Reply(m.ActivateResponse(slot=slot), reboot=True)
 
-    def _op_health(self, f, blob) -> _Reply:
+    def _op_health(self, q: m.HealthRequest) -> m.HealthResponse:
         ok, detail = self._health(self.running)
-        return _Reply({"slot": self.running, "healthy": ok, "detail": detail})
+        return m.HealthResponse(slot=self.running, healthy=ok, detail=detail)
 
-    def _op_confirm(self, f, blob) -> _Reply:
+    def _op_confirm(self, q: m.ConfirmRequest) -> m.ConfirmResponse:
         st = self.store.load()
         if st.tentative != self.running:
-            return _Reply({"slot": st.confirmed, "confirmed": st.confirmed == self.running})
+            return m.ConfirmResponse(slot=st.confirmed, confirmed=st.confirmed == self.running)
         ok, detail = self._health(self.running)
         self.store.save(slots.after_health(st, self.running, ok, detail))
         if not ok:  # as at boot: reboot, i.e. the next test boot or the rollback
             raise _RefusedThenReboot("health_failed", f"slot {self.running}: {detail} (rebooting)")
-        return _Reply({"slot": self.running, "confirmed": True})
+        return m.ConfirmResponse(slot=self.running, confirmed=True)
 
-    def _op_list(self, f, blob) -> _Reply:
-        return _Reply({"sessions": self.shelf.list()})
+    def _op_list(self, q: m.ListRequest) -> m.ListResponse:
+        return m.ListResponse(sessions=tuple(m.SessionEntry(**s) for s in self.shelf.list()))
 
-    def _op_pull_begin(self, f, blob) -> _Reply:
-        snap = self.shelf.snapshot(str(f["name"]), f.get("sha256"))
-        return _Reply({"name": snap.name, "size": snap.size, "sha256": snap.sha256})
+    def _op_pull_begin(self, q: m.PullBeginRequest) -> m.PullBeginResponse:
+        snap = self.shelf.snapshot(q.name, q.sha256)
+        return m.PullBeginResponse(name=snap.name, size=snap.size, sha256=snap.sha256)
 
-    def _op_pull_data(self, f, blob) -> _Reply:
-        n = min(int(f["length"]), MAX_PULL_CHUNK)
-        data = self.shelf.read(str(f["name"]), str(f["sha256"]), int(f["offset"]), n)
+    def _op_pull_data(self, q: m.PullDataRequest) -> _Reply:
+        data = self.shelf.read(q.name, q.sha256, q.offset, min(q.length, MAX_PULL_CHUNK))
         # the host picks the compression for its link: strong on serial, light on a network
-        return _Reply({"offset": int(f["offset"])}, data, level=max(0, min(9, int(f.get("level", 6)))),
-                      shuffle=bool(f.get("shuffle", False)))
+        return _Reply(m.PullDataResponse(offset=q.offset, blob=data), level=max(0, min(9, q.level)), shuffle=q.shuffle)
 
-    def _op_reboot(self, f, blob) -> _Reply:
-        return _Reply({}, reboot=True)
+    def _op_reboot(self, q: m.RebootRequest) -> _Reply:
+        return _Reply(m.RebootResponse(), reboot=True)
 
 
 def serve(agent: Agent, port=None, stop: threading.Event | None = None, *,
@@ -393,4 +392,4 @@ def _serve_link(agent: Agent, port, stop: threading.Event) -> None:
 
 
 def _boot_notice(agent: Agent) -> bytes:
-    return encode_message(Message(Op.HELLO, 0, True, {"ok": True, "booted": agent.running}, notice=True))
+    return encode_message(Message(Op.HELLO, 0, True, m.answer_fields(m.BootNotice(booted=agent.running)), notice=True))

@@ -1,6 +1,7 @@
 """Why a bundle is refused: one kind per reason, each message naming what and where.
 
-The board agent branches on the kind; the CLI prints the message (exit code 8).
+The board agent branches on the kind and reports its ``code`` on the wire; the CLI prints
+the message (exit code 8).
 Structured fields (``path``, ``expected_sha256``, ...) are kept on the exception so
 callers can log or report them without parsing text.
 """
@@ -14,14 +15,19 @@ class BundleError(CardioRadarError):
     """A firmware bundle was refused (or cannot be read as one)."""
 
     exit_code = 8
+    code = "bundle_error"  # the refusal code on the agent link (docs/agent.md): fixed, whatever the class is called
 
 
 class NotABundle(BundleError):
     """Not a tar, truncated, wrong layout, an unsafe entry (path traversal, link, device)."""
 
+    code = "not_a_bundle"
+
 
 class UnsafeEntry(NotABundle):
     """An archive entry that could write outside the slot: ``..``, absolute path, link, device."""
+
+    code = "unsafe_entry"
 
     def __init__(self, bundle: str, name: str, reason: str):
         super().__init__(
@@ -34,13 +40,19 @@ class UnsafeEntry(NotABundle):
 class BadSignature(BundleError):
     """The manifest signature does not verify (manifest edited, or signed by someone else)."""
 
+    code = "bad_signature"
+
 
 class Unsigned(BadSignature):
     """The bundle carries no signature at all."""
 
+    code = "unsigned"
+
 
 class UnknownKey(BundleError):
     """Signed by a key that is not among the trusted ones."""
+
+    code = "unknown_key"
 
     def __init__(self, bundle: str, key_id: str, trusted_ids: list[str]):
         super().__init__(
@@ -54,6 +66,8 @@ class UnknownKey(BundleError):
 class WrongBoard(BundleError):
     """Built for another board profile."""
 
+    code = "wrong_board"
+
     def __init__(self, bundle: str, expected: str, got: str):
         super().__init__(
             f"{bundle}: built for board {got!r}, this board is {expected!r}",
@@ -65,6 +79,8 @@ class WrongBoard(BundleError):
 
 class AlteredFile(BundleError):
     """A file's bytes differ from the signed manifest (or the file is not listed in it)."""
+
+    code = "altered_file"
 
     def __init__(self, bundle: str, path: str, expected_sha256: str | None, got_sha256: str,
                  *, detail: str = ""):
@@ -81,6 +97,8 @@ class AlteredFile(BundleError):
 class MissingFile(BundleError):
     """Files listed in the signed manifest are absent from the archive."""
 
+    code = "missing_file"
+
     def __init__(self, bundle: str, paths: list[str], *, detail: str = ""):
         shown = ", ".join(paths[:5]) + (f" and {len(paths) - 5} more" if len(paths) > 5 else "")
         super().__init__(f"{bundle}: {len(paths)} file(s) listed in the manifest are missing: {shown}"
@@ -90,6 +108,8 @@ class MissingFile(BundleError):
 
 class Downgrade(BundleError):
     """The bundle's security counter is lower than the installed one."""
+
+    code = "downgrade"
 
     def __init__(self, bundle: str, installed_counter: int, bundle_counter: int):
         super().__init__(
@@ -103,6 +123,8 @@ class Downgrade(BundleError):
 
 class AgentTooOld(BundleError):
     """The bundle needs a newer update agent than the one installing it."""
+
+    code = "agent_too_old"
 
     def __init__(self, bundle: str, agent_version: str, min_agent_version: str):
         super().__init__(
