@@ -10,6 +10,8 @@ bytes out do not depend on the backend (``tests/test_dsp_backends.py``).
 ``CARDIORADAR_DSP_BACKEND``: ``auto`` (default) -- the AOT module when it is built and its
 source stamp matches the kernels' source files, else JIT (a stale module is ignored with a
 warning); ``aot`` -- the AOT module or a ``ConfigError``; ``jit`` -- numba always.
+``CARDIORADAR_DSP_AOT_DIR``: where the module is built and looked for (default: beside this
+file; set it where the install is read-only).
 
 A call whose arguments have the dtypes and ranks of the kernel's signature (what the
 pipeline passes) runs the AOT code (non-contiguous arrays are copied first); any other call
@@ -35,6 +37,7 @@ from quantize import formats
 log = logging.getLogger(__name__)
 
 ENV = "CARDIORADAR_DSP_BACKEND"
+DIR_ENV = "CARDIORADAR_DSP_AOT_DIR"
 MODES = ("auto", "aot", "jit")
 AOT_NAME = "_aot_kernels"
 AOT_DIR = Path(__file__).resolve().parent
@@ -147,7 +150,8 @@ def source_stamp() -> int:
 
 def aot_path(aot_dir: Path | None = None) -> Path:
     """Where the AOT module of this interpreter lives (its platform tag in the name)."""
-    return Path(aot_dir or AOT_DIR) / (AOT_NAME + importlib.machinery.EXTENSION_SUFFIXES[0])
+    folder = aot_dir or os.environ.get(DIR_ENV) or AOT_DIR
+    return Path(folder) / (AOT_NAME + importlib.machinery.EXTENSION_SUFFIXES[0])
 
 
 _state: dict = {"mode": None, "dir": None, "loaded": False, "module": None}
@@ -173,24 +177,29 @@ def _load(path: Path):
     return mod
 
 
+def load_aot(aot_dir: Path | None = None):
+    """(the AOT module, "") when it is built and current, else (None, why not)."""
+    path = aot_path(aot_dir)
+    if not path.is_file():
+        return None, f"{path} is not built"
+    try:
+        mod = _load(path)
+    except ImportError as e:
+        return None, f"{path} does not load ({e})"
+    if mod.source_stamp() != source_stamp():
+        return None, f"{path} is stale (built from other kernel sources)"
+    return mod, ""
+
+
 def _aot_module():
     if _state["loaded"]:
         return _state["module"]
-    mode, path, mod, why = _mode(), aot_path(_state["dir"]), None, ""
+    mode, mod = _mode(), None
     if mode != "jit":
-        if not path.is_file():
-            why = f"{path.name} is not built"
-        else:
-            try:
-                mod = _load(path)
-            except ImportError as e:
-                why = f"{path.name} does not load ({e})"
-            else:
-                if mod.source_stamp() != source_stamp():
-                    mod, why = None, f"{path.name} is stale (built from other kernel sources)"
+        mod, why = load_aot(_state["dir"])
         if mod is None and mode == "aot":
             raise ConfigError(f"{ENV}=aot: {why}", hint="build the kernels: python -m edge.dsp.aot")
-        if mod is None and why and path.is_file():
+        if mod is None and aot_path(_state["dir"]).is_file():  # built but unusable: say so once
             log.warning("DSP kernels: %s; using numba JIT (rebuild: python -m edge.dsp.aot)", why)
     _state.update(loaded=True, module=mod)
     return mod

@@ -31,12 +31,13 @@ READ_BYTES = 8192
 
 def replay(recording: Path, profile, model_path: str | None) -> dict:
     """Replay ``recording/frames.bin`` through the runtime (this process); returns the figures."""
+    from edge.dsp import backend
     from edge.dsp.config import DspConfig
     from edge.link import DecoderConfig, FrameDecoder
     from edge.runtime.core import CoreConfig, EdgeCore
     from edge.runtime.replay import frames_bin_chunks, replay_stream
     from edge.runtime.model import load_model
-    from edge.runtime.run import _Store, peak_rss_mb
+    from edge.runtime.run import _Store
     from edge.store import SessionWriter
 
     data_path = Path(recording) / "frames.bin"
@@ -54,17 +55,34 @@ def replay(recording: Path, profile, model_path: str | None) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         writer = SessionWriter(Path(tmp) / "bench.db", {"board": profile.name, "bench": True})
         store = _Store(writer, 512)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         n_frames = replay_stream(frames_bin_chunks(data_path, READ_BYTES), decoder, core, store.put, clock.arrived)
         store.close()
         writer.close()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
     session_s = n_frames / fs
     algorithmic_s = (dsp_cfg.lag_samples + 3) / fs  # newest sample of a piece
     return {"frames": n_frames, "session_s": session_s, "wall_s": wall, "rtf": session_s / wall,
-            "peak_rss_mb": peak_rss_mb(), "latency_ms_p95": 1000 * core.latency.quantile_s(0.95),
+            "cpu_s": cpu,  # CPU time of all threads: wall minus waiting for the CPU on a loaded machine
+            "peak_rss_mb": _peak_rss_mb(), "latency_ms_p95": 1000 * core.latency.quantile_s(0.95),
             "latency_ms_p50": 1000 * core.latency.quantile_s(0.5), "algorithmic_latency_ms": 1000 * algorithmic_s,
-            "windows": core.windows}
+            "windows": core.windows, "backend": backend.name()}
+
+
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process, MiB: VmHWM, the high-water mark of this program's own memory.
+    Not ru_maxrss: Linux keeps the parent's high-water mark across fork + exec, so the child
+    reported the recording simulator's ~240 MB instead of its own."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
+    from edge.runtime.run import peak_rss_mb
+
+    return peak_rss_mb()
 
 
 class _ReplayClock:
@@ -81,7 +99,10 @@ class _ReplayClock:
 
 def bench_edge(profile, model_path: str | None = None, recording: Path | None = None, *,
                seconds: float = 120.0, seed: int = 7108) -> dict:
-    """Record (when no recording is given) and replay in a child process; returns its figures."""
+    """Record (when no recording is given) and replay in a child process; returns its figures.
+    The DSP kernels are built ahead of time first unless they are current or
+    ``$CARDIORADAR_DSP_BACKEND`` is ``jit`` (``edge.dsp.backend``)."""
+    _ensure_aot_kernels()
     with tempfile.TemporaryDirectory() as tmp:
         if recording is None:
             from hardware_sim.record import record_session  # host only: the board passes --recording
@@ -96,6 +117,17 @@ def bench_edge(profile, model_path: str | None = None, recording: Path | None = 
         tail = proc.stderr.strip().splitlines()[-3:]
         raise ConfigError(f"bench edge: the replay failed (exit {proc.returncode}): {' | '.join(tail)}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _ensure_aot_kernels() -> None:
+    from edge.dsp import backend
+
+    if os.environ.get(backend.ENV, "auto") == "jit" or backend.load_aot()[0] is not None:
+        return
+    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot"], capture_output=True, text=True)
+    if proc.returncode != 0:
+        tail = proc.stderr.strip().splitlines()[-3:]
+        raise ConfigError(f"bench edge: building the AOT DSP kernels failed (exit {proc.returncode}): {' | '.join(tail)}")
 
 
 def main(argv: list[str] | None = None) -> int:
