@@ -90,14 +90,13 @@ def _default(f: dataclasses.Field):
     return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
 
 
-def _msg(**kw):
-    return dataclass(frozen=True, kw_only=True, **kw)
+_msg = dataclass(frozen=True, kw_only=True)  # keywords only: fields keep their wire order, defaults anywhere
 
 
 # -- parts of answers ------------------------------------------------------------------------
 
 
-@_msg()
+@_msg
 class HealthRecord(Body):
     """The last health check (``ROOT/boot/health.json``, `edge.agent.health.HealthResult.as_dict`)."""
 
@@ -114,7 +113,7 @@ class HealthRecord(Body):
     as_dict = to_fields
 
 
-@_msg()
+@_msg
 class SessionEntry(Body):
     name: str
     size_bytes: int  # the database plus its -wal
@@ -124,12 +123,12 @@ class SessionEntry(Body):
 # -- requests and responses, per op ----------------------------------------------------------
 
 
-@_msg()
+@_msg
 class HelloRequest(Body):
     OP = Op.HELLO
 
 
-@_msg()
+@_msg
 class HelloResponse(Body):
     OP = Op.HELLO
     NESTED = {"state": lambda d: BootState.from_dict(d, "HELLO answer: state"),
@@ -146,7 +145,7 @@ class HelloResponse(Body):
     upload: Upload | None = None  # the staged upload, if any
 
 
-@_msg()
+@_msg
 class BootNotice(Body):
     """Unsolicited (op HELLO, flag notice, seq 0): the agent has booted this slot."""
 
@@ -154,20 +153,20 @@ class BootNotice(Body):
     booted: str
 
 
-@_msg()
+@_msg
 class UploadBeginRequest(Body):
     OP = Op.UPLOAD_BEGIN
     size: int
     sha256: str
 
 
-@_msg()
+@_msg
 class UploadBeginResponse(Body):
     OP = Op.UPLOAD_BEGIN
     offset: int  # what the board holds of this bundle: 0, or where to resume
 
 
-@_msg()
+@_msg
 class UploadDataRequest(Body):
     OP = Op.UPLOAD_DATA
     offset: int
@@ -175,31 +174,31 @@ class UploadDataRequest(Body):
     blob: bytes = b""
 
 
-@_msg()
+@_msg
 class UploadDataResponse(Body):
     OP = Op.UPLOAD_DATA
     offset: int
     resync: bool = field(default=False, metadata=OMIT)  # the chunk was not at the board's offset: go on here
 
 
-@_msg()
+@_msg
 class UploadStatusRequest(Body):
     OP = Op.UPLOAD_STATUS
 
 
-@_msg()
+@_msg
 class UploadStatusResponse(Body):
     OP = Op.UPLOAD_STATUS
     NESTED = {"upload": lambda d: Upload(**d)}
     upload: Upload | None = None
 
 
-@_msg()
+@_msg
 class VerifyRequest(Body):
     OP = Op.VERIFY
 
 
-@_msg()
+@_msg
 class VerifyResponse(Body):
     OP = Op.VERIFY
     sha256: str
@@ -208,38 +207,38 @@ class VerifyResponse(Body):
     board: str
 
 
-@_msg()
+@_msg
 class InstallRequest(Body):
     OP = Op.INSTALL
     sha256: str | None = field(default=None, metadata=OMIT)  # lets a retry find the bundle already in a slot
 
 
-@_msg()
+@_msg
 class InstallResponse(Body):
     OP = Op.INSTALL
     slot: str
     already: bool = field(default=False, metadata=OMIT)
 
 
-@_msg()
+@_msg
 class ActivateRequest(Body):
     OP = Op.ACTIVATE
     sha256: str
 
 
-@_msg()
+@_msg
 class ActivateResponse(Body):
     OP = Op.ACTIVATE
     slot: str
     already: bool = field(default=False, metadata=OMIT)
 
 
-@_msg()
+@_msg
 class HealthRequest(Body):
     OP = Op.HEALTH
 
 
-@_msg()
+@_msg
 class HealthResponse(Body):
     OP = Op.HEALTH
     slot: str
@@ -247,38 +246,38 @@ class HealthResponse(Body):
     detail: str
 
 
-@_msg()
+@_msg
 class ConfirmRequest(Body):
     OP = Op.CONFIRM
 
 
-@_msg()
+@_msg
 class ConfirmResponse(Body):
     OP = Op.CONFIRM
     slot: str
     confirmed: bool
 
 
-@_msg()
+@_msg
 class ListRequest(Body):
     OP = Op.LIST
 
 
-@_msg()
+@_msg
 class ListResponse(Body):
     OP = Op.LIST
     NESTED = {"sessions": lambda v: tuple(SessionEntry.from_fields(s) for s in v)}
     sessions: tuple[SessionEntry, ...] = ()
 
 
-@_msg()
+@_msg
 class PullBeginRequest(Body):
     OP = Op.PULL_BEGIN
     name: str
     sha256: str | None = None  # a snapshot the host holds part of: reuse it if it is still there
 
 
-@_msg()
+@_msg
 class PullBeginResponse(Body):
     OP = Op.PULL_BEGIN
     name: str
@@ -286,7 +285,7 @@ class PullBeginResponse(Body):
     sha256: str
 
 
-@_msg()
+@_msg
 class PullDataRequest(Body):
     OP = Op.PULL_DATA
     name: str
@@ -297,36 +296,36 @@ class PullDataRequest(Body):
     shuffle: bool = False  # byte-shuffle (stride 2) before zlib
 
 
-@_msg()
+@_msg
 class PullDataResponse(Body):
     OP = Op.PULL_DATA
     offset: int
     blob: bytes = b""
 
 
-@_msg()
+@_msg
 class RebootRequest(Body):
     OP = Op.REBOOT
 
 
-@_msg()
+@_msg
 class RebootResponse(Body):
     OP = Op.REBOOT
 
 
-@_msg()
+@_msg
 class HaveRequest(Body):
     OP = Op.HAVE
     sha256: tuple[str, ...] = ()
 
 
-@_msg()
+@_msg
 class HaveResponse(Body):
     OP = Op.HAVE
     have: tuple[str, ...] = ()  # those of the asked SHA-256s an installed slot holds
 
 
-@_msg()
+@_msg
 class Refusal(Body):
     """A refusal's body: ``{"ok": false, "error": CODE, "message": TEXT}`` (codes: docs/agent.md)."""
 
