@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from agent_golden import GOLDEN, canonical, describe, record
 
 from cardioradar.errors import FramingError
@@ -82,6 +84,8 @@ def test_a_bad_answer_names_the_op_and_field():
     with pytest.raises(FramingError, match=r"HELLO HelloResponse: field 'state'"):
         messages.HelloResponse.from_fields({"protocol": 1, "agent_version": "1", "board": "sim", "running": "a",
                                             "state": {"format": 1}})
+    with pytest.raises(FramingError, match=r"LIST ListResponse: field 'sessions': .*SessionEntry: field 'name' missing"):
+        messages.ListResponse.from_fields({"sessions": [{"size_bytes": 3, "live": False}]})
 
 
 def test_messages_import_on_the_board():
@@ -174,3 +178,22 @@ def test_docs_tables_match_the_code(heading, expected):
 def test_refused_keeps_reason_and_hint():
     e = Refused("downgrade", "counter 2 under 3")
     assert e.reason == "downgrade" and "[downgrade]" in str(e) and e.hint
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.text(max_size=8),
+                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+                     max_leaves=6)
+_keys = st.sampled_from(["offset", "size", "sha256", "name", "pieces", "length", "level", "shuffle", "state",
+                         "health", "upload", "sessions", "have", "slot", "protocol", "x"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(op=st.sampled_from(list(Op)), response=st.booleans(), fields=st.dictionaries(_keys, _json, max_size=6))
+def test_any_json_decodes_or_says_which_field(op, response, fields):
+    cls = (messages.RESPONSES if response else messages.REQUESTS)[op]
+    try:
+        typed = cls.from_fields(fields)
+    except FramingError as e:
+        assert op.name in str(e) and "field '" in str(e)
+        return
+    assert isinstance(typed, cls)

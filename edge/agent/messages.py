@@ -78,7 +78,7 @@ class Body:
             if base in _SCALARS:
                 return _SCALARS[base](v)
             return tuple(v) if base.startswith("tuple") else v
-        except (KeyError, TypeError, ValueError, AttributeError, InputDataError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, InputDataError, FramingError) as e:
             raise FramingError(f"{cls._where()}: field {f.name!r}: expected {ann}, got {v!r:.80} ({e})") from e
 
     @classmethod
