@@ -51,8 +51,8 @@ def _inside(first, chest_bin, n=15):
     return (first + 1 <= chest_bin) & (chest_bin <= first + n - 2)
 
 
-def _holds(subject, seed, seconds):
-    module, subj = build_module(subject, seed=seed, mode="fast", batch_frames=500)
+def _holds(subject, seed, seconds, board="sim"):
+    module, subj = build_module(subject, seed=seed, mode="fast", batch_frames=500, board=board)
     t, first, chest = _run(module, subj, seconds)
     clutter = {c.label: c for c in module.scene.clutter}
     return bool(_inside(first, chest)[t >= FIRST_CHOICE_S].all()), clutter
@@ -95,6 +95,12 @@ def test_window_holds_the_subject_for_60_random_subjects_with_room_clutter():
         az = np.degrees(np.arctan2(abs(f.position_m[0]), f.position_m[1]))
         assert 0.5 <= f.reflectivity**2 <= 3.0 and 29.0 <= az <= 51.0
         assert ok, (i, params.subject_id)
+
+
+def test_window_holds_the_subject_on_the_aop_board():
+    """The AOP board (its own antenna pattern, 2-D array, rotated feeds): the same rule holds."""
+    for i, params in enumerate(random_population(15, seed=99)):
+        assert _holds(params, i, 3.0, board="rpizero2w-iwr6843aop")[0], (i, params.subject_id)
 
 
 @pytest.mark.slow
