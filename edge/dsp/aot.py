@@ -17,6 +17,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 from cardioradar.errors import ConfigError
@@ -33,7 +34,9 @@ def build(aot_dir: Path | None = None) -> Path:
     """Compile the kernels into ``backend.aot_path(aot_dir)`` (written under a temporary
     name, then moved into place, so a running process never loads half a file)."""
     try:
-        from numba.pycc import CC
+        with warnings.catch_warnings():  # "pending deprecation" since numba 0.57; still shipped in the pinned 0.68.1
+            warnings.simplefilter("ignore")
+            from numba.pycc import CC
     except ImportError as e:
         raise ConfigError(f"building the AOT kernels needs numba.pycc: {e}") from e
     for name in backend.SOURCE_MODULES:
