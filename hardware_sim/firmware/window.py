@@ -4,8 +4,8 @@
 and the window size. What the firmware streams (docs/radar-module.md, "Range window"):
 
 - **Motion map.** Every ``SAMPLE_S`` (0.1 s: every 10th frame at 100 Hz) the firmware keeps
-  the range-FFT output of the whole span (all virtual antennas; bins where any window could
-  lie). Per bin and antenna the complex slow-time signal passes a first-order high-pass at
+  the range-FFT output of the search span and one bin either side (all virtual antennas;
+  that frame is made over every bin a window could cover, its window rows streamed). Per bin and antenna the complex slow-time signal passes a first-order high-pass at
   ``BAND_HZ[0]`` (DC removal: static reflectors, the TX->RX leakage) and a first-order
   low-pass at ``BAND_HZ[1]``; its power is averaged with a ``TAU_S`` time constant and summed
   over the antennas: the chest's vital-sign band energy per range bin. Static reflectors,
@@ -59,27 +59,30 @@ def frames_of(fe, scene, idx: np.ndarray, t_s: np.ndarray, bins: np.ndarray) -> 
 
 
 @njit(cache=True)
-def _update(samples, first, mean, lp, energy, a_hp, a_lp, b_e):
-    """Advance the motion map by samples (m, n_bins, n_virtual, 2) int16 (see module doc).
+def _update(samples, b0, first, mean, lp, energy, a_hp, a_lp, b_e):
+    """Advance the motion map (bins b0 .. b0 + n_map of samples (m, n_bins, n_virtual, 2) int16;
+    state (n_map, n_virtual[, 2])) by the samples; see the module doc.
 
     ``first``: the map has no sample yet (the high-pass starts at the first sample, so a
     static reflector gives zero from the start)."""
+    n_map, n_v = energy.shape
+    if first:
+        for b in range(n_map):
+            for v in range(n_v):
+                mean[b, v, 0] = samples[0, b0 + b, v, 0]
+                mean[b, v, 1] = samples[0, b0 + b, v, 1]
     for i in range(samples.shape[0]):
-        for b in range(samples.shape[1]):
-            for v in range(samples.shape[2]):
-                xr = float(samples[i, b, v, 0])
-                xi = float(samples[i, b, v, 1])
-                if first and i == 0:
-                    mean[b, v, 0] = xr
-                    mean[b, v, 1] = xi
-                yr = xr - mean[b, v, 0]
-                yi = xi - mean[b, v, 1]
-                mean[b, v, 0] += a_hp * yr
-                mean[b, v, 1] += a_hp * yi
-                lp[b, v, 0] += a_lp * (yr - lp[b, v, 0])
-                lp[b, v, 1] += a_lp * (yi - lp[b, v, 1])
-                p = lp[b, v, 0] * lp[b, v, 0] + lp[b, v, 1] * lp[b, v, 1]
-                energy[b, v] += b_e * (p - energy[b, v])
+        for b in range(n_map):
+            x = samples[i, b0 + b]
+            m, f, e = mean[b], lp[b], energy[b]
+            for v in range(n_v):
+                yr = x[v, 0] - m[v, 0]
+                yi = x[v, 1] - m[v, 1]
+                m[v, 0] += a_hp * yr
+                m[v, 1] += a_hp * yi
+                f[v, 0] += a_lp * (yr - f[v, 0])
+                f[v, 1] += a_lp * (yi - f[v, 1])
+                e[v] += b_e * (f[v, 0] * f[v, 0] + f[v, 1] * f[v, 1] - e[v])
 
 
 @njit(cache=True)
@@ -120,7 +123,10 @@ class WindowTracker:
         self._a_lp = 1.0 - math.exp(-2.0 * math.pi * BAND_HZ[1] / fs)
         self._b_e = 1.0 - math.exp(-1.0 / (TAU_S * fs))
         self._check = sel.reselect_frames
-        shape = (len(self.ext_bins), n_virtual)
+        # the motion map: the search span and one bin either side (its 3-bin sums)
+        self.map0 = max(self.ext0, lo - 1)
+        map1 = min(self.ext1, hi + 2)
+        shape = (map1 - self.map0, n_virtual)
         self._mean = np.zeros((*shape, 2))
         self._lp = np.zeros((*shape, 2))
         self._energy = np.zeros(shape)
@@ -156,8 +162,8 @@ class WindowTracker:
                 self._decide(nxt)
                 continue
             stop = len(idx) if nxt is None else int(np.searchsorted(idx, nxt))  # the samples before it
-            _update(ext_frames[:stop], self._last_sample < 0, self._mean, self._lp, self._energy,
-                    self._a_hp, self._a_lp, self._b_e)
+            _update(ext_frames[:stop], self.map0 - self.ext0, self._last_sample < 0, self._mean, self._lp,
+                    self._energy, self._a_hp, self._a_lp, self._b_e)
             self._last_sample = int(idx[stop - 1])
             idx, ext_frames = idx[stop:], ext_frames[stop:]
 
@@ -167,8 +173,8 @@ class WindowTracker:
             self._decide(self._next_check)
 
     def _decide(self, d: int) -> None:
-        c, peak, noise = _motion_peak(self._energy, self.lo - self.ext0, self.hi - self.ext0)
-        c += self.ext0
+        c, peak, noise = _motion_peak(self._energy, self.lo - self.map0, self.hi - self.map0)
+        c += self.map0
         moving = peak > MOTION_RATIO * 3.0 * noise and self._last_sample >= 0
         current = self.changes[-1][1]
         new = current
