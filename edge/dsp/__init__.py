@@ -1,5 +1,7 @@
 """Fixed-point radar DSP for the board: one module per stage, each numba kernel beside
 its float64 reference. ``pipeline.DspPipeline`` chains them (frames in, model windows out).
+The kernels run JIT-compiled by numba or, on the board, compiled ahead of time from the same
+source without loading numba (``backend``, built by ``python -m edge.dsp.aot``).
 
 Stages and number formats (see each module):
   calibrate      int16 I/Q x Q1.14 gain          -> int16 I/Q
