@@ -8,6 +8,7 @@ bad-setting handling, and `bench edge --json` as documented."""
 import json
 import logging
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,7 @@ def test_each_kernel_gives_the_jit_bits(aot_dir, use):
     for name, args in cases:
         k = backend.KERNELS[name]
         assert k.py_func.__module__ in backend.SOURCE_MODULES  # a change to it makes the module stale
+        assert pickle.loads(pickle.dumps(k)) is k  # by name, as worker processes need
         use("jit")
         want = k(*args)
         use("aot", aot_dir)

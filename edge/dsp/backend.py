@@ -21,6 +21,7 @@ pipeline passes) runs the AOT code (non-contiguous arrays are copied first); any
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.machinery
 import importlib.util
 import logging
@@ -112,6 +113,9 @@ class Kernel:
         self.specs = _arg_specs(signature)
         self.__name__, self.__doc__, self.__wrapped__ = fn.__name__, fn.__doc__, fn
 
+    def __reduce__(self):  # pickled by name (worker processes import their own)
+        return _kernel_named, (self.py_func.__module__, self.__name__)
+
     def __repr__(self) -> str:
         return f"<kernel {self.py_func.__module__}.{self.__name__} {self.signature}>"
 
@@ -137,6 +141,10 @@ class Kernel:
             if conv is not None:
                 return getattr(mod, self.__name__)(*conv)
         return jit_function(self.py_func)(*args)
+
+
+def _kernel_named(module: str, name: str) -> Kernel:
+    return getattr(importlib.import_module(module), name)
 
 
 def source_stamp() -> int:
