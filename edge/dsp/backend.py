@@ -152,7 +152,8 @@ def source_stamp() -> int:
     h = hashlib.sha256()
     for name in SOURCE_MODULES:
         spec = importlib.util.find_spec(name)
-        h.update(name.encode() + b"\0" + Path(spec.origin).read_bytes() + b"\0")
+        src = Path(spec.origin).read_bytes() if spec is not None and spec.origin else b"(missing)"
+        h.update(name.encode() + b"\0" + src + b"\0")
     return int(h.hexdigest()[:15], 16)
 
 
