@@ -47,6 +47,7 @@ from dataclasses import dataclass
 
 from cardioradar.errors import TransportError
 from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule, overrun_exception_line
+from hardware_sim.firmware.window import warm_kernels
 
 log = logging.getLogger(__name__)
 
@@ -243,6 +244,7 @@ class ModuleServer:
         # Frames are made in small blocks while the line is idle: a block of 100 would hold the
         # line for its whole compute time (the bytes do not depend on the block size).
         self.module.batch_frames = min(self.module.batch_frames, _SERVE_BATCH_FRAMES)
+        warm_kernels()  # before any port opens: a sensorStart is then answered on time
         host, cport, dport = self._addr
         self._config = _Endpoint("config", self._transport, host, cport)
         try:

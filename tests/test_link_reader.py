@@ -147,8 +147,9 @@ def test_against_the_simulated_module_over_ptys():
     assert all(f.heatmap_iq.shape == (15, 12, 2) for f in frames)
     # provisional window, then where the target moves (firmware/window.py), within 0.5 s
     assert len({f.range_first_bin for f in frames}) <= 2 and frames[50].range_first_bin == frames[-1].range_first_bin
-    # The point target (0.8 m) sits in the middle of the 15 streamed bins.
+    # The point target (0.8 m, between two range bins: their powers differ by 0.3 %) sits in
+    # the middle of the 15 streamed bins, give or take that half bin.
     power = (frames[-1].heatmap_iq.astype(float) ** 2).sum(axis=(1, 2))
-    assert power.argmax() == 7
+    assert power.argmax() in (7, 8) and power[7] > 0.9 * power.max() and power[8] > 0.9 * power.max()
     dt_s = np.diff([f.host_time_s for f in frames])
     assert 0.005 < np.median(dt_s) < 0.02  # paced at 100 frames/s

@@ -99,6 +99,15 @@ def _motion_peak(energy, lo, hi):
     return c, best, np.median(e)
 
 
+def warm_kernels() -> None:
+    """Load the compiled kernels now (from numba's cache: ~0.5 s in a fresh process), not at the
+    first sensorStart, where a live module would answer ``Done`` and send its first frame late."""
+    state = np.zeros((1, 1, 2))
+    energy = np.zeros((1, 1))
+    _update(np.zeros((1, 1, 1, 2), np.int16), 0, True, state, state.copy(), energy, 0.5, 0.5, 0.5)
+    _motion_peak(energy, 0, 0)
+
+
 class WindowTracker:
     """The window of one sensorStart. ``frame_rate_hz``: frames per second; ``n_valid``:
     usable range bins (the FFT size for complex ADC output); ``bin_of_range``: the front
