@@ -17,7 +17,7 @@ def heatmap(seed: int, bins: int = 15, ants: int = 12) -> np.ndarray:
 
 
 def packet(n: int, seed: int = 0, *, first_bin: int = 4, bins: int = 15, ants: int = 12) -> bytes:
-    """One packet as the simulated module sends it (TLVs 1, range window, 6, 9, 8)."""
+    """One packet as the simulated module sends it (TLVs 1, 8, range window, 6, 9)."""
     rng = np.random.default_rng([seed, n])
     return encode_frame(
         frame_number=n, time_cpu_cycles=2_000_000 * n, pad_rng=rng, heatmap=heatmap(n, bins, ants),

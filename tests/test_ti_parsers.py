@@ -24,9 +24,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from hardware_sim.firmware.tlv import FrameStats, RangeWindow, Temperature, encode_frame
 from hardware_sim.record import build_module
@@ -103,9 +100,11 @@ def _oob_packets(name: str, n: int, edit=()) -> list[bytes]:
 
 
 def test_sim_record_stream_as_docs_tell_a_user(tmp_path):
-    """`cardioradar sim record` (CardioRadar firmware): every packet in TI's layout; the
-    people-counting parser's header reads never meet a false type 1/7; no detected objects,
-    so TI's SDK parser (points only) passes none of them (documented)."""
+    """`cardioradar sim record` (CardioRadar firmware): every packet in TI's layout; no
+    detected objects, so TI's SDK parser (points only) passes none of them (documented). The
+    people-counting parser is not checked here: the heatmap comes before the stats and
+    temperature TLVs, which the edge's decoder needs to see a loss inside the heatmap (docs/
+    radar-module.md, "TI's parsers")."""
     subprocess.run([sys.executable, "-m", "cardioradar", "sim", "record", "--seconds", "3",
                     "--out", str(tmp_path / "r")], check=True, capture_output=True)
     data = (tmp_path / "r" / "frames.bin").read_bytes()
@@ -113,29 +112,9 @@ def test_sim_record_stream_as_docs_tell_a_user(tmp_path):
     assert len(packets) == 300 and b"".join(packets) == data
     for pkt in packets:
         assert_ti_length_convention(pkt)
-        assert_pc_parser_reads_it(pkt)
         assert struct.unpack_from("<I", pkt, 28)[0] == 0  # numDetectedObj
-        assert [t for t, _, _ in _tlvs(pkt)][-1] == 8  # heatmap last
-        reads = pc_parser_header_reads(pkt)
-        assert reads[-1][0] < [off for t, _, off in _tlvs(pkt) if t == 8][0]  # never inside the heatmap
-        stats = [off for t, _, off in _tlvs(pkt) if t == 6]
-        assert struct.unpack_from("<I", pkt, stats[0])[0] >= 100  # interFrameProcessingTime floor
-
-
-@settings(max_examples=150, deadline=None)
-@given(heat=arrays(np.int16, (15, 12, 2)), first=st.integers(0, 1023), bins=st.just(15),
-       proc_us=st.integers(100, 10**6), stats_on=st.booleans(), points=st.booleans())
-def test_any_heatmap_leaves_the_pc_parser_on_real_headers(heat, first, bins, proc_us, stats_on, points):
-    """Whatever the matrix holds (a word pair (1, 0) or (7, 0) included), the parser never
-    reads a heatmap word as a header: the heatmap goes last."""
-    heat[0, :3] = [[0, 1], [0, 7], [0, 1]]  # (re, im): wire words (Im, Re) that read as type 1 / 7
-    pkt = encode_frame(frame_number=1, time_cpu_cycles=0, pad_rng=np.random.default_rng(0), heatmap=heat,
-                       range_window=RangeWindow(first, bins, 12, 0.0432),
-                       stats=FrameStats(proc_us, 9375, 225, 8, 3, 2) if stats_on else None,
-                       temperature=Temperature(0, 1000, tuple(range(40, 50))) if stats_on else None,
-                       detected_points=points)
-    assert_ti_length_convention(pkt)
-    assert_pc_parser_reads_it(pkt)
+        types = [t for t, _, _ in _tlvs(pkt)]
+        assert types.index(8) < types.index(6)  # a loss inside the heatmap shifts the TLVs after it
 
 
 def test_oob_streams_of_tis_cfgs_follow_the_layout_tis_parsers_use():
@@ -154,20 +133,18 @@ def test_oob_streams_of_tis_cfgs_follow_the_layout_tis_parsers_use():
             assert struct.unpack_from("<I", pkt, 28)[0] > 0, name
 
 
-def test_the_pc_parser_model_catches_the_old_layout():
-    """The check can fail: the former order (heatmap first) with a heatmap word pair (1, 0)
-    right where the parser reads its second header is caught."""
+def test_the_pc_parser_model_catches_a_heatmap_word_read_as_a_header():
+    """The check can fail: a CardioRadar packet (heatmap before other TLVs) with a heatmap word
+    pair (1, 0) right where the people-counting parser reads its next header is caught: this is
+    how that parser loses frames of the CardioRadar stream (docs/radar-module.md)."""
     heat = np.zeros((15, 12, 2), np.int16)
     heat[0, 0] = [0, 1]  # (re, im) = (0, 1): wire words (Im, Re) = (1, 0) read as type 1 ...
     heat[0, 1] = [-1, -1]  # ... of length 0xFFFFFFFF: everything buffered is dropped
     pkt = encode_frame(frame_number=1, time_cpu_cycles=0, pad_rng=np.random.default_rng(0), heatmap=heat,
-                       range_window=RangeWindow(20, 15, 12, 0.0432))
-    (win_t, win_n, win_off), (heat_t, heat_n, heat_off) = _tlvs(pkt)
-    assert (win_t, heat_t) == (0x4352, 8)
-    end = heat_off + heat_n
-    old = pkt[:40] + pkt[heat_off - 8: end] + pkt[win_off - 8: win_off + win_n] + pkt[end:]  # heatmap first
-    assert len(old) == len(pkt)
-    assert_ti_length_convention(old)
-    assert pc_parser_header_reads(old)[1] == (48, 1, 0xFFFFFFFF)
+                       range_window=RangeWindow(20, 15, 12, 0.0432),
+                       stats=FrameStats(100, 9375, 225, 8, 3, 2))
+    heat_off = [off for t, _, off in _tlvs(pkt) if t == 8][0]
+    assert_ti_length_convention(pkt)
+    assert (heat_off, 1, 0xFFFFFFFF) in pc_parser_header_reads(pkt)
     with pytest.raises(AssertionError):
-        assert_pc_parser_reads_it(old)
+        assert_pc_parser_reads_it(pkt)

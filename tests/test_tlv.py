@@ -62,19 +62,18 @@ def test_header_fields_at_their_offsets():
 def test_tlv_order_lengths_and_padding():
     pkt = _frame()
     tlvs = _tlvs(pkt)
-    # Heatmap last (for TI's people-counting parser: docs/radar-module.md, "TI's parsers").
-    assert [(t, ln) for t, ln, _ in tlvs] == [(TLV_RANGE_WINDOW, 8), (6, 24), (9, 28), (8, 720)]
+    assert [(t, ln) for t, ln, _ in tlvs] == [(8, 720), (TLV_RANGE_WINDOW, 8), (6, 24), (9, 28)]
     end = tlvs[-1][2] + tlvs[-1][1]
     assert len(pkt) == 864 == packet_length(15, 12) and end == 852
     padding = pkt[end:]
     assert len(padding) == 12 and 0 not in padding  # the device sends stale buffer bytes, never zeros
-    assert struct.unpack_from("<4H", pkt, tlvs[0][2]) == (20, 15, 12, 4324)
-    assert struct.unpack_from("<6I", pkt, tlvs[1][2]) == (190, 9375, 225, 8, 3, 2)
+    assert struct.unpack_from("<4H", pkt, tlvs[1][2]) == (20, 15, 12, 4324)
+    assert struct.unpack_from("<6I", pkt, tlvs[2][2]) == (190, 9375, 225, 8, 3, 2)
 
 
 def test_detected_points_tlv_is_first_and_empty():
     pkt = _frame(detected_points=True)
-    assert [(t, ln) for t, ln, _ in _tlvs(pkt)][:2] == [(1, 0), (TLV_RANGE_WINDOW, 8)]
+    assert [(t, ln) for t, ln, _ in _tlvs(pkt)][:2] == [(1, 0), (8, 720)]
 
 
 def test_temperature_only_with_stats_and_no_heatmap_when_off():
@@ -84,7 +83,7 @@ def test_temperature_only_with_stats_and_no_heatmap_when_off():
 
 def test_heatmap_wire_order_is_imaginary_first_range_major():
     pkt = _frame()
-    _, ln, off = _tlvs(pkt)[-1]
+    _, ln, off = _tlvs(pkt)[0]
     wire = np.frombuffer(pkt, "<i2", count=ln // 2, offset=off)
     h = _heatmap()
     expected = []

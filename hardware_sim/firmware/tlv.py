@@ -1,13 +1,8 @@
 """The data UART's frame: magic word, 40-byte header, TLVs, padding (``docs/radar-module.md``).
 
-Little-endian throughout. TLVs go out in the order 1, our range window, 6, 9, and the
-azimuth/elevation heatmap (type 8) last. Readers that walk TLVs by their lengths do not care;
-the order is for TI's people-counting visualizer parser (industrial toolbox 4.7,
-``oob_parser.py``, "SDK Out of Box Demo"), which steps over the payloads of types 1 and 7 only
-and reads the next TLV header from inside any other payload: with the heatmap last it never
-reads heatmap bytes as headers, and the words it does misread (range window: bin count in the
-high half, so >= 65536; stats: processing time >= 100 us) are never a type 1 or 7 that would
-make it skip ahead into later frames (docs/radar-module.md, "TI's parsers").
+Little-endian throughout. TLVs go out in the SDK's order 1, 7, 2, (4 or 8), then ours,
+5, 6, 9: the azimuth/elevation heatmap (type 8) takes the slot of type 4 as in the AOP build,
+and our range-window TLV follows the heatmap it describes.
 
 ``TLV_RANGE_WINDOW`` (0x4352, 'CR'): 8 bytes, uint16 first range bin, uint16 bin count,
 uint16 virtual antenna count, uint16 range step in units of 10 um (saturating). Generic
@@ -131,6 +126,8 @@ def encode_frame(
     tlvs: list[tuple[int, bytes]] = []
     if detected_points:
         tlvs.append((TLV_DETECTED_POINTS, b""))
+    if heatmap is not None:
+        tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, heatmap_payload(heatmap)))
     if range_window is not None:
         step = min(65535, int(round(range_window.range_step_m * 1e5)))
         tlvs.append((TLV_RANGE_WINDOW, _RANGE_WINDOW.pack(
@@ -143,8 +140,6 @@ def encode_frame(
         if temperature is not None:
             tlvs.append((TLV_TEMPERATURE, _TEMPERATURE.pack(
                 temperature.valid, temperature.time_ms & 0xFFFFFFFF, *temperature.sensors_c)))
-    if heatmap is not None:  # last: see the module docstring
-        tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, heatmap_payload(heatmap)))
     body = b"".join(_TLV_HEADER.pack(t, len(p)) + p for t, p in tlvs)
     used = HEADER_BYTES + len(body)
     total = -(-used // PACKET_ALIGN) * PACKET_ALIGN
@@ -168,6 +163,8 @@ class PacketTemplate:
         tlvs: list[tuple[int, bytes]] = []
         if detected_points:
             tlvs.append((TLV_DETECTED_POINTS, b""))
+        if heatmap_shape is not None:
+            tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, bytes(4 * heatmap_shape[0] * heatmap_shape[1])))
         if range_window is not None:
             step = min(65535, int(round(range_window.range_step_m * 1e5)))
             tlvs.append((TLV_RANGE_WINDOW, _RANGE_WINDOW.pack(
@@ -176,8 +173,6 @@ class PacketTemplate:
             tlvs.append((TLV_STATS, bytes(_STATS.size)))
             if temperature:
                 tlvs.append((TLV_TEMPERATURE, bytes(_TEMPERATURE.size)))
-        if heatmap_shape is not None:  # last, as in encode_frame
-            tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, bytes(4 * heatmap_shape[0] * heatmap_shape[1])))
         self.heatmap_shape = heatmap_shape
         offsets: dict[int, tuple[int, int]] = {}
         body = bytearray()
