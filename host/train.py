@@ -224,7 +224,7 @@ class Trainer:
             if self.cfg.prior:  # latent alignment, weight 1, part of the ECG task
                 losses = losses + tf.stack([tf.reduce_mean((out[3] - z_q) ** 2) * share, 0.0, 0.0])
             per_task = tf.unstack(losses)  # inside the tape: gradients flow from each task's loss
-            if method == "uncertainty":  # linear in the losses: U(sum of slices) = sum of U(slice) - U(0) per extra slice
+            if method == "uncertainty":  # affine in the losses: U(sum of slices) = sum U(slice) - U(0) per extra slice
                 total = (mtl.uncertainty_loss(losses, self.log_vars)
                          - (1.0 - first) * mtl.uncertainty_loss(tf.zeros_like(losses), self.log_vars))
             else:

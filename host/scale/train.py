@@ -44,7 +44,10 @@ class Replica:
 
         # As many TF threads as Ray CPUs: a CPU kernel's reductions are split by thread count, so
         # one worker with all the CPUs computes the bits the single-machine run computes.
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+        except RuntimeError:  # a reused Ray worker whose TF already runs: still correct, other rounding
+            log.warning("training worker: TF already initialised here, its thread count stays as it was")
         tf.config.experimental.enable_op_determinism()
         self.trainer = Trainer(cfg, 1)  # its optimiser is never used: updates happen on the driver
 
@@ -123,8 +126,9 @@ class RayGradients:
         bounds = np.linspace(0, n, self.workers + 1).round().astype(int)
         parts = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
         state = ray.put((trainer.train_model.get_weights(), trainer.log_vars.numpy()))
+        weights = slice_weights(batch[2], parts)
         refs = [actor.gradients.remote(state, [b[sl] for b in batch], scale, share, np.float32(w == 0))
-                for w, (actor, sl, (scale, share)) in enumerate(zip(self.actors, parts, slice_weights(batch[2], parts)))]
+                for w, (actor, sl, (scale, share)) in enumerate(zip(self.actors, parts, weights))]
         results = ray.get(refs)
         losses, grads = results[0]
         for more_losses, more_grads in results[1:]:  # in worker order: the same sums every run
