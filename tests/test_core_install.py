@@ -1,4 +1,4 @@
-"""The light install: ``pip install -e .`` (numpy, scipy, numba, pyserial, no extras) runs the
+"""The light install: ``pip install -e .`` (numpy, numba, pyserial, no extras) runs the
 simulator, the link and the DSP commands; host-only commands say which extra they need.
 
 Two levels. The default run blocks every optional package in a subprocess (fast, offline).
@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL_MODULES = (
     "tensorflow", "tf_keras", "onnx2tf", "onnx", "onnxruntime", "onnxsim", "onnx_graphsurgeon",
     "sng4onnx", "sne4onnx", "google.protobuf", "ml_dtypes", "h5py", "psutil", "neurokit2", "pyedflib",
-    "wfdb", "matplotlib", "tqdm", "cryptography", "ai_edge_litert", "tflite_runtime", "hypothesis",
+    "wfdb", "matplotlib", "tqdm", "cryptography", "ai_edge_litert", "tflite_runtime", "hypothesis", "scipy",
 )
 
 # Runs cardioradar.cli.main with every optional package unimportable (None in sys.modules).
@@ -55,6 +55,11 @@ def test_core_commands_run_without_any_extra(tmp_path):
     r = _run_blocked("sim", "frames", "--seconds", "0.05", "--mode", "fast", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("frame ") == 5
+    # a recorded ECG without beat annotations needs NeuroKit2's R peaks (and scipy): host extra
+    csv = ROOT / "tests" / "data" / "ecg-suite" / "mitdb100_MLII_10s_360hz_rounded-time.csv"
+    r = _run_blocked("sim", "record", "--seconds", "1", "--fast", "--drive-ecg", str(csv),
+                     "--out", str(tmp_path / "drive"), cwd=tmp_path)
+    assert r.returncode == 2 and "needs the Python package" in r.stderr and "Traceback" not in r.stderr
 
 
 @pytest.mark.parametrize("argv, module", [

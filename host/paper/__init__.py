@@ -1,5 +1,4 @@
-"""`cardioradar bench paper`: the seed papers' tables on our pipeline (see ``host.paper.bench``)."""
+"""`cardioradar bench paper`: the seed papers' tables on our pipeline (see ``host.paper.bench``).
 
-from host.paper.bench import FULL, QUICK, PaperConfig, run_paper_bench
-
-__all__ = ["FULL", "QUICK", "PaperConfig", "run_paper_bench"]
+Nothing is imported here: the CLI builds its parser from ``host.paper.cli`` on every command,
+and ``host.paper.bench`` pulls in the evaluation stack (TensorFlow-free but heavy, and scipy)."""
