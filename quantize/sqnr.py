@@ -27,7 +27,7 @@ from edge.dsp.pipeline import voxel_chain_q
 from edge.dsp.select import grid_quality_q, grid_quality_ref
 from edge.dsp.tensor import quantize_int8_q15, quantize_int8_ref
 from edge.dsp.unwrap import PHASE_FRAC_BITS, phase_q24_to_rad, unwrap_bam, unwrap_ref
-from quantize.formats import quantized_multiplier
+from fixedpoint.formats import quantized_multiplier
 
 log = logging.getLogger(__name__)
 

@@ -95,10 +95,10 @@ def test_build_verify_round_trip(kit):
     assert paths == sorted(paths)
     for must in ("boards/sim.toml", "boards/cfg/cardioradar_100hz_isk.cfg", "boards/models/cardioradar_int8.tflite",
                  "boards/models/cardioradar_int8.json", "boards/__init__.py", "cardioradar/errors.py",
-                 "edge/__init__.py", "edge/dsp/cordic.py", "quantize/formats.py", "quantize/tables.py",
+                 "edge/__init__.py", "edge/dsp/cordic.py", "fixedpoint/formats.py", "fixedpoint/tables.py",
                  "host/bundle/verify.py"):
         assert must in paths
-    assert not [p for p in paths if p.startswith(("hardware_sim/", "tests/")) or p == "host/cli.py"]
+    assert not [p for p in paths if p.startswith(("hardware_sim/", "quantize/", "tests/")) or p == "host/cli.py"]
     names = [ti.name for ti, _ in _members(kit["bundle"])]
     assert names[:2] == ["manifest.json", "manifest.sig"] and names[2:] == paths
 
@@ -121,7 +121,7 @@ def test_extract_gives_a_self_consistent_slot(kit, tmp_path):
 # report in-repo modules that are missing or were imported from anywhere but the slot.
 _IMPORT_ALL_FROM_SLOT = textwrap.dedent("""
     import importlib, pathlib, sys
-    OURS = ("edge", "boards", "cardioradar", "host", "quantize", "hardware_sim")
+    OURS = ("edge", "fixedpoint", "boards", "cardioradar", "host", "quantize", "hardware_sim")
     slot = pathlib.Path.cwd().resolve()
     mods = sorted(".".join(p.relative_to(slot).with_suffix("").parts) for p in (slot / "edge").rglob("*.py"))
     bad = []
@@ -137,7 +137,7 @@ _IMPORT_ALL_FROM_SLOT = textwrap.dedent("""
     bad += [f"{n} imported from outside the slot" for n, m in ours.items()
             if not pathlib.Path(m.__file__).resolve().is_relative_to(slot)]
     print(bad)
-    print(sum(n.split(".")[0] in ("edge", "quantize") for n in ours))
+    print(sum(n.split(".")[0] in ("edge", "fixedpoint") for n in ours))
 """)
 
 

@@ -76,7 +76,7 @@ def test_runtime_stores_the_same_ecg_beats_and_vitals_with_both_backends(aot_dir
 def _kernel_inputs(rng):
     """(kernel name, args) covering each kernel's range, saturation and edge cases."""
     from edge.dsp.cordic import ATAN_BAM, INV_GAIN_Q30
-    from quantize import tables
+    from fixedpoint import tables
 
     frames = rng.integers(-32768, 32768, (6, 15, 12, 2)).astype(np.int16)
     frames[0, 0, 0] = (-32768, -32768)

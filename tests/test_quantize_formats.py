@@ -1,11 +1,11 @@
-"""quantize.formats and quantize.tables: rounding, saturation, overflow, table contents."""
+"""fixedpoint.formats and fixedpoint.tables: rounding, saturation, overflow, table contents."""
 
 import numpy as np
 import pytest
 from scipy import signal
 
-from quantize import tables
-from quantize.formats import (Q14, Q15, Q29, FixedPointOverflow, QFormat, quantized_multiplier,
+from fixedpoint import tables
+from fixedpoint.formats import (Q14, Q15, Q29, FixedPointOverflow, QFormat, quantized_multiplier,
                               round_shift, sat16, wrap32)
 
 

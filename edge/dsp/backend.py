@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import ConfigError
-from quantize import formats
+from fixedpoint import formats
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ AOT_NAME = "_aot_kernels"
 AOT_DIR = Path(__file__).resolve().parent
 # Every module whose functions are compiled into the AOT module: a change in any of them makes
 # a built module stale. tests/test_dsp_backends.py checks that every kernel's module is here.
-SOURCE_MODULES = ("quantize.formats", "edge.dsp.calibrate", "edge.dsp.beamform", "edge.dsp.cordic",
+SOURCE_MODULES = ("fixedpoint.formats", "edge.dsp.calibrate", "edge.dsp.beamform", "edge.dsp.cordic",
                   "edge.dsp.unwrap", "edge.dsp.biquad", "edge.dsp.differentiator", "edge.dsp.normalize",
                   "edge.dsp.tensor")
 

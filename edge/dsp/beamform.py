@@ -1,7 +1,7 @@
 """3-D beamforming: project the virtual-antenna snapshot of a range bin onto voxels.
 
 A voxel is (range bin, angle index) with angle index ``a = i_el * n_az + i_az`` on the
-board's grid (``quantize.tables.SteeringTable``). Output is the sum over antennas of
+board's grid (``fixedpoint.tables.SteeringTable``). Output is the sum over antennas of
 conj(steering) * x, not the mean, so no division is needed.
 
 Fixed point: calibrated int16 I/Q times Q15 weights, int64 accumulator, rounded to
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import kernel
-from quantize.formats import round_shift, sat32
+from fixedpoint.formats import round_shift, sat32
 
 BEAM_FRAC_BITS = 4
 

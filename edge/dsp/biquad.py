@@ -2,7 +2,7 @@
 and the band filters of voxel selection and the classical vital signs.
 
 Fixed point: int32 (n, C) in any Q, |x| < 2**28, times Q2.29 sections
-(``quantize.tables.sos_q29``) -> int32 (n, C) in the same Q, saturated. Direct form I
+(``fixedpoint.tables.sos_q29``) -> int32 (n, C) in the same Q, saturated. Direct form I
 with an int64 accumulator and first-order error feedback (the fraction dropped when
 rounding a section's output is added back on the next sample), which keeps the
 rounding noise from being amplified by poles close to z = 1 (0.8 Hz at 100 Hz).
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import kernel
-from quantize.formats import sat32
+from fixedpoint.formats import sat32
 
 COEF_FRAC_BITS = 29
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import kernel
-from quantize.formats import round_shift, sat16
+from fixedpoint.formats import round_shift, sat16
 
 
 @kernel("i2[:,:,:,::1](i2[:,:,:,::1], i2[:,::1])")

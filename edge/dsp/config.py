@@ -1,5 +1,5 @@
 """``DspConfig``: everything the DSP chain needs, built once from the board profile
-and the radar ``.cfg`` (tables are generated here by ``quantize.tables``)."""
+and the radar ``.cfg`` (tables are generated here by ``fixedpoint.tables``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from quantize import tables
+from fixedpoint import tables
 
 
 @dataclass(frozen=True)

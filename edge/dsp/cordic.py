@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import helper, kernel
-from quantize.formats import bit_length, round_shift, wrap32
-from quantize.tables import CORDIC_ITERATIONS, cordic_atan_bam, cordic_inv_gain_q30
+from fixedpoint.formats import bit_length, round_shift, wrap32
+from fixedpoint.tables import CORDIC_ITERATIONS, cordic_atan_bam, cordic_inv_gain_q30
 
 ATAN_BAM = cordic_atan_bam(CORDIC_ITERATIONS)
 INV_GAIN_Q30 = cordic_inv_gain_q30(CORDIC_ITERATIONS)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import kernel
-from quantize.formats import wrap32
+from fixedpoint.formats import wrap32
 
 TAPS = np.array([1, 2, -1, -4, -1, 2, 1], np.int64)  # f-3 .. f3
 SCALE = 16  # output = SCALE * dt**2 * f''

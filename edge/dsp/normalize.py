@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import helper, kernel
-from quantize.formats import bit_length
+from fixedpoint.formats import bit_length
 
 NORM_SIGMAS = 4
 

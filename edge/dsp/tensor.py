@@ -4,7 +4,7 @@ The model's input layout (``FeatureLayout``) and quantisation (``ModelInputSpec`
 scale and zero point from the model's metadata) are inputs here. Feature values are
 the normalised Q15 channels, real value x = q15 / 2**15 in [-1, 1); the int8 value is
 clip(round(x / scale) + zero_point, -128, 127) -- TFLite's affine quantisation --
-computed with an integer multiplier (``quantize.formats.quantized_multiplier``).
+computed with an integer multiplier (``fixedpoint.formats.quantized_multiplier``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import numpy as np
 
 from cardioradar.errors import ConfigError
 from edge.dsp.backend import kernel
-from quantize.formats import quantized_multiplier, round_shift
+from fixedpoint.formats import quantized_multiplier, round_shift
 
 CHANNELS = ("phase_dd", "i_dd", "q_dd")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from edge.dsp.backend import kernel
-from quantize.formats import round_shift, wrap32
+from fixedpoint.formats import round_shift, wrap32
 
 UNWRAP_SHIFT = 7  # Q0.31 BAM -> Q7.24 half-turns
 PHASE_FRAC_BITS = 24

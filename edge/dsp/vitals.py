@@ -24,7 +24,7 @@ import numpy as np
 from cardioradar.errors import InputDataError
 from edge.dsp.biquad import sos_filter_ref
 from edge.dsp.differentiator import second_derivative_ref
-from quantize.tables import bandpass_sos, butter_sos
+from fixedpoint.tables import bandpass_sos, butter_sos
 
 CLIP_RATIO = 3.0  # envelope energy clipped at this x its median
 ENVELOPE_LP_HZ = 6.0  # beat envelope low-pass

@@ -5,7 +5,7 @@ streams in and a flipped byte is reported as that file's hash, not as a codec er
 
     manifest.json   canonical JSON (see ``manifest.py``), always the first entry
     manifest.sig    {"algorithm": "ed25519", "key_id": ..., "signature": hex}, second
-    <files>         sorted by path: boards/..., cardioradar/..., edge/..., host/bundle/..., quantize/...
+    <files>         sorted by path: boards/..., cardioradar/..., edge/..., fixedpoint/..., host/bundle/...
 
 The files sit where an installed slot needs them: ``boards/<profile>.toml`` with its
 ``.cfg`` and model at the profile's own relative paths, so ``load_profile(slot /

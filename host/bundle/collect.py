@@ -1,9 +1,9 @@
 """Which source files are "the code the board runs".
 
-Roots: every ``.py`` of the ``edge``, ``boards`` and ``cardioradar`` packages, plus
+Roots: every ``.py`` of the ``edge``, ``fixedpoint``, ``boards`` and ``cardioradar`` packages, plus
 ``host.bundle`` itself (the board agent verifies the next bundle with it). Then, by
 reading imports (``ast``, nothing is executed), every in-repo module those files import
-at module level, and so on (today: ``quantize.formats``, ``quantize.tables``). Imports
+at module level, and so on (today: nothing beyond the roots; tests/test_layers.py checks it). Imports
 inside functions are not followed: by convention they are host-only paths (the
 simulator, SQNR reports) that the board never takes.
 """
@@ -18,7 +18,7 @@ from cardioradar.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-RUNTIME_PACKAGES = ("edge", "boards", "cardioradar", "host/bundle")
+RUNTIME_PACKAGES = ("edge", "fixedpoint", "boards", "cardioradar", "host/bundle")
 
 
 def repo_root() -> Path:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardioradar.errors import ConfigError
-from quantize.formats import Q14, Q15, Q29, Q30
+from fixedpoint.formats import Q14, Q15, Q29, Q30
 
 
 @dataclass(frozen=True)
