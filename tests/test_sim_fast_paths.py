@@ -3,6 +3,8 @@ padding independent of blocks, module output independent of its batch size."""
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pytest
 
@@ -10,7 +12,7 @@ from hardware_sim.firmware.tlv import (
     FrameStats, PacketTemplate, RangeWindow, Temperature, decode_frame, encode_frame, heatmap_payload,
     padding_block, split_stream,
 )
-from hardware_sim.record import build_module, iter_frames, start_module
+from hardware_sim.record import build_module, iter_blocks, iter_frames, start_module
 
 STATS = FrameStats(190, 9375, 225, 8, 3, 2)
 TEMP = Temperature(0, 1234, (40, 41, 42, 43, 44, 45, 46, 47, 48, 49))
@@ -61,3 +63,23 @@ def test_module_bytes_do_not_depend_on_batch_size(mode):
     frames = [decode_frame(p) for p in split_stream(runs[0])]
     assert len(frames) == round(seconds * 100) and frames[0].heatmap.shape == (15, 12, 2)
 
+
+
+# Golden digests of the module's byte stream (taken before the speed work of issue 13): they
+# guard against change, nothing more. Speed-ups must keep them; a deliberate change to what the
+# simulator outputs updates them in the same commit, saying why.
+STREAM_SHA256 = {
+    ("healthy-rest", "fast", 3.0): "e65a659331e7f9bb55118e653d422eea9cb843cafdd9fb4b76b57ebb45331851",
+    ("healthy-rest", "adc", 0.5): "8e7404561a80dc7a1f66420043c7944afbd863f6427f0a2d322b4901229f27d9",
+    ("restless", "fast", 3.0): "c6ebaaf2f5d96861c75f3d469a8657ece600cc01f9bf6ba6214ad50a9fc59cd3",
+    ("restless", "adc", 0.3): "8652be4f6b1b9adbc7562f311af90aa496d0feb5321ae33ffe3dd1d0956defb6",
+}
+
+
+@pytest.mark.parametrize("subject,mode,seconds", sorted(STREAM_SHA256))
+def test_module_stream_digest_unchanged(subject, mode, seconds):
+    module, _ = build_module(subject, seed=7, mode=mode, batch_frames=100)
+    h = hashlib.sha256(start_module(module))
+    for block in iter_blocks(module, seconds):
+        h.update(block.data())
+    assert h.hexdigest() == STREAM_SHA256[(subject, mode, seconds)]
