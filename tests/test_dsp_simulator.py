@@ -69,13 +69,13 @@ def _last_hr(preset, seed, cfg):
     return f.vitals.heart_rate_bpm, rec.heart_rate_bpm(t1 - 25.6, t1)
 
 
-@pytest.mark.parametrize("preset,seed", [
-    pytest.param("tachy", 7106, marks=pytest.mark.xfail(strict=False, reason=(
-        "reads 136.7 vs 130.1 bpm since the simulator applies TI's measured antenna patterns "
-        "(hardware_sim/frontend/antenna.py; 131.3 with an isotropic pattern): the chest points' "
-        "weights changed; a classical-HR case for the DSP to look at"))),
-    ("sleep", 7112), ("healthy-rest", 7111), ("sleep", 7104)])
+@pytest.mark.parametrize("preset,seed", [("tachy", 7106), ("sleep", 7112), ("healthy-rest", 7111), ("sleep", 7104)])
 def test_classical_heart_rate_within_2_bpm(cfg, preset, seed):
+    """tachy 7106 read 136.7 for 130.1 bpm once the simulator applied TI's antenna patterns:
+    RR swings 115-145 bpm with the breath and a third of the beats hardly show in the valve
+    envelopes, once a breath; the autocorrelation (133.3) and the spectral line (137.0) leaned
+    to the beats that show (132.3 between them), the beats tracked along the envelopes count
+    the hidden ones too (130.4)."""
     est, truth = _last_hr(preset, seed, cfg)
     assert abs(est - truth) <= 2.0, (est, truth)
 

@@ -7,7 +7,8 @@ from boards import load_profile
 from edge.dsp.config import DspConfig
 from edge.dsp.pipeline import process_recording
 from cardioradar.errors import InputDataError
-from edge.dsp.vitals import ClassicalVitals, heart_envelopes, heart_rate, heart_reading, systole_window_s
+from edge.dsp.vitals import (ClassicalVitals, beat_rate_hz, beat_times, heart_envelopes, heart_rate, heart_reading,
+                              systole_window_s)
 from quantize.synthetic import SyntheticChest, render
 
 
@@ -165,3 +166,31 @@ def test_heart_reading_follows_the_rate_and_ignores_an_odd_span():
     assert heart_reading([70.0, 70.0, 70.0, 70.0, 140.0]) == 70.0  # a harmonic in one span
     assert heart_reading([70.0, 70.0, 71.0, float("nan")]) == 70.0  # no beat: median of the last 3
     assert np.isnan(heart_reading([float("nan"), float("nan")]))
+
+
+@pytest.mark.parametrize("heart_bpm,seed", [(130.0, 1), (130.0, 2), (75.0, 3)])
+def test_beat_count_reads_the_mean_rate_where_the_slow_beats_hardly_show(heart_bpm, seed):
+    """RR swings +-10 % with the breath (0.31 Hz) and the beats of the slow half hardly show
+    (x0.15): the envelope's autocorrelation peak leans to the fast beats (the failure), the
+    beats tracked at that period count the hidden ones too and read the mean RR's rate."""
+    fs, n = 100.0, 2460
+    rng = np.random.default_rng(seed)
+    t, ph0 = np.arange(n) / fs, rng.uniform(0, 2 * np.pi)
+    beats = [0.3]
+    while beats[-1] < t[-1]:
+        beats.append(beats[-1] + 60 / heart_bpm * (1 + 0.1 * np.sin(2 * np.pi * 0.31 * beats[-1] + ph0)))
+    beats = np.array(beats[:-1])
+    amp = np.where(np.sin(2 * np.pi * 0.31 * beats + ph0) < 0.2, 1.0, 0.15)
+    env = sum(a * np.exp(-0.5 * ((t - b) / 0.04) ** 2) for a, b in zip(amp, beats)) + 0.05 * rng.standard_normal(n)
+    truth = 60 * (len(beats) - 1) / (beats[-1] - beats[0])
+    r = np.fft.irfft(np.abs(np.fft.rfft(env - env.mean(), 8192)) ** 2)[:n]
+    i = np.arange(30, 155)
+    peaks = i[(r[i] >= r[i - 1]) & (r[i] > r[i + 1])]
+    lag = float(peaks[np.argmax(r[peaks])])
+    assert 60 * fs / lag - truth > 3.0  # the trap is there
+    assert abs(60 * beat_rate_hz([env], lag, fs) - truth) <= 1.0
+    assert len(beat_times((env - env.mean()) / env.std(), lag)) in (len(beats) - 1, len(beats), len(beats) + 1)
+
+
+def test_beat_times_of_a_span_shorter_than_one_beat_is_empty():
+    assert len(beat_times(np.zeros(50), 45.0)) == 0 and np.isnan(beat_rate_hz([np.zeros(50)], 45.0, 100.0))

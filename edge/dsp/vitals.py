@@ -7,7 +7,8 @@ parabolic interpolation) on the best voxel; heart: the eq.-4 differentiator, ene
 envelopes in sub-bands of the valve-vibration band (and the pulse band), the beat period
 from their summary autocorrelation over all selected voxels (the whole beat, not the burst
 rate the envelope spectrum peaks at), checked against the systole (an S1->S2 lag that
-Weissler's systolic time intervals explain is not a beat), refined on the spectral line ->
+Weissler's systolic time intervals explain is not a beat), then the mean rate of the beats
+tracked along the envelopes at that period (else the spectral line) ->
 the span's reading when it agrees with the recent ones, else the median of the last three.
 A baseline and a fallback for the model.
 
@@ -39,7 +40,14 @@ N_FFT_HEART = 8192
 VALVE_MIN = 0.3  # valve autocorrelation peak under which the pulse band may take over ...
 PULSE_CLEAR = 0.6  # ... if its own is this clear (its clipped envelope also shows breaths' turns)
 PULSE_SHARE = 0.8  # pulse band: the shortest peak at this share of the highest (not 2x the period)
-REFINE_TOL = 0.07  # spectral refinement window around the autocorrelation's rate
+REFINE_TOL = 0.07  # beat-count / spectral refinement window around the autocorrelation's rate
+# Beat tracking by dynamic programming (Ellis 2007): each interval between tracked beats
+# costs BEAT_TIGHTNESS x log(interval / period)^2 against the onset strength (in SDs) of its
+# beat, and lies within BEAT_INTERVALS x the period. librosa's default tightness is 100 for
+# music's steady tempo; a heart's RR swings +-10 % and more with the breath (respiratory sinus
+# arrhythmia), so ours is looser (30: chosen on the tests' seeds, see docs/runtime.md).
+BEAT_TIGHTNESS = 30.0
+BEAT_INTERVALS = (0.75, 1.33)
 # Weissler, Harris & Schoenfeld 1968 (systolic time intervals, 211 normal adults), ms against
 # heart rate HR (bpm), (intercept, slope): QS2 (Q onset -> aortic closure, S2) and LVET.
 WEISSLER_QS2_MS = {"M": (546.0, -2.1), "F": (549.0, -2.0)}
@@ -220,6 +228,46 @@ def _hinted(r: np.ndarray, lag: float, hint_lag: float) -> float:
     return _refine(r, i) if r[i] > 0 and r[i] >= HINT_SHARE * float(np.interp(lag, np.arange(len(r)), r)) else lag
 
 
+def beat_times(onset: np.ndarray, period: float) -> np.ndarray:
+    """Beats (sample indices, increasing) along an onset strength ``onset`` (n,) (zero mean,
+    unit SD) of a heart beating about every ``period`` samples: the chain of samples that
+    maximises the onset at them minus ``BEAT_TIGHTNESS`` x log(interval / period)^2 for each
+    interval, every interval within ``BEAT_INTERVALS`` x the period (Ellis, "Beat tracking by
+    dynamic programming", J. New Music Research 2007;36:51-60). A beat that hardly shows
+    (half a breath where the chest hides it) is bridged at about the period, so the count
+    over the span is the beats', not only the visible ones'. Empty when the span is not
+    longer than the longest interval."""
+    n = len(onset)
+    w = np.arange(max(int(np.floor(BEAT_INTERVALS[0] * period)), 1), int(np.ceil(BEAT_INTERVALS[1] * period)) + 1)
+    if n <= w[-1]:
+        return np.zeros(0, int)
+    gain = -BEAT_TIGHTNESS * np.log(w / period) ** 2
+    pad, step = int(w[-1]), int(w[0])  # -inf before the span; a block of w[0] samples depends only on earlier ones
+    score = np.concatenate([np.full(pad, -np.inf), np.asarray(onset, float)])
+    back = np.full(pad + n, -1)
+    offsets, rows = np.arange(step)[:, None] - w[None, :], np.arange(step)
+    for s in range(pad + step, pad + n, step):
+        m = min(step, pad + n - s)
+        src = offsets[:m] + s
+        cand = score[src] + gain
+        j = np.argmax(cand, axis=1)
+        score[s:s + m] += cand[rows[:m], j]
+        back[s:s + m] = src[rows[:m], j]
+    beats = [n - 1 + int(np.argmax(score[n - 1:]))]  # the last: within one interval (pad) of the end
+    while back[beats[-1]] >= 0:
+        beats.append(int(back[beats[-1]]))
+    return np.array(beats[::-1]) - pad
+
+
+def beat_rate_hz(envelopes, period: float, fs_hz: float) -> float:
+    """Mean beat rate (Hz) of the beats ``beat_times`` tracks along the summed ``envelopes``
+    (each (n,)) at about ``period`` samples: (beats - 1) / (last - first), the rate of the
+    mean RR; NaN under three beats."""
+    o = np.sum(envelopes, axis=0)
+    b = beat_times((o - o.mean()) / (o.std() + 1e-300), period)
+    return fs_hz * (len(b) - 1) / (b[-1] - b[0]) if len(b) >= 3 else float("nan")
+
+
 @dataclass(frozen=True)
 class HeartRate:
     """A heart-rate reading of one span: rate_hz (NaN when no beat repeats in the band);
@@ -254,8 +302,11 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz, hint_hz: float | No
     (``beat_not_systole``: Weissler's intervals, the diastole's peak, the pulse band).
     ``hint_hz``, a rate trusted from elsewhere (the model's, before a movement), moves the
     period to a clear peak near its own when the chosen one is far from it (``_hinted``). The
-    period is then refined on the envelopes' spectral line within +-7 % of it, more precise
-    than the autocorrelation peak when beat-to-beat intervals vary.
+    rate is then the mean rate of the beats tracked along the envelopes at that period
+    (``beat_rate_hz``) when within +-7 % of it, else the envelopes' spectral line there: the
+    autocorrelation peak and the spectral line lean to the beats that show best, and where
+    the chest hides the beat over part of each breath while RR swings with it, those are
+    the fast (or the slow) ones.
     """
     ph = np.asarray(phase_rad, float)
     ph = ph[:, None] if ph.ndim == 1 else ph
@@ -282,12 +333,16 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz, hint_hz: float | No
     if not np.isfinite(lag):
         return HeartRate(float("nan"), float("-inf"), -1.0, 0, src)
     f = np.fft.rfftfreq(N_FFT_HEART, 1.0 / fs_hz)
-    p = np.sum([_spectrum(e, fs_hz, N_FFT_HEART)[1] for ev in groups[src] for e in ev], axis=0)
     hr_hz = fs_hz / lag
-    sel = np.flatnonzero((f >= hr_hz * (1 - REFINE_TOL)) & (f <= hr_hz * (1 + REFINE_TOL)))
-    i = int(sel[np.argmax(p[sel])])
-    if sel[0] < i < sel[-1]:  # a line, not the slope of one outside the window
-        hr_hz = _interp_peak(f, p, i)
+    counted = beat_rate_hz([e for ev in groups[src] for e in ev], lag, fs_hz)
+    if abs(counted - hr_hz) <= REFINE_TOL * hr_hz:
+        hr_hz = counted
+    else:  # too few beats, or the track strayed: the spectral line near the period
+        p = np.sum([_spectrum(e, fs_hz, N_FFT_HEART)[1] for ev in groups[src] for e in ev], axis=0)
+        sel = np.flatnonzero((f >= hr_hz * (1 - REFINE_TOL)) & (f <= hr_hz * (1 + REFINE_TOL)))
+        i = int(sel[np.argmax(p[sel])])
+        if sel[0] < i < sel[-1]:  # a line, not the slope of one outside the window
+            hr_hz = _interp_peak(f, p, i)
     p_slot = np.sum([_spectrum(e, fs_hz, N_FFT_HEART)[1] for e in groups[src][slot]], axis=0)
     line = max(float(p_slot[(f >= k * hr_hz * 0.97) & (f <= k * hr_hz * 1.03)].max(initial=0.0)) for k in (1, 2, 3))
     floor = float(np.median(p_slot[(f >= lo_hz) & (f <= ENVELOPE_LP_HZ)]))
