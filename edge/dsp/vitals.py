@@ -45,7 +45,7 @@ REFINE_TOL = 0.07  # beat-count / spectral refinement window around the autocorr
 # costs BEAT_TIGHTNESS x log(interval / period)^2 against the onset strength (in SDs) of its
 # beat, and lies within BEAT_INTERVALS x the period. librosa's default tightness is 100 for
 # music's steady tempo; a heart's RR swings +-10 % and more with the breath (respiratory sinus
-# arrhythmia), so ours is looser (30: chosen on the tests' seeds, see docs/runtime.md).
+# arrhythmia), so ours is looser (30: chosen on the tests' seeds and 9500-9629, docs/runtime.md).
 BEAT_TIGHTNESS = 30.0
 BEAT_INTERVALS = (0.75, 1.33)
 # Weissler, Harris & Schoenfeld 1968 (systolic time intervals, 211 normal adults), ms against
