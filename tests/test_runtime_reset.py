@@ -67,7 +67,7 @@ def test_reconfigure_failures_are_events_and_retried():
     """A config port that cannot be opened: every attempt is an outcome, retried with back-off."""
     import time
 
-    from edge.runtime.run import _Reconfigure
+    from edge.runtime.watcher import Reconfigure
 
     calls = []
 
@@ -75,7 +75,7 @@ def test_reconfigure_failures_are_events_and_retried():
         calls.append(time.monotonic())
         raise OSError("config port gone")
 
-    rc = _Reconfigure(open_config, _profile().cfg_path, backoff_first_s=0.05, backoff_max_s=0.1)
+    rc = Reconfigure(open_config, _profile().cfg_path, backoff_first_s=0.05, backoff_max_s=0.1)
     rc.start()
     time.sleep(0.4)
     rc.cancel(wait=True)

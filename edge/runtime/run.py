@@ -15,6 +15,7 @@ a 'session' stop event with the counts and latency figures, and closes the store
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -32,10 +33,11 @@ from typing import TextIO
 from cardioradar.errors import ConfigError, InputDataError, TransportError
 from edge.dsp.config import DspConfig
 from edge.link import DecoderConfig, FrameDecoder, FrameReader, ReaderConfig, open_config_port, open_data_port, send_cfg
-from edge.link.types import DISCONNECT, RECONNECT, RadarFrame
+from edge.link.types import DISCONNECT, LinkEvent, RadarFrame
 from edge.runtime import portlock
 from edge.runtime.core import CoreConfig, EdgeCore, Output
 from edge.runtime.live import LiveSink, Status, event_message, result_messages
+from edge.runtime.watcher import LinkWatcher, WatchEvent
 from edge.store import SessionWriter
 from edge.types import SessionEvent
 
@@ -164,58 +166,6 @@ class _Store:
                 self.error = e
 
 
-class _Reconfigure:
-    """Re-sends the board's .cfg on its own thread (the processing loop never waits on the
-    config UART); each attempt's outcome becomes a 'reconfigure' event the loop collects."""
-
-    def __init__(self, open_config: Callable, cfg_path: Path, backoff_first_s: float, backoff_max_s: float):
-        self._open_config, self._cfg_path = open_config, cfg_path
-        self._backoff = (backoff_first_s, backoff_max_s)
-        self.outcomes: queue.SimpleQueue[tuple[bool, str]] = queue.SimpleQueue()
-        self._cancel = threading.Event()
-        self._t: threading.Thread | None = None
-
-    @property
-    def busy(self) -> bool:
-        return self._t is not None and self._t.is_alive()
-
-    def start(self, reason: str = "after reconnect") -> None:
-        self._cancel.clear()
-        self._reason = reason
-        self._t = threading.Thread(target=self._run, name="edge-reconfigure", daemon=True)
-        self._t.start()
-
-    def cancel(self, wait: bool = False) -> None:
-        """Stop retrying (frames are back, or the run ends); an attempt under way finishes."""
-        self._cancel.set()
-        if wait and self._t is not None:
-            self._t.join()
-
-    def _run(self) -> None:
-        delay_s, max_s = self._backoff
-        attempt = 0
-        while not self._cancel.is_set():
-            attempt += 1
-            try:
-                port = self._open_config()
-                try:
-                    res = send_cfg(port, self._cfg_path)
-                finally:
-                    port.close()
-            except Exception as e:  # any failure is an event and a retry, never a crash
-                log.warning("cfg re-send attempt %d failed: %s", attempt, e)
-                self.outcomes.put((False, f"attempt {attempt} failed: {type(e).__name__}: {e}; "
-                                          f"retry in {delay_s:.1f} s"))
-                if self._cancel.wait(delay_s):
-                    return
-                delay_s = min(max_s, delay_s * 2)
-                continue
-            log.info("module re-configured after a reset (attempt %d)", attempt)
-            self.outcomes.put((True, f"cfg re-sent {getattr(self, '_reason', 'after reconnect')} (attempt {attempt}, "
-                                     f"{len(res.answers)} commands)"))
-            return
-
-
 def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None, *,
              open_data: Callable | None = None, open_config: Callable | None = None,
              status_out: TextIO | None = None, live_out: TextIO | None = None,
@@ -228,11 +178,17 @@ def run_edge(profile, model, cfg: RunConfig, stop: threading.Event | None = None
     ``live='-'`` (default stdout). ``on_status``: called with each `Status`. ``web``: a started
     ``edge.web.WebView``: it gets the live records; markers typed there become 'marker' events.
     Raises ``TransportError`` ("busy: used by PID N") when another run holds a port.
+    The thin form of `Runtime`: start, step until done, stop.
     """
-    # One tester, one radar: refuse before anything touches the ports or makes a file.
-    with portlock.acquire({"config": profile.ports.config, "data": profile.ports.data}) as locks:
-        return _run_locked(profile, model, cfg, stop, locks, open_data=open_data, open_config=open_config,
-                           status_out=status_out, live_out=live_out, on_status=on_status, web=web)
+    rt = Runtime(profile, model, cfg, stop, open_data=open_data, open_config=open_config, status_out=status_out,
+                 live_out=live_out, on_status=on_status, web=web)
+    rt.start()
+    try:
+        while rt.step():
+            pass
+    finally:
+        summary = rt.stop()
+    return summary
 
 
 def _plain_pty(port: str) -> bool:
@@ -272,267 +228,212 @@ class _Tracked:
         return t
 
 
-def _run_locked(profile, model, cfg: RunConfig, stop: threading.Event | None, locks: portlock.PortLocks, *,
-                open_data, open_config, status_out, live_out, on_status, web=None) -> RunSummary:
-    stop = stop or threading.Event()
-    status_out = status_out if status_out is not None else sys.stderr
-    dsp_cfg = DspConfig.from_profile(profile)
-    path = Path(cfg.session_path)
-    if path.exists():
-        raise ConfigError(f"--session {path}: already exists; choose a new file")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    data_port = _Tracked("data", profile.ports.data, open_data or (lambda: open_data_port(profile)), locks)
-    open_config = open_config or (lambda: open_config_port(profile))
-    meta = {"board": profile.name, "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
-            "hop_samples": dsp_cfg.hop_samples, "lag_samples": dsp_cfg.lag_samples, "data_port": profile.ports.data,
-            **cfg.metadata}
-    if getattr(model, "path", None) is not None:  # which model made the night, byte for byte (exports show it)
-        meta.setdefault("model_sha256", file_sha256(Path(model.path)))
-    core = EdgeCore(dsp_cfg, model, cfg.core)
-    live = LiveSink(cfg.live, stdout=live_out)
-    live = web.tee(live) if web is not None else live  # the browser view gets the same records
-    reader = FrameReader(data_port, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
-    writer = SessionWriter(path, meta)
-    store = _Store(writer, cfg.store_queue)
-    reconf = _Reconfigure(open_config, profile.cfg_path, cfg.reconfigure_backoff_first_s,
-                          cfg.reconfigure_backoff_max_s)
-    watch = _Watch(cfg)
-    counts: dict[str, int] = {}
-    blocks = [0, 0]
-    t_wall0 = time.monotonic()
-    stopped_by = "stop"
+class Runtime:
+    """The edge runtime as an object: ``start()`` (port locks, session file, threads, the
+    .cfg), ``step()`` (one pass of the processing loop; False once the run is over, and
+    ``stopped_by`` says why), ``stop()`` (drain, flush, close; returns the `RunSummary`).
+    Arguments as `run_edge`. ``stop()`` is to be called once ``start()`` returned, also after
+    an error in ``step()``; it releases the port locks last."""
 
-    def dispatch(outs: list[Output]) -> None:
-        for o in outs:
-            store.put(o)
-            if o.result is not None:
-                blocks[0] += 1
-                blocks[1] += int(o.result.block.excluded)
-                for m in result_messages(o.result):
-                    live.send(m)
-            elif o.event is not None:
-                counts[o.event.kind] = counts.get(o.event.kind, 0) + 1
-                live.send(event_message(o.event))
+    def __init__(self, profile, model, cfg: RunConfig, stop: threading.Event | None = None, *,
+                 open_data: Callable | None = None, open_config: Callable | None = None,
+                 status_out: TextIO | None = None, live_out: TextIO | None = None,
+                 on_status: Callable[[Status], None] | None = None, web=None):
+        self.profile, self.model, self.cfg, self.web = profile, model, cfg, web
+        self._stop_evt = stop or threading.Event()
+        self._open_data, self._open_config = open_data, open_config
+        self._status_out = status_out if status_out is not None else sys.stderr
+        self._live_out, self._on_status = live_out, on_status
+        self.dsp_cfg = DspConfig.from_profile(profile)
+        self.path = Path(cfg.session_path)
+        self.counts: dict[str, int] = {}  # session events by kind
+        self.ecg_blocks = 0
+        self.excluded_blocks = 0
+        self.stopped_by: str | None = None
+        self.summary: RunSummary | None = None
+        self._exit = contextlib.ExitStack()
 
-    def event(kind: str, detail: str, **kw) -> None:
-        dispatch([Output(event=SessionEvent(core.t_s, kind, detail, **kw))])
-
-    def status() -> Status:
-        v = core.last_vitals
-        size = sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
-        return Status(core.t_s, v.hr_bpm if v else float("nan"), v.br_bpm if v else float("nan"),
-                      v.quality if v else float("nan"), v.source if v else "-", core.frames_received,
-                      core.frames_lost, sum(counts.values()),
-                      blocks[1] * dsp_cfg.hop_samples / dsp_cfg.fs_hz,
-                      size / 1e6, core.latency.quantile_s(0.95), live.dropped, watch.alert(time.monotonic()))
-
-    try:
-        event("session", f"start: board {profile.name}, data port {profile.ports.data}")
-        reader.start()
-        if cfg.send_cfg:
-            port = open_config()
-            try:
-                send_cfg(port, profile.cfg_path)
-            finally:
-                port.close()
-        watch.started(time.monotonic())
-        next_status = time.monotonic() + cfg.status_interval_s
-        next_disk = time.monotonic()
-        while True:
-            now = time.monotonic()
-            if stop.is_set():
-                stopped_by = "signal"
-                break
-            if cfg.min_free_mb > 0 and now >= next_disk:
-                next_disk = now + 1.0
-                free_mb = shutil.disk_usage(path.parent).free / 1e6
-                if free_mb < cfg.min_free_mb:
-                    log.error("only %.0f MB free on the session's disk (< %.0f MB): stopping", free_mb,
-                              cfg.min_free_mb)
-                    event("disk", f"only {free_mb:.0f} MB free on the session's disk (guard {cfg.min_free_mb:.0f} MB):"
-                                  " session closed before the disk fills")
-                    stopped_by = "disk space"
-                    break
-            if cfg.seconds is not None and core.t_s + watch.silent_s(now) >= cfg.seconds:
-                # session time, and the wall clock while no frame comes: a module that never
-                # starts (or a port that never comes back) still ends the run
-                stopped_by = "seconds"
-                break
-            item = reader.get(0.05)
-            dispatch(core.idle() if item is None else core.feed(item))
-            now = time.monotonic()
-            kind = getattr(item, "kind", None)
-            if reader.last_frame_s is not None and reader.last_frame_s > watch.last_frame:
-                # the link's own arrival clock: a loop behind on its queue is no silent module
-                back = watch.frame(reader.last_frame_s)
-                if back is not None:
-                    event("watchdog", f"frames back after {back:.1f} s without any", duration_s=back)
-            if isinstance(item, RadarFrame):
-                reconf.cancel()
-            elif kind == DISCONNECT:
-                watch.disconnect(now)
-                if data_port.plain_pty:
-                    event("session", f"data port {profile.ports.data} is a pseudo-terminal and it is gone: its "
-                                     "name never comes back (a restarted simulator has new names; give the new "
-                                     "names, or stable symlinks); ending the run")
-                    stopped_by = "port lost"
-                    break
-            elif kind == RECONNECT:
-                watch.reconnect(now)
-            for why in watch.due(now, can_resend=cfg.send_cfg and not reconf.busy):
-                if why == "reconnect":
-                    log.warning("no frame %.1f s after reconnect: re-sending %s", cfg.reconfigure_after_s,
-                                profile.cfg_path)
-                    reconf.start("after reconnect")
-                else:
-                    silent = watch.silent_s(now, at_least_s=0.0)
-                    action = (f"re-sending the .cfg (re-send {watch.resends}; next after {watch.interval_s:.0f} s "
-                              "more)") if cfg.send_cfg else "not re-sending the .cfg (--no-cfg)"
-                    log.warning("watchdog: no frame for %.1f s: %s", silent, action)
-                    event("watchdog", f"no frame for {silent:.1f} s (sensor stopped, module reset or cable?): "
-                                      f"{action}", duration_s=silent)
-                    if cfg.send_cfg:
-                        reconf.start("by the watchdog")
-            while True:
+    # ------------------------------------------------------------------ start
+    def start(self) -> Runtime:
+        """Locks the ports (one tester, one radar: refused before anything touches the ports
+        or makes a file), opens the session, starts the reader and configures the module."""
+        locks = self._exit.enter_context(portlock.acquire({"config": self.profile.ports.config,
+                                                           "data": self.profile.ports.data}))
+        try:
+            self._build(locks)
+        except BaseException:
+            self._exit.close()
+            raise
+        try:
+            self._event("session", f"start: board {self.profile.name}, data port {self.profile.ports.data}")
+            self.reader.start()
+            if self.cfg.send_cfg:
+                port = self.open_config()
                 try:
-                    ok, detail = reconf.outcomes.get_nowait()
-                except queue.Empty:
-                    break
-                event("reconfigure", detail)
-            for text in web.markers() if web is not None else ():
-                event("marker", text)  # typed in the web view: an annotation in the exports
-            if cfg.status_interval_s > 0 and now >= next_status:
-                next_status += cfg.status_interval_s
-                st = status()
-                live.send(st.message())
-                if on_status is not None:
-                    on_status(st)
-                if status_out is not False:
-                    print(st.line(), file=status_out, flush=True)
-    finally:
-        silent = watch.silent_s(time.monotonic())  # before the slow part of the stop
-        reader.stop()
-        reconf.cancel(wait=True)  # the config UART is free for sensorStop below
-        while True:
-            try:
-                event("reconfigure", reconf.outcomes.get_nowait()[1])
-            except queue.Empty:
-                break
+                    send_cfg(port, self.profile.cfg_path)
+                finally:
+                    port.close()
+            self.watcher.started(time.monotonic())
+            self._next_status = time.monotonic() + self.cfg.status_interval_s
+            self._next_disk = time.monotonic()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _build(self, locks: portlock.PortLocks) -> None:
+        profile, cfg, dsp_cfg, path = self.profile, self.cfg, self.dsp_cfg, self.path
+        if path.exists():
+            raise ConfigError(f"--session {path}: already exists; choose a new file")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.data_port = _Tracked("data", profile.ports.data,
+                                  self._open_data or (lambda: open_data_port(profile)), locks)
+        self.open_config = self._open_config or (lambda: open_config_port(profile))
+        meta = {"board": profile.name, "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
+                "hop_samples": dsp_cfg.hop_samples, "lag_samples": dsp_cfg.lag_samples,
+                "data_port": profile.ports.data, **cfg.metadata}
+        if getattr(self.model, "path", None) is not None:  # which model made the night, byte for byte (exports show it)
+            meta.setdefault("model_sha256", file_sha256(Path(self.model.path)))
+        self.core = EdgeCore(dsp_cfg, self.model, cfg.core)
+        live = LiveSink(cfg.live, stdout=self._live_out)
+        self.live = self.web.tee(live) if self.web is not None else live  # the browser view gets the same records
+        self.reader = FrameReader(self.data_port, FrameDecoder(DecoderConfig.from_profile(profile)), cfg.reader)
+        self.writer = SessionWriter(path, meta)
+        self.store = _Store(self.writer, cfg.store_queue)
+        self.watcher = LinkWatcher(cfg, self.open_config, profile.cfg_path)
+        self._t_wall0 = time.monotonic()
+
+    # ------------------------------------------------------------------ loop
+    def step(self) -> bool:
+        """One pass: the stop conditions, one item from the link (or the idle work), the
+        watcher, web markers, the status line. False once the run is over."""
+        if self.stopped_by is not None:
+            return False
+        cfg, core, watcher = self.cfg, self.core, self.watcher
+        now = time.monotonic()
+        if self._stop_evt.is_set():
+            return self._over("signal")
+        if cfg.min_free_mb > 0 and now >= self._next_disk:
+            self._next_disk = now + 1.0
+            free_mb = shutil.disk_usage(self.path.parent).free / 1e6
+            if free_mb < cfg.min_free_mb:
+                log.error("only %.0f MB free on the session's disk (< %.0f MB): stopping", free_mb, cfg.min_free_mb)
+                self._event("disk", f"only {free_mb:.0f} MB free on the session's disk (guard "
+                                    f"{cfg.min_free_mb:.0f} MB): session closed before the disk fills")
+                return self._over("disk space")
+        if cfg.seconds is not None and core.t_s + watcher.silent_s(now) >= cfg.seconds:
+            # session time, and the wall clock while no frame comes: a module that never
+            # starts (or a port that never comes back) still ends the run
+            return self._over("seconds")
+        item = self.reader.get(0.05)
+        self._dispatch(core.idle() if item is None else core.feed(item))
+        now = time.monotonic()
+        self._watch_events(watcher.observe(item, self.reader.last_frame_s, now))
+        if isinstance(item, LinkEvent) and item.kind == DISCONNECT and self.data_port.plain_pty:
+            self._event("session", f"data port {self.profile.ports.data} is a pseudo-terminal and it is gone: its "
+                                   "name never comes back (a restarted simulator has new names; give the new "
+                                   "names, or stable symlinks); ending the run")
+            return self._over("port lost")
+        self._watch_events(watcher.poll(now))
+        self._markers()
+        if cfg.status_interval_s > 0 and now >= self._next_status:
+            self._next_status += cfg.status_interval_s
+            st = self.status()
+            self.live.send(st.message())
+            if self._on_status is not None:
+                self._on_status(st)
+            if self._status_out is not False:
+                print(st.line(), file=self._status_out, flush=True)
+        return True
+
+    def _over(self, why: str) -> bool:
+        self.stopped_by = why
+        return False
+
+    # ------------------------------------------------------------------ stop
+    def stop(self) -> RunSummary:
+        """Stops the reader, processes the frames already read, flushes the stitcher, writes
+        the 'session' stop event and closes the session; then releases the port locks."""
+        if self.summary is not None:
+            return self.summary
+        try:
+            self.summary = self._finish(self.stopped_by or "stop")
+        finally:
+            self._exit.close()
+        log.info("run finished: %s", self.summary)
+        return self.summary
+
+    def _finish(self, stopped_by: str) -> RunSummary:
+        cfg, core = self.cfg, self.core
+        silent = self.watcher.silent_s(time.monotonic())  # before the slow part of the stop
+        self.reader.stop()
+        self._watch_events(self.watcher.finish())  # the config UART is free for sensorStop below
         # frames already read are processed; none is left behind without an event
-        while (item := reader.get(0)) is not None:
-            if cfg.seconds is None or not (hasattr(item, "heatmap_iq") and core.t_s >= cfg.seconds):
-                dispatch(core.feed(item))
-        dispatch(core.finish())
-        for text in web.markers() if web is not None else ():
-            event("marker", text)
+        while (item := self.reader.get(0)) is not None:
+            if cfg.seconds is None or not (isinstance(item, RadarFrame) and core.t_s >= cfg.seconds):
+                self._dispatch(core.feed(item))
+        self._dispatch(core.finish())
+        self._markers()
         # a run that ends while no frame comes (module silent, port gone) lost those frames:
         # count them by the host clock, so the summary never says "0 lost" after a silent stretch
         if silent > 0:
-            missing = int(round(silent * dsp_cfg.fs_hz))
+            missing = int(round(silent * self.dsp_cfg.fs_hz))
             core.frames_lost += missing
-            event("drop", f"~{missing} frames missing by the host clock: no frame in the last {silent:.1f} s "
-                          f"of the run ({watch.state()})", count=missing, duration_s=silent)
+            self._event("drop", f"~{missing} frames missing by the host clock: no frame in the last {silent:.1f} s "
+                                f"of the run ({self.watcher.state()})", count=missing, duration_s=silent)
         if cfg.send_cfg and cfg.stop_sensor and stopped_by != "port lost":
-            _stop_sensor(open_config)
+            _stop_sensor(self.open_config)
         lat = core.latency
-        summary = RunSummary(path, core.frames_received, core.frames_lost, core.frames_filled, core.windows,
-                             blocks[0], blocks[1], dict(counts), reader.reconnects, lat.quantile_s(0.5),
-                             lat.quantile_s(0.95), lat.max_s, stopped_by, time.monotonic() - t_wall0)
-        event("session", f"stop ({stopped_by}): {core.frames_received} frames, {core.frames_lost} lost, "
-                         f"latency p50 {lat.quantile_s(0.5):.2f} s p95 {lat.quantile_s(0.95):.2f} s "
-                         f"max {lat.max_s:.2f} s")
-        store.close()
+        summary = RunSummary(self.path, core.frames_received, core.frames_lost, core.frames_filled, core.windows,
+                             self.ecg_blocks, self.excluded_blocks, dict(self.counts), self.reader.reconnects,
+                             lat.quantile_s(0.5), lat.quantile_s(0.95), lat.max_s, stopped_by,
+                             time.monotonic() - self._t_wall0)
+        self._event("session", f"stop ({stopped_by}): {core.frames_received} frames, {core.frames_lost} lost, "
+                               f"latency p50 {lat.quantile_s(0.5):.2f} s p95 {lat.quantile_s(0.95):.2f} s "
+                               f"max {lat.max_s:.2f} s")
+        self.store.close()
         try:
-            writer.close()
+            self.writer.close()
         except Exception as e:  # e.g. the disk is full: the error that stopped the run is the one to report
-            log.warning("session %s not closed cleanly: %s", path, e)
-        live.close()
-    log.info("run finished: %s", summary)
-    return summary
+            log.warning("session %s not closed cleanly: %s", self.path, e)
+        self.live.close()
+        return summary
 
+    # ------------------------------------------------------------------ outputs
+    def status(self) -> Status:
+        """The status line's figures now."""
+        core, dsp_cfg = self.core, self.dsp_cfg
+        v = core.last_vitals
+        size = sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
+        return Status(core.t_s, v.hr_bpm if v else float("nan"), v.br_bpm if v else float("nan"),
+                      v.quality if v else float("nan"), v.source if v else "-", core.frames_received,
+                      core.frames_lost, sum(self.counts.values()),
+                      self.excluded_blocks * dsp_cfg.hop_samples / dsp_cfg.fs_hz,
+                      size / 1e6, core.latency.quantile_s(0.95), self.live.dropped,
+                      self.watcher.alert(time.monotonic()))
 
-class _Watch:
-    """The link's health as the processing loop sees it (monotonic seconds): when the last
-    frame came, whether the port is gone, and when the .cfg is due again.
+    def _dispatch(self, outs: list[Output]) -> None:
+        for o in outs:
+            self.store.put(o)
+            if o.result is not None:
+                self.ecg_blocks += 1
+                self.excluded_blocks += int(o.result.block.excluded)
+                for m in result_messages(o.result):
+                    self.live.send(m)
+            elif o.event is not None:
+                self.counts[o.event.kind] = self.counts.get(o.event.kind, 0) + 1
+                self.live.send(event_message(o.event))
 
-    Re-send rules (`due`): after a 'reconnect' with no frame for ``reconfigure_after_s``
-    (a replug reset the module); otherwise, with the port present, no frame for
-    ``watchdog_s``, then again after 2x, 4x ... that interval (capped at
-    ``watchdog_max_s``) while the silence lasts. A silence counts as one only past
-    ``silence_floor_s`` (a gap shorter than that is a frame period or a slow loop)."""
+    def _event(self, kind: str, detail: str, **kw) -> None:
+        self._dispatch([Output(event=SessionEvent(self.core.t_s, kind, detail, **kw))])
 
-    silence_floor_s = 1.0
+    def _watch_events(self, events: list[WatchEvent]) -> None:
+        for e in events:
+            self._event(e.kind, e.detail, duration_s=e.duration_s)
 
-    def __init__(self, cfg: RunConfig):
-        self.cfg = cfg
-        self.last_frame: float | None = None
-        self.disconnected_at: float | None = None
-        self.reconnected_at: float | None = None
-        self.alerted = False
-        self.resends = 0
-        self.interval_s = cfg.watchdog_s or 0.0
-        self.next_at: float | None = None
-
-    def started(self, now: float) -> None:
-        self.last_frame = now
-        self._arm(now, first=True)
-
-    def _arm(self, now: float, first: bool = False) -> None:
-        w = self.cfg.watchdog_s
-        self.interval_s = (max(w, self.cfg.watchdog_first_s) if first else w) if w else 0.0
-        self.next_at = now + self.interval_s if w else None
-
-    def frame(self, now: float) -> float | None:
-        """A frame came; returns how long frames were missing if the watchdog had fired."""
-        back = now - self.last_frame if self.alerted and self.last_frame is not None else None
-        self.last_frame, self.disconnected_at, self.reconnected_at = now, None, None
-        self.alerted, self.resends = False, 0
-        self._arm(now)
-        return back
-
-    def disconnect(self, now: float) -> None:
-        self.disconnected_at = now
-
-    def reconnect(self, now: float) -> None:
-        self.disconnected_at, self.reconnected_at = None, now
-
-    def silent_s(self, now: float, at_least_s: float | None = None) -> float:
-        if self.last_frame is None:
-            return 0.0
-        s = now - self.last_frame
-        return s if s >= (self.silence_floor_s if at_least_s is None else at_least_s) else 0.0
-
-    def due(self, now: float, can_resend: bool) -> list[str]:
-        if self.last_frame is None or self.disconnected_at is not None:
-            return []  # the reader is reopening the port; the .cfg follows its return
-        ra = self.cfg.reconfigure_after_s
-        if self.reconnected_at is not None and ra is not None and self.cfg.send_cfg:
-            if can_resend and now - self.reconnected_at >= ra:
-                self.reconnected_at = None  # one re-send sequence per silent reconnect
-                self.next_at = now + max(self.interval_s, ra)
-                self.alerted = True
-                return ["reconnect"]
-            return []
-        if self.next_at is None or now < self.next_at or not (can_resend or not self.cfg.send_cfg):
-            return []
-        self.alerted = True
-        self.resends += 1
-        self.interval_s = min(self.cfg.watchdog_max_s, (self.cfg.watchdog_s or 0.0) * 2 ** self.resends)
-        self.next_at = now + self.interval_s
-        return ["watchdog"]
-
-    def state(self) -> str:
-        return "port gone" if self.disconnected_at is not None else "port open, module silent"
-
-    def alert(self, now: float) -> str:
-        """The status line's warning: empty while frames flow."""
-        if self.disconnected_at is not None:
-            return f"DISCONNECTED {now - self.disconnected_at:.0f} s"
-        s = self.silent_s(now)
-        if s <= 0:
-            return ""
-        resent = f", cfg re-sent {self.resends}x" if self.resends else ""
-        return f"NO FRAMES {s:.0f} s{resent}"
+    def _markers(self) -> None:
+        for text in self.web.markers() if self.web is not None else ():
+            self._event("marker", text)  # typed in the web view: an annotation in the exports
 
 
 def _stop_sensor(open_config: Callable) -> None:
