@@ -134,3 +134,18 @@ def test_bad_address_and_too_many_workers_are_one_line_errors(ray_local, dataset
                "--batch-size", "8"])
     err = capsys.readouterr().err
     assert rc == 2 and "--workers 3: the Ray cluster has 2 CPUs" in err and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_a_two_worker_run_resumes_bit_for_bit(ray_local, dataset, tmp_path):
+    tr, va = load_split(dataset, "train"), load_split(dataset, "val")
+    cfg = TrainConfig(epochs=2, batch_size=8, seed=3, warmup_epochs=1, model=ModelConfig(**TINY))
+    grads = RayGradients(2)
+    try:
+        a = fit(tr, va, tmp_path / "a", cfg, show_progress=False, gradients=grads)
+        fit(tr, va, tmp_path / "b", cfg, show_progress=False, gradients=grads, stop_after_epoch=1)  # "killed"
+        b = fit(tr, va, tmp_path / "b", cfg, show_progress=False, gradients=grads)
+    finally:
+        grads.close()
+    for wa, wb in zip(_weights(a.model_path), _weights(b.model_path)):
+        assert wa.tobytes() == wb.tobytes()
