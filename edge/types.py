@@ -16,10 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardioradar.errors import InputDataError
+from cardioradar.leads import LEADS, N_LEADS
 
-# Lead order of every 12-lead array in the edge (same as the simulator's truth).
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-N_LEADS = len(LEADS)
+# LEADS / N_LEADS (imported above): the lead order of every 12-lead array (cardioradar.leads).
 
 # SessionEvent kinds used by the edge. Strings (not an Enum) so they are stored as they
 # are; the link's own kinds (edge.link.types) are a subset. Other kinds are allowed.

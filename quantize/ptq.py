@@ -28,11 +28,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from cardioradar.errors import ConfigError, InputDataError  # noqa: E402
+from cardioradar.leads import LEADS as LEAD_ORDER  # noqa: E402
 from edge.dsp.tensor import FeatureLayout, ModelInputSpec, to_model_input  # noqa: E402
 from edge.infer import HEADS, ModelMetadata, TensorInfo, load_interpreter, metadata_path  # noqa: E402
 
 log = logging.getLogger(__name__)
-LEAD_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 Q15 = 32768.0
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cardioradar.leads import LEADS
 from edge.modelfile import IDENTIFIER, SCHEMA_VERSION, TENSOR_TYPES
 
 # (name, shape, dtype, scale, zero_point) of the contract's tensors; indices 0..3
@@ -137,7 +138,7 @@ def metadata(seed: int) -> dict:
     return {"format": "cardioradar-model/1", "source": f"synthetic (seed {seed}): no operators, not runnable",
             "input": inp, "outputs": {"ecg": t(1), "anchors": t(2), "cycle_s": t(3)},
             "heads": ["ecg", "anchors", "cycle_s"], "fs_hz": 100.0, "window_samples": 512, "hop_samples": 256,
-            "lead_order": ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"],
+            "lead_order": list(LEADS),
             "dsp": {"frame_rate_hz": 100.0, "window_samples": 512, "hop_samples": 256, "n_voxels": 4},
             "training": {"synthetic": True, "seed": seed}, "metrics": {}}
 

@@ -12,7 +12,8 @@ from typing import Protocol
 
 import numpy as np
 
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
+from cardioradar.leads import LEADS
+
 ECG_FS_HZ = 500.0  # sampling rate of the ECG ground truth
 
 

@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import InputDataError
+from cardioradar.leads import LEADS as LEADS_ORDER
+from cardioradar.leads import N_LEADS
 
 SPLITS = ("train", "val", "test")
-LEADS_ORDER = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
-N_LEADS = len(LEADS_ORDER)
 FORMAT_VERSION = 1
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 

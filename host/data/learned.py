@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import numpy as np
 
 from cardioradar.errors import ConfigError, InputDataError
+from cardioradar.leads import LEADS
 
 if TYPE_CHECKING:  # imported lazily at run time: the simulator is only needed to drive it
     from hardware_sim.subject.params import SubjectParams
@@ -46,7 +47,6 @@ MODEL_PATH = Path(__file__).resolve().parent / "assets" / "deepfake_ecg_g.onnx"
 FS_HZ = 500.0
 STRIP_SAMPLES = 5000  # 10 s at 500 Hz, the generator's fixed length
 GENERATED_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")  # the package's column order
-LEADS = ("I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6")
 # tanh output -> mV: the package writes int(out * 6000) in microvolts (units check in docs).
 TANH_TO_MV = 6.0
 _HP_CUTOFF_HZ = 0.5  # same baseline removal as hardware_sim's recorded drive
