@@ -89,60 +89,77 @@ def _sat16(v):
 
 
 @njit(cache=True)
-def fft_fixed_kernel(x, window, tw_re, tw_im, rev, log2n, out, re, im):
-    """One channel: x (n_adc, 2) int16 -> out (n_fft, 2) int16; re/im (n_fft,) int32 scratch."""
-    n_adc = x.shape[0]
-    n_fft = re.shape[0]
-    for i in range(n_fft):
-        re[i] = 0
-        im[i] = 0
-    rnd_w = 1 << (WIN_Q - GUARD_BITS - 1)
-    sh_w = WIN_Q - GUARD_BITS
-    for n in range(n_adc):
-        j = rev[n]
-        re[j] = (np.int32(x[n, 0]) * window[n] + rnd_w) >> sh_w
-        im[j] = (np.int32(x[n, 1]) * window[n] + rnd_w) >> sh_w
+def stage_twiddles(tw_re, tw_im, n_fft):
+    """(n_fft,) int64 each: the twiddle of butterfly k of the stage of half-size h at h + k,
+    i.e. tw[k n_fft / (2 h)] (contiguous per stage)."""
+    sw_re = np.zeros(n_fft, np.int64)
+    sw_im = np.zeros(n_fft, np.int64)
     half = 1
-    for _ in range(log2n):
+    while half < n_fft:
         step = n_fft // (2 * half)
-        for start in range(0, n_fft, 2 * half):
-            for k in range(half):
-                wr = np.int64(tw_re[k * step])
-                wi = np.int64(tw_im[k * step])
-                a = start + k
-                b = a + half
-                br = np.int64(re[b])
-                bi = np.int64(im[b])
-                tr = np.int32((br * wr - bi * wi + (1 << (TW_Q - 1))) >> TW_Q)
-                ti = np.int32((br * wi + bi * wr + (1 << (TW_Q - 1))) >> TW_Q)
-                ar = re[a]
-                ai = im[a]
-                re[a] = (ar + tr + 1) >> 1
-                im[a] = (ai + ti + 1) >> 1
-                re[b] = (ar - tr + 1) >> 1
-                im[b] = (ai - ti + 1) >> 1
+        for k in range(half):
+            sw_re[half + k] = tw_re[k * step]
+            sw_im[half + k] = tw_im[k * step]
         half *= 2
-    # data are DFT/N in Q23; output DFT / 2**OUT_SHIFT in LSB: shift by OUT_SHIFT + 8 - log2n
-    sh = OUT_SHIFT + GUARD_BITS - log2n
-    if sh > 0:
-        rnd = 1 << (sh - 1)
-        for i in range(n_fft):
-            out[i, 0] = _sat16((np.int64(re[i]) + rnd) >> sh)
-            out[i, 1] = _sat16((np.int64(im[i]) + rnd) >> sh)
-    else:
-        for i in range(n_fft):
-            out[i, 0] = _sat16(np.int64(re[i]) << (-sh))
-            out[i, 1] = _sat16(np.int64(im[i]) << (-sh))
+    return sw_re, sw_im
+
+
+# Channels transformed side by side: each butterfly's twiddle and index work serves _CH of them
+# (numba leaves the 8-wide loop scalar, but the per-butterfly overhead is shared: 73 -> 52 us per
+# 12-channel frame, with the twiddles stage by stage).
+_CH = 8
 
 
 @njit(cache=True)
 def fft_fixed_batch(x, window, tw_re, tw_im, rev, log2n, out):
-    """x (n_ch, n_adc, 2) int16 -> out (n_ch, n_fft, 2) int16, channel by channel."""
+    """x (n_ch, n_adc, 2) int16 -> out (n_ch, n_fft, 2) int16 (the formats of the module doc),
+    _CH channels at a time. Values stay below 2**25, so int64 scratch gives int32's results."""
+    n_ch, n_adc = x.shape[0], x.shape[1]
     n_fft = out.shape[1]
-    re = np.empty(n_fft, np.int32)
-    im = np.empty(n_fft, np.int32)
-    for c in range(x.shape[0]):
-        fft_fixed_kernel(x[c], window, tw_re, tw_im, rev, log2n, out[c], re, im)
+    re = np.zeros((n_fft, _CH), np.int64)
+    im = np.zeros((n_fft, _CH), np.int64)
+    sw_re, sw_im = stage_twiddles(tw_re, tw_im, n_fft)
+    rnd_w = 1 << (WIN_Q - GUARD_BITS - 1)
+    sh_w = WIN_Q - GUARD_BITS
+    rnd_t = np.int64(1 << (TW_Q - 1))
+    sh = OUT_SHIFT + GUARD_BITS - log2n
+    for c0 in range(0, n_ch, _CH):
+        m = min(_CH, n_ch - c0)
+        re[:, :] = 0
+        im[:, :] = 0
+        for n in range(n_adc):
+            j = rev[n]
+            for c in range(m):
+                re[j, c] = (np.int32(x[c0 + c, n, 0]) * window[n] + rnd_w) >> sh_w
+                im[j, c] = (np.int32(x[c0 + c, n, 1]) * window[n] + rnd_w) >> sh_w
+        half = 1
+        for _ in range(log2n):
+            for start in range(0, n_fft, 2 * half):
+                for k in range(half):
+                    wr = sw_re[half + k]
+                    wi = sw_im[half + k]
+                    ra, ia = re[start + k], im[start + k]
+                    rb, ib = re[start + k + half], im[start + k + half]
+                    for c in range(_CH):
+                        br = rb[c]
+                        bi = ib[c]
+                        tr = (br * wr - bi * wi + rnd_t) >> TW_Q
+                        ti = (br * wi + bi * wr + rnd_t) >> TW_Q
+                        ar = ra[c]
+                        ai = ia[c]
+                        ra[c] = (ar + tr + 1) >> 1
+                        ia[c] = (ai + ti + 1) >> 1
+                        rb[c] = (ar - tr + 1) >> 1
+                        ib[c] = (ai - ti + 1) >> 1
+            half *= 2
+        for i in range(n_fft):
+            for c in range(m):
+                if sh > 0:
+                    out[c0 + c, i, 0] = _sat16((re[i, c] + (1 << (sh - 1))) >> sh)
+                    out[c0 + c, i, 1] = _sat16((im[i, c] + (1 << (sh - 1))) >> sh)
+                else:
+                    out[c0 + c, i, 0] = _sat16(re[i, c] << (-sh))
+                    out[c0 + c, i, 1] = _sat16(im[i, c] << (-sh))
 
 
 def range_fft_fixed(adc: np.ndarray, tables: RangeFftTables) -> np.ndarray:
