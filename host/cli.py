@@ -225,6 +225,10 @@ def _scale_cli():
 
 
 def register_bench(bench) -> None:
+    from host.bench.cli import add_bench_edge, add_bench_flash
+
+    add_bench_edge(bench)  # `bench edge`
+    add_bench_flash(bench)  # `bench flash`
     _scale_cli().add_bench_fleet(bench)  # `bench fleet`
     from host.pullbench import add_bench_pull  # `bench pull`
 

@@ -58,7 +58,7 @@ def _timed_pull(agent, opener, connect, name: str, out: Path) -> tuple[float, ob
 
 def bench_pull(baud: int = 921600, serial_s: float = 20.0, tcp_s: float = 300.0, seed: int = 4111) -> dict:
     from edge.agent import health, tcp
-    from edge.agent.linksim import PtyLink
+    from host.linksim import PtyLink
     from edge.agent.port import open_link
     from edge.agent.server import Agent, AgentConfig
 

@@ -1,4 +1,4 @@
-"""`cardioradar quantize ...`: fixed-point analysis (host side)."""
+"""`cardioradar quantize ...` and `cardioradar bench dsp`: fixed-point analysis (host side)."""
 
 from __future__ import annotations
 
@@ -40,4 +40,39 @@ def _model(args) -> int:
     out = quantize_model(args.keras, args.data, args.out, n_calib=args.n_calib, seed=args.seed)
     meta = json.loads(out.with_suffix(".json").read_text())["metrics"]
     print(f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}")
+    return 0
+
+
+def register_bench(bench) -> None:
+    p = bench.add_parser("dsp", help="DSP chain (frames -> int8 windows + classical HR/BR) real-time factor on one core")
+    p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
+    p.add_argument("--frames", default=None,
+                   help="int16 frames (n, bins, virtual, 2) as .npy; default: a simulator recording (host only)")
+    p.add_argument("--preset", default="healthy-rest", help="subject preset of the simulator recording")
+    p.add_argument("--seed", type=int, default=7107, help="seed of the simulator recording")
+    p.add_argument("--seconds", type=float, default=60.0, help="length of the simulator recording")
+    p.add_argument("--json", action="store_true", help="last line: {\"rtf\", \"frames_per_s\", \"sqnr_db_min\"}")
+    p.set_defaults(func=_bench_dsp)
+
+
+def _bench_dsp(args) -> int:
+    from boards import load_profile
+    from edge.dsp.config import DspConfig
+    from quantize.dspbench import bench_dsp, load_frames
+
+    profile = load_profile(args.board)
+    frames = load_frames(args, profile)
+    res = bench_dsp(frames, profile)
+    from quantize.sqnr import run_report
+
+    class _Rec:  # the benchmarked frames, for the SQNR figure
+        preset, seed = "bench", args.seed
+
+    _Rec.frames = frames
+    sq = run_report(DspConfig.from_profile(profile), [_Rec])
+    print(f"dsp chain: {res['frames']} frames -> {res['windows']} windows in {res['seconds']:.3f} s on one core: "
+          f"{res['rtf']:.0f}x real time, {res['frames_per_s']:.0f} frames/s; worst kernel SQNR {sq.sqnr_db_min:.1f} dB")
+    if args.json:
+        print(json.dumps({"rtf": round(res["rtf"], 1), "frames_per_s": round(res["frames_per_s"], 1),
+                          "sqnr_db_min": round(sq.sqnr_db_min, 2)}))
     return 0

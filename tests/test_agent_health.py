@@ -20,11 +20,11 @@ import numpy as np
 import pytest
 
 from edge.agent import selfcheck
-from edge.agent.linksim import PtyLink
+from host.linksim import PtyLink
 from edge.store import SessionWriter
 from edge.types import RawFrame
 from host.bundle import build_bundle, generate_keys
-from host.bundle.collect import repo_root
+from host.bundle.collect import RUNTIME_PACKAGES, repo_root
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -83,7 +83,7 @@ def test_default_settings_flash_confirms_and_status_shows_the_verdict(tmp_path, 
 def _broken_source(dst: Path) -> Path:
     """A checkout whose runtime fails to import one module (bundle build refuses syntax errors)."""
     src = repo_root()
-    for pkg in ("edge", "boards", "cardioradar", "quantize", "host/bundle"):
+    for pkg in RUNTIME_PACKAGES:
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
     post = (src / "edge" / "post.py").read_text()

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from edge.agent.linksim import PtyLink
+from host.linksim import PtyLink
 from host.flash import board_status, open_agent
 
 pytestmark = pytest.mark.timeout(180)

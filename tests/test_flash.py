@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 
 from cardioradar.errors import DeviceTimeout, TransportError
-from edge.agent.bench import TFLITE_HEAD, make_bundle
+from host.bench.flash import TFLITE_HEAD, make_bundle
 from edge.agent.errors import Refused
-from edge.agent.linksim import PtyLink
+from host.linksim import PtyLink
 from edge.agent.protocol import Op
 from edge.agent.slots import SlotStore
 from edge.store import SessionReader, SessionWriter

@@ -12,7 +12,7 @@ import pytest
 
 from edge.agent.slots import SlotStore
 from host.bundle import build_bundle, generate_keys, read_manifest
-from host.bundle.collect import repo_root
+from host.bundle.collect import RUNTIME_PACKAGES, repo_root
 from host.flash import board_status, flash, open_agent
 from test_agent_health import DefaultAgent
 
@@ -22,7 +22,7 @@ SHIPPED = repo_root() / "boards" / "models" / "cardioradar_int8.tflite"
 
 def _code_copy(dst: Path) -> Path:
     src = repo_root()
-    for pkg in ("edge", "boards", "cardioradar", "quantize", "host/bundle"):
+    for pkg in RUNTIME_PACKAGES:
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
     (dst / "edge" / "post.py").write_text((src / "edge" / "post.py").read_text() + "\n# a code-only update\n")

@@ -9,7 +9,7 @@ import tarfile
 
 import pytest
 
-from edge.agent.bench import make_bundle
+from host.bench.flash import make_bundle
 from edge.agent.errors import Refused
 from host.bundle import build_bundle, check_header, generate_keys
 from host.flash import board_status, flash, open_agent

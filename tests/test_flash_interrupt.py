@@ -37,7 +37,7 @@ import numpy as np
 import pytest
 from test_flash import MODEL_BYTES, AgentRig
 
-from edge.agent.bench import make_bundle
+from host.bench.flash import make_bundle
 from host.flash import CHUNK_BYTES, FlashResult, flash, hello
 
 pytestmark = pytest.mark.timeout(400)

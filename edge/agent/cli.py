@@ -85,37 +85,13 @@ def agent_cmd(args: argparse.Namespace) -> int:
     if not args.pty:
         serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
         return 0
-    from edge.agent.linksim import PtyLink
+    # A development mode (an agent on this machine, the cable a host-side pty pair): the board
+    # never runs it. The one upward import left in edge (tests/test_layers.py lists it).
+    from host.linksim import PtyLink
 
     with PtyLink(args.baud) as link:
         print(json.dumps({"host_port": link.host_port}) if args.json else link.host_port, flush=True)
         print(f"agent on a pty pair paced at {args.baud} baud: use --port {link.host_port} on the host side "
               "(Ctrl-C stops it)", file=sys.stderr, flush=True)
         serve(agent, stop=stop, opener=lambda: open_link(link.board_port, args.baud))
-    return 0
-
-
-def add_bench_parser(bench) -> None:
-    p = bench.add_parser("flash", help="flash a realistic bundle over a pty paced at 921600 baud: effective kbit/s")
-    p.add_argument("--baud", type=int, default=921600)
-    p.add_argument("--model-kb", type=int, default=256, help="synthetic model size (default 256 kB; the bundle adds the runtime sources)")
-    p.add_argument("--seed", type=int, default=9151)
-    p.add_argument("--json", action="store_true", help='last line: {"effective_kbps", "link_kbps", "delta_ratio", "delta_sent_ratio"}')
-    p.set_defaults(func=bench_cmd)
-
-
-def bench_cmd(args: argparse.Namespace) -> int:
-    from edge.agent.bench import bench_flash
-
-    res = bench_flash(args.baud, args.model_kb * 1024, args.seed)
-    print(f"flash bench: {res['size_bytes']} byte bundle, {res['wire_bytes']} bytes on the wire, "
-          f"{res['upload_s']:.2f} s upload+verify: effective {res['effective_kbps']:.0f} kbit/s "
-          f"over a {res['link_kbps']:.0f} kbit/s link (8N1 payload rate {res['link_payload_kbps']:.0f} kbit/s)")
-    d = res["delta"]
-    print(f"code-only update: {d['size_bytes']} byte bundle, {d['sent_bytes']} bytes sent, {d['copied_bytes']} "
-          f"taken from the board's files, {d['wire_bytes']} bytes on the wire: delta_ratio {res['delta_ratio']:.3f} "
-          f"of the full bundle's {res['wire_bytes']} wire bytes")
-    if args.json:
-        print(json.dumps({"effective_kbps": res["effective_kbps"], "link_kbps": res["link_kbps"],
-                          "delta_ratio": res["delta_ratio"], "delta_sent_ratio": res["delta_sent_ratio"]}))
     return 0

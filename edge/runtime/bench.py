@@ -1,4 +1,5 @@
-"""`cardioradar bench edge`: the whole runtime on one core, replaying a recorded data-UART stream.
+"""`cardioradar bench edge`, the board half: the whole runtime on one core, replaying a recorded
+data-UART stream (the host half, ``host.bench.edge``, records the stream and runs this).
 
 The recording's ``frames.bin`` is fed to the link decoder in 8 KiB reads (as the reader
 thread does), then through `EdgeCore` (DSP, model, stitching, post-processing) into a
@@ -18,13 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from cardioradar.errors import ConfigError, InputDataError
+from cardioradar.errors import InputDataError
 
 READ_BYTES = 8192
 
@@ -95,39 +95,6 @@ class _ReplayClock:
 
     def now(self) -> float:
         return self._arrival + (time.perf_counter() - self._fed)
-
-
-def bench_edge(profile, model_path: str | None = None, recording: Path | None = None, *,
-               seconds: float = 120.0, seed: int = 7108) -> dict:
-    """Record (when no recording is given) and replay in a child process; returns its figures.
-    The DSP kernels are built ahead of time first unless they are current or
-    ``$CARDIORADAR_DSP_BACKEND`` is ``jit`` (``edge.dsp.backend``)."""
-    _ensure_aot_kernels()
-    with tempfile.TemporaryDirectory() as tmp:
-        if recording is None:
-            from hardware_sim.record import record_session  # host only: the board passes --recording
-
-            recording = Path(tmp) / "rec"
-            record_session(recording, seconds, "healthy-rest", seed=seed, mode="fast", board=profile)
-        cmd = [sys.executable, "-m", "edge.runtime.bench", str(recording), "--board", str(profile.path)]
-        if model_path:
-            cmd += ["--model", str(model_path)]
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        raise ConfigError(f"bench edge: the replay failed (exit {proc.returncode}): {' | '.join(tail)}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _ensure_aot_kernels() -> None:
-    from edge.dsp import backend
-
-    if os.environ.get(backend.ENV, "auto") == "jit" or backend.load_aot()[0] is not None:
-        return
-    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        tail = proc.stderr.strip().splitlines()[-3:]
-        raise ConfigError(f"bench edge: building the AOT DSP kernels failed (exit {proc.returncode}): {' | '.join(tail)}")
 
 
 def main(argv: list[str] | None = None) -> int:

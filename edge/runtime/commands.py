@@ -1,4 +1,4 @@
-"""Handlers of `cardioradar edge run`, `cardioradar view` and `cardioradar bench edge`.
+"""Handlers of `cardioradar edge run` and `cardioradar view`.
 
 Each builds its configuration from the arguments and calls one library function.
 """
@@ -113,31 +113,4 @@ def view_cmd(args) -> int:
 
     run_view(args.source, ViewConfig(lead=args.lead, span_s=args.seconds, width=args.width,
                                      height=args.height, redraw=not args.once))
-    return 0
-
-
-def add_bench_args(p) -> None:
-    p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
-    p.add_argument("--model", default=None, help="model .tflite (default: the profile's model)")
-    p.add_argument("--recording", type=Path, default=None,
-                   help="a `sim record` folder (its frames.bin is replayed); default: 120 s recorded now (host only)")
-    p.add_argument("--seconds", type=number("--seconds", gt=0, unit="s"), default=120.0,
-                   help="length of the default recording")
-    p.add_argument("--seed", type=int, default=7108)
-    p.add_argument("--json", action="store_true",
-                   help='last line: {"rtf": x, "peak_rss_mb": y, "latency_ms_p95": z, "backend": "aot"|"jit"}')
-
-
-def bench_cmd(args) -> int:
-    from boards import load_profile
-    from edge.runtime.bench import bench_edge
-
-    res = bench_edge(load_profile(args.board), args.model, args.recording, seconds=args.seconds, seed=args.seed)
-    print(f"edge runtime: {res['session_s']:.0f} s of stream in {res['wall_s']:.2f} s on one core: "
-          f"{res['rtf']:.1f}x real time (goal >= 50x); peak RSS {res['peak_rss_mb']:.0f} MB (goal <= 120 MB); "
-          f"latency p95 {res['latency_ms_p95']:.0f} ms (frame arrival -> ECG available, replayed at real-time "
-          f"pace; algorithmic part {res['algorithmic_latency_ms']:.0f} ms); DSP kernels: {res['backend']}", flush=True)
-    if args.json:
-        print(json.dumps({"rtf": round(res["rtf"], 1), "peak_rss_mb": round(res["peak_rss_mb"], 1),
-                          "latency_ms_p95": round(res["latency_ms_p95"], 1), "backend": res["backend"]}))
     return 0

@@ -13,11 +13,11 @@ import tempfile
 import threading
 from pathlib import Path
 
-from edge.agent import bundles, health
-from edge.agent.linksim import UART_BITS_PER_BYTE, PtyLink
+from edge.agent import health
 from edge.agent.port import open_link
-from edge.agent.synthmodel import synthetic_model
 from edge.agent.server import Agent, AgentConfig, serve
+from edge.agent.synthmodel import synthetic_model
+from host.linksim import UART_BITS_PER_BYTE, PtyLink
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ TFLITE_HEAD = b"TFL3"  # the FlatBuffer file identifier, at bytes 4..8 of every 
 def make_bundle(out_dir: Path, board: str, model_bytes: int, seed: int, *, security_counter: int = 1,
                 key: Path | None = None) -> Path:
     """A signed bundle (this repository's runtime sources + a synthetic model) for ``board``."""
-    api = bundles.api()
+    import host.bundle as api  # cryptography: imported when a bundle is made
     out_dir.mkdir(parents=True, exist_ok=True)
     if key is None:
         key, _ = api.generate_keys(out_dir / "keys")
@@ -76,11 +76,11 @@ def _code_only_update(tmp: Path, bundle: Path, seed: int) -> Path:
     built from a copy of this tree's runtime packages, same model, counter one higher."""
     import shutil
 
-    from host.bundle.collect import repo_root
+    import host.bundle as api  # cryptography: imported when a bundle is made
+    from host.bundle.collect import RUNTIME_PACKAGES, repo_root
 
-    api = bundles.api()
     src, dst = repo_root(), tmp / "code-only-src"
-    for pkg in ("edge", "boards", "cardioradar", "quantize", "host/bundle"):
+    for pkg in RUNTIME_PACKAGES:
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
     post = dst / "edge" / "post.py"
