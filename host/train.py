@@ -186,7 +186,7 @@ class Trainer:
 
     def __init__(self, cfg: TrainConfig, steps_per_epoch: int, gradients=None):
         """``gradients``: where a batch's gradients are computed (``host.scale.train.RayGradients``:
-        on Ray workers); None: here, in one ``tf.function`` with the update."""
+        on Ray workers); None: here, by ``_grads_fn``, the same function the workers run."""
         self.cfg, self.gradients = cfg, gradients
         self.model = build_model(cfg.model)
         self.train_model = self.model
