@@ -35,12 +35,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 from cardioradar.errors import ConfigError, InputDataError  # noqa: E402
-from edge.dsp.tensor import FeatureLayout, ModelInputSpec, to_model_input  # noqa: E402
+from edge.dsp.tensor import Q15_SCALE, FeatureLayout, ModelInputSpec, to_model_input  # noqa: E402
 from edge.infer import ModelMetadata, load_interpreter, metadata_path  # noqa: E402
 
 log = logging.getLogger(__name__)
 WINDOW, N_VOXELS, N_CH = 512, 4, 3
-Q15 = 32768.0
 
 
 @dataclass(frozen=True)
@@ -97,7 +96,7 @@ def load_calibration(calib: str | Path, n: int, seed: int) -> tuple[np.ndarray, 
     elif p.suffix == ".npy" and p.is_file():
         x = np.load(p, allow_pickle=False)
         if x.dtype.kind == "f":
-            x = np.clip(np.round(x * Q15), -32768, 32767).astype(np.int16)
+            x = np.clip(np.round(x * Q15_SCALE), -32768, 32767).astype(np.int16)
     else:
         raise ConfigError(f"calibration {p}: expected a dataset folder or a .npy file")
     if x.ndim != 4 or x.shape[1:] != (WINDOW, N_VOXELS, N_CH) or x.dtype != np.int16 or not len(x):
@@ -160,7 +159,7 @@ def _run_tflite(path: Path, x_q15: np.ndarray) -> tuple[dict[str, np.ndarray], o
             scale, zp = d_in["quantization"]
             xi = to_model_input(x, ModelInputSpec(scale, zp, FeatureLayout(WINDOW, N_VOXELS, 100.0)))
         else:
-            xi = x.astype(np.float32) / Q15
+            xi = x.astype(np.float32) / Q15_SCALE
         interp.set_tensor(d_in["index"], xi.reshape(d_in["shape"]))
         interp.invoke()
         for h, d in outs.items():
@@ -180,7 +179,7 @@ def _onnx_heads(onnx_path: Path, x_q15: np.ndarray) -> dict[str, np.ndarray]:
     name = sess.get_inputs()[0].name
     res: dict[str, list] = {}
     for x in x_q15:
-        ncw = (x.astype(np.float32) / Q15).reshape(1, WINDOW, -1).transpose(0, 2, 1)
+        ncw = (x.astype(np.float32) / Q15_SCALE).reshape(1, WINDOW, -1).transpose(0, 2, 1)
         for y in sess.run(None, {name: np.ascontiguousarray(ncw)}):
             y = y[0]
             head = ("ecg" if y.ndim == 2 and 12 in y.shape else "anchors" if y.size == WINDOW else
@@ -213,7 +212,7 @@ def convert_onnx(onnx_path: str | Path, out_dir: str | Path, calib: str | Path, 
     work = out / "onnx2tf"
     work.mkdir(parents=True, exist_ok=True)
     calib_path = work / "calibration_nwc.npy"  # onnx2tf's layout: (N, 512, 12), real values
-    np.save(calib_path, (x_q15.astype(np.float32) / Q15).reshape(len(x_q15), WINDOW, -1))
+    np.save(calib_path, (x_q15.astype(np.float32) / Q15_SCALE).reshape(len(x_q15), WINDOW, -1))
     f32_src, i8_src = run_onnx2tf(onnx_path, work, input_name, calib_path)
     f32, i8 = out / f"{onnx_path.stem}_float32.tflite", out / f"{onnx_path.stem}_int8.tflite"
     shutil.copyfile(f32_src, f32)

@@ -479,6 +479,8 @@ def _keras_predictor(model_path: str) -> tuple[Predictor, dict, str]:
         raise ConfigError(f"--model {model_path}: no such file")
     from tf_keras import models  # host only: TensorFlow is not on the board
 
+    from edge.dsp.tensor import Q15_SCALE
+
     model = models.load_model(str(path), compile=False)
     meta_path = path.with_suffix(".json")
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
@@ -486,7 +488,7 @@ def _keras_predictor(model_path: str) -> tuple[Predictor, dict, str]:
         log.warning("%s: no metadata beside it: the held-out check cannot refuse its training seed", path)
 
     def predict_float(features_q15: np.ndarray):
-        ecg, anchors, cycle = model.predict(features_q15.astype(np.float32) / 32768.0, batch_size=64, verbose=0)
+        ecg, anchors, cycle = model.predict(features_q15.astype(np.float32) / Q15_SCALE, batch_size=64, verbose=0)
         return np.asarray(ecg), np.asarray(anchors), np.asarray(cycle).reshape(-1)
 
     return predict_float, meta, str(path)

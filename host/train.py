@@ -40,11 +40,11 @@ import tf_keras as keras  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from cardioradar.errors import ConfigError  # noqa: E402
+from edge.dsp.tensor import Q15_SCALE  # noqa: E402
 from host import mtl  # noqa: E402
 from host.model import BOTTLENECK, TASKS, ModelConfig, build_model, split_variables  # noqa: E402
 
 log = logging.getLogger(__name__)
-Q15 = 32768.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ class Arrays:
         """``ws``: ``host.data.format.WindowSet`` (or anything with its fields)."""
         ecg = np.asarray(ws.ecg_mv, np.float32)
         mask = np.isfinite(ecg)
-        return cls(np.asarray(ws.features_q15, np.float32) / Q15, np.where(mask, ecg, 0.0).astype(np.float32),
+        return cls(np.asarray(ws.features_q15, np.float32) / Q15_SCALE, np.where(mask, ecg, 0.0).astype(np.float32),
                    mask.astype(np.float32), np.asarray(ws.anchors, np.float32),
                    np.asarray(ws.cycle_s, np.float32).reshape(-1, 1))
 

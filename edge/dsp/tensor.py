@@ -18,6 +18,7 @@ from edge.dsp.backend import kernel
 from fixedpoint.formats import quantized_multiplier, round_shift
 
 CHANNELS = ("phase_dd", "i_dd", "q_dd")
+Q15_SCALE = 2.0**15  # a Q15 feature's real value is q15 / Q15_SCALE, in [-1, 1)
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def to_model_input(features_q15: np.ndarray, spec: ModelInputSpec) -> np.ndarray
         raise ConfigError(
             f"model input: expected features (T, V, C) = {(lay.window_samples, lay.n_voxels, len(idx))}, got {f.shape}"
         )
-    mult, shift = quantized_multiplier(1.0 / (spec.scale * 2.0**15))
+    mult, shift = quantized_multiplier(1.0 / (spec.scale * Q15_SCALE))
     if 31 - shift < 1:
         raise ConfigError(f"model input scale {spec.scale}: too small for Q15 features")
     q = quantize_int8_q15(np.ascontiguousarray(f).ravel(), mult, shift, spec.zero_point).reshape(f.shape)
