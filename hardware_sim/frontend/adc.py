@@ -55,7 +55,7 @@ def leakage_if(tx_m, rx_m, chirp_tx, n_adc, f0_hz, slope, t0_s, dt_s, amp_lsb, e
     return out
 
 
-_LANES = 8  # samples advanced together by the recurrence (independent chains: SIMD, no latency stall)
+_LANES = 8  # samples advanced together by the recurrence per tone (independent chains, no latency stall)
 
 
 @njit(cache=True)
@@ -69,7 +69,8 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
     n_pad = -(-n_adc // _LANES) * _LANES
     acc_r = np.empty(n_pad)
     acc_i = np.empty(n_pad)
-    lanes = np.empty((4, _LANES))  # z re, z im, step re, step im of the 8 chains
+    n_m = n_s * _LANES  # lanes: 8 chains per scatterer
+    st = np.empty((6, n_m))  # per lane: z re, z im, step re, step im, Q re, Q im
     rt0 = np.empty(n_s)
     rt1 = np.empty(n_s)
     noise = np.zeros(2 * n_chirps * n_rx * n_adc)
@@ -94,7 +95,19 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
                     tau0 = (rt0[s] + rr0) / C_M_PER_S
                     a = ((rt1[s] + rr1) / C_M_PER_S - tau0) / span
                     amp = amp_k_lsb * refl[f, s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
-                    _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
+                    _tone_lanes(st, s * _LANES, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
+                # every scatterer's lanes step together (one vectorized loop); each sample
+                # still sums the tones in scatterer order, as one tone after the other did
+                for n0 in range(0, n_pad, _LANES):
+                    for l in range(_LANES):
+                        yr = acc_r[n0 + l]
+                        yi = acc_i[n0 + l]
+                        for s in range(n_s):
+                            yr += st[0, s * _LANES + l]
+                            yi += st[1, s * _LANES + l]
+                        acc_r[n0 + l] = yr
+                        acc_i[n0 + l] = yi
+                    _step_lanes(st)
                 g = rot[c * n_rx + r]
                 base = 2 * (c * n_rx + r) * n_adc
                 for n in range(n_adc):
@@ -105,8 +118,9 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
 
 
 @njit(cache=True)
-def _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s):
-    """acc[n] += amp exp(j (ph0 + ph1 n + ph2 n^2)) for n < len(acc) (a multiple of _LANES).
+def _tone_lanes(lanes, col, amp, tau0, a, f0_hz, slope, t0_s, dt_s):
+    """Lanes col .. col + _LANES - 1 of ``lanes`` (6, n) start the tone
+    amp exp(j (ph0 + ph1 n + ph2 n^2)): lane l holds sample l, its step and Q (``_step_lanes``).
 
     The first _LANES samples come from the two-multiply recurrence z *= w, w *= w2; after that
     each lane l steps by _LANES samples: z_{n+L} = z_n W_n, W_{n+L} = W_n Q with
@@ -122,8 +136,8 @@ def _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
     w2 = complex(math.cos(2.0 * ph2), math.sin(2.0 * ph2))
     big = complex(1.0, 0.0)  # product of the first L steps: W_0
     for l in range(_LANES):
-        lanes[0, l] = z.real
-        lanes[1, l] = z.imag
+        lanes[0, col + l] = z.real
+        lanes[1, col + l] = z.imag
         big *= w
         z *= w
         w *= w2
@@ -138,19 +152,22 @@ def _add_chirp_tone(acc_r, acc_i, lanes, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
         q *= q
         m *= 2
     for l in range(_LANES):
-        lanes[2, l] = big.real
-        lanes[3, l] = big.imag
+        lanes[2, col + l] = big.real
+        lanes[3, col + l] = big.imag
+        lanes[4, col + l] = q.real
+        lanes[5, col + l] = q.imag
         big *= w2_l
-    qr, qi = q.real, q.imag
-    for n0 in range(0, acc_r.shape[0], _LANES):
-        for l in range(_LANES):
-            zr, zi, sr, si = lanes[0, l], lanes[1, l], lanes[2, l], lanes[3, l]
-            acc_r[n0 + l] += zr
-            acc_i[n0 + l] += zi
-            lanes[0, l] = zr * sr - zi * si
-            lanes[1, l] = zr * si + zi * sr
-            lanes[2, l] = sr * qr - si * qi
-            lanes[3, l] = sr * qi + si * qr
+
+
+@njit(cache=True)
+def _step_lanes(lanes):
+    """Every lane one step on: z *= W, W *= Q (the operations of a complex multiply)."""
+    for m in range(lanes.shape[1]):
+        zr, zi, sr, si, qr, qi = lanes[0, m], lanes[1, m], lanes[2, m], lanes[3, m], lanes[4, m], lanes[5, m]
+        lanes[0, m] = zr * sr - zi * si
+        lanes[1, m] = zr * si + zi * sr
+        lanes[2, m] = sr * qr - si * qi
+        lanes[3, m] = sr * qi + si * qr
 
 
 @njit(cache=True)
