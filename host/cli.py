@@ -7,6 +7,7 @@ wfdb, TensorFlow) happen inside handlers so `cardioradar --help` stays fast.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 
 log = logging.getLogger(__name__)
@@ -263,3 +264,29 @@ def register(sub: argparse._SubParsersAction) -> None:
             p.set_defaults(func=_missing(e))
             continue
         p.set_defaults(func=handler)
+    _add_quantize_model(sub)
+
+
+def _add_quantize_model(sub: argparse._SubParsersAction) -> None:
+    """`quantize model` under quantize.cli's `quantize` (its report needs the host's dataset
+    reader, scorer and MAC counter, and quantize imports nothing of host)."""
+    if "quantize" not in sub.choices:  # an install without quantize
+        return
+    q = sub.choices["quantize"]
+    s = next(a for a in q._actions if isinstance(a, argparse._SubParsersAction))
+    m = s.add_parser("model", help="full-integer int8 TFLite of a Keras model + metadata + float-vs-int8 report")
+    m.add_argument("--keras", required=True, help="model.keras from `cardioradar train`")
+    m.add_argument("--data", required=True, help="dataset folder (calibration: train split; report: test split)")
+    m.add_argument("--out", required=True, help="output .tflite; the metadata goes beside it as .json")
+    m.add_argument("--n-calib", type=int, default=256, help="representative windows from the train split")
+    m.add_argument("--seed", type=int, default=0, help="seed of the representative windows' choice")
+    m.set_defaults(func=_quantize_model)
+
+
+def _quantize_model(args: argparse.Namespace) -> int:
+    from host.ptqreport import quantize_model
+
+    out = quantize_model(args.keras, args.data, args.out, n_calib=args.n_calib, seed=args.seed)
+    meta = json.loads(out.with_suffix(".json").read_text())["metrics"]
+    print(f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}")
+    return 0

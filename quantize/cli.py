@@ -17,13 +17,7 @@ def register(sub) -> None:
     p.add_argument("--seconds", type=float, default=20.0, help="length of each recording")
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.set_defaults(func=_sqnr)
-    m = s.add_parser("model", help="full-integer int8 TFLite of a Keras model + metadata + float-vs-int8 report")
-    m.add_argument("--keras", required=True, help="model.keras from `cardioradar train`")
-    m.add_argument("--data", required=True, help="dataset folder (calibration: train split; report: test split)")
-    m.add_argument("--out", required=True, help="output .tflite; the metadata goes beside it as .json")
-    m.add_argument("--n-calib", type=int, default=256, help="representative windows from the train split")
-    m.add_argument("--seed", type=int, default=0, help="seed of the representative windows' choice")
-    m.set_defaults(func=_model)
+    # `quantize model` is added by host.cli: its accuracy report needs host's scorer and datasets.
 
 
 def _sqnr(args) -> int:
@@ -32,15 +26,6 @@ def _sqnr(args) -> int:
     report = simulator_report(args.board, tuple(args.presets), args.seed, args.seconds)
     print(json.dumps(report.to_json()) if args.json else format_table(report))
     return 0 if report.passed else 1
-
-
-def _model(args) -> int:
-    from quantize.ptq import quantize_model
-
-    out = quantize_model(args.keras, args.data, args.out, n_calib=args.n_calib, seed=args.seed)
-    meta = json.loads(out.with_suffix(".json").read_text())["metrics"]
-    print(f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}")
-    return 0
 
 
 def register_bench(bench) -> None:

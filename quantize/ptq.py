@@ -12,7 +12,8 @@ The accuracy report compares float Keras and the int8 interpreter on the *test* 
 (held-out subjects), feeding the int8 model exactly what the board feeds it (the DSP's
 Q15 -> int8 rule), scored by the one scorer ``host.scoring`` that `cardioradar eval` uses
 (the board's stitcher and R peaks; PCC, RMSE, R-peak error, IBI, MDR, HR and PPI error,
-medians across subjects), plus the float-vs-int8 agreement of the ECG outputs and the
+medians across subjects; handed down by ``host.ptqreport``, as quantize sits below host and
+imports none of it), plus the float-vs-int8 agreement of the ECG outputs and the
 relative difference of every metric.
 """
 
@@ -21,7 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,6 +36,17 @@ from edge.dsp.tensor import Q15_SCALE, FeatureLayout, ModelInputSpec, to_model_i
 from edge.infer import HEADS, ModelMetadata, TensorInfo, load_interpreter, metadata_path  # noqa: E402
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HostTools:
+    """What the report needs from the host layer, handed in by it: the dataset reader, the one
+    scorer (``accuracy(ecg, anchors, cycle, window_set, fs_hz, hop) -> dict``), the MAC counter."""
+    read_manifest: Callable[[Path], dict]
+    load_split: Callable[[Path, str], object]
+    accuracy: Callable[..., dict]
+    macs_per_window: Callable[[object], int]
+    macs_per_second: Callable[[object, float, int], float]
 
 
 def representative_windows(features_q15: np.ndarray, n: int, seed: int) -> np.ndarray:
@@ -106,23 +120,6 @@ COMPARED = ("pcc_median", "rmse_mv_median", "rpeak_err_ms_median", "ibi_mae_ms_m
             "ppi_err_ms_median")
 
 
-def accuracy(ecg_pred: np.ndarray, anchors_pred: np.ndarray, cycle_pred: np.ndarray, ws, fs_hz: float,
-             hop_samples: int | None = None) -> dict:
-    """The one scorer's metrics (``host.scoring``, as `cardioradar eval` computes them): per
-    held-out subject, the windows joined by the board's CrossFadeStitcher, R peaks from
-    edge.post, then medians across subjects. ecg_pred float (N, T, 12) mV; anchors_pred (N, T);
-    cycle_pred (N,) s; ``ws``: the ``WindowSet`` with the truth; ``hop_samples``: the DSP's hop."""
-    from host import scoring  # host-side report; the board never imports this module
-
-    hop = int(hop_samples) if hop_samples else ecg_pred.shape[1] // 2
-    subjects = scoring.score_windows(ws, ecg_pred, anchors_pred, np.asarray(cycle_pred).reshape(-1),
-                                     fs_hz=fs_hz, hop_samples=hop)
-    out = scoring.summarise(subjects)
-    out["per_lead"] = scoring.per_lead(subjects)
-    out["per_condition"] = scoring.per_condition(subjects)
-    return scoring.json_clean(out)
-
-
 def relative_diff(int8: dict, flt: dict, keys=COMPARED) -> dict:
     """(int8 - float) / |float| per metric; None where float is 0 or missing."""
     out = {}
@@ -169,13 +166,12 @@ def training_summary(manifest: dict, keras_model_path: Path) -> dict:
 
 
 def quantize_model(keras_model_path: str | Path, dataset_dir: str | Path, out_path: str | Path, *,
-                   n_calib: int = 256, seed: int = 0) -> Path:
+                   tools: HostTools, n_calib: int = 256, seed: int = 0) -> Path:
     """Keras model -> full-integer int8 ``out_path`` (.tflite) + metadata ``<out>.json`` with the
     float-vs-int8 accuracy report on the dataset's test split. Returns ``out_path``."""
     import tf_keras as keras
 
-    from host.data.format import load_split, read_manifest
-
+    read_manifest, load_split, accuracy = tools.read_manifest, tools.load_split, tools.accuracy
     keras_model_path, out_path = Path(keras_model_path), Path(out_path)
     if not keras_model_path.exists():
         raise ConfigError(f"--keras {keras_model_path}: no such model")
@@ -210,8 +206,7 @@ def quantize_model(keras_model_path: str | Path, dataset_dir: str | Path, out_pa
                "int8_vs_float": {"ecg_corr": agree, "ecg_max_abs_diff_mv": float(np.max(np.abs(ef - e8))),
                                  "anchors_max_abs_diff": float(np.max(np.abs(af - a8))),
                                  "metric_rel_diff": relative_diff(rep_8, rep_f)}}
-    from host.model import macs_per_second, macs_per_window
-
+    macs_per_second, macs_per_window = tools.macs_per_second, tools.macs_per_window
     from boards import load_profile
 
     deployed_hop = load_profile(dsp.get("board", "sim")).dsp.hop_samples  # the board's, not the dataset's stride

@@ -59,7 +59,7 @@ def tiny_int8_model(tmp_path, t: int = 512):
     import tf_keras as keras
 
     from host.model import ModelConfig, build_model
-    from quantize.ptq import quantize_model
+    from host.ptqreport import quantize_model
 
     keras.utils.set_random_seed(7)  # the same tiny weights every run: tolerances below are fixed
 

@@ -68,7 +68,7 @@ def test_report_is_the_eval_scorer(tiny):
 
 def test_bad_arguments(tiny, tmp_path):
     keras_path, ds, _ = tiny
-    from quantize.ptq import quantize_model
+    from host.ptqreport import quantize_model
 
     with pytest.raises(ConfigError, match="tflite"):
         quantize_model(keras_path, ds, tmp_path / "x.bin")
