@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import ConfigError
+from cardioradar.jsonvalues import json_clean
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,9 @@ class DemoResult:
     def as_dict(self) -> dict:
         d = {"session": str(self.session), "edf": str(self.edf), "report": str(self.report),
              "truth": str(self.truth), "frames_received": self.frames_received, "frames_lost": self.frames_lost,
-             "latency_p95_s": _clean(self.latency_p95_s)}
-        d.update({k: _clean(v) for k, v in self.metrics.items()})
+             "latency_p95_s": json_clean(self.latency_p95_s)}
+        d.update({k: json_clean(v) for k, v in self.metrics.items()})
         return d
-
-
-def _clean(v):
-    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def run_demo(out_dir: str | Path = "cardioradar-demo", seconds: float = 60.0, *, seed: int = 1,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardioradar.errors import InputDataError
+from cardioradar.jsonvalues import json_clean  # noqa: F401  (scoring.json_clean: the callers' name)
 from edge.types import LEADS, N_LEADS
 from host import metrics
 
@@ -274,19 +275,6 @@ def score_windows(ws, ecg_windows: np.ndarray, anchor_windows: np.ndarray, cycle
         out.append(score_runs(runs, name=name, subject_id=int(sid), condition=str(sub.condition[0]),
                               n_windows=len(sel), ppi_err_ms=ppi))
     return out
-
-
-def json_clean(x):
-    """Nested dicts / lists with numpy scalars -> plain JSON values (NaN and inf -> None)."""
-    if isinstance(x, dict):
-        return {k: json_clean(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple, np.ndarray)):
-        return [json_clean(v) for v in x]
-    if isinstance(x, (np.floating, float)):
-        return float(x) if math.isfinite(x) else None
-    if isinstance(x, (np.integer, np.bool_)):
-        return x.item()
-    return x
 
 
 # ---- summaries across recordings ------------------------------------------------------------

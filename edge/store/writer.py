@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import math
 import sqlite3
 import threading
 import zlib
@@ -28,6 +27,7 @@ import numpy as np
 
 from cardioradar import __version__
 from cardioradar.errors import ConfigError, InputDataError
+from cardioradar.jsonvalues import json_clean
 from edge.store.schema import APPLICATION_ID, DDL, SCHEMA_VERSION, TABLES
 from edge.types import BeatRecord, EcgBlock, RawFrame, SessionEvent, VitalsRecord
 
@@ -78,11 +78,6 @@ def _checked_metadata(metadata: dict) -> dict:
     out["schema_version"] = SCHEMA_VERSION
     out["closed_cleanly"] = False
     return out
-
-
-def _nan_to_none(x: float) -> float | None:
-    x = float(x)
-    return None if math.isnan(x) else x
 
 
 class SessionWriter:
@@ -173,15 +168,15 @@ class SessionWriter:
         rows = []
         for b in beats:
             _expect(b, BeatRecord, "add_beats")
-            rows.append((float(b.t_s), _nan_to_none(b.rr_s), _nan_to_none(b.hr_bpm), _nan_to_none(b.quality)))
+            rows.append((float(b.t_s), json_clean(b.rr_s), json_clean(b.hr_bpm), json_clean(b.quality)))
         self._insert("beats", "INSERT INTO beats (t_s, rr_s, hr_bpm, quality) VALUES (?, ?, ?, ?)", rows)
 
     def add_vitals(self, vitals: Iterable[VitalsRecord]) -> None:
         rows = []
         for v in vitals:
             _expect(v, VitalsRecord, "add_vitals")
-            rows.append((float(v.t_s), _nan_to_none(v.hr_bpm), _nan_to_none(v.br_bpm),
-                         _nan_to_none(v.quality), v.source))
+            rows.append((float(v.t_s), json_clean(v.hr_bpm), json_clean(v.br_bpm),
+                         json_clean(v.quality), v.source))
         self._insert("vitals", "INSERT INTO vitals (t_s, hr_bpm, br_bpm, quality, source)"
                      " VALUES (?, ?, ?, ?, ?)", rows)
 

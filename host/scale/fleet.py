@@ -29,7 +29,8 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import ConfigError
-from edge.agent.atomic import fsync_dir, write_bytes
+from cardioradar.jsonvalues import json_clean
+from cardioradar.atomic import fsync_dir, write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -167,17 +168,13 @@ def reprocess_one(job: FleetJob) -> dict:
         fsync_dir(out.parent)  # the session's name is on disk before its marker can be
         stats = session_stats(out)
         row = _row(job, "ok", stats=stats, wall_s=time.perf_counter() - t0)
-        write_bytes(marker_path(job.out_dir, job.name), json.dumps(_jsonable(row), indent=1).encode())
+        write_bytes(marker_path(job.out_dir, job.name), json.dumps(json_clean(row), indent=1).encode())
         return row
     except Exception as e:  # one bad night must not stop the fleet: reported in its row
         _remove(partial)
         log.warning("%s: %s", job.source, e)
         first = str(e).splitlines()[0] if str(e) else ""
         return _row(job, "error", f"{type(e).__name__}: {first}", wall_s=time.perf_counter() - t0)
-
-
-def _jsonable(row: dict) -> dict:
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in row.items()}
 
 
 def _from_json(row: dict) -> dict:
