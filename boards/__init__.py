@@ -119,7 +119,9 @@ class BeamformingConfig:
 
 
 @dataclass(frozen=True)
-class DspConfig:
+class DspSection:
+    """The profile's ``[dsp]`` table as written (``edge.dsp.config.DspConfig`` is what the DSP runs with)."""
+
     frame_rate_hz: float
     range_bins: int
     window_samples: int
@@ -145,7 +147,7 @@ class BoardProfile:
     antennas: AntennaConfig
     calibration: CalibrationConfig
     beamforming: BeamformingConfig
-    dsp: DspConfig
+    dsp: DspSection
     model: ModelSection
 
     @property
@@ -172,7 +174,7 @@ _SECTIONS = {
     "antennas": AntennaConfig,
     "calibration": CalibrationConfig,
     "beamforming": BeamformingConfig,
-    "dsp": DspConfig,
+    "dsp": DspSection,
     "model": ModelSection,
 }
 

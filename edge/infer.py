@@ -281,7 +281,7 @@ class EcgModel:
 
     def check_against(self, dsp_settings: Any) -> None:
         """Refuse the model unless its DSP settings equal the board's. ``dsp_settings``: the board
-        profile's ``[dsp]`` (``boards.DspConfig``), ``edge.dsp.config.DspConfig`` or a mapping."""
+        profile's ``[dsp]`` (``boards.DspSection``), ``edge.dsp.config.DspConfig`` or a mapping."""
         model = self.meta.dsp_settings()
         for key, names in _DSP_FIELDS.items():
             board = _board_value(dsp_settings, names)
