@@ -161,7 +161,7 @@ def test_a_second_run_refuses_to_overwrite_and_reuses_the_trained_models(run, mo
     assert main(ARGV + ["--out", str(out), "--real-ecg", str(suite)]) == 2  # no --force: nothing written
     err = capsys.readouterr().err
     assert "already holds" in err and "--force" in err and "Traceback" not in err
-    folder = out / "models" / "tiny"
+    folder = bench.models_folder(tiny_config(), out)
     histories = {m: (folder / m / "history.json").read_text() for m in bench.METHODS}
     train, val = load_windows(folder / "data" / "train.npz"), load_windows(folder / "data" / "val.npz")
     models = bench.train_methods(tiny_config(), folder, train, val, bench.Progress(False), False)

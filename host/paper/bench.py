@@ -26,6 +26,7 @@ import logging
 import math
 import os
 import resource
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,7 +62,7 @@ class PaperConfig:
     noise_seed: int = 7303
     mtl_train_subjects: int = 40
     mtl_val_subjects: int = 8
-    mtl_seconds: float = 40.0
+    mtl_seconds: float = 30.0
     mtl_seed: int = 7301
     mtl_epochs: int = 12
     mtl_warmup_epochs: int = 4
@@ -81,9 +82,9 @@ class PaperConfig:
 
 
 QUICK = PaperConfig("quick")
-FULL = PaperConfig("full", noise_subjects=30, mtl_train_subjects=240, mtl_val_subjects=40, mtl_epochs=20,
-                   mtl_warmup_epochs=4, af_presets=(("af", 40), ("healthy-rest", 10), ("sleep", 10), ("pac", 10),
-                                                    ("pvc", 10)), af_seconds=120.0)
+FULL = PaperConfig("full", noise_subjects=30, mtl_train_subjects=240, mtl_val_subjects=40, mtl_seconds=40.0,
+                   mtl_epochs=20, mtl_warmup_epochs=4, af_seconds=120.0,
+                   af_presets=(("af", 40), ("healthy-rest", 10), ("sleep", 10), ("pac", 10), ("pvc", 10)))
 
 
 class Progress:
@@ -107,6 +108,16 @@ class Progress:
     def done(self) -> float:
         self.phase("")
         return round(time.monotonic() - self.t0, 1)
+
+
+def models_folder(cfg: PaperConfig, out_dir) -> Path:
+    """Table I's cache: its dataset and models, keyed by the settings that make them (a changed
+    setting trains afresh instead of reusing models of other data)."""
+    import hashlib
+
+    keys = {k: v for k, v in dataclasses.asdict(cfg).items() if k.startswith("mtl_")}
+    digest = hashlib.sha256(json.dumps(keys, sort_keys=True).encode()).hexdigest()[:8]
+    return Path(out_dir) / "models" / f"{cfg.name}-{digest}"
 
 
 def output_paths(out_dir: Path) -> list[Path]:
@@ -137,6 +148,11 @@ def _def_name(on: str | None) -> str:
     return on or "frames (total power)"
 
 
+def _evaluate(predictor, ws, dsp, **kw):
+    """``eval.evaluate_windows`` with the board's stitching (``dsp``: ``DspConfig``), as ``run_eval``."""
+    return ev.evaluate_windows(predictor, ws, hop_samples=dsp.hop_samples, lag_samples=dsp.lag_samples, **kw)
+
+
 def _dm(result, base, tasks: dict) -> float:
     """dm% over ``tasks`` (``eval.dm_vs``'s rule: a metric with a zero / non-finite baseline is left out)."""
     from host import metrics
@@ -162,7 +178,7 @@ class NoiseRow:
     dm_pct_paper: float  # the paper's 4 metrics (ECG shape, peaks)
 
 
-def noise_runs(cfg: PaperConfig, predictor, hop: int, train_seed, workers: int, prog: Progress):
+def noise_runs(cfg: PaperConfig, predictor, dsp, train_seed, workers: int, prog: Progress):
     """(clean EvalResult of the held-out subjects, their clean windows, [NoiseRow ...])."""
     from host.noise import BURST_EXTENSIVE_DB, BURST_MILD_DB, BURST_SECONDS, SNR_LEVELS_DB
 
@@ -176,9 +192,9 @@ def noise_runs(cfg: PaperConfig, predictor, hop: int, train_seed, workers: int, 
                              train_seed=train_seed)
         src = f"{cfg.noise_subjects} simulated subjects x {cfg.noise_seconds:g} s, seed {cfg.noise_seed}"
         if clean is None:
-            clean, clean_ws = ev.evaluate_windows(predictor, wss[0], source=src, hop_samples=hop), wss[0]
+            clean, clean_ws = _evaluate(predictor, wss[0], dsp, source=src), wss[0]
         for spec, ws in zip(specs, wss[1:]):
-            r = ev.evaluate_windows(predictor, ws, source=src, noise=spec.label(), hop_samples=hop)
+            r = _evaluate(predictor, ws, dsp, source=src, noise=spec.label())
             rows.append(NoiseRow(on, spec.snr_db, spec.burst_s, spec.burst_db if spec.burst_s else None, r.summary,
                                  ev.dm_vs(r, clean), _dm(r.summary, clean.summary, PAPER_NOISE_TASKS)))
         del wss
@@ -263,16 +279,16 @@ def train_methods(cfg: PaperConfig, folder: Path, train, val, prog: Progress, sh
                          warmup_epochs=cfg.mtl_warmup_epochs, model=model)
         prog.phase(f"table1_train_{m}", f"Table I: training {m} ({cfg.mtl_epochs} epochs, {len(train)} windows; "
                    "reused when already trained)")
-        r = fit(train, val, folder / m, tc, resume=True, show_progress=show)
+        r = fit(train, val, folder / m, tc, resume=True, show_progress=show and sys.stderr.isatty())
         # the held-out check of eval's --model reads <model>.json
         (r.model_path.with_suffix(".json")).write_text(json.dumps({"training": {"dataset_seed": cfg.mtl_seed}}))
         out[m] = (r.model_path, json.loads(r.history_path.read_text()))
     return out
 
 
-def table1(cfg: PaperConfig, models: dict, clean_ws, hop: int, shipped) -> tuple[Table, dict]:
+def table1(cfg: PaperConfig, models: dict, clean_ws, dsp, shipped) -> tuple[Table, dict]:
     """Each optimiser's model scored on the held-out windows; dm% vs equal (ours and the paper's)."""
-    res = {m: ev.evaluate_windows(ev.load_predictor(str(p))[0], clean_ws, hop_samples=hop).summary
+    res = {m: _evaluate(ev.load_predictor(str(p))[0], clean_ws, dsp).summary
            for m, (p, _) in models.items()}
     paper = {k: dict(zip(("rmse_mv_median", "pcc_median", "ppi_err_ms_median", "rpeak_err_ms_median", "mdr"), v[:5]))
              for k, v in reference.TABLE_I.items()}
@@ -345,7 +361,7 @@ def cardioradar_tables(clean, real) -> tuple[Table, Table]:
 
 
 # ---- AF screening ------------------------------------------------------------------------------
-def af_recordings(predictor, ws, hop: int, names: dict | None = None) -> tuple[list, list]:
+def af_recordings(predictor, ws, dsp, names: dict | None = None) -> tuple[list, list]:
     """Per subject of ``ws``: the detector on the board's beats and on the true beats."""
     from hardware_sim.subject.ecg_files import is_af_rhythm
 
@@ -356,7 +372,8 @@ def af_recordings(predictor, ws, hop: int, names: dict | None = None) -> tuple[l
         sel = np.flatnonzero(ws.subject_id == sid)
         sub = ws.select(sel)
         b_runs, t_runs, seconds = [], [], 0.0
-        for idx, tr in scoring.board_tracks(ecg[sel], anchors[sel], sub.window_start_s, fs, hop):
+        for idx, tr in scoring.board_tracks(ecg[sel], anchors[sel], sub.window_start_s, fs,
+                                             dsp.hop_samples, dsp.lag_samples):
             st = np.rint((sub.window_start_s[idx] - tr.t0_s) * fs).astype(np.int64)
             mask = scoring.truth_track(sub.r_peak_mask[idx].astype(float), st, len(tr.ecg_mv))
             b_runs.append(tr.r_peaks_s)
@@ -370,7 +387,7 @@ def af_recordings(predictor, ws, hop: int, names: dict | None = None) -> tuple[l
     return board, truth
 
 
-def af_synthetic(cfg: PaperConfig, predictor, hop: int, workers: int, prog: Progress):
+def af_synthetic(cfg: PaperConfig, predictor, dsp, workers: int, prog: Progress):
     from hardware_sim.subject.params import PRESETS
     from host.data.format import WindowSet
     from host.data.sim_dataset import simulate_population
@@ -381,10 +398,10 @@ def af_synthetic(cfg: PaperConfig, predictor, hop: int, workers: int, prog: Prog
     parts = simulate_population(pop, list(range(len(pop))), cfg.af_seconds, cfg.af_seed, workers, desc="AF subjects")
     ws = WindowSet.concat([p[0] for p in parts])
     names = {i: p.subject_id for i, p in enumerate(pop)}
-    return af_recordings(predictor, ws, hop, names)
+    return af_recordings(predictor, ws, dsp, names)
 
 
-def real_suite(cfg: PaperConfig, predictor, hop: int, suite: Path | None, prog: Progress):
+def real_suite(cfg: PaperConfig, predictor, dsp, suite: Path | None, prog: Progress):
     """(EvalResult, board AF results, true-beat AF results) of the real-ECG-driven suite, or Nones."""
     if suite is None or not Path(suite).is_dir():
         log.warning("bench paper: no real-ECG suite at %s; its rows are left out", suite)
@@ -395,8 +412,8 @@ def real_suite(cfg: PaperConfig, predictor, hop: int, suite: Path | None, prog: 
     except CardioRadarError as e:  # no usable recording there: the synthetic rows still stand
         log.warning("bench paper: real-ECG suite %s left out: %s", suite, e)
         return None, [], []
-    res = ev.evaluate_windows(predictor, ws, source=f"driven by {suite}", hop_samples=hop, names=names)
-    board, truth = af_recordings(predictor, ws, hop, names)
+    res = _evaluate(predictor, ws, dsp, source=f"driven by {suite}", names=names)
+    board, truth = af_recordings(predictor, ws, dsp, names)
     return res, board, truth
 
 
@@ -444,17 +461,17 @@ def run_paper_bench(cfg: PaperConfig, out_dir, *, force: bool = False, workers: 
     prog = Progress(show_progress)
     load_before = _load()
     predictor, meta, label = ev.load_predictor(model)
-    hop = DspConfig.from_profile(load_profile("sim")).hop_samples
+    dsp = DspConfig.from_profile(load_profile("sim"))  # the board's hop and stitcher hold-back
     train_seed = ev.training_seed(meta)
 
-    clean, clean_ws, nrows = noise_runs(cfg, predictor, hop, train_seed, workers, prog)
-    real, real_board, real_truth = real_suite(cfg, predictor, hop, suite, prog)
-    synth_board, synth_truth = af_synthetic(cfg, predictor, hop, workers, prog)
-    folder = out / "models" / cfg.name
+    clean, clean_ws, nrows = noise_runs(cfg, predictor, dsp, train_seed, workers, prog)
+    real, real_board, real_truth = real_suite(cfg, predictor, dsp, suite, prog)
+    synth_board, synth_truth = af_synthetic(cfg, predictor, dsp, workers, prog)
+    folder = models_folder(cfg, out)
     train, val = mtl_dataset(cfg, folder / "data", workers, prog)
     models = train_methods(cfg, folder, train, val, prog, show_progress)
     prog.phase("write", "scoring Table I's models; writing tables and plots")
-    t1, dm1 = table1(cfg, models, clean_ws, hop, clean)
+    t1, dm1 = table1(cfg, models, clean_ws, dsp, clean)
     t_leads, t_ibi = cardioradar_tables(clean, real)
     t_af, t_af_sub, af_sums = af_table(synth_board, synth_truth, real_board, real_truth)
     tables = [t1, table3(clean, nrows), table4(clean, nrows), t_leads, t_ibi, t_af]

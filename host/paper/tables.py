@@ -86,9 +86,10 @@ def fig8(out_dir: Path, const: dict, bursts: dict, paper_const: dict, paper_othe
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     secs = sorted({s for d in bursts.values() for _, s in d} | {s for _, s in paper_bursts})
     bx = [0.0] + secs
-    for name, d in bursts.items():
-        for db, style in ((0.0, "o-"), (-9.0, "^-")):
-            ax.plot(bx, [0.0] + [_num(d.get((db, s))) for s in secs], style, lw=2, label=f"ours ({name}) {db:g} dB")
+    for i, (name, d) in enumerate(bursts.items()):  # one colour per definition, as in panel (a)
+        for db, style in ((0.0, "o-"), (-9.0, "^-.")):
+            ax.plot(bx, [0.0] + [_num(d.get((db, s))) for s in secs], style, color=f"C{i}", lw=2,
+                    label=f"ours ({name} noise) {db:g} dB")
     for db, style in ((0.0, "s--"), (-9.0, "v--")):
         ax.plot(bx, [0.0] + [_num(paper_bursts.get((db, s))) for s in secs], style, color="k" if db == 0 else "0.4",
                 label=f"radarODE-MTL (paper) {db:g} dB")
