@@ -204,8 +204,10 @@ class Breathing:
         ]
 
     # ---- waveforms ----------------------------------------------------------------------
-    def _evaluate(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(breath index + fraction of breath, level 0..1, depth of the breath in mm)."""
+    def _evaluate(self, t_s: np.ndarray, with_level: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(breath index + fraction of breath, level 0..1, depth of the breath in mm);
+        ``with_level=False``: the cycles only (level and depth None; the heart's beat schedule asks
+        for the phase once per beat)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         if t.size and not np.all(np.isfinite(t)):
             raise ConfigError("Breathing: times must be finite seconds, got NaN or inf")
@@ -218,6 +220,8 @@ class Breathing:
         start, ti, te, depth = rows[i, 0], rows[i, 1], rows[i, 2], rows[i, 3]
         u = t - start
         period = ti + te
+        if not with_level:
+            return (first + i) + np.clip(u / period, 0.0, 1.0), None, None
         # Both pieces are quintic smoothsteps, so slope and curvature are 0 at end-inhale and
         # end-exhale: the chest turns smoothly (C2), as a real one does. A kink would put a
         # broadband spike into the second derivative, i.e. breathing into the band of the
@@ -236,7 +240,7 @@ class Breathing:
 
         t_s: (n,) seconds -> (n,) float64.
         """
-        cycles, _, _ = self._evaluate(t_s)
+        cycles, _, _ = self._evaluate(t_s, with_level=False)
         return 2.0 * np.pi * cycles
 
     def resp_level(self, t_s: np.ndarray) -> np.ndarray:
