@@ -709,17 +709,6 @@ class SyntheticHeart:
         rr_pre = r[k - lo] - r[k - lo - 1] if k >= 1 else self.schedule.rr0_s
         return -onset_rad / (2.0 * np.pi) * rr_pre
 
-    def _beat_gaussians(self, k: int) -> _BeatGaussians:
-        """Beat k's Gaussians (see ``_gaussians_of``); the newest few are kept."""
-        got = self._gauss_cache.get(k)
-        if got is not None:
-            return got
-        lo = max(k - 1, 0)
-        r, kinds = self.schedule.beat_span(lo, k + 2)
-        got = self._gaussians_of(k, r, kinds, lo)
-        self._remember(k, got)
-        return got
-
     def _remember(self, k: int, g: _BeatGaussians) -> None:
         self._gauss_cache[k] = g
         while len(self._gauss_cache) > _KEEP_GAUSSIANS:
@@ -798,8 +787,9 @@ class SyntheticHeart:
         return tuple(np.stack([g[i] for g in rows]) for i in range(3))
 
     # --- waveforms ----------------------------------------------------------------
-    def phase_rad(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(k, frac): t lies between R peak k and k+1, theta = 2 pi (k + frac)."""
+    def beat_and_fraction(self, t_s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(k, frac): t lies between R peak k and k+1, a fraction frac of that RR after R peak k
+        (the cardiac phase is theta = 2 pi (k + frac) rad)."""
         t = np.asarray(t_s, dtype=np.float64)
         if t.size == 0:
             return np.zeros(t.shape, dtype=np.intp), np.zeros(t.shape)
@@ -813,7 +803,7 @@ class SyntheticHeart:
         return i + lo, frac
 
     def _raw_vcg(self, t: np.ndarray) -> np.ndarray:
-        k, frac = self.phase_rad(t)
+        k, frac = self.beat_and_fraction(t)
         out = np.zeros((t.size, 3))
         if t.size == 0:
             return out
