@@ -757,7 +757,7 @@ class SyntheticHeart:
             self._jitter_blocks[blk] = z
             while len(self._jitter_blocks) > 4:
                 self._jitter_blocks.popitem(last=False)
-        return np.array([1.0, *np.clip(1.0 + sd * z[i], 0.85, 1.15)])
+        return np.array([1.0, *np.minimum(np.maximum(1.0 + sd * z[i], 0.85), 1.15)])  # np.clip's values
 
     def _axes_of(self, kind: str) -> tuple[tuple, ...]:
         """Per axis of the beat kind's morphology: Gaussian count, theta, alpha, b, the rate

@@ -318,10 +318,10 @@ class HeartMechanics:
         """One beat's events at end-expiration (``events_between`` adds the inspiratory
         delay of P2); ``before``: the preceding beat when the caller has it."""
         p, c = self.params, self.coupling
-        hr = 60.0 / float(np.clip(beat.rr_s, 0.25, 2.5))
+        hr = 60.0 / min(max(float(beat.rr_s), 0.25), 2.5)  # np.clip's value (per beat: its call costs more)
         pep, lvet, _ = systolic_intervals_ms(hr, self.sex)
         rng = np.random.default_rng([self.seed, int(beat.index < 0), abs(beat.index)])
-        j = np.clip(rng.standard_normal(3), -3, 3)
+        j = np.minimum(np.maximum(rng.standard_normal(3), -3.0), 3.0)
         j *= _BEAT_JITTER_MS
         ectopic = beat.kind == "V"
         conduction = _BEAT_CONDUCTION.get(str(getattr(beat, "conduction", "") or "").upper(), c.conduction)
