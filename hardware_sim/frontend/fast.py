@@ -142,6 +142,16 @@ def _lane_dists(x, y, z, ex, ey, ez, out):
 
 
 @njit(cache=True)
+def _point_dists(x, y, z, ex, ey, ez, out):
+    """out[m] = |(x, y, z)[m] - (ex, ey, ez)| to one point (the operations of ``adc._dist``)."""
+    for m in range(x.shape[0]):
+        dx = x[m] - ex
+        dy = y[m] - ey
+        dz = z[m] - ez
+        out[m] = math.sqrt(dx * dx + dy * dy + dz * dz)
+
+
+@njit(cache=True)
 def _lane_delays(rt0, rt1, rr0, rr1, span, tau0, a):
     """Round-trip delay at the first ADC sample (s) and its per-sample change, per lane."""
     for m in range(rt0.shape[0]):
@@ -212,7 +222,6 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     n_m = n_rx * n_s  # lanes: (rx, scatterer) pairs of one chirp
     pts = np.empty((6, n_m))  # x, y, z at the first and last ADC sample, tiled over rx
     rxl = np.empty((3, n_m))
-    txl = np.empty((3, n_m))
     refl_l = np.empty(n_m)
     for r in range(n_rx):
         for s in range(n_s):
@@ -247,11 +256,9 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
                     for e in range(2):
                         for k in range(3):
                             pts[3 * e + k, m] = pos_m[f, c, e, s, k]
-                    for k in range(3):
-                        txl[k, m] = tx[k]
             # (TX distances per lane: n_rx times the work, but vectorized it costs less)
-            _lane_dists(pts[0], pts[1], pts[2], txl[0], txl[1], txl[2], rt[0])
-            _lane_dists(pts[3], pts[4], pts[5], txl[0], txl[1], txl[2], rt[1])
+            _point_dists(pts[0], pts[1], pts[2], tx[0], tx[1], tx[2], rt[0])
+            _point_dists(pts[3], pts[4], pts[5], tx[0], tx[1], tx[2], rt[1])
             _lane_dists(pts[0], pts[1], pts[2], rxl[0], rxl[1], rxl[2], rr[0])
             _lane_dists(pts[3], pts[4], pts[5], rxl[0], rxl[1], rxl[2], rr[1])
             _lane_delays(rt[0], rt[1], rr[0], rr[1], span, tau0, aa)
