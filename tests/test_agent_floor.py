@@ -9,7 +9,7 @@ import hashlib
 
 import pytest
 
-from edge.agent import atomic
+from cardioradar import atomic
 from edge.agent.errors import Refused
 from edge.agent.protocol import Op
 from edge.agent.slots import SlotStore

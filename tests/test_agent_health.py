@@ -85,7 +85,6 @@ def _broken_source(dst: Path) -> Path:
     src = repo_root()
     for pkg in RUNTIME_PACKAGES:
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
     post = (src / "edge" / "post.py").read_text()
     (dst / "edge" / "post.py").write_text(post + "\nraise RuntimeError(\"broken on purpose\")\n")
     return dst

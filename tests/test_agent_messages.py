@@ -108,7 +108,7 @@ def _bundle_error_classes() -> list[type]:
         c = todo.pop(0)
         out.append(c)
         todo.extend(c.__subclasses__())
-    return [c for c in out if c.__module__.startswith("host.bundle")]
+    return [c for c in out if c.__module__.startswith("bundleformat")]
 
 
 def test_every_bundle_error_has_its_own_explicit_code():

@@ -9,7 +9,7 @@ import pytest
 
 from cardioradar.cli import main
 from edge.agent.synthmodel import synthetic_model
-from host.bundle.errors import BundleError
+from bundleformat.errors import BundleError
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ def _code_copy(dst: Path) -> Path:
     src = repo_root()
     for pkg in RUNTIME_PACKAGES:
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
     (dst / "edge" / "post.py").write_text((src / "edge" / "post.py").read_text() + "\n# a code-only update\n")
     return dst
 

@@ -1,17 +1,19 @@
-"""The bundle functions the agent needs (verify, extract), from ``host.bundle``.
+"""The bundle functions the agent needs (verify, extract), from the shared leaf ``bundleformat``.
 
-``host.bundle`` needs only the standard library, ``cryptography`` and the board-profile
-loader, and ships inside every bundle, so the board verifies the next bundle with it.
+``bundleformat`` needs only the standard library and ``cryptography``, and ships inside every
+bundle, so the board verifies the next bundle with it. Imported when an agent starts, so the
+rest of edge imports without ``cryptography``.
 """
 
 from __future__ import annotations
 
-import importlib
 from types import ModuleType
 
 
 def api() -> ModuleType:
-    return importlib.import_module("host.bundle")
+    import bundleformat
+
+    return bundleformat
 
 
 def refusal_code(exc: BaseException) -> str:

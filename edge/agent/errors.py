@@ -3,7 +3,7 @@
 The reason travels on the wire (``{"ok": false, "error": reason, "message": ...}``) and the
 host raises the same class again, so scripts branch on ``reason``, people read the message.
 Every reason is written out here (`CODES`) or, for a refused bundle, is its error class's
-``code`` attribute (`host.bundle.errors`); nothing is derived from a class name.
+``code`` attribute (`bundleformat.errors`); nothing is derived from a class name.
 docs/agent.md carries the same table; tests/test_agent_messages.py checks the two against
 each other and against every ``Refused("...")`` in the code.
 """

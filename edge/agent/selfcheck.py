@@ -3,8 +3,8 @@
 Run by the agent in a child process with the slot first on ``PYTHONPATH`` and as working
 directory, so every import below is the slot's own code. Steps, each timed:
 
-1. imports: every runtime module the slot ships (``edge``, ``boards``, ``cardioradar``,
-   ``quantize``, ``host.bundle``) imports;
+1. imports: every runtime module the slot ships (``edge``, ``fixedpoint``, ``bundleformat``,
+   ``boards``, ``cardioradar``) imports;
 2. model: the slot's board profile loads, its ``.tflite`` passes `edge.modelfile` (before
    any interpreter sees it), `edge.infer.EcgModel` loads it and accepts the board's DSP
    settings, and one inference on a stored window (``<model>.window.npy`` beside the model,
@@ -32,7 +32,8 @@ import traceback
 from pathlib import Path
 
 LIVE_WINDOW_S = 10.0  # a live session commits at least every second (DESIGN.md contract 5)
-PACKAGES = ("edge", "boards", "cardioradar", "quantize", "host")
+# What `bundle build` ships (host.bundle.collect.RUNTIME_PACKAGES; tests/test_layers.py compares).
+PACKAGES = ("edge", "fixedpoint", "bundleformat", "boards", "cardioradar")
 WINDOW_SEED = 20261206
 
 

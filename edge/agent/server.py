@@ -22,9 +22,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardioradar import __version__
+from cardioradar import __version__, atomic
 from cardioradar.errors import CardioRadarError
-from edge.agent import atomic, bundles, health, slots
+from edge.agent import bundles, health, slots
 from edge.agent import messages as m
 from edge.agent.errors import Refused
 from edge.agent.protocol import MAX_PAYLOAD, FrameDecoder, Message, Op, decode_message, encode_message

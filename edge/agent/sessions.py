@@ -16,7 +16,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.agent import atomic
+from cardioradar import atomic
 from edge.agent.errors import Refused
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ exactly as the bootloader would:
 - otherwise: the confirmed slot.
 
 The confirmed slot is never the install target, so there is always a bootable confirmed
-slot. Every change is one atomic rewrite of ``boot/state.json`` (see `edge.agent.atomic`).
+slot. Every change is one atomic rewrite of ``boot/state.json`` (see `cardioradar.atomic`).
 The transitions are pure functions of `BootState`, tested without any I/O.
 """
 
@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cardioradar.errors import DeviceError, InputDataError
-from edge.agent import atomic
+from cardioradar import atomic
 from edge.agent.errors import Refused
 
 log = logging.getLogger(__name__)

@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge.agent import atomic
+from cardioradar import atomic
 from edge.agent.errors import Refused
 
 log = logging.getLogger(__name__)

@@ -82,7 +82,6 @@ def _code_only_update(tmp: Path, bundle: Path, seed: int) -> Path:
     src, dst = repo_root(), tmp / "code-only-src"
     for pkg in RUNTIME_PACKAGES:
         shutil.copytree(src / pkg, dst / pkg, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(src / "host" / "__init__.py", dst / "host" / "__init__.py")
     post = dst / "edge" / "post.py"
     post.write_text(post.read_text() + "\n# code-only update (bench flash)\n")
     man = api.read_manifest(bundle)

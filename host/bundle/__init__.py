@@ -8,20 +8,21 @@
 A bundle is a deterministic tar: ``manifest.json`` (versions, board, every file's SHA-256
 and size, model hash + metadata, radar .cfg hash, minimum agent version, security
 counter, key id), ``manifest.sig`` (ed25519 over the manifest bytes), then the files.
-Refusals are ``BundleError`` subclasses (``host.bundle.errors``). Format: docs/updates.md.
+Refusals are ``BundleError`` subclasses (``bundleformat.errors``). Format: docs/updates.md.
 
-This package ships inside every bundle: the board agent verifies the next bundle with it.
-It needs only the standard library, ``cryptography`` and ``boards`` (for building).
+Building is host-side (this package); reading, verifying and extracting are the shared leaf
+``bundleformat``, which ships inside every bundle (the board agent verifies the next bundle
+with it) and is re-exported here.
 """
 
-from host.bundle.build import build_bundle
-from host.bundle.errors import (
+from bundleformat.errors import (
     AgentTooOld, AlteredFile, BadSignature, BundleError, Downgrade, MissingFile, NotABundle,
     UnknownKey, UnsafeEntry, Unsigned, WrongBoard,
 )
-from host.bundle.keys import generate_keys, key_id, load_public_key, load_trusted_keys
-from host.bundle.manifest import CfgEntry, FileEntry, Manifest, ModelEntry, version_tuple
-from host.bundle.verify import check_header, extract_bundle, read_manifest, verify_bundle
+from bundleformat.keys import generate_keys, key_id, load_public_key, load_trusted_keys
+from bundleformat.manifest import CfgEntry, FileEntry, Manifest, ModelEntry, version_tuple
+from bundleformat.verify import check_header, extract_bundle, read_manifest, verify_bundle
+from host.bundle.build import build_bundle
 
 __all__ = [
     "AgentTooOld", "AlteredFile", "BadSignature", "BundleError", "CfgEntry", "Downgrade", "FileEntry",

@@ -5,7 +5,7 @@ streams in and a flipped byte is reported as that file's hash, not as a codec er
 
     manifest.json   canonical JSON (see ``manifest.py``), always the first entry
     manifest.sig    {"algorithm": "ed25519", "key_id": ..., "signature": hex}, second
-    <files>         sorted by path: boards/..., cardioradar/..., edge/..., fixedpoint/..., host/bundle/...
+    <files>         sorted by path: boards/..., bundleformat/..., cardioradar/..., edge/..., fixedpoint/...
 
 The files sit where an installed slot needs them: ``boards/<profile>.toml`` with its
 ``.cfg`` and model at the profile's own relative paths, so ``load_profile(slot /
@@ -29,8 +29,8 @@ from cardioradar import __version__
 from cardioradar.errors import ConfigError
 from edge.modelfile import check_tensor_table, parse_model
 from host.bundle.collect import repo_root, runtime_sources
-from host.bundle.keys import key_id, load_signing_key
-from host.bundle.manifest import (
+from bundleformat.keys import key_id, load_signing_key
+from bundleformat.manifest import (
     MANIFEST_NAME, SIGNATURE_NAME, CfgEntry, FileEntry, Manifest, ModelEntry, canonical_json,
     is_safe_path, version_tuple,
 )

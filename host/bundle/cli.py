@@ -18,7 +18,7 @@ def add_keys(p: argparse.ArgumentParser) -> None:
 
 
 def run_keys(args: argparse.Namespace) -> int:
-    from host.bundle.keys import generate_keys, key_id, load_public_key
+    from bundleformat.keys import generate_keys, key_id, load_public_key
 
     priv, pub = generate_keys(args.out)
     print(f"private key {priv}  (keep it secret; never ship it)")
@@ -51,7 +51,7 @@ def add_bundle(p: argparse.ArgumentParser) -> None:
 def run_bundle(args: argparse.Namespace) -> int:
     if args.bundle_cmd == "build":
         from host.bundle.build import build_bundle
-        from host.bundle.verify import read_manifest
+        from bundleformat.verify import read_manifest
 
         out = build_bundle(args.board, args.key, args.out, model_path=args.model,
                            security_counter=args.security_counter, min_agent_version=args.min_agent_version,
@@ -60,7 +60,7 @@ def run_bundle(args: argparse.Namespace) -> int:
         print(f"{out}: board {m.board}, edge {m.edge_version}, {len(m.files)} files, "
               f"{out.stat().st_size} bytes, security counter {m.security_counter}, key {m.key_id}")
         return 0
-    from host.bundle.verify import verify_bundle
+    from bundleformat.verify import verify_bundle
 
     m = verify_bundle(args.bundle, args.pubkey, board=args.board, installed_counter=args.installed_counter,
                       agent_version=args.agent_version)

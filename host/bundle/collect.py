@@ -1,7 +1,7 @@
 """Which source files are "the code the board runs".
 
-Roots: every ``.py`` of the ``edge``, ``fixedpoint``, ``boards`` and ``cardioradar`` packages, plus
-``host.bundle`` itself (the board agent verifies the next bundle with it). Then, by
+Roots: every ``.py`` of the ``edge``, ``fixedpoint``, ``bundleformat`` (the board agent verifies
+the next bundle with it), ``boards`` and ``cardioradar`` packages. Then, by
 reading imports (``ast``, nothing is executed), every in-repo module those files import
 at module level, and so on (today: nothing beyond the roots; tests/test_layers.py checks it). Imports
 inside functions are not followed: by convention they are host-only paths (the
@@ -18,7 +18,8 @@ from cardioradar.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-RUNTIME_PACKAGES = ("edge", "fixedpoint", "boards", "cardioradar", "host/bundle")
+# edge.agent.selfcheck.PACKAGES names the same list (tests/test_layers.py checks it).
+RUNTIME_PACKAGES = ("edge", "fixedpoint", "bundleformat", "boards", "cardioradar")
 
 
 def repo_root() -> Path:

@@ -30,7 +30,7 @@ import numpy as np
 
 from cardioradar.errors import ConfigError
 from cardioradar.jsonvalues import json_clean
-from edge.agent.atomic import fsync_dir, write_bytes
+from cardioradar.atomic import fsync_dir, write_bytes
 
 log = logging.getLogger(__name__)
 

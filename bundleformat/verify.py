@@ -28,13 +28,13 @@ from typing import BinaryIO, Iterator
 from cryptography.exceptions import InvalidSignature
 
 from cardioradar.errors import ConfigError
-from edge.agent.atomic import fsync_dir
-from host.bundle.errors import (
+from cardioradar.atomic import fsync_dir
+from bundleformat.errors import (
     AgentTooOld, AlteredFile, BadSignature, Downgrade, MissingFile, NotABundle, Unsigned,
     UnknownKey, UnsafeEntry, WrongBoard,
 )
-from host.bundle.keys import load_trusted_keys
-from host.bundle.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, is_safe_path, version_tuple
+from bundleformat.keys import load_trusted_keys
+from bundleformat.manifest import MANIFEST_NAME, SIGNATURE_NAME, Manifest, is_safe_path, version_tuple
 
 log = logging.getLogger(__name__)
 

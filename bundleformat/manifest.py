@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from host.bundle.errors import NotABundle
+from bundleformat.errors import NotABundle
 
 FORMAT = "cardioradar-bundle/1"
 MANIFEST_NAME = "manifest.json"
