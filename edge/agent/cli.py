@@ -85,11 +85,13 @@ def agent_cmd(args: argparse.Namespace) -> int:
     if not args.pty:
         serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
         return 0
-    # A development mode (an agent on this machine, the cable a host-side pty pair): the board
-    # never runs it. The one upward import left in edge (tests/test_layers.py lists it).
-    from host.linksim import PtyLink
-
-    with PtyLink(args.baud) as link:
+    # A development mode (an agent on this machine behind a pty cable): the cable is host code
+    # (host.linksim), handed in by host.cli as args.pty_cable; a board install has none.
+    cable = getattr(args, "pty_cable", None)
+    if cable is None:
+        raise ConfigError("--pty: this install has no pty cable (it comes with the host tools); "
+                          "use --port with a serial port or tcp://HOST:PORT")
+    with cable(args.baud) as link:
         print(json.dumps({"host_port": link.host_port}) if args.json else link.host_port, flush=True)
         print(f"agent on a pty pair paced at {args.baud} baud: use --port {link.host_port} on the host side "
               "(Ctrl-C stops it)", file=sys.stderr, flush=True)
