@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 from boards import load_profile
 from cardioradar.errors import ConfigError
-from edge.agent.synthmodel import synthetic_model
+from host.synthmodel import synthetic_model
 from host.bundle import (
     AgentTooOld, AlteredFile, BadSignature, BundleError, Downgrade, MissingFile, NotABundle, UnknownKey,
     UnsafeEntry, Unsigned, WrongBoard, build_bundle, extract_bundle, generate_keys, key_id, read_manifest,

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 
 from cardioradar.cli import main
-from edge.agent.synthmodel import synthetic_model
+from host.synthmodel import synthetic_model
 from bundleformat.errors import BundleError
 
 

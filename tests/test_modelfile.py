@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cardioradar.errors import ConfigError
-from edge.agent.synthmodel import model_bytes, synthetic_model
+from host.synthmodel import model_bytes, synthetic_model
 from edge.modelfile import IDENTIFIER, check_tensor_table, parse_model, validate_model_file
 
 SHIPPED = Path(__file__).parent.parent / "boards" / "models" / "cardioradar_int8.tflite"

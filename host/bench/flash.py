@@ -16,8 +16,8 @@ from pathlib import Path
 from edge.agent import health
 from edge.agent.port import open_link
 from edge.agent.server import Agent, AgentConfig, serve
-from edge.agent.synthmodel import synthetic_model
 from host.linksim import UART_BITS_PER_BYTE, PtyLink
+from host.synthmodel import synthetic_model
 
 log = logging.getLogger(__name__)
 
