@@ -67,10 +67,13 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
     n_rx = rx_m.shape[0]
     n_adc = out.shape[3]
     n_pad = -(-n_adc // _LANES) * _LANES
-    acc_r = np.empty(n_pad)
-    acc_i = np.empty(n_pad)
-    n_m = n_s * _LANES  # lanes: 8 chains per scatterer
-    st = np.empty((6, n_m))  # per lane: z re, z im, step re, step im, Q re, Q im
+    n_blk = n_pad // _LANES
+    w = n_rx * _LANES  # lanes of one scatterer: 8 chains per RX
+    # sample n of RX r sums at [n // 8, r * 8 + n % 8]: a block of 8 samples of every RX is
+    # contiguous, as the lanes of one scatterer are, so each addition runs vectorized
+    acc_r = np.zeros((n_blk, w))
+    acc_i = np.zeros((n_blk, w))
+    st = np.empty((6, n_s * w))  # per lane (scatterer, rx, chain): z re, z im, step re, step im, Q re, Q im
     rt0 = np.empty(n_s)
     rt1 = np.empty(n_s)
     noise = np.zeros(2 * n_chirps * n_rx * n_adc)
@@ -86,41 +89,51 @@ def synth_adc(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, f0_hz, slope, t0_s, 
                 rt1[s] = _dist(pos_m[f, c, 1, s], tx)
             for r in range(n_rx):
                 rx = rx_m[r]
-                for n in range(n_adc):
-                    acc_r[n] = leak[c, r, n].real
-                    acc_i[n] = leak[c, r, n].imag
+                for n in range(n_pad):  # (the padding samples are never output)
+                    lk = leak[c, r, n] if n < n_adc else 0j
+                    acc_r[n // _LANES, r * _LANES + n % _LANES] = lk.real
+                    acc_i[n // _LANES, r * _LANES + n % _LANES] = lk.imag
                 for s in range(n_s):
                     rr0 = _dist(pos_m[f, c, 0, s], rx)
                     rr1 = _dist(pos_m[f, c, 1, s], rx)
                     tau0 = (rt0[s] + rr0) / C_M_PER_S
                     a = ((rt1[s] + rr1) / C_M_PER_S - tau0) / span
                     amp = amp_k_lsb * refl[f, s] * 4.0 / ((rt0[s] + rt1[s]) * (rr0 + rr1))
-                    _tone_lanes(st, s * _LANES, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
-                # every scatterer's lanes step together (one vectorized loop); each sample
-                # still sums the tones in scatterer order, as one tone after the other did
-                for n0 in range(0, n_pad, _LANES):
-                    for l in range(_LANES):
-                        yr = acc_r[n0 + l]
-                        yi = acc_i[n0 + l]
-                        for s in range(n_s):
-                            yr += st[0, s * _LANES + l]
-                            yi += st[1, s * _LANES + l]
-                        acc_r[n0 + l] = yr
-                        acc_i[n0 + l] = yi
-                    _step_lanes(st)
+                    _tone_lanes(st, s * w + r * _LANES, amp, tau0, a, f0_hz, slope, t0_s, dt_s)
+            # every lane steps in one vectorized loop; each sample still sums the tones in
+            # scatterer order, as one tone after the other did
+            for blk in range(n_blk):
+                _add_and_step(acc_r[blk], acc_i[blk], st, n_s, w)
+            for r in range(n_rx):
                 g = rot[c * n_rx + r]
                 base = 2 * (c * n_rx + r) * n_adc
                 for n in range(n_adc):
-                    yr = g * acc_r[n] + sigma_lsb * noise[base + 2 * n]
-                    yi = g * acc_i[n] + sigma_lsb * noise[base + 2 * n + 1]
+                    yr = g * acc_r[n // _LANES, r * _LANES + n % _LANES] + sigma_lsb * noise[base + 2 * n]
+                    yi = g * acc_i[n // _LANES, r * _LANES + n % _LANES] + sigma_lsb * noise[base + 2 * n + 1]
                     out[f, c, r, n, 0] = _quantize(yr, inv_step, step_lsb, code_lo, code_hi)
                     out[f, c, r, n, 1] = _quantize(yi, inv_step, step_lsb, code_lo, code_hi)
 
 
 @njit(cache=True)
+def _add_and_step(acc_r, acc_i, lanes, n_s, w):
+    """acc[q] += lane s * w + q's z for every scatterer s in order (q < w), then every lane one
+    step on: z *= W, W *= Q (the operations of a complex multiply)."""
+    for s in range(n_s):
+        for q in range(w):
+            m = s * w + q
+            zr, zi, sr, si, qr, qi = lanes[0, m], lanes[1, m], lanes[2, m], lanes[3, m], lanes[4, m], lanes[5, m]
+            acc_r[q] += zr
+            acc_i[q] += zi
+            lanes[0, m] = zr * sr - zi * si
+            lanes[1, m] = zr * si + zi * sr
+            lanes[2, m] = sr * qr - si * qi
+            lanes[3, m] = sr * qi + si * qr
+
+
+@njit(cache=True)
 def _tone_lanes(lanes, col, amp, tau0, a, f0_hz, slope, t0_s, dt_s):
     """Lanes col .. col + _LANES - 1 of ``lanes`` (6, n) start the tone
-    amp exp(j (ph0 + ph1 n + ph2 n^2)): lane l holds sample l, its step and Q (``_step_lanes``).
+    amp exp(j (ph0 + ph1 n + ph2 n^2)): lane l holds sample l, its step and Q (``_add_and_step``).
 
     The first _LANES samples come from the two-multiply recurrence z *= w, w *= w2; after that
     each lane l steps by _LANES samples: z_{n+L} = z_n W_n, W_{n+L} = W_n Q with
@@ -157,17 +170,6 @@ def _tone_lanes(lanes, col, amp, tau0, a, f0_hz, slope, t0_s, dt_s):
         lanes[4, col + l] = q.real
         lanes[5, col + l] = q.imag
         big *= w2_l
-
-
-@njit(cache=True)
-def _step_lanes(lanes):
-    """Every lane one step on: z *= W, W *= Q (the operations of a complex multiply)."""
-    for m in range(lanes.shape[1]):
-        zr, zi, sr, si, qr, qi = lanes[0, m], lanes[1, m], lanes[2, m], lanes[3, m], lanes[4, m], lanes[5, m]
-        lanes[0, m] = zr * sr - zi * si
-        lanes[1, m] = zr * si + zi * sr
-        lanes[2, m] = sr * qr - si * qi
-        lanes[3, m] = sr * qi + si * qr
 
 
 @njit(cache=True)
