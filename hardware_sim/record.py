@@ -275,6 +275,9 @@ def bench_module(seconds: float, mode: str, *, seed: int = 0, warmup_s: float = 
     import os
     import time
 
+    from hardware_sim.firmware.window import warm_kernels
+
+    warm_kernels()  # as the server does at start: the window's first check (0.2-0.4 s) would load them
     module, _ = build_module("healthy-rest", seed=seed, mode=mode, batch_frames=_RECORD_BATCH_FRAMES.get(mode, 100))
     start_module(module)
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
