@@ -199,9 +199,10 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     """``fast_frames`` with the table from ``split_table`` (oversample a power of two); frames
     where ``skip`` (n_frames,) bool is True are left as they are in ``out``.
 
-    Per chirp the tone of every (rx, scatterer) pair is one lane; each step over the lanes is
-    its own branch-free loop, so that it vectorizes (a loop over the ~14 scatterers alone
-    left most of each vector empty). The operations per value are those of ``_add_tone``,
+    The tone of every (chirp, rx, scatterer) of a frame is one lane; each step over the lanes
+    is its own branch-free loop, so that it vectorizes (a loop over the ~14 scatterers alone
+    left most of each vector empty; one chirp's lanes at a time paid each loop's entry and
+    tail three times per frame). The operations per value are those of ``_add_tone``,
     in the same order: the bytes do not change.
     """
     n_frames, n_chirps, n_s = pos_m.shape[0], pos_m.shape[1], pos_m.shape[3]
@@ -219,14 +220,15 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     contiguous = True
     for b in range(1, n_bins):
         contiguous = contiguous and bins[b] == bins[0] + b
-    n_m = n_rx * n_s  # lanes: (rx, scatterer) pairs of one chirp
+    n_c = n_rx * n_s  # lanes of one chirp: (rx, scatterer) pairs
+    n_m = n_v * n_s  # lanes of a frame: lane (c * n_rx + r) * n_s + s
     pts = np.empty((6, n_m))  # x, y, z at the first and last ADC sample, tiled over rx
     rxl = np.empty((3, n_m))
     refl_l = np.empty(n_m)
-    for r in range(n_rx):
+    for v in range(n_v):
         for s in range(n_s):
             for k in range(3):
-                rxl[k, r * n_s + s] = rx_m[r, k]
+                rxl[k, v * n_s + s] = rx_m[v % n_rx, k]
     rt = np.empty((2, n_m))
     rr = np.empty((2, n_m))
     tau0 = np.empty(n_m)
@@ -245,50 +247,50 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
         if skip[f]:
             continue
         acc[:, :, :] = leak
-        for r in range(n_rx):  # this frame's amplitudes (the antenna gain follows the scene)
+        for v in range(n_v):  # this frame's amplitudes (the antenna gain follows the scene)
             for s in range(n_s):
-                refl_l[r * n_s + s] = refl[f, s]
+                refl_l[v * n_s + s] = refl[f, s]
         for c in range(n_chirps):
-            tx = tx_m[chirp_tx[c]]
             for r in range(n_rx):
                 for s in range(n_s):
-                    m = r * n_s + s
+                    m = (c * n_rx + r) * n_s + s
                     for e in range(2):
                         for k in range(3):
                             pts[3 * e + k, m] = pos_m[f, c, e, s, k]
-            # (TX distances per lane: n_rx times the work, but vectorized it costs less)
-            _point_dists(pts[0], pts[1], pts[2], tx[0], tx[1], tx[2], rt[0])
-            _point_dists(pts[3], pts[4], pts[5], tx[0], tx[1], tx[2], rt[1])
-            _lane_dists(pts[0], pts[1], pts[2], rxl[0], rxl[1], rxl[2], rr[0])
-            _lane_dists(pts[3], pts[4], pts[5], rxl[0], rxl[1], rxl[2], rr[1])
-            _lane_delays(rt[0], rt[1], rr[0], rr[1], span, tau0, aa)
-            _lane_amps(rt[0], rt[1], rr[0], rr[1], refl_l, amp_k_out, amp)
-            _lane_phases(tau0, aa, f0_hz, slope, t0_s, dt_s, nc, ph, om)
-            _lane_phasors(amp, ph, om, n_fft, oversample, shift, n_rows - 1, zr, zi, fr, row, col)
-            for r in range(n_rx):
-                v = c * n_rx + r
-                acc_re = acc[0, v]
-                acc_im = acc[1, v]
-                for s in range(n_s):
-                    m = r * n_s + s
-                    zr_ = zr[m]
-                    zi_ = zi[m]
-                    x = fr[m]
-                    row_a = tab_a[row[m]]
-                    row_d = tab_d[row[m]]
-                    cm = col[m]
-                    if contiguous:  # the module's case: unit-stride loads
-                        ra = row_a[cm + bins[0]:cm + bins[0] + n_bins]
-                        rd = row_d[cm + bins[0]:cm + bins[0] + n_bins]
-                        for b in range(n_bins):
-                            w = ra[b] + rd[b] * x
-                            acc_re[b] += zr_ * w
-                            acc_im[b] += zi_ * w
-                    else:
-                        for b in range(n_bins):
-                            w = row_a[cm + bins[b]] + row_d[cm + bins[b]] * x
-                            acc_re[b] += zr_ * w
-                            acc_im[b] += zi_ * w
+        for c in range(n_chirps):
+            tx = tx_m[chirp_tx[c]]
+            lo, hi = c * n_c, (c + 1) * n_c
+            _point_dists(pts[0, lo:hi], pts[1, lo:hi], pts[2, lo:hi], tx[0], tx[1], tx[2], rt[0, lo:hi])
+            _point_dists(pts[3, lo:hi], pts[4, lo:hi], pts[5, lo:hi], tx[0], tx[1], tx[2], rt[1, lo:hi])
+        _lane_dists(pts[0], pts[1], pts[2], rxl[0], rxl[1], rxl[2], rr[0])
+        _lane_dists(pts[3], pts[4], pts[5], rxl[0], rxl[1], rxl[2], rr[1])
+        _lane_delays(rt[0], rt[1], rr[0], rr[1], span, tau0, aa)
+        _lane_amps(rt[0], rt[1], rr[0], rr[1], refl_l, amp_k_out, amp)
+        _lane_phases(tau0, aa, f0_hz, slope, t0_s, dt_s, nc, ph, om)
+        _lane_phasors(amp, ph, om, n_fft, oversample, shift, n_rows - 1, zr, zi, fr, row, col)
+        for v in range(n_v):
+            acc_re = acc[0, v]
+            acc_im = acc[1, v]
+            for s in range(n_s):
+                m = v * n_s + s
+                zr_ = zr[m]
+                zi_ = zi[m]
+                x = fr[m]
+                row_a = tab_a[row[m]]
+                row_d = tab_d[row[m]]
+                cm = col[m]
+                if contiguous:  # the module's case: unit-stride loads
+                    ra = row_a[cm + bins[0]:cm + bins[0] + n_bins]
+                    rd = row_d[cm + bins[0]:cm + bins[0] + n_bins]
+                    for b in range(n_bins):
+                        w = ra[b] + rd[b] * x
+                        acc_re[b] += zr_ * w
+                        acc_im[b] += zi_ * w
+                else:
+                    for b in range(n_bins):
+                        w = row_a[cm + bins[b]] + row_d[cm + bins[b]] * x
+                        acc_re[b] += zr_ * w
+                        acc_im[b] += zi_ * w
         if sigma_out > 0.0:
             gauss_fill(fkeys[f], 0, noise)  # pair p = b * n_v + v is values 2p, 2p + 1
         for b in range(n_bins):
