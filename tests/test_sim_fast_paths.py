@@ -83,3 +83,17 @@ def test_module_stream_digest_unchanged(subject, mode, seconds):
     for block in iter_blocks(module, seconds):
         h.update(block.data())
     assert h.hexdigest() == STREAM_SHA256[(subject, mode, seconds)]
+
+
+def test_breathing_phase_at_one_time_is_the_general_paths_value():
+    from hardware_sim.subject.breathing import Breathing, BreathingParams
+
+    b = Breathing(BreathingParams(), 11)
+    rng = np.random.default_rng(5)
+    starts = np.concatenate([b.breaths_between(0.0, 400.0)[k].start_s + np.array([0.0, 1e-12, -1e-12])
+                             for k in (1, 2, 63, 64, 65)])  # breath edges, batch edges (64 breaths)
+    times = np.concatenate([rng.uniform(-5.0, 600.0, 400), starts, [0.0, 1e-9]])
+    fast = np.array([b.resp_phase_rad(np.array([t]))[0] for t in times])
+    general = 2.0 * np.pi * b._evaluate(times, with_level=False)[0]  # the vector path, all at once
+    assert np.array_equal(fast, general)
+    assert sum(b._phase_one(float(t)) is not None for t in times) > 350  # the direct lookup did most

@@ -241,8 +241,29 @@ class Breathing:
 
         t_s: (n,) seconds -> (n,) float64.
         """
+        t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
+        if t.size == 1:  # the beat schedule asks once per beat: look the breath up directly
+            one = self._phase_one(float(t[0]))
+            if one is not None:
+                return np.array([one])
         cycles, _, _ = self._evaluate(t_s, with_level=False)
         return 2.0 * np.pi * cycles
+
+    def _phase_one(self, t: float) -> float | None:
+        """``resp_phase_rad`` at one time, the same value with the same operations (the breath
+        that ``_evaluate`` picks: last start <= t); None where that takes the general path
+        (t < 0, not finite, a batch's first or last breath)."""
+        if not (t >= 0.0 and math.isfinite(t)):
+            return None
+        b = self._find_batch(t)
+        rows = self._batch(b)
+        i = int(np.searchsorted(rows[:, 0], t, side="right")) - 1
+        if i < 0 or i + 1 >= len(rows) or not t < rows[i + 1, 0]:
+            return None
+        start, ti, te = float(rows[i, 0]), float(rows[i, 1]), float(rows[i, 2])
+        if not start + ti + te > t:  # (_rows_between keeps only breaths that end after t)
+            return None
+        return 2.0 * np.pi * (float(b * _BATCH + i) + min(max((t - start) / (ti + te), 0.0), 1.0))
 
     def resp_level(self, t_s: np.ndarray) -> np.ndarray:
         """Lung volume proxy: 0 at end-exhale, 1 at end-inhale. (n,) -> (n,) float64."""
