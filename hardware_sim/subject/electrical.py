@@ -681,6 +681,7 @@ class SyntheticHeart:
         # QRS onsets); bounded so that hours of streaming keep flat memory.
         self._gauss_cache: OrderedDict[int, _BeatGaussians] = OrderedDict()
         self._axes_cache: dict[str, tuple[tuple, ...]] = {}
+        self._flat_axes_cache: dict[str, tuple[np.ndarray, ...]] = {}
         self._jitter_blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
     # --- beats --------------------------------------------------------------------
@@ -729,17 +730,18 @@ class SyntheticHeart:
         codes = np.full((3, mg), -1)
         h = 60.0 / rr_pre / 60.0  # as rate_scaled(g, 60 / rr_pre) computes it
         jit = self._beat_jitter(k)
-        for a, (n, theta0, al, b0, e_angle, e_width, before_r, code) in enumerate(self._axes_of(kinds[i])):
-            # rate_scaled's operations on cached per-kind arrays (same values, same bits)
-            th = theta0 * h ** e_angle
-            bb = b0 * h ** e_width
-            # after R the phase runs at 2 pi / rr_post: rescale so the time course
-            # stays the one set by the preceding interval
-            post = np.where(before_r, 1.0, rr_pre / rr_post)
-            theta[a, :n] = th * post
-            b[a, :n] = bb * post
-            alpha[a, :n] = al if jit is None else al * jit[_JITTER_GROUP[code]]
-            codes[a, :n] = code
+        rows, cols, theta0, al, b0, e_angle, e_width, before_r, code, group = self._flat_axes_of(kinds[i])
+        # rate_scaled's operations on cached per-kind arrays (same values, same bits), all
+        # axes at once (element by element what one call per axis computed)
+        th = theta0 * h ** e_angle
+        bb = b0 * h ** e_width
+        # after R the phase runs at 2 pi / rr_post: rescale so the time course
+        # stays the one set by the preceding interval
+        post = np.where(before_r, 1.0, rr_pre / rr_post)
+        theta[rows, cols] = th * post
+        b[rows, cols] = bb * post
+        alpha[rows, cols] = al if jit is None else al * jit[group]
+        codes[rows, cols] = code
         for arr in (theta, alpha, b, codes):
             arr.setflags(write=False)  # shared through the cache
         return theta, alpha, b, codes
@@ -770,6 +772,24 @@ class SyntheticHeart:
                  np.array([RATE_EXPONENTS[w][1] for w in g.wave]), np.asarray(g.theta_rad) < 0.0,
                  np.array([WAVE_CLASSES.index(w) for w in g.wave]))
                 for g in self._morph[kind].axes())
+        return got
+
+    def _flat_axes_of(self, kind: str) -> tuple[np.ndarray, ...]:
+        """``_axes_of`` concatenated over the axes: each Gaussian's axis and slot, theta,
+        alpha, b, the rate exponents, theta < 0, its wave-class code and jitter group."""
+        got = self._flat_axes_cache.get(kind)
+        if got is None:
+            axes = self._axes_of(kind)
+
+            def cat(j, dtype):
+                return np.concatenate([np.asarray(ax[j], dtype) for ax in axes])
+
+            code = cat(7, np.int64)
+            got = self._flat_axes_cache[kind] = (
+                np.concatenate([np.full(ax[0], a, np.int64) for a, ax in enumerate(axes)]),
+                np.concatenate([np.arange(ax[0], dtype=np.int64) for ax in axes]),
+                cat(1, np.float64), cat(2, np.float64), cat(3, np.float64), cat(4, np.float64),
+                cat(5, np.float64), cat(6, np.bool_), code, _JITTER_GROUP[code])
         return got
 
     def _gaussian_table(self, j0: int, j1: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
