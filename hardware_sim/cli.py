@@ -154,7 +154,7 @@ def _bench(args) -> int:
     from hardware_sim.record import bench_module
 
     adc = bench_module(args.seconds, "adc")
-    print(f"ADC-level mode: {adc:8.1f} x real time (goal 20x)", flush=True)
+    print(f"ADC-level mode: {adc:8.1f} x real time (goal 60x)", flush=True)
     fast = bench_module(args.seconds * 20, "fast")
     print(f"fast mode:      {fast:8.1f} x real time (goal 1000x)", flush=True)
     if args.json:
