@@ -1,0 +1,80 @@
+"""Shared fixtures: a pty pair, a simulated module on ptys, the stand-in int8 model; and the
+hardware lane's options (``pytest --port /dev/ttyUSB0 --data-port /dev/ttyUSB1 -m hardware``).
+
+The ``hardware`` marker is defined once, in pyproject.toml; the default run deselects it.
+"""
+
+from __future__ import annotations
+
+import os
+import tty
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+HARDWARE_HOWTO = "needs a real module: pytest --port /dev/ttyUSB0 --data-port /dev/ttyUSB1 -m hardware"
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("cardioradar", "CardioRadar hardware lane")
+    group.addoption("--port", default=None, help="a real module's config UART (e.g. /dev/ttyUSB0); "
+                    "runs the tests marked hardware (with -m hardware)")
+    group.addoption("--data-port", default=None, help="the module's data UART (e.g. /dev/ttyUSB1)")
+
+
+@dataclass
+class PtyPair:
+    """``path`` is what pyserial opens (the slave, raw mode); the test talks on ``master``."""
+
+    master: int
+    slave: int
+    path: str
+
+
+@pytest.fixture
+def pty_pair():
+    master, slave = os.openpty()
+    tty.setraw(slave)  # no echo or line editing before pyserial opens it
+    pair = PtyPair(master, slave, os.ttyname(slave))
+    yield pair
+    for fd in (master, slave):
+        try:
+            os.close(fd)
+        except OSError:
+            pass  # the test closed it already
+
+
+@pytest.fixture
+def sim_module():
+    """A ``ModuleServer`` (seed 0, healthy-rest subject, sim board) serving on ptys at real
+    time; ``.ports.config`` / ``.ports.data`` are what pyserial opens. Closed after the test."""
+    from hardware_sim.record import build_module
+    from hardware_sim.serial_io import ModuleServer
+
+    module, _ = build_module("healthy-rest", seed=0, board="sim")
+    with ModuleServer(module, transport="pty", speed=1.0) as server:
+        yield server
+
+
+@pytest.fixture
+def standin_model(tmp_path) -> Path:
+    """The stand-in int8 .tflite (host/synthmodel.py, 2 kB, seed 0) with its metadata JSON."""
+    from host.synthmodel import synthetic_model
+
+    return synthetic_model(tmp_path / "standin.tflite", 2048, seed=0)
+
+
+@dataclass(frozen=True)
+class HardwarePorts:
+    config: str
+    data: str | None
+
+
+@pytest.fixture
+def hardware_ports(request) -> HardwarePorts:
+    """The real module's ports from --port / --data-port; skips with how to run it otherwise."""
+    port = request.config.getoption("--port")
+    if not port:
+        pytest.skip(HARDWARE_HOWTO)
+    return HardwarePorts(port, request.config.getoption("--data-port"))
