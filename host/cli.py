@@ -12,20 +12,32 @@ import logging
 
 log = logging.getLogger(__name__)
 
+_JSON_HELP = "last stdout line: the result as one JSON object"
+
+
+def _result(args: argparse.Namespace, text: str, obj: dict) -> int:
+    """What a command made: the human lines, then with --json one JSON object as the last line."""
+    print(text)
+    if getattr(args, "json", False):
+        from cardioradar.jsonvalues import json_clean
+
+        print(json.dumps(json_clean(obj)))
+    return 0
+
 
 def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", help="session database (.db) from the board")
     p.add_argument("--format", required=True, choices=("edf", "wfdb", "csv"), dest="fmt")
     p.add_argument("--out", default=None,
                    help="output path (WFDB: record path without extension); default beside the session")
+    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"session", "format", "out"}')
 
 
 def _run_export(args: argparse.Namespace) -> int:
     from host.export import export_session
 
     out = export_session(args.session, args.fmt, args.out)
-    print(out)
-    return 0
+    return _result(args, str(out), {"session": str(args.session), "format": args.fmt, "out": str(out)})
 
 
 def _add_report(p: argparse.ArgumentParser) -> None:
@@ -112,19 +124,24 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="windows per shard file of a simulated split (training streams the shards)")
     b.add_argument("--learned", type=int, default=0,
                    help="more simulated subjects whose hearts follow learned 12-lead morphologies (deepfake-ecg)")
+    b.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"dataset", "source", "windows": {split: n}}')
 
 
 def _run_data(args: argparse.Namespace) -> int:
     from host.data.build import build_from_args
 
+    from host.data.format import read_manifest
+
     if getattr(args, "address", None):  # same bytes as without: see host.data.sim_dataset.iter_population
         from host.scale import cluster
 
         with cluster(args.address, args.workers):
-            print(build_from_args(args))
-        return 0
-    print(build_from_args(args))
-    return 0
+            out = build_from_args(args)
+    else:
+        out = build_from_args(args)
+    m = read_manifest(out)
+    windows = {k: v.get("n_windows") for k, v in m.get("splits", {}).items()}
+    return _result(args, str(out), {"dataset": str(out), "source": m.get("source"), "windows": windows})
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -143,6 +160,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="data-parallel on Ray: workers sharing each batch (without --address: a local Ray)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join (what `ray start --head` prints); default with --workers: a local Ray")
+    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"model", "best_epoch", "best_val_loss"}')
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -156,8 +174,8 @@ def _run_train(args: argparse.Namespace) -> int:
         from host.train import train
 
         r = train(args.data, args.out, **kw)
-    print(f"{r.model_path} (best epoch {r.best_epoch}, validation loss {r.best_val_loss:.4f})")
-    return 0
+    return _result(args, f"{r.model_path} (best epoch {r.best_epoch}, validation loss {r.best_val_loss:.4f})",
+                   {"model": str(r.model_path), "best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss})
 
 
 def _add_convert(p: argparse.ArgumentParser) -> None:
@@ -167,14 +185,14 @@ def _add_convert(p: argparse.ArgumentParser) -> None:
     src.add_argument("--data", help="dataset folder: calibration windows from its train split")
     src.add_argument("--calib", help=".npy int16 Q15 or float windows (N, 512, 4, 3)")
     p.add_argument("--n-calib", type=int, default=64)
+    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"float", "int8"} (the .tflite paths)')
 
 
 def _run_convert(args: argparse.Namespace) -> int:
     from host.convert import convert_onnx
 
     r = convert_onnx(args.onnx, args.out, args.calib or args.data, n_calib=args.n_calib)
-    print(f"{r.float_path}\n{r.int8_path}")
-    return 0
+    return _result(args, f"{r.float_path}\n{r.int8_path}", {"float": str(r.float_path), "int8": str(r.int8_path)})
 
 
 # name -> (help, add arguments, handler). Add host commands here.
@@ -288,6 +306,7 @@ def _add_quantize_model(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--out", required=True, help="output .tflite; the metadata goes beside it as .json")
     m.add_argument("--n-calib", type=int, default=256, help="representative windows from the train split")
     m.add_argument("--seed", type=int, default=0, help="seed of the representative windows' choice")
+    m.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"model", "float", "int8"} (their metrics)')
     m.set_defaults(func=_quantize_model)
 
 
@@ -296,5 +315,5 @@ def _quantize_model(args: argparse.Namespace) -> int:
 
     out = quantize_model(args.keras, args.data, args.out, n_calib=args.n_calib, seed=args.seed)
     meta = json.loads(out.with_suffix(".json").read_text())["metrics"]
-    print(f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}")
-    return 0
+    return _result(args, f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}",
+                   {"model": str(out), "float": meta["float"], "int8": meta["int8"]})

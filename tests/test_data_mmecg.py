@@ -1,5 +1,7 @@
 """MMECG loader on small .mat files written in the MMECG layout with scipy.io.savemat."""
 
+import json
+
 import numpy as np
 import pytest
 from scipy.io import savemat
@@ -87,6 +89,9 @@ def test_cli_data_build(tmp_path, capsys):
 
     for i in range(3):
         _write_trial(tmp_path / f"t{i}.mat", i + 1, 20 + i, seconds=10.0)
-    assert main(["data", "build", "--out", str(tmp_path / "ds"), "--mmecg", str(tmp_path)]) == 0
-    assert capsys.readouterr().out.strip().endswith("ds")
+    assert main(["data", "build", "--out", str(tmp_path / "ds"), "--mmecg", str(tmp_path), "--json"]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].endswith("ds")
+    last = json.loads(lines[-1])
+    assert last["dataset"].endswith("ds") and last["source"] == "mmecg" and sum(last["windows"].values()) > 0
     assert read_manifest(tmp_path / "ds")["source"] == "mmecg"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import shutil
 import datetime as dt
+import json
 import math
 
 import numpy as np
@@ -213,6 +214,10 @@ def test_cli_export_and_its_errors(session, tmp_path, capsys):
     out = tmp_path / "cli.edf"
     assert main(["export", str(session), "--format", "edf", "--out", str(out)]) == 0
     assert out.stat().st_size > 0 and capsys.readouterr().out.strip() == str(out)
+    out_csv = tmp_path / "cli.csv"
+    assert main(["export", str(session), "--format", "csv", "--out", str(out_csv), "--json"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last == {"session": str(session), "format": "csv", "out": str(out_csv)} and out_csv.stat().st_size > 0
     empty = tmp_path / "empty.db"
     SessionWriter(empty, {}, timer=False).close()
     assert main(["export", str(empty), "--format", "csv"]) == InputDataError.exit_code

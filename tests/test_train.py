@@ -77,9 +77,12 @@ def test_cli_train_on_a_dataset_folder(tmp_path, capsys):
     ds = tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=512)
     # Full-size windows, the default model: one epoch of one batch.
     rc = main(["train", "--data", str(ds), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8",
-               "--mtl", "equal", "--seed", "1"])
+               "--mtl", "equal", "--seed", "1", "--json"])
     assert rc == 0
-    assert (tmp_path / "run" / "model.keras").exists() and "best epoch 1" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert (tmp_path / "run" / "model.keras").exists() and "best epoch 1" in out
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["model"].endswith("model.keras") and last["best_epoch"] == 1 and last["best_val_loss"] > 0
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r2")]) == 3  # not a dataset folder
 
 
