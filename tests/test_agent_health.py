@@ -115,7 +115,7 @@ def _record(path: Path, stop: threading.Event) -> None:
             time.sleep(0.01)
 
 
-def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeypatch):
+def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeypatch, pty_pair):
     """The radar's config port is a pty the test holds: while a session is written in the
     agent's sessions/ folder the check must not open it; with no session it asks the module."""
     class Ports:
@@ -128,12 +128,8 @@ def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeyp
             self.ports = Ports(config)
 
     import os
-    import pty
-    import tty
 
-    master, slave = pty.openpty()
-    tty.setraw(slave)
-    name = os.ttyname(slave)
+    master, name = pty_pair.master, pty_pair.path
     os.set_blocking(master, False)
     root = tmp_path / "root"
     (root / "sessions").mkdir(parents=True)
@@ -178,6 +174,4 @@ def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeyp
     m.start()
     verdict = selfcheck.check_radar(Profile(name), root)
     m.join(10)
-    os.close(master)
-    os.close(slave)
     assert b"queryDemoStatus" in box["got"] and verdict.startswith("config port answered queryDemoStatus"), verdict
