@@ -385,7 +385,7 @@ def test_raw_public_key_bytes_are_accepted(kit):
         verify_bundle(kit["bundle"], [])
 
 
-def test_missing_model_is_a_clear_error(kit, tmp_path):
+def test_missing_model_is_a_clear_error(kit, tmp_path, standin_model):
     # A copy of the sim profile whose model file does not exist (as before the model is trained).
     profile = load_profile("sim")
     (tmp_path / "cfg").mkdir()
@@ -399,9 +399,9 @@ def test_missing_model_is_a_clear_error(kit, tmp_path):
     lonely.write_bytes(kit["model"].read_bytes())
     with pytest.raises(ConfigError, match="lonely.json: no such file"):
         build_bundle(toml, kit["priv"], tmp_path / "b.bundle", model_path=lonely, security_counter=1)
-    notflat = _fake_model(tmp_path / "m2", "junk")
+    notflat = standin_model
     notflat.write_bytes(b"not a model at all")
-    with pytest.raises(ConfigError, match=r"junk.tflite: file identifier: expected b'TFL3' at bytes 4..8"):
+    with pytest.raises(ConfigError, match=r"standin.tflite: file identifier: expected b'TFL3' at bytes 4..8"):
         build_bundle(toml, kit["priv"], tmp_path / "b.bundle", model_path=notflat, security_counter=1)
     assert not (tmp_path / "b.bundle").exists()
 
