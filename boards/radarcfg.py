@@ -353,6 +353,11 @@ ARG_RANGES: dict[str, tuple[ArgRange, ...]] = {
     # The demo stores the calibration as Q15 (x 32768, saturated): values beyond +-1 saturate.
     "compRangeBiasAndRxChanPhase": (_r("rangeBias", -100.0, 100.0, "m"),) + tuple(
         _r(f"{part}{k}", -1.0, 1.0) for k in range(12) for part in ("re", "im")),
+    # TI's CFAR DPU keeps these in 8-bit fields (its cfarConfig_Test: uint8_t aveMode, winLen,
+    # guardLen, cyclicMode); the device would truncate a larger value, the simulator refuses it.
+    # thresholdScale is left to the OOB firmware's own check (its "Maximum value ... 100.0 dB").
+    "cfarCfg": (_i("subFrameIdx", -1, 3), _i("procDirection", 0, 1), _i("averageMode", 0, 2), _i("winLen", 1, 255),
+                _i("guardLen", 0, 255), _i("noiseDiv", 0, 255), _i("cyclicMode", 0, 1)),
     # CardioRadar firmware (ours): bounds ours, the physical ones are checked at sensorStart.
     "rangeBinSelCfg": (_r("rangeStart", 0.0, 100.0, "m"), _r("rangeEnd", 0.0, 100.0, "m"), _i("numBins", 1, 1024),
                        _i("reselectFrames", 0, 1_000_000)),
