@@ -155,7 +155,7 @@ class DspPipeline:
         # Voxel choice and classical vitals keep their own cadence (refresh_samples), so a
         # shorter hop (lower latency) costs only the model's part and the windows a dataset
         # takes every refresh_samples see the same choices as the board's.
-        refresh = self._windows == 0 or self._windows * c.hop_samples % c.refresh_samples == 0
+        refresh = self._windows * c.hop_samples % c.refresh_samples == 0  # window 0 included
         if refresh:
             self._grid = grid_quality_q(np.ascontiguousarray(buf[-w:]), c.steering.weights_q15, c.steering.n_angles,
                                         c.quality_decimation, c.quality_card_sos_q29, c.quality_noise_sos_q29,
