@@ -75,13 +75,7 @@ def fig8(out_dir: Path, const: dict, bursts: dict, paper_const: dict, paper_othe
         ax.plot(xs, curve(d), ":", marker="x", label=f"{name} (paper)")
     ax.set(xticks=xs, xticklabels=labels, xlabel="constant noise SNR (dB)", ylabel="dm% vs clean",
            title="(a) constant noise")
-    ax.axhline(0, color="0.7", lw=0.8)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fa = out_dir / "fig8a_dm_vs_snr.png"
-    fig.tight_layout()
-    fig.savefig(fa, dpi=120)
-    plt.close(fig)
+    fa = _save_panel(plt, fig, ax, out_dir / "fig8a_dm_vs_snr.png")
 
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     secs = sorted({s for d in bursts.values() for _, s in d} | {s for _, s in paper_bursts})
@@ -95,14 +89,19 @@ def fig8(out_dir: Path, const: dict, bursts: dict, paper_const: dict, paper_othe
                 label=f"radarODE-MTL (paper) {db:g} dB")
     ax.set(xticks=bx, xlabel="burst length (s), 20 % of segments", ylabel="dm% vs clean",
            title="(b) abrupt noise (0 dB mild, -9 dB extensive)")
+    fb = _save_panel(plt, fig, ax, out_dir / "fig8b_dm_vs_burst.png")
+    return fa, fb
+
+
+def _save_panel(plt, fig, ax, path):
+    """Both Fig. 8 panels end alike: zero line, grid, legend, written as PNG."""
     ax.axhline(0, color="0.7", lw=0.8)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fb = out_dir / "fig8b_dm_vs_burst.png"
     fig.tight_layout()
-    fig.savefig(fb, dpi=120)
+    fig.savefig(path, dpi=120)
     plt.close(fig)
-    return fa, fb
+    return path
 
 
 def _num(x) -> float:
