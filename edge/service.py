@@ -102,6 +102,9 @@ class ServiceConfig:
     start_limit_interval_s: int = 600
     start_limit_burst: int = 5
     extra_env: tuple[tuple[str, str], ...] = field(default=(("PYTHONUNBUFFERED", "1"),))
+    # Builds the DSP kernels ahead of time before each start when missing or stale (after an
+    # update): without them the run loads numba's JIT (~117 MB more, docs/runtime.md "Board memory").
+    python: Path = field(default_factory=lambda: Path(os.path.abspath(sys.executable)))
 
 
 def parse_split(text: str) -> str | None:
@@ -230,6 +233,10 @@ def build_unit(profile, cfg: ServiceConfig) -> str:
         lines.append("StateDirectory=cardioradar")
     lines += [f"Environment={k}={v}" for k, v in cfg.extra_env]
     lines += [
+        # "-": a failed build (no C compiler) still starts the run, on the JIT kernels (it warns).
+        f"ExecStartPre=-{systemd_word(str(cfg.python))} -m edge.dsp.aot --if-stale",
+        # The start includes that build: minutes on a small board, once per update.
+        "TimeoutStartSec=900",
         f"ExecStart={exec_start(cfg)}",
         f"Restart={restart}",
         f"RestartSec={cfg.restart_sec_s}",

@@ -1,4 +1,5 @@
-"""Shared fixtures: a pty pair, a simulated module on ptys, the stand-in int8 model; and the
+"""Shared fixtures: a pty pair, a simulated module on ptys, the stand-in int8 model, the DSP
+kernels compiled ahead of time; and the
 hardware lane's options (``pytest --port /dev/ttyUSB0 --data-port /dev/ttyUSB1 -m hardware``).
 
 The ``hardware`` marker is defined once, in pyproject.toml; the default run deselects it.
@@ -6,7 +7,10 @@ The ``hardware`` marker is defined once, in pyproject.toml; the default run dese
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import tty
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +34,22 @@ class PtyPair:
     master: int
     slave: int
     path: str
+
+
+@pytest.fixture(scope="session")
+def aot_dir(tmp_path_factory) -> Path:
+    """The DSP kernels compiled ahead of time, once per test run, as docs/runtime.md tells a
+    user (`python -m edge.dsp.aot`, into a temporary CARDIORADAR_DSP_AOT_DIR)."""
+    from edge.dsp import backend
+
+    d = tmp_path_factory.mktemp("aot")
+    env = {**os.environ, backend.DIR_ENV: str(d)}
+    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot"], capture_output=True, text=True, env=env,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    line = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert Path(line["module"]) == backend.aot_path(d) and line["kernels"] == 10
+    return d
 
 
 @pytest.fixture

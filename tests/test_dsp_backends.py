@@ -1,6 +1,6 @@
 """The DSP kernels' two backends (edge.dsp.backend): numba JIT and the same source compiled
-ahead of time. The AOT module is built once here as docs/runtime.md tells a user
-(`python -m edge.dsp.aot`, into a temporary CARDIORADAR_DSP_AOT_DIR); then: the same stored
+ahead of time. The AOT module is built once per test run as docs/runtime.md tells a user
+(`python -m edge.dsp.aot`, into a temporary CARDIORADAR_DSP_AOT_DIR; conftest's `aot_dir`); then: the same stored
 ECG, beats and vitals from a recorded stream, kernel by kernel the same bits, the board's
 path in a fresh interpreter without numba (nor scipy, which numba imports), stale-module and
 bad-setting handling, and `bench edge --json` as documented."""
@@ -20,17 +20,6 @@ from cardioradar.errors import ConfigError
 from edge.dsp import backend
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def aot_dir(tmp_path_factory):
-    d = tmp_path_factory.mktemp("aot")
-    env = {**os.environ, backend.DIR_ENV: str(d)}
-    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot"], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    line = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert Path(line["module"]) == backend.aot_path(d) and line["kernels"] == 10
-    return d
 
 
 @pytest.fixture(scope="module")
@@ -180,3 +169,24 @@ def test_bench_edge_as_documented(aot_dir, recording, monkeypatch, capsys):
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(res) == {"rtf", "peak_rss_mb", "latency_ms_p95", "backend"}
     assert res["backend"] == "aot" and 0 < res["peak_rss_mb"] <= 120  # the board's memory goal (issue 15)
+
+
+def test_if_stale_builds_only_a_missing_or_stale_module(aot_dir, monkeypatch, capsys):
+    """What the service runs before each start (`python -m edge.dsp.aot --if-stale`, docs/runtime.md)."""
+    env = {**os.environ, backend.DIR_ENV: str(aot_dir)}
+    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot", "--if-stale"], capture_output=True, text=True,
+                          env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout.strip().splitlines()[-1])["built"] is False  # current: nothing compiled
+
+    from edge.dsp import aot
+
+    built = []
+    monkeypatch.setenv(backend.DIR_ENV, str(aot_dir))
+    monkeypatch.setattr(aot, "build", lambda: built.append(1) or backend.aot_path(aot_dir))
+    monkeypatch.setattr(backend, "source_stamp", lambda: 12345)  # as if an update changed a kernel
+    assert aot.main(["--if-stale"]) == 0
+    line = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert built == [1] and line["built"] is True and "stale" in line["reason"]
+    assert aot.main(["--when", "stale"]) == 2
+    assert "usage: python -m edge.dsp.aot [--if-stale]" in capsys.readouterr().err

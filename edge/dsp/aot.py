@@ -1,6 +1,7 @@
 """Build the ahead-of-time compiled DSP kernels (``edge.dsp.backend``): one install step.
 
-    python -m edge.dsp.aot        # prints {"module": ..., "kernels": N, "seconds": s}
+    python -m edge.dsp.aot             # prints {"module": ..., "kernels": N, "built": true, ...}
+    python -m edge.dsp.aot --if-stale  # the same, only when missing or built from other sources
 
 ``numba.pycc`` compiles every kernel from its Python source with its declared signature
 (and the helpers it calls) into one extension module for this machine's CPU and Python,
@@ -61,10 +62,30 @@ def build(aot_dir: Path | None = None) -> Path:
     return target
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``[--if-stale]``: with it, build only when the module is missing, does not load, or was
+    built from other kernel sources (what the service runs before each start, so an update of
+    the software never leaves the board on the JIT's memory footprint)."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv not in ([], ["--if-stale"]):
+        print(f"usage: python -m edge.dsp.aot [--if-stale]; got {argv}", file=sys.stderr)
+        return 2
     t0 = time.perf_counter()
-    path = build()
-    print(json.dumps({"module": str(path), "kernels": len(backend.KERNELS), "seconds": round(time.perf_counter() - t0, 1)}))
+    if argv:
+        _, why = backend.load_aot()
+        if not why:
+            print(json.dumps({"module": str(backend.aot_path()), "kernels": len(backend.KERNELS),
+                              "built": False, "reason": "current"}))
+            return 0
+    else:
+        why = "asked"
+    try:
+        path = build()
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return ConfigError.exit_code
+    print(json.dumps({"module": str(path), "kernels": len(backend.KERNELS), "built": True, "reason": why,
+                      "seconds": round(time.perf_counter() - t0, 1)}))
     return 0
 
 
