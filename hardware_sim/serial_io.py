@@ -5,10 +5,11 @@
     >>> ...                             # pyserial opens ports.config / ports.data
     >>> server.close()
 
-Transports. ``"pty"``: two ``os.openpty()`` pairs in raw mode; the slave paths are what a
-client opens (the server keeps the slaves open, so clients may come and go). ``"tcp"``: two
-listening sockets (``socket://host:port`` URLs for pyserial); one client per port at a time;
-the config port greets each new client with the banner, as a module reset on port open does.
+Transports. ``"pty"``: two raw-mode pty pairs (``cardioradar.ptys.open_pty``); the slave
+paths are what a client opens (the server keeps the slaves open, so clients may come and
+go). ``"tcp"``: two listening sockets (``socket://host:port`` URLs for pyserial); one client
+per port at a time; the config port greets each new client with the banner, as a module
+reset on port open does.
 
 Pacing (a UART, not a pipe). The simulation clock runs ``speed`` times real time
 (``speed=0``: as fast as the reader takes the bytes, no pacing). Frame k's first byte starts
@@ -42,10 +43,10 @@ import select
 import socket
 import threading
 import time
-import tty
 from dataclasses import dataclass
 
 from cardioradar.errors import TransportError
+from cardioradar.ptys import open_pty
 from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule, overrun_exception_line
 from hardware_sim.firmware.window import warm_kernels
 
@@ -117,10 +118,8 @@ class _Endpoint:
         self._listener: socket.socket | None = None
         self._master = self._slave = None
         if transport == "pty":
-            self._master, self._slave = os.openpty()
-            tty.setraw(self._slave)
-            os.set_blocking(self._master, False)
-            self.path = os.ttyname(self._slave)
+            pair = open_pty()
+            self._master, self._slave, self.path = pair.master, pair.slave, pair.path
         elif transport == "tcp":
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

@@ -283,14 +283,7 @@ def register(sub: argparse._SubParsersAction) -> None:
             continue
         p.set_defaults(func=handler)
     _add_quantize_model(sub)
-    if "agent" in sub.choices:  # `agent --pty`: the board agent behind this host's pty cable
-        sub.choices["agent"].set_defaults(pty_cable=_pty_cable)
-
-
-def _pty_cable(baud: int):
-    from host.linksim import PtyLink
-
-    return PtyLink(baud)
+    import host.cable  # noqa: F401 -- registers cable:// with pyserial: every --port takes it
 
 
 def _add_quantize_model(sub: argparse._SubParsersAction) -> None:

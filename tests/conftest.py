@@ -11,7 +11,7 @@ import json
 import os
 import subprocess
 import sys
-import tty
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,15 +25,6 @@ def pytest_addoption(parser):
     group.addoption("--port", default=None, help="a real module's config UART (e.g. /dev/ttyUSB0); "
                     "runs the tests marked hardware (with -m hardware)")
     group.addoption("--data-port", default=None, help="the module's data UART (e.g. /dev/ttyUSB1)")
-
-
-@dataclass
-class PtyPair:
-    """``path`` is what pyserial opens (the slave, raw mode); the test talks on ``master``."""
-
-    master: int
-    slave: int
-    path: str
 
 
 @pytest.fixture(scope="session")
@@ -54,15 +45,30 @@ def aot_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def pty_pair():
-    master, slave = os.openpty()
-    tty.setraw(slave)  # no echo or line editing before pyserial opens it
-    pair = PtyPair(master, slave, os.ttyname(slave))
+    """A raw-mode pty (``cardioradar.ptys.open_pty``): pyserial opens ``.path``, the test talks
+    on ``.master`` (non-blocking). Closed after the test."""
+    from cardioradar.ptys import open_pty
+
+    pair = open_pty()
     yield pair
-    for fd in (master, slave):
-        try:
-            os.close(fd)
-        except OSError:
-            pass  # the test closed it already
+    pair.close()
+
+
+def wait_until(cond, what: str, timeout_s: float = 30.0, poll_s: float = 0.01):
+    """Poll ``cond()`` until it is true (returns its value); fails naming ``what`` after
+    ``timeout_s``. For tests that wait on a state instead of sleeping a guessed time."""
+    deadline = time.monotonic() + timeout_s
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(poll_s)
+    return value
+
+
+@pytest.fixture(name="wait_until")
+def wait_until_fixture():
+    """`wait_until` for test functions (helper classes import it: ``from conftest import wait_until``)."""
+    return wait_until
 
 
 @pytest.fixture

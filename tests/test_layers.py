@@ -154,5 +154,3 @@ def test_quantize_model_keeps_its_cli_words():
     assert args.func.__module__ == "host.cli" and (args.keras, args.n_calib) == ("m.keras", 256)
     for words in (["bench", "dsp"], ["bench", "edge"], ["bench", "flash"], ["quantize", "sqnr"]):
         assert build_parser().parse_args(words).func.__module__.split(".")[0] in ("quantize", "host"), words
-    # `agent --pty`: edge's agent gets the host's pty cable as a parser default, not by importing it.
-    assert build_parser().parse_args(["agent", "--pty", "--root", "r"]).pty_cable.__module__ == "host.cli"

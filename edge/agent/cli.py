@@ -20,8 +20,8 @@ def add_agent_parser(sub) -> None:
     where.add_argument("--port", help="serial port path or pyserial URL the host connects to, or tcp://HOST:PORT "
                                       "to listen on the network (empty HOST: loopback)")
     where.add_argument("--pty", action="store_true",
-                       help="serve one end of a new pseudo-terminal pair (paced at --baud) and print the host's "
-                            "end first: try flash, board status and pull on one machine")
+                       help="serve one end of a new pseudo-terminal pair and print the host's end first (open "
+                            "it as cable://PATH?baud=N for a paced line): try flash, status and pull on one machine")
     p.add_argument("--json", action="store_true", help='with --pty: the first stdout line is {"host_port": PATH}')
     p.add_argument("--token", default=None,
                    help="every request must carry this token (default $CARDIORADAR_AGENT_TOKEN); "
@@ -85,15 +85,14 @@ def agent_cmd(args: argparse.Namespace) -> int:
     if not args.pty:
         serve(agent, stop=stop, opener=lambda: open_link(args.port, args.baud))
         return 0
-    # A development mode (an agent on this machine behind a pty cable): the cable is host code
-    # (host.linksim), handed in by host.cli as args.pty_cable; a board install has none.
-    cable = getattr(args, "pty_cable", None)
-    if cable is None:
-        raise ConfigError("--pty: this install has no pty cable (it comes with the host tools); "
-                          "use --port with a serial port or tcp://HOST:PORT")
-    with cable(args.baud) as link:
-        print(json.dumps({"host_port": link.host_port}) if args.json else link.host_port, flush=True)
-        print(f"agent on a pty pair paced at {args.baud} baud: use --port {link.host_port} on the host side "
-              "(Ctrl-C stops it)", file=sys.stderr, flush=True)
-        serve(agent, stop=stop, opener=lambda: open_link(link.board_port, args.baud))
+    # A development mode (an agent on this machine behind a pty null modem); a paced, faulty
+    # line is the host side's `cable://` URL (host.cable) on the other end.
+    from cardioradar.ptys import NullModem
+
+    with NullModem() as modem:
+        host = modem.host_port
+        print(json.dumps({"host_port": host}) if args.json else host, flush=True)
+        print(f"agent on a pty pair: use --port {host} on the host side, or --port 'cable://{host}?baud="
+              f"{args.baud}' for a line paced at {args.baud} baud (Ctrl-C stops it)", file=sys.stderr, flush=True)
+        serve(agent, stop=stop, opener=lambda: open_link(modem.board_port, args.baud))
     return 0
