@@ -2,10 +2,10 @@
 
 The sessions are real: the simulator's frames (fast mode, seeded) written by the edge's
 `SessionWriter`, raw packets only (they are what fills a night). The agent runs in a thread
-on a temporary root; the serial link is a pty null modem whose host end is opened as a
-``cable://`` line paced at ``baud``, the network one a TCP connection on loopback. Each rate
-is session bytes / (PULL_BEGIN .. SHA-256 checked): the snapshot, the transfer and the check. The 8-hour figure scales the TCP rate to a night of
-the same session bytes per second.
+on a temporary root; the serial link is a `PtyLine` (a pty null modem whose host end is a
+``cable://`` line) paced at ``baud``, the network one a TCP connection on loopback. Each rate
+is session bytes / (PULL_BEGIN .. SHA-256 checked): the snapshot, the transfer and the check.
+The 8-hour figure scales the TCP rate to a night of the same session bytes per second.
 """
 
 from __future__ import annotations
@@ -58,9 +58,8 @@ def _timed_pull(agent, opener, connect, name: str, out: Path) -> tuple[float, ob
 
 def bench_pull(baud: int = 921600, serial_s: float = 20.0, tcp_s: float = 300.0, seed: int = 4111) -> dict:
     from edge.agent import health, tcp
-    from cardioradar.ptys import NullModem
     from edge.agent.port import open_link
-    from host.cable.url import cable_url
+    from host.cable.line import PtyLine
     from edge.agent.server import Agent, AgentConfig
 
     with tempfile.TemporaryDirectory(prefix="cr-bench-pull-") as d:
@@ -69,10 +68,9 @@ def bench_pull(baud: int = 921600, serial_s: float = 20.0, tcp_s: float = 300.0,
         serial_bytes = make_session(d / "root" / "sessions" / "serial.db", serial_s, seed)
         tcp_bytes = make_session(d / "root" / "sessions" / "tcp.db", tcp_s, seed + 1)
         agent = Agent(AgentConfig(d / "root", "sim", (), health.HealthSpec(("{python}", "-c", "pass"), 30.0)))
-        with NullModem() as modem:
-            line = cable_url(modem.host_port, baud=baud, seed=seed)
-            serial_dt, _ = _timed_pull(agent, lambda: open_link(modem.board_port, baud),
-                                       lambda: open_link(line, baud), "serial.db", d / "out")
+        with PtyLine(baud, seed=seed) as line:
+            serial_dt, _ = _timed_pull(agent, lambda: open_link(line.board_port, baud),
+                                       lambda: open_link(line.host_port, baud), "serial.db", d / "out")
         listener = tcp.Listener("tcp://127.0.0.1:0")
         try:
             tcp_dt, _ = _timed_pull(agent, listener.accept, lambda: tcp.connect(listener.name), "tcp.db", d / "out")

@@ -2,8 +2,8 @@
 
 The bundle is a real one (`host.bundle.build_bundle`: this repository's runtime sources,
 text that compresses well) with a seeded synthetic int8 model of ``model_bytes``.
-The agent runs in a thread on a temporary root; the link is a pty null modem whose host end
-is opened as a ``cable://`` line paced at ``baud``.
+The agent runs in a thread on a temporary root; the link is a `PtyLine` (a pty null modem whose
+host end is a ``cable://`` line) paced at ``baud``.
 Effective rate = bundle bits / (begin .. board's verify answered).
 """
 
@@ -17,9 +17,8 @@ from pathlib import Path
 from edge.agent import health
 from edge.agent.port import open_link
 from edge.agent.server import Agent, AgentConfig, serve
-from cardioradar.ptys import NullModem
+from host.cable.line import PtyLine
 from host.cable.protocol_cable import bits_per_char
-from host.cable.url import cable_url
 from host.synthmodel import synthetic_model
 
 log = logging.getLogger(__name__)
@@ -43,17 +42,17 @@ def make_bundle(out_dir: Path, board: str, model_bytes: int, seed: int, *, secur
 def bench_flash(baud: int, size_bytes: int, seed: int) -> dict:
     from host.flash import AgentClient, flash
 
-    with tempfile.TemporaryDirectory(prefix="cr-bench-flash-") as tmp, NullModem() as modem:
+    with tempfile.TemporaryDirectory(prefix="cr-bench-flash-") as tmp, PtyLine(baud, seed=seed) as line:
         tmp = Path(tmp)
         bundle = make_bundle(tmp, "sim", size_bytes, seed)
         pub = next((tmp / "keys").glob("*.pub"))
         spec = health.HealthSpec(("{python}", "-c", "pass"), 30.0)
         agent = Agent(AgentConfig(tmp / "root", "sim", (pub,), spec))
         stop = threading.Event()
-        board_port = open_link(modem.board_port, baud)
+        board_port = open_link(line.board_port, baud)
         t = threading.Thread(target=serve, args=(agent, board_port, stop), daemon=True)
         t.start()
-        host_port = open_link(cable_url(modem.host_port, baud=baud, seed=seed), baud)
+        host_port = open_link(line.host_port, baud)
         try:
             client = AgentClient(host_port, timeout_s=5.0)
             res = flash(client, bundle)
