@@ -1,7 +1,7 @@
 """The agent outlives its link: the port goes away (cable, USB adapter, gadget) and comes back.
 
-The agent's port is a symlink (like /dev/serial/by-id/...) to one end of a pty link. The
-link is torn down (the agent's reads fail: the error that used to end it with exit code 4)
+The agent's port is a symlink (like /dev/serial/by-id/...) to one end of a pty null modem
+(``cardioradar.ptys``). The link is torn down (the agent's reads fail: the error that used to end it with exit code 4)
 and the symlink removed (reopening fails), then a new link appears under the same name: the
 same agent process must answer again, and stop with exit code 0 on SIGTERM.
 """
@@ -12,30 +12,22 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
-from host.linksim import PtyLink
+from cardioradar.ptys import NullModem
 from host.flash import board_status, open_agent
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def _wait_for(pred, what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not pred():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
-
-
-def test_link_removed_and_restored_agent_answers_again(tmp_path):
+def test_link_removed_and_restored_agent_answers_again(tmp_path, wait_until):
     from host.bundle import generate_keys
 
     _, pub = generate_keys(tmp_path / "keys")
     port = tmp_path / "ttyBOARD"
     log = tmp_path / "agent.log"
-    link = PtyLink(None)
+    link = NullModem()
     os.symlink(link.board_port, port)
     agent = subprocess.Popen([sys.executable, "-m", "cardioradar", "agent", "--port", str(port),
                               "--root", str(tmp_path / "root"), "--pubkey", str(pub)],
@@ -45,9 +37,9 @@ def test_link_removed_and_restored_agent_answers_again(tmp_path):
             assert board_status(c)["running"] == "a"
         link.close()  # the cable is pulled: the agent's reads fail
         port.unlink()  # and the device node is gone: reopening fails
-        _wait_for(lambda: "link lost" in log.read_text() and "link down" in log.read_text(), "the agent to notice")
+        wait_until(lambda: "link lost" in log.read_text() and "link down" in log.read_text(), "the agent to notice")
         assert agent.poll() is None, log.read_text()
-        link = PtyLink(None)  # plugged in again, same name
+        link = NullModem()  # plugged in again, same name
         os.symlink(link.board_port, port)
         with open_agent(link.host_port, timeout_s=3.0) as c:  # 5 HELLO tries of 1.5 s cover the back-off
             h = board_status(c)
@@ -62,7 +54,7 @@ def test_link_removed_and_restored_agent_answers_again(tmp_path):
         link.close()
 
 
-def test_fatal_start_up_errors_have_their_exit_codes(tmp_path):
+def test_fatal_start_up_errors_have_their_exit_codes(tmp_path, wait_until):
     """The table in docs/agent.md: 2 = configuration, 3 = unreadable boot state; a missing
     port is not fatal (the agent waits for it)."""
     def run(*args, timeout_s=60.0):
@@ -84,7 +76,7 @@ def test_fatal_start_up_errors_have_their_exit_codes(tmp_path):
                               "--root", str(root), "--pubkey", str(key)], stdout=subprocess.DEVNULL,
                              stderr=open(log, "ab"))
     try:
-        _wait_for(lambda: "link down" in log.read_text(), "the agent to report its missing port")
+        wait_until(lambda: "link down" in log.read_text(), "the agent to report its missing port")
         assert agent.poll() is None  # it waits for its port instead of exiting
     finally:
         agent.send_signal(signal.SIGTERM)
