@@ -14,8 +14,8 @@ from edge.agent.errors import Refused
 from edge.agent.protocol import Op
 from edge.agent.slots import SlotStore
 from host.bundle import build_bundle, generate_keys
-from host.flash import CHUNK_BYTES, board_status, flash, open_agent
-from test_agent_health import DefaultAgent
+from host.flash import CHUNK_BYTES, board_status, flash
+from agent_rig import DefaultAgent
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -51,7 +51,7 @@ def _restart_with_state(agent: DefaultAgent, tmp_path, pub, change) -> DefaultAg
 def test_counters_2_4_2_refused_on_every_path(tmp_path, built):
     agent = DefaultAgent(tmp_path, built["pub"])
     try:
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+        with agent.client() as c:
             assert flash(c, built["c2"]).slot == "b"
             assert flash(c, built["c4"]).slot == "a"
             assert board_status(c)["state"]["security_counter"] == 4
@@ -75,7 +75,7 @@ def test_counters_2_4_2_refused_on_every_path(tmp_path, built):
         # boot: a state (an older agent's) that puts slot b (counter 2) under test
         agent = _restart_with_state(agent, tmp_path, built["pub"],
                                     lambda st: dataclasses.replace(st, tentative="b", attempts_left=3))
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+        with agent.client() as c:
             h = board_status(c)
         ev = h["state"]["last_event"]
         assert h["running"] == "a" and ev["kind"] == "downgrade" and ev["slot"] == "b", h
@@ -83,7 +83,7 @@ def test_counters_2_4_2_refused_on_every_path(tmp_path, built):
         # rollback target: confirmed b (counter 2) under a floor of 4, slot a out of attempts
         agent = _restart_with_state(agent, tmp_path, built["pub"], lambda st: dataclasses.replace(
             st, confirmed="b", tentative="a", attempts_left=0))
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+        with agent.client() as c:
             h = board_status(c)
         ev = h["state"]["last_event"]
         assert h["running"] == "a" and h["state"]["confirmed"] == "a", h
@@ -91,7 +91,7 @@ def test_counters_2_4_2_refused_on_every_path(tmp_path, built):
         # confirmed slot below the floor (the board): the other slot boots
         agent = _restart_with_state(agent, tmp_path, built["pub"],
                                     lambda st: dataclasses.replace(st, confirmed="b", tentative=None))
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+        with agent.client() as c:
             h = board_status(c)
         assert h["running"] == "a" and h["state"]["last_event"]["kind"] == "downgrade", h
     finally:

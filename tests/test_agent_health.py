@@ -10,46 +10,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
+from agent_rig import DefaultAgent, cli, write_live_session
 from edge.agent import selfcheck
-from host.linksim import PtyLink
-from edge.store import SessionWriter
-from edge.types import RawFrame
 from host.bundle import build_bundle, generate_keys
 from host.bundle.collect import RUNTIME_PACKAGES, repo_root
 
 pytestmark = pytest.mark.timeout(300)
-
-
-def cli(*args: str, timeout_s: float = 240.0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cardioradar", *args], capture_output=True, text=True,
-                          timeout=timeout_s)
-
-
-class DefaultAgent:
-    """`cardioradar agent --port B --root R --pubkey K [extra]` on one end of a PtyLink."""
-
-    def __init__(self, tmp: Path, pub: Path, *extra: str):
-        self.link = PtyLink(None)
-        self.root = tmp / "root"
-        self.log = tmp / "agent.log"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cardioradar", "-v", "agent", "--port", self.link.board_port,
-             "--root", str(self.root), "--pubkey", str(pub), *extra],
-            stdout=subprocess.DEVNULL, stderr=open(self.log, "ab"))
-
-    def close(self) -> None:
-        self.proc.kill()
-        self.proc.wait(10)
-        self.link.close()
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +34,7 @@ def keyed(tmp_path_factory):
 def test_default_settings_flash_confirms_and_status_shows_the_verdict(tmp_path, keyed):
     d, key, pub = keyed
     bundle = build_bundle("sim", key, d / "good.bundle", security_counter=1)  # the profile's own (shipped) model
-    agent = DefaultAgent(tmp_path, pub)
-    try:
+    with DefaultAgent(tmp_path, pub) as agent:
         p = cli("flash", "--port", agent.link.host_port, "--no-progress", "--json", str(bundle))
         assert p.returncode == 0, p.stderr + agent.log.read_text()[-3000:]
         assert json.loads(p.stdout.strip().splitlines()[-1])["outcome"] == "confirmed"
@@ -76,8 +47,6 @@ def test_default_settings_flash_confirms_and_status_shows_the_verdict(tmp_path, 
         assert {"imports", "model", "radar", "total"} <= set(hc["timing_s"]), hc
         text = cli("board", "status", "--port", agent.link.host_port)
         assert "last health check: slot b PASS" in text.stdout and "imports" in text.stdout, text.stdout
-    finally:
-        agent.close()
 
 
 def _broken_source(dst: Path) -> Path:
@@ -94,25 +63,12 @@ def test_a_slot_that_does_not_import_rolls_back(tmp_path, keyed):
     d, key, pub = keyed
     bundle = build_bundle("sim", key, tmp_path / "broken.bundle", security_counter=1,
                           source_root=_broken_source(tmp_path / "src"))
-    agent = DefaultAgent(tmp_path, pub, "--attempts", "1")
-    try:
+    with DefaultAgent(tmp_path, pub, "--attempts", "1") as agent:
         p = cli("flash", "--port", agent.link.host_port, "--no-progress", str(bundle))
         assert p.returncode == 5 and "rolled back" in p.stderr, p.stderr
         assert "import edge.post: RuntimeError: broken on purpose" in p.stderr, p.stderr
         s = json.loads(cli("board", "status", "--port", agent.link.host_port, "--json").stdout.splitlines()[-1])
         assert s["running"] == "a" and not s["health"]["ok"] and s["health"]["slot"] == "b", s
-    finally:
-        agent.close()
-
-
-def _record(path: Path, stop: threading.Event) -> None:
-    rng = np.random.default_rng(5)
-    with SessionWriter(path, {"board": "sim"}, commit_interval_s=0.05) as w:
-        i = 0
-        while not stop.is_set():
-            w.add_frame(RawFrame(i, i * 2_000_000, time.monotonic(), rng.bytes(64)))
-            i += 1
-            time.sleep(0.01)
 
 
 def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeypatch, pty_pair):
@@ -134,7 +90,8 @@ def test_a_recording_in_progress_keeps_the_check_off_the_radar(tmp_path, monkeyp
     root = tmp_path / "root"
     (root / "sessions").mkdir(parents=True)
     stop = threading.Event()
-    t = threading.Thread(target=_record, args=(root / "sessions" / "night.db", stop), daemon=True)
+    t = threading.Thread(target=write_live_session, args=(root / "sessions" / "night.db", stop),
+                         kwargs=dict(seed=5, frame_bytes=64, period_s=0.01), daemon=True)
     t.start()
     try:
         while not (root / "sessions" / "night.db-wal").exists():

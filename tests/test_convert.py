@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cardioradar.errors import ConfigError
-from test_model_helpers import tiny_dataset
+from model_helpers import tiny_dataset
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402

@@ -1,7 +1,7 @@
 """Host client <-> board agent over pseudo-terminals: flash, confirm, refusals, rollback, pull.
 
 The agent runs as a real process (`cardioradar agent`) on a temporary root; the link is a
-`PtyLink` (two ptys and a cable thread). `AgentRig` is shared with test_flash_interrupt.py.
+`PtyLink` (two ptys and a cable thread), run by `agent_rig.AgentRig`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import hashlib
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import tarfile
@@ -26,76 +25,11 @@ from host.bench.flash import TFLITE_HEAD, make_bundle
 from edge.agent.errors import Refused
 from host.linksim import PtyLink
 from edge.agent.protocol import Op
-from edge.agent.slots import SlotStore
-from edge.store import SessionReader, SessionWriter
-from edge.types import RawFrame
+from edge.store import SessionReader
 from host.flash import CHUNK_BYTES, board_status, flash, hello, open_agent, pull
+from agent_rig import BAD_HEALTH_COUNTER, MODEL_BYTES, AgentRig, write_live_session
 
 pytestmark = pytest.mark.timeout(240)
-
-BAD_HEALTH_COUNTER = 13
-CHECK_SCRIPT = f"""
-import json, pathlib, sys, time
-time.sleep(float(sys.argv[2]) if len(sys.argv) > 2 else 0.0)  # a real check runs the runtime for seconds
-p = pathlib.Path(sys.argv[1]) / "slot.json"
-info = json.loads(p.read_text()) if p.exists() else {{}}
-sys.exit(1 if info.get("security_counter") == {BAD_HEALTH_COUNTER} else 0)
-"""
-MODEL_BYTES = 16 * 1024
-
-
-class AgentRig:
-    """A pty link, an agent process on ``root``, and helpers to run the host side."""
-
-    def __init__(self, tmp: Path, keys: Path, *, baud: int | None = None, seed: int = 0, attempts: int = 2,
-                 agent_args: tuple[str, ...] = (), health_s: float = 0.0):
-        self.tmp = tmp
-        self.root = tmp / "root"
-        self.pub = next(keys.glob("*.pub"))
-        self.check = tmp / "check.py"
-        self.check.write_text(CHECK_SCRIPT)
-        self.link = PtyLink(baud, seed=seed)
-        self.attempts = attempts
-        self.agent_args = agent_args
-        self.health_s = health_s
-        self.agent: subprocess.Popen | None = None
-        self.agent_log = tmp / "agent.log"
-
-    def start_agent(self) -> None:
-        # -vv: the agent logs every upload chunk it writes (test_flash_interrupt counts them)
-        cmd = [sys.executable, "-m", "cardioradar", "-vv", "agent", "--port", self.link.board_port,
-               "--root", str(self.root), "--pubkey", str(self.pub), "--attempts", str(self.attempts),
-               "--health-cmd", f"{{python}} {self.check} {{slot}} {self.health_s}", "--health-timeout", "30",
-               *self.agent_args]
-        self.agent = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=open(self.agent_log, "ab"))
-
-    def kill_agent(self) -> None:
-        if self.agent is not None and self.agent.poll() is None:
-            self.agent.send_signal(signal.SIGKILL)
-            self.agent.wait(timeout=10)
-        self.agent = None
-
-    def client(self, **kw):
-        kw.setdefault("timeout_s", 3.0)
-        return open_agent(self.link.host_port, **kw)
-
-    def cli(self, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "cardioradar", *args], capture_output=True, text=True,
-                              timeout=timeout_s)
-
-    def state(self):
-        return SlotStore(self.root, "sim").load()
-
-    def assert_bootable(self) -> None:
-        st = self.state()
-        info = st.slots[st.confirmed]
-        assert info is not None, f"confirmed slot {st.confirmed} is empty: {st}"
-        assert SlotStore(self.root, "sim").slot_dir(st.confirmed).is_dir()
-
-    def close(self) -> None:
-        self.kill_agent()
-        self.link.close()
-
 
 @pytest.fixture(scope="module")
 def bundles(tmp_path_factory):
@@ -178,22 +112,12 @@ def test_failing_health_check_rolls_back_by_itself(rig, bundles):
         assert flash(c, bundles["c1"]).outcome == "confirmed"  # the board still takes a good one
 
 
-def _write_live_session(path: Path, stop: threading.Event, written: list) -> None:
-    rng = np.random.default_rng(3)
-    with SessionWriter(path, {"board": "sim"}, commit_interval_s=0.05) as w:
-        i = 0
-        while not stop.is_set():
-            w.add_frame(RawFrame(i, i * 2_000_000, time.monotonic(), rng.bytes(256)))
-            i += 1
-            written[0] = i
-            time.sleep(0.005)
-
-
 def test_pull_a_session_while_it_is_written_and_resume(rig, tmp_path):
     sessions = rig.root / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)
     stop, written = threading.Event(), [0]
-    t = threading.Thread(target=_write_live_session, args=(sessions / "night.db", stop, written), daemon=True)
+    t = threading.Thread(target=write_live_session, args=(sessions / "night.db", stop), daemon=True,
+                         kwargs=dict(seed=3, frame_bytes=256, period_s=0.005, written=written))
     t.start()
     try:
         while written[0] < 100:

@@ -13,8 +13,8 @@ import pytest
 from edge.agent.slots import SlotStore
 from host.bundle import build_bundle, generate_keys, read_manifest
 from host.bundle.collect import RUNTIME_PACKAGES, repo_root
-from host.flash import board_status, flash, open_agent
-from test_agent_health import DefaultAgent
+from host.flash import board_status, flash
+from agent_rig import DefaultAgent
 
 pytestmark = pytest.mark.timeout(300)
 SHIPPED = repo_root() / "boards" / "models" / "cardioradar_int8.tflite"
@@ -56,9 +56,8 @@ def made(tmp_path_factory):
 
 
 def test_code_only_and_model_only_updates_send_only_what_changed(tmp_path, made):
-    agent = DefaultAgent(tmp_path, made["pub"])
-    try:
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+    with DefaultAgent(tmp_path, made["pub"]) as agent:
+        with agent.client() as c:
             full = flash(c, made["base"])
             assert full.copied_bytes == 0 and full.sent_bytes == full.size_bytes  # a fresh board holds nothing
             code = flash(c, made["code"])
@@ -76,17 +75,14 @@ def test_code_only_and_model_only_updates_send_only_what_changed(tmp_path, made)
         slot = st.slot_dir(st.load().confirmed)
         for f in read_manifest(made["model"]).files:  # the installed slot is the bundle, byte for byte
             assert hashlib.sha256((slot / f.path).read_bytes()).hexdigest() == f.sha256, f.path
-    finally:
-        agent.close()
 
 
 def test_a_copy_of_a_file_the_board_does_not_hold_is_refused(tmp_path, made):
     from edge.agent.errors import Refused
     from edge.agent.protocol import Op
 
-    agent = DefaultAgent(tmp_path, made["pub"])
-    try:
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+    with DefaultAgent(tmp_path, made["pub"]) as agent:
+        with agent.client() as c:
             data = made["base"].read_bytes()
             sha = hashlib.sha256(data).hexdigest()
             assert c.request(Op.HAVE, {"sha256": ["00" * 32]})["have"] == []
@@ -95,5 +91,3 @@ def test_a_copy_of_a_file_the_board_does_not_hold_is_refused(tmp_path, made):
                 c.request(Op.UPLOAD_DATA, {"offset": 0, "pieces": [["ab" * 32, 100]]})
             assert e.value.reason == "unknown_content"
             assert c.request(Op.UPLOAD_STATUS)["upload"]["offset"] == 0
-    finally:
-        agent.close()

@@ -12,8 +12,8 @@ import pytest
 from host.bench.flash import make_bundle
 from edge.agent.errors import Refused
 from host.bundle import build_bundle, check_header, generate_keys
-from host.flash import board_status, flash, open_agent
-from test_agent_health import DefaultAgent
+from host.flash import board_status, flash
+from agent_rig import DefaultAgent
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -58,9 +58,8 @@ def test_check_header_needs_only_the_first_entries(made):
                                          ("wrong_board", "wrong_board"),
                                          ("too_new", "agent_too_old"), ("downgrade", "downgrade")])
 def test_bad_bundles_are_refused_before_a_tenth_is_sent(tmp_path, made, name, reason):
-    agent = DefaultAgent(tmp_path, made["pub"])
-    try:
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+    with DefaultAgent(tmp_path, made["pub"]) as agent:
+        with agent.client() as c:
             if name == "downgrade":
                 assert flash(c, made["good"]).outcome == "confirmed"  # floor 3
             sent0 = c.blob_bytes_sent
@@ -71,18 +70,13 @@ def test_bad_bundles_are_refused_before_a_tenth_is_sent(tmp_path, made, name, re
             assert e.value.reason == reason, e.value
             assert sent < 0.10 * size, (sent, size)
             assert board_status(c)["upload"] is None  # the refused upload was discarded
-    finally:
-        agent.close()
 
 
 def test_altered_payload_bytes_are_still_caught_by_the_file_hashes(tmp_path, made):
-    agent = DefaultAgent(tmp_path, made["pub"])
-    try:
-        with open_agent(agent.link.host_port, timeout_s=3.0) as c:
+    with DefaultAgent(tmp_path, made["pub"]) as agent:
+        with agent.client() as c:
             with pytest.raises(Refused) as e:
                 flash(c, made["payload"])
             assert e.value.reason == "altered_file" and "cardioradar_int8.tflite" in str(e.value), e.value
             assert c.blob_bytes_sent >= made["payload"].stat().st_size  # the signed manifest was fine
             assert board_status(c)["state"]["slots"]["b"] is None
-    finally:
-        agent.close()

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from test_flash import MODEL_BYTES, AgentRig
+from agent_rig import MODEL_BYTES, AgentRig
 
 from host.bench.flash import make_bundle
 from host.flash import CHUNK_BYTES, FlashResult, flash, hello

@@ -14,7 +14,7 @@ from cardioradar.errors import ConfigError, InputDataError
 from edge.dsp.tensor import to_model_input
 from edge.infer import CrossFadeStitcher, EcgModel, load_interpreter
 from host.data.format import load_split
-from test_model_helpers import tiny_int8_model
+from model_helpers import tiny_int8_model
 
 
 @pytest.fixture(scope="module")

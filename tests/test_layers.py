@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import subprocess
 import sys
 import textwrap
@@ -154,3 +155,25 @@ def test_quantize_model_keeps_its_cli_words():
     assert args.func.__module__ == "host.cli" and (args.keras, args.n_calib) == ("m.keras", 256)
     for words in (["bench", "dsp"], ["bench", "edge"], ["bench", "flash"], ["quantize", "sqnr"]):
         assert build_parser().parse_args(words).func.__module__.split(".")[0] in ("quantize", "host"), words
+
+
+
+# A test module imports no other test module: shared helpers live in conftest.py fixtures or in
+# helper modules whose names do not start with test_ (runtime_rig, agent_rig, model_helpers).
+# Read as text, so the scripts a test hands to a child interpreter are checked too.
+_TEST_IMPORT = re.compile(r"^\s*(?:from\s+(?:tests\.)?(test_\w+)\s+import|from\s+tests\s+import\s+(test_\w+)"
+                          r"|import\s+(?:tests\.)?(test_\w+))", re.MULTILINE)
+
+
+def imports_between_tests(tests_dir: Path) -> list[str]:
+    return [f"{p.name} imports {next(g for g in m.groups() if g)}" for p in sorted(tests_dir.glob("test_*.py"))
+            for m in _TEST_IMPORT.finditer(p.read_text())]
+
+
+def test_no_test_module_imports_another(tmp_path):
+    assert imports_between_tests(ROOT / "tests") == []
+    # the check itself: each way of importing a test module is seen, a helper module is not
+    (tmp_path / "test_a.py").write_text("import os\nfrom runtime_rig import serve\nfrom test_b import X\n")
+    (tmp_path / "test_c.py").write_text('SCRIPT = """\nimport test_d, sys\n"""\nfrom tests import test_e\n')
+    assert imports_between_tests(tmp_path) == ["test_a.py imports test_b", "test_c.py imports test_d",
+                                               "test_c.py imports test_e"]

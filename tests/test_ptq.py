@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cardioradar.errors import ConfigError
-from test_model_helpers import tiny_int8_model
+from model_helpers import tiny_int8_model
 
 
 @pytest.fixture(scope="module")

@@ -1,66 +1,30 @@
 """The edge runtime end to end over pseudo-terminals against the simulator.
 
-The model here is a stand-in with the `edge.infer.EcgModel` interface (input spec,
-``predict_int8``) that draws a fixed 75-bpm ECG: the runtime's plumbing (link, clock,
+The model here is `runtime_rig.BeatModel`, a stand-in with the `edge.infer.EcgModel`
+interface that draws a fixed 75-bpm ECG: the runtime's plumbing (link, clock,
 DSP windows, stitching, post-processing, store, live stream, stop) is what is tested;
 the shipped model's accuracy is `cardioradar demo`'s business.
 """
 
 import json
-import os
-import select
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-import tty
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from boards import load_profile
 from edge.dsp.config import DspConfig
-from edge.dsp.tensor import FeatureLayout, ModelInputSpec
-from edge.link import ReaderConfig, open_port
-from edge.runtime import CoreConfig, RunConfig, run_edge, with_ports
+from edge.runtime import RunConfig, run_edge, with_ports
 from edge.store import SessionReader
-from hardware_sim.record import build_module
-from hardware_sim.serial_io import ModuleServer
-
-RR_S = 0.8
-
-
-class BeatModel:
-    """ECG with an R wave every 0.8 s of stream time (window k starts at k * hop)."""
-
-    def __init__(self, cfg: DspConfig):
-        self.input_spec = ModelInputSpec(2.0 / 255, 0, FeatureLayout(cfg.window_samples, cfg.n_voxels, cfg.fs_hz))
-        self.fs_hz, self.hop, self.window = cfg.fs_hz, cfg.hop_samples, cfg.window_samples
-        self.calls = 0
-
-    def predict_int8(self, x):
-        assert x.dtype == np.int8 and x.shape == self.input_spec.layout.shape
-        t = (np.arange(self.window) + self.hop * self.calls) / self.fs_hz
-        self.calls += 1
-        ph = t % RR_S - RR_S / 2
-        ecg = np.exp(-(ph / 0.02) ** 2)[:, None] * np.linspace(0.5, 1.5, 12)[None]
-        return ecg.astype(np.float32), np.exp(-(ph / 0.03) ** 2).astype(np.float32), RR_S
-
-
-def _profile():
-    return load_profile("sim")
-
-
-def _serve(speed=0.0, seed=3):
-    module, _ = build_module("healthy-rest", seed=seed, mode="fast", batch_frames=5)
-    return ModuleServer(module, transport="pty", speed=speed)
+from runtime_rig import RR_S, BeatModel, run_with_unplug, serve, sim_profile
 
 
 def test_end_to_end_over_pty(tmp_path):
-    profile = _profile()
+    profile = sim_profile()
     live = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     live.bind(("127.0.0.1", 0))
     live.settimeout(0.01)
@@ -73,7 +37,7 @@ def test_end_to_end_over_pty(tmp_path):
             except (TimeoutError, socket.timeout):
                 return
 
-    with _serve(speed=0.0) as server:
+    with serve(speed=0.0) as server:
         prof = with_ports(profile, server.ports.config, server.ports.data)
         cfg = RunConfig(tmp_path / "s.db", seconds=12.0, live=f"udp://127.0.0.1:{live.getsockname()[1]}",
                         status_interval_s=0.2)
@@ -106,77 +70,10 @@ def test_end_to_end_over_pty(tmp_path):
     assert len(ecg["ecg_mv"][0]) == 12 and ecg["fs_hz"] == 100.0
 
 
-class Unplug:
-    """Forwards the simulator's data pty to a pty behind ``link``; ``unplug(s)`` removes it for s seconds."""
-
-    def __init__(self, upstream: str, link: Path):
-        self.link = link
-        self._up = os.open(upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
-        self._plug()
-        self._off_until = None
-        self._lock = threading.Lock()  # unplug() runs on another thread than the forwarder
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-
-    def _plug(self):
-        self._m, self._s = os.openpty()
-        tty.setraw(self._s)
-        tmp = Path(f"{self.link}.new")
-        os.symlink(os.ttyname(self._s), tmp)
-        os.replace(tmp, self.link)
-
-    def unplug(self, seconds: float):
-        with self._lock:
-            os.unlink(self.link)
-            os.close(self._m)
-            os.close(self._s)
-            self._off_until = time.monotonic() + seconds
-
-    def _run(self):
-        while not self._stop.is_set():
-            with self._lock:
-                if self._off_until is not None and time.monotonic() >= self._off_until:
-                    self._plug()
-                    self._off_until = None
-            if select.select([self._up], [], [], 0.01)[0]:
-                try:
-                    data = os.read(self._up, 65536)
-                except BlockingIOError:
-                    continue
-                with self._lock:
-                    if self._off_until is None:
-                        os.write(self._m, data)
-
-    def close(self):
-        self._stop.set()
-        self._t.join(2)
-        os.close(self._up)
-        if self._off_until is None:
-            self.unplug(0)
-
-
 def test_disconnect_and_reconnect_mid_run(tmp_path):
-    profile = _profile()
-    link = tmp_path / "ttyRADAR"
-    with _serve(speed=4.0) as server:
-        proxy = Unplug(server.ports.data, link)
-        prof = with_ports(profile, server.ports.config, str(link))
-        statuses = []
-
-        def on_status(st):
-            statuses.append(st)
-            if len(statuses) == 4:  # ~8 s of stream in: pull the plug for 1.5 s (6 s of stream)
-                proxy.unplug(1.5)
-
-        cfg = RunConfig(tmp_path / "s.db", seconds=30.0, status_interval_s=0.5,
-                        reader=ReaderConfig(backoff_first_s=0.05, backoff_max_s=0.2))
-        try:
-            summary = run_edge(prof, BeatModel(DspConfig.from_profile(profile)), cfg,
-                               open_data=lambda: open_port(str(link), 921600), status_out=False,
-                               on_status=on_status)
-        finally:
-            proxy.close()
+    with serve(speed=4.0) as server:
+        # ~8 s of stream in: pull the plug for 1.5 s (6 s of stream)
+        summary = run_with_unplug(tmp_path, server, lambda proxy: proxy.unplug(1.5))
     assert summary.stopped_by == "seconds" and summary.reconnects == 1
     with SessionReader(tmp_path / "s.db") as r:
         ev = r.events()
@@ -199,20 +96,20 @@ def test_disconnect_and_reconnect_mid_run(tmp_path):
 SIGTERM_SCRIPT = r"""
 import signal, sys, threading
 sys.path.insert(0, sys.argv[3])
-from test_runtime import BeatModel, _profile
+from runtime_rig import BeatModel, sim_profile
 from edge.dsp.config import DspConfig
 from edge.runtime import RunConfig, run_edge, with_ports
 from edge.runtime.commands import install_stop_handlers
 stop = threading.Event()
 install_stop_handlers(stop)
-p = with_ports(_profile(), sys.argv[1], sys.argv[2])
+p = with_ports(sim_profile(), sys.argv[1], sys.argv[2])
 s = run_edge(p, BeatModel(DspConfig.from_profile(p)), RunConfig(sys.argv[4]), stop)
 print("STOPPED", s.stopped_by, s.frames_received, flush=True)
 """
 
 
 def test_sigterm_closes_cleanly(tmp_path):
-    with _serve(speed=2.0) as server:
+    with serve(speed=2.0) as server:
         proc = subprocess.Popen([sys.executable, "-c", SIGTERM_SCRIPT, server.ports.config, server.ports.data,
                                  str(Path(__file__).parent), str(tmp_path / "s.db")],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -237,9 +134,9 @@ def test_view_renders_the_live_stream(tmp_path):
 
     from edge.view import ViewConfig, render, run_view
 
-    profile = _profile()
+    profile = sim_profile()
     buf = io.StringIO()
-    with _serve(speed=0.0) as server:
+    with serve(speed=0.0) as server:
         prof = with_ports(profile, server.ports.config, server.ports.data)
         run_edge(prof, BeatModel(DspConfig.from_profile(profile)), RunConfig(tmp_path / "s.db", seconds=12.0, live="-"),
                  status_out=False, live_out=buf)

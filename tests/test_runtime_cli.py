@@ -69,7 +69,7 @@ def test_sim_record_refuses_to_overwrite_and_force_does(tmp_path, capsys):
     out = tmp_path / "rec"
     out.mkdir()
     (out / "frames.bin").write_bytes(b"earlier")
-    argv = ["sim", "record", "--seconds", "1", "--fast", "--out", str(out)]
+    argv = ["sim", "record", "--seconds", "1", "--mode", "fast", "--out", str(out)]
     assert main(argv) == 2
     assert "already holds frames.bin" in _one_error_line(capsys)
     assert (out / "frames.bin").read_bytes() == b"earlier"
@@ -98,9 +98,9 @@ def test_disk_full_is_one_error_not_a_traceback(tmp_path):
     """A real write failure (the process's file-size limit, as a full disk would): exit 3,
     the message and its hint, no traceback."""
     sys.path.insert(0, str(Path(__file__).parent))
-    from test_runtime import _serve
+    from runtime_rig import serve
 
-    with _serve(speed=0.0) as server:
+    with serve(speed=0.0) as server:
         p = subprocess.run([sys.executable, "-c", DISK_FULL, "edge", "run", "--config-port", server.ports.config,
                             "--data-port", server.ports.data, "--session", str(tmp_path / "s.db"),
                             "--seconds", "120", "--quiet"],
@@ -115,10 +115,10 @@ def test_disk_space_guard_closes_the_session_cleanly(tmp_path):
     from edge.dsp.config import DspConfig
     from edge.runtime import RunConfig, run_edge, with_ports
     from edge.store import SessionReader
-    from test_runtime import BeatModel, _profile, _serve
+    from runtime_rig import BeatModel, serve, sim_profile
 
-    with _serve(speed=0.0) as server:
-        prof = with_ports(_profile(), server.ports.config, server.ports.data)
+    with serve(speed=0.0) as server:
+        prof = with_ports(sim_profile(), server.ports.config, server.ports.data)
         summary = run_edge(prof, BeatModel(DspConfig.from_profile(prof)),
                            RunConfig(tmp_path / "s.db", seconds=60.0, min_free_mb=1e15), status_out=False)
     assert summary.stopped_by == "disk space"

@@ -8,7 +8,7 @@ import pytest
 from edge.dsp.config import DspConfig
 from edge.runtime import RunConfig, Runtime, portlock, with_ports
 from edge.store import SessionReader
-from test_runtime import BeatModel, _profile, _serve
+from runtime_rig import BeatModel, serve, sim_profile
 
 
 @pytest.fixture(autouse=True)
@@ -19,9 +19,9 @@ def _lock_dir(tmp_path, monkeypatch):
 def test_runtime_start_step_stop(tmp_path):
     """Steps until 1000 frames (10 s), then a stop event: step says the run is over, stop closes the
     session cleanly with the frames it counted and releases the port locks."""
-    profile = _profile()
+    profile = sim_profile()
     stop = threading.Event()
-    with _serve(speed=0.0) as server:
+    with serve(speed=0.0) as server:
         prof = with_ports(profile, server.ports.config, server.ports.data)
         rt = Runtime(prof, BeatModel(DspConfig.from_profile(profile)), RunConfig(tmp_path / "s.db"), stop,
                      status_out=False).start()

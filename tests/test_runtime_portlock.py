@@ -18,7 +18,7 @@ from edge.dsp.config import DspConfig
 from edge.runtime import RunConfig, run_edge, with_ports
 from edge.runtime import portlock
 from edge.store import SessionReader
-from test_runtime import BeatModel, _profile, _serve
+from runtime_rig import BeatModel, serve, sim_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,11 +45,11 @@ def _wait(cond, timeout_s=60.0):
 def test_second_run_on_the_same_ports_is_refused_first_loses_nothing(tmp_path):
     """Two `edge run` on one simulator port pair: the second (the CLI, as documented) is refused
     with one line naming the first run's PID and a non-zero exit; the first loses 0 frames."""
-    profile = _profile()
+    profile = sim_profile()
     frames = [0]
     # speed 0: the simulator waits for the reader (no UART overrun on a loaded CI machine),
     # so any frame lost here is the second run's doing
-    with _serve(speed=0.0) as server:
+    with serve(speed=0.0) as server:
         prof = with_ports(profile, server.ports.config, server.ports.data)
         stop = threading.Event()
         box = {}

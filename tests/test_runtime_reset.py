@@ -2,40 +2,22 @@
 
 After a real IWR6843 reset the ports come back but the sensor is stopped with no config;
 the simulator's ``ModuleServer.power_cycle`` does the same. The data port goes through the
-`Unplug` proxy of test_runtime, so the reader sees the port vanish and come back.
+`Unplug` proxy of runtime_rig, so the reader sees the port vanish and come back.
 """
 
 import numpy as np
 
-from edge.dsp.config import DspConfig
-from edge.link import ReaderConfig, open_port
-from edge.runtime import RunConfig, run_edge, with_ports
 from edge.store import SessionReader
-from test_runtime import BeatModel, Unplug, _profile, _serve
+from runtime_rig import run_with_unplug, serve, sim_profile
 
 
 def test_reset_mid_run_resends_cfg(tmp_path):
-    profile = _profile()
-    link = tmp_path / "ttyRADAR"
-    with _serve(speed=4.0) as server:
-        proxy = Unplug(server.ports.data, link)
-        prof = with_ports(profile, server.ports.config, str(link))
-        statuses = []
+    def replug(proxy):  # ~8 s of stream in: replug the cable, the module resets
+        proxy.unplug(1.0)
+        server.power_cycle()
 
-        def on_status(st):
-            statuses.append(st)
-            if len(statuses) == 4:  # ~8 s of stream in: replug the cable, the module resets
-                proxy.unplug(1.0)
-                server.power_cycle()
-
-        cfg = RunConfig(tmp_path / "s.db", seconds=30.0, status_interval_s=0.5, reconfigure_after_s=1.0,
-                        reader=ReaderConfig(backoff_first_s=0.05, backoff_max_s=0.2))
-        try:
-            summary = run_edge(prof, BeatModel(DspConfig.from_profile(profile)), cfg,
-                               open_data=lambda: open_port(str(link), 921600), status_out=False,
-                               on_status=on_status)
-        finally:
-            proxy.close()
+    with serve(speed=4.0) as server:
+        summary = run_with_unplug(tmp_path, server, replug, reconfigure_after_s=1.0)
         assert server.module.running or server.module.config is not None  # it was configured again
     assert summary.stopped_by == "seconds" and summary.reconnects == 1
     assert summary.events.get("reconfigure", 0) >= 1
@@ -75,7 +57,7 @@ def test_reconfigure_failures_are_events_and_retried():
         calls.append(time.monotonic())
         raise OSError("config port gone")
 
-    rc = Reconfigure(open_config, _profile().cfg_path, backoff_first_s=0.05, backoff_max_s=0.1)
+    rc = Reconfigure(open_config, sim_profile().cfg_path, backoff_first_s=0.05, backoff_max_s=0.1)
     rc.start()
     time.sleep(0.4)
     rc.cancel(wait=True)

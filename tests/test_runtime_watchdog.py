@@ -20,7 +20,7 @@ from edge.link import ReaderConfig, open_port
 from edge.runtime import RunConfig, run_edge, with_ports
 from edge.runtime import portlock
 from edge.store import SessionReader
-from test_runtime import BeatModel, Unplug, _profile, _serve
+from runtime_rig import BeatModel, Unplug, serve, sim_profile
 
 SAFETY_S = 60.0
 
@@ -57,8 +57,8 @@ def _events(path, kind):
 
 def test_module_reset_with_port_present_is_restarted_by_the_watchdog(tmp_path):
     """A DTR/RTS reset: the ports stay, the module stops streaming and forgets its cfg."""
-    with _serve(speed=4.0) as server:
-        prof = with_ports(_profile(), server.ports.config, server.ports.data)
+    with serve(speed=4.0) as server:
+        prof = with_ports(sim_profile(), server.ports.config, server.ports.data)
         box = {"reset_at": None}
 
         def on_status(st):
@@ -85,11 +85,11 @@ def test_module_reset_with_port_present_is_restarted_by_the_watchdog(tmp_path):
 def test_module_that_never_starts_still_ends_and_counts_the_loss(tmp_path):
     """A .cfg without sensorStart: `seconds` ends the run by the wall clock; the watchdog
     re-sends with a doubling interval; the summary does not say 0 lost."""
-    base = _profile()
+    base = sim_profile()
     cfg_file = tmp_path / "no_start.cfg"
     cfg_file.write_text("".join(line for line in base.cfg_path.read_text().splitlines(True)
                                 if not line.startswith("sensorStart")))
-    with _serve(speed=1.0) as server:
+    with serve(speed=1.0) as server:
         prof = with_ports(base, server.ports.config, server.ports.data)
         prof = dataclasses.replace(prof, radar=RadarSection(str(cfg_file)))
         cfg = RunConfig(tmp_path / "s.db", seconds=3.0, status_interval_s=0.2, watchdog_s=0.5,
@@ -108,9 +108,9 @@ def test_module_that_never_starts_still_ends_and_counts_the_loss(tmp_path):
 
 def test_disconnect_shows_in_status_and_a_run_ending_disconnected_counts_its_loss(tmp_path):
     link = tmp_path / "ttyRADAR"
-    with _serve(speed=2.0) as server:
+    with serve(speed=2.0) as server:
         proxy = Unplug(server.ports.data, link)
-        prof = with_ports(_profile(), server.ports.config, str(link))
+        prof = with_ports(sim_profile(), server.ports.config, str(link))
 
         def on_status(st):
             if st.frames >= 500 and proxy._off_until is None:
@@ -150,10 +150,10 @@ def test_stable_name_is_re_resolved_and_locked_on_reconnect(tmp_path):
     """A symlinked port (like /dev/serial/by-id/...) pointing at a new device after a replug."""
     link = tmp_path / "ttyRADAR"
     seen = {}
-    with _serve(speed=4.0) as server:
+    with serve(speed=4.0) as server:
         proxy = Replug(server.ports.data, link)
         first = os.path.realpath(link)
-        prof = with_ports(_profile(), server.ports.config, str(link))
+        prof = with_ports(sim_profile(), server.ports.config, str(link))
 
         def on_status(st):
             if st.frames >= 500 and not seen:
@@ -181,8 +181,8 @@ def test_stable_name_is_re_resolved_and_locked_on_reconnect(tmp_path):
 def test_pty_simulator_restarted_under_new_names_ends_the_run(tmp_path):
     """Given the simulator's own pty names: when it goes, the run ends (its names never come back)."""
     closing = []
-    with _serve(speed=4.0) as server:
-        prof = with_ports(_profile(), server.ports.config, server.ports.data)
+    with serve(speed=4.0) as server:
+        prof = with_ports(sim_profile(), server.ports.config, server.ports.data)
 
         def on_status(st):
             if st.frames >= 400 and not closing:  # the simulator goes (and would come back as new ptys)

@@ -11,7 +11,7 @@ import pytest
 from cardioradar.errors import ConfigError
 from host.model import ModelConfig
 from host.train import TrainConfig, augment, fit
-from test_model_helpers import TINY, tiny_dataset, tiny_windows
+from model_helpers import TINY, tiny_dataset, tiny_windows
 
 T = 64  # short windows keep the tests fast; the model takes any multiple of 8
 

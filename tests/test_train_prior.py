@@ -10,7 +10,7 @@ import numpy as np
 from host.model import ModelConfig
 from host.train import TrainConfig, fit
 from host.vqvae import VqVae, VqVaeConfig, fit_vqvae
-from test_model_helpers import TINY, tiny_windows
+from model_helpers import TINY, tiny_windows
 
 T = 64
 

@@ -145,13 +145,13 @@ def test_marker_round_trip_into_session_and_exports(tmp_path, monkeypatch):
     from edge.dsp.config import DspConfig
     from edge.runtime import RunConfig, run_edge, with_ports
     from edge.runtime import portlock
-    from test_runtime import BeatModel, _profile, _serve
+    from runtime_rig import BeatModel, serve, sim_profile
 
     monkeypatch.setenv(portlock.LOCK_DIR_ENV, str(tmp_path / "locks"))
-    profile = _profile()
+    profile = sim_profile()
     session = tmp_path / "s.db"
     got: list[dict] = []
-    with _serve(speed=0.0) as server, WebView(WebConfig(port=0)) as view:
+    with serve(speed=0.0) as server, WebView(WebConfig(port=0)) as view:
         prof = with_ports(profile, server.ports.config, server.ports.data)
         stop = threading.Event()
         box = {}
@@ -280,11 +280,11 @@ def test_page_in_headless_chromium_trace_moves_marker_reaches_session(tmp_path, 
     if chromium is None:
         pytest.skip("no Chromium (Debian: apt-get install chromium; .ci/run installs it where it can)")
     from edge.runtime import portlock
-    from test_runtime import _serve
+    from runtime_rig import serve
 
     env = dict(os.environ, **{portlock.LOCK_DIR_ENV: str(tmp_path / "locks")})
     session = tmp_path / "night.db"
-    with _serve(speed=0.0) as server:
+    with serve(speed=0.0) as server:
         run = subprocess.Popen([sys.executable, "-m", "cardioradar", "edge", "run", "--config-port",
                                 server.ports.config, "--data-port", server.ports.data, "--session", str(session),
                                 "--web", "127.0.0.1:0", "--quiet"], cwd=ROOT, env=env, text=True,

@@ -1,4 +1,5 @@
-"""Small window sets in the dataset contract's shapes, for the model/train/ptq/convert tests.
+"""Small window sets in the dataset contract's shapes, for the model/train/ptq/convert tests
+(a helper module, not a test module).
 
 The features carry the targets (a smoothed mix of the channels is the ECG, the anchors sit
 on the feature's peaks), so a few training steps can lower the loss.
