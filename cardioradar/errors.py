@@ -51,3 +51,10 @@ class FramingError(CardioRadarError):
     """Bytes on a link could not be decoded as the protocol says."""
 
     exit_code = 7
+
+
+class GoalMissed(CardioRadarError):
+    """A benchmark run with ``--check`` measured a figure short of its goal (the goals: each
+    bench's ``--help``). Code 8 is taken by `bundleformat.errors.BundleError`."""
+
+    exit_code = 9

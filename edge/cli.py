@@ -30,7 +30,8 @@ def register(sub) -> None:
 def _add_install_service_args(p) -> None:
     from pathlib import Path
 
-    from edge.service import DEFAULT_NIGHT_SPLIT, DEFAULT_SESSION_DIR
+    from cardioradar.cliargs import add_json, add_out
+    from edge.service import DEFAULT_NIGHT_SPLIT, DEFAULT_SESSION_DIR, UNIT_NAME
 
     p.add_argument("--board", required=True, help="board profile name or path (its ports become the unit's devices)")
     p.add_argument("--session-dir", type=Path, default=DEFAULT_SESSION_DIR,
@@ -43,12 +44,11 @@ def _add_install_service_args(p) -> None:
     p.add_argument("--data-port", default=None, help="override the profile's data port")
     p.add_argument("--web", default=None, metavar="[HOST:]PORT", help="also serve the live page (edge run --web)")
     where = p.add_mutually_exclusive_group()
-    where.add_argument("--out", type=Path, default=None, help="write the unit to this file (or into this folder)")
+    add_out(where, file=UNIT_NAME, what="where the unit goes (default: printed on stdout)")
     where.add_argument("--system", action="store_true",
                        help="write /etc/systemd/system/cardioradar-edge.service (root only)")
     p.add_argument("--force", action="store_true", help="overwrite an existing unit file")
-    p.add_argument("--json", action="store_true",
-                   help='last line: {"unit", "name", "executable", "board", "session_dir", "night_split", "user", "devices"}')
+    add_json(p, '{"unit", "name", "executable", "board", "session_dir", "night_split", "user", "devices"}')
 
 
 def _install_service(args) -> int:
@@ -65,7 +65,9 @@ def _install_service(args) -> int:
     profile = load_profile(args.board)  # a bad profile is refused now, not in a restart loop
     user = args.user or service.default_user()
     service.check_user(user)
-    target = service.target_path(args.out, args.system)
+    from cardioradar.cliargs import out_path
+
+    target = service.target_path(args.out and out_path(args.out, service.UNIT_NAME), args.system)
     cfg = service.ServiceConfig(board=service.board_argument(args.board), executable=service.find_executable(),
                                 session_dir=Path(os.path.abspath(args.session_dir)), user=user,
                                 night_split=split, config_port=args.config_port, data_port=args.data_port,

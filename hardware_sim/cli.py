@@ -10,8 +10,13 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cardioradar.cliargs import number
+from cardioradar.cliargs import Goal, add_check, add_json, add_mode, add_out, add_renamed, bench_result, number, \
+    out_folder
 from cardioradar.errors import ConfigError
+
+# `bench sim --check` (docs/simulator.md "Speed", issue 13): real-time factors on one core.
+SIM_GOALS = (Goal("adc_rtf", ">=", 60, "x real time", "docs/simulator.md"),
+             Goal("fast_rtf", ">=", 1000, "x real time", "docs/simulator.md"))
 
 
 def register(sub) -> None:
@@ -24,33 +29,36 @@ def register(sub) -> None:
     p.add_argument("--speed", type=float, default=1.0, help="simulation speed vs real time (0 = as fast as read)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tcp", action="store_true", help="listen on the profile's socket:// URLs instead of ptys")
-    p.add_argument("--mode", choices=("adc", "fast"), default="adc", help="front end: ADC-level or fast analytic")
+    add_mode(p)
     p.add_argument("--firmware", choices=("cardioradar", "oob"), default=None,
                    help="module firmware: CardioRadar range matrix or TI's OOB demo; default the profile's radar.firmware")
     p.add_argument("--sop", choices=("functional", "flashing"), default="functional",
                    help="SOP jumpers at power-up: functional (SOP[2:0]=001) or flashing (101: the ROM bootloader "
                         "on the config UART, for `cardioradar module flash`)")
-    p.add_argument("--json", action="store_true", help='first stdout line: {"config_port": ..., "data_port": ...}')
+    add_json(p, '{"config_port", "data_port"}', first=True)
     p.set_defaults(func=_serve)
 
     p = s.add_parser("record", help="record frames.bin + truth.npz + subject.json")
     p.add_argument("--seconds", type=number("--seconds", gt=0, unit="s"), required=True)
-    p.add_argument("--out", type=Path, required=True, help="output folder (refused if it holds a recording)")
+    add_out(p, required=True, what="recording folder (refused if it holds a recording)")
     p.add_argument("--force", action="store_true", help="overwrite a recording already in --out")
     _subject_args(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--fast", action="store_true", help="fast analytic front end instead of ADC-level")
+    add_mode(p)
+    add_renamed(p, "--fast", "--mode", dest="mode", value="fast")
     p.add_argument("--board", default="sim")
+    add_json(p, '{"out", "frames", "dropped", "bytes"}')
     p.set_defaults(func=_record)
 
     p = s.add_parser("subjects", help="list the subject presets")
+    add_json(p, '{"subjects": {name: description}}')
     p.set_defaults(func=_subjects)
 
     p = s.add_parser("frames", help="run the module with the board's .cfg and print one line per decoded frame")
     p.add_argument("--seconds", type=float, default=2.0)
     _subject_args(p)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--mode", choices=("adc", "fast"), default="adc")
+    add_mode(p)
     p.add_argument("--board", default="sim")
     p.set_defaults(func=_frames)
 
@@ -58,7 +66,8 @@ def register(sub) -> None:
 def register_bench(bench) -> None:
     p = bench.add_parser("sim", help="real-time factor of the whole simulated module, ADC-level and fast mode")
     p.add_argument("--seconds", type=float, default=5.0, help="simulated seconds timed in ADC mode (fast: 20x)")
-    p.add_argument("--json", action="store_true", help='last stdout line: {"adc_rtf": x, "fast_rtf": y}')
+    add_json(p, '{"adc_rtf", "fast_rtf"}')
+    add_check(p, SIM_GOALS)
     p.set_defaults(func=_bench)
 
 
@@ -117,6 +126,7 @@ def _record(args) -> int:
     from cardioradar.cliargs import refuse_overwrite
     from hardware_sim.record import record_session
 
+    out_folder(args.out)
     refuse_overwrite([args.out / n for n in ("frames.bin", "truth.npz", "subject.json")], f"--out {args.out}",
                      force=args.force)
 
@@ -128,9 +138,11 @@ def _record(args) -> int:
         bar = tqdm(total=None, unit="frame", desc="sim record", file=sys.stderr)
     with bar as b:
         res = record_session(args.out, args.seconds, _subject(args), seed=args.seed,
-                             mode="fast" if args.fast else "adc", board=args.board,
-                             progress=None if b is None else b.update)
+                             mode=args.mode, board=args.board, progress=None if b is None else b.update)
     print(f"{res.n_frames} frames ({res.n_dropped} dropped), {res.n_bytes} bytes -> {res.out_dir}")
+    if args.json:
+        print(json.dumps({"out": str(res.out_dir), "frames": res.n_frames, "dropped": res.n_dropped,
+                          "bytes": res.n_bytes}))
     return 0
 
 
@@ -139,6 +151,8 @@ def _subjects(args) -> int:
 
     for name, preset in PRESETS.items():
         print(f"{name:16s} {preset.description}")
+    if args.json:
+        print(json.dumps({"subjects": {name: preset.description for name, preset in PRESETS.items()}}))
     return 0
 
 
@@ -154,9 +168,7 @@ def _bench(args) -> int:
     from hardware_sim.record import bench_module
 
     adc = bench_module(args.seconds, "adc")
-    print(f"ADC-level mode: {adc:8.1f} x real time (goal 60x)", flush=True)
+    print(f"ADC-level mode: {adc:8.1f} x real time (goal {SIM_GOALS[0].value:g}x)", flush=True)
     fast = bench_module(args.seconds * 20, "fast")
-    print(f"fast mode:      {fast:8.1f} x real time (goal 1000x)", flush=True)
-    if args.json:
-        print(json.dumps({"adc_rtf": round(adc, 2), "fast_rtf": round(fast, 2)}))
-    return 0
+    print(f"fast mode:      {fast:8.1f} x real time (goal {SIM_GOALS[1].value:g}x)", flush=True)
+    return bench_result(args, {"adc_rtf": round(adc, 2), "fast_rtf": round(fast, 2)}, SIM_GOALS, "sim")

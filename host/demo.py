@@ -17,7 +17,6 @@ Files in ``out_dir``: session.db, session.edf, truth.npz, report.png.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -124,37 +123,4 @@ def write_truth(path: Path, session: Path, module, subj) -> Path:
     return path
 
 
-# --- `cardioradar demo` (registered in host.cli) --------------------------------------------
-DEMO_OUTPUTS = ("session.db", "session.edf", "report.png", "truth.npz")
-
-def add_demo_args(p) -> None:
-    from cardioradar.cliargs import number
-
-    p.add_argument("--seconds", type=number("--seconds", ge=15, unit="s"), default=60.0,
-                   help="session length (default 60 s; >= 15: DSP warm-up and whole windows)")
-    p.add_argument("--out", type=Path, default=Path("cardioradar-demo"),
-                   help="output folder (refused if it holds an earlier demo, unless --force)")
-    p.add_argument("--force", action="store_true", help="overwrite an earlier demo in --out")
-    p.add_argument("--seed", type=int, default=1, help="seed of the virtual subject and module")
-    p.add_argument("--subject", default="healthy-rest", help="subject preset (`cardioradar sim subjects`)")
-    p.add_argument("--model", type=Path, default=None, help="model .tflite (default: the shipped model)")
-    p.add_argument("--fast", action="store_true", help="the simulator's fast analytic front end (not ADC-level)")
-    p.add_argument("--json", action="store_true",
-                   help="last stdout line: {session, edf, report, pcc_median, rmse_mv_median, ...}")
-
-
-def demo_cmd(args) -> int:
-    from cardioradar.cliargs import refuse_overwrite
-    from host.report import metrics_line
-
-    refuse_overwrite([args.out / n for n in DEMO_OUTPUTS], f"--out {args.out}", force=args.force)
-
-    res = run_demo(args.out, args.seconds, seed=args.seed, subject=args.subject, model=args.model,
-                   mode="fast" if args.fast else "adc")
-    d = res.as_dict()
-    print(f"session {d['session']}\nEDF+    {d['edf']}\nreport  {d['report']}\n"
-          f"frames  {d['frames_received']} received, {d['frames_lost']} lost")
-    print(metrics_line(d))
-    if args.json:
-        print(json.dumps(d))
-    return 0
+DEMO_OUTPUTS = ("session.db", "session.edf", "report.png", "truth.npz")  # what a demo writes into out_dir

@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import math
-import os
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -357,30 +356,6 @@ def board_status(client: AgentClient) -> dict:
     return read_status(client).to_fields()
 
 
-def format_status(h: msgs.HelloResponse) -> str:
-    st = h.state
-    lines = [f"board {h.board}, agent {h.agent_version} (protocol {h.protocol}), running slot {h.running}"]
-    for s, info in st.slots.items():
-        tags = [t for t, on in (("running", s == h.running), ("confirmed", s == st.confirmed),
-                                (f"tentative, {st.attempts_left} attempts left", s == st.tentative)) if on]
-        desc = "empty" if not info else f"version {info.version} counter {info.security_counter} " \
-                                         f"sha256 {info.sha256[:12] or '-'}"
-        lines.append(f"  slot {s}: {desc}" + (f" [{', '.join(tags)}]" if tags else ""))
-    if st.last_event:
-        ev = st.last_event
-        lines.append(f"  last event: {ev['kind']} slot {ev['slot']}: {ev['detail']}")
-    if h.health:
-        hc = h.health
-        steps = ", ".join(f"{k} {v:.1f} s" for k, v in hc.timing_s.items() if k != "total")
-        detail = hc.detail.split(": ", 1)[-1] if hc.detail.startswith("passed in ") else hc.detail
-        lines.append(f"  last health check: slot {hc.slot} {'PASS' if hc.ok else 'FAIL'} in "
-                     f"{hc.duration_s:.1f} s" + (f" ({steps})" if steps else "") + f": {detail}")
-    if h.upload:
-        u = h.upload
-        lines.append(f"  upload in progress: {u.offset}/{u.size} bytes of {u.sha256[:12]}")
-    return "\n".join(lines)
-
-
 @dataclass(frozen=True)
 class PullResult:
     name: str
@@ -395,7 +370,6 @@ def list_sessions(client: AgentClient) -> tuple[msgs.SessionEntry, ...]:
     return client.call(msgs.ListRequest()).sessions
 
 
-PORT_HELP = "the board agent's serial port (path or pyserial URL) or tcp://HOST:PORT"
 SERIAL_PULL = (64 * 1024, 9, True)  # chunk bytes, zlib level, byte shuffle: the line is the limit
 NETWORK_PULL = (192 * 1024, 1, False)  # on a network the CPU is: light compression, big pieces
 
@@ -464,97 +438,3 @@ def pull(client: AgentClient, name: str, out_dir: str | Path, *, chunk_bytes: in
 def pull_all(client: AgentClient, out_dir: str | Path, *, progress: bool = False) -> list[PullResult]:
     return [pull(client, s.name, out_dir, progress=progress) for s in list_sessions(client)]
 
-
-# -- CLI glue (host/cli.py COMMANDS: flash, board, pull) ---------------------------------------
-
-
-def add_flash_args(p) -> None:
-    p.add_argument("--port", required=True, help=PORT_HELP)
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-    p.add_argument("--confirm-timeout", type=float, default=180.0, help="seconds to wait for the test boot")
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--json", action="store_true", help="last stdout line: the result as JSON")
-    _add_token(p)
-    p.add_argument("--no-delta", action="store_true",
-                   help="send every file, even those the board already holds (default: only changed files)")
-    p.add_argument("bundle", type=Path, help="signed bundle (cardioradar bundle build)")
-
-
-def _add_token(p) -> None:
-    from edge.agent.tcp import TOKEN_ENV
-
-    p.add_argument("--token", default=None,
-                   help=f"the agent's token, if it asks for one (default ${TOKEN_ENV}); for tcp://HOST:PORT")
-
-
-def _token(args) -> str | None:
-    from edge.agent.tcp import TOKEN_ENV
-
-    return args.token or os.environ.get(TOKEN_ENV) or None
-
-
-def flash_cmd(args) -> int:
-    with open_agent(args.port, args.baud, token=_token(args)) as client:
-        res = flash(client, args.bundle, confirm_timeout_s=args.confirm_timeout, progress=not args.no_progress,
-                    delta=not args.no_delta)
-    if res.outcome == "already-installed":
-        print(f"{args.bundle}: already the confirmed software in slot {res.slot}")
-    else:
-        resumed = f", resumed at {res.resumed_from_bytes} bytes" if res.resumed_from_bytes else ""
-        resumed += f", {res.copied_bytes} taken from files the board had" if res.copied_bytes else ""
-        print(f"{args.bundle}: {res.size_bytes} bytes ({res.wire_bytes} on the wire{resumed}), "
-              f"{res.effective_kbps:.0f} kbit/s effective; slot {res.slot} confirmed")
-    if args.json:
-        print(json.dumps(res.as_dict()))
-    return 0
-
-
-def add_board_args(p) -> None:
-    sub = p.add_subparsers(dest="board_command", metavar="BOARD_COMMAND", required=True)
-    s = sub.add_parser("status", help="slots, versions, boot state, upload in progress")
-    s.add_argument("--port", required=True, help=PORT_HELP)
-    s.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-    s.add_argument("--json", action="store_true")
-    _add_token(s)
-
-
-def board_cmd(args) -> int:
-    with open_agent(args.port, args.baud, token=_token(args)) as client:
-        h = read_status(client)
-    print(json.dumps(h.to_fields()) if args.json else format_status(h))
-    return 0
-
-
-def add_pull_args(p) -> None:
-    p.add_argument("--port", required=True, help=PORT_HELP)
-    p.add_argument("--baud", type=int, default=DEFAULT_BAUD)
-    p.add_argument("session", nargs="?", default=None, help="session name (NAME.db); see --list")
-    p.add_argument("--all", action="store_true", help="every session on the board")
-    p.add_argument("--list", action="store_true", help="list the board's sessions and stop")
-    p.add_argument("--out", type=Path, default=Path("."), help="output folder (default: here)")
-    p.add_argument("--force", action="store_true", help="overwrite sessions already pulled into --out")
-    p.add_argument("--no-progress", action="store_true")
-    _add_token(p)
-
-
-def pull_cmd(args) -> int:
-    from cardioradar.errors import ConfigError
-
-    if not (args.list or args.all or args.session) or (args.all and args.session):
-        raise ConfigError("pull: give one SESSION, or --all, or --list")
-    from cardioradar.cliargs import refuse_overwrite
-
-    if args.session and not args.list:  # refused before the board is even asked
-        refuse_overwrite([args.out / args.session], f"--out {args.out}", force=args.force)
-    with open_agent(args.port, args.baud, token=_token(args)) as client:
-        if args.list:
-            for s in list_sessions(client):
-                print(f"{s.name}\t{s.size_bytes}\t{'live' if s.live else 'closed'}")
-            return 0
-        names = [s.name for s in list_sessions(client)] if args.all else [args.session]
-        refuse_overwrite([args.out / n for n in names], f"--out {args.out}", force=args.force)  # before any byte
-        results = [pull(client, n, args.out, progress=not args.no_progress) for n in names]
-    for r in results:
-        print(f"{r.path}\t{r.size_bytes} bytes\tsha256 {r.sha256}" +
-              (f"\tresumed at {r.resumed_from_bytes}" if r.resumed_from_bytes else ""))
-    return 0

@@ -10,8 +10,6 @@ The 8-hour figure scales the TCP rate to a night of the same session bytes per s
 
 from __future__ import annotations
 
-import argparse
-import json
 import tempfile
 import threading
 import time
@@ -83,26 +81,3 @@ def bench_pull(baud: int = 921600, serial_s: float = 20.0, tcp_s: float = 300.0,
             "session_kb_per_s": round(tcp_bytes / tcp_s / 1000, 1), "serial_session_bytes": serial_bytes,
             "tcp_session_bytes": tcp_bytes, "serial_s": round(serial_dt, 2), "tcp_s": round(tcp_dt, 2)}
 
-
-def add_bench_pull(bench) -> None:
-    p = bench.add_parser("pull", help="pull a simulated session over a 921600-baud pty and over TCP: rates, "
-                                      "8-h night")
-    p.add_argument("--baud", type=int, default=921600)
-    p.add_argument("--serial-seconds", type=float, default=20.0, help="session length pulled over serial")
-    p.add_argument("--tcp-seconds", type=float, default=300.0, help="session length pulled over TCP")
-    p.add_argument("--seed", type=int, default=4111)
-    p.add_argument("--json", action="store_true",
-                   help='last line: {"serial_effective_kbps", "link_kbps", "tcp_mb_per_s", "night_8h_minutes_tcp"}')
-    p.set_defaults(func=_bench_pull_cmd)
-
-
-def _bench_pull_cmd(args: argparse.Namespace) -> int:
-    r = bench_pull(args.baud, args.serial_seconds, args.tcp_seconds, args.seed)
-    print(f"pull bench: a session is {r['session_kb_per_s']:.0f} kB per second of recording; serial "
-          f"{r['serial_session_bytes']} bytes in {r['serial_s']:.1f} s = {r['serial_effective_kbps']:.0f} kbit/s "
-          f"effective over a {r['link_kbps']:.0f} kbit/s link; TCP {r['tcp_session_bytes']} bytes in "
-          f"{r['tcp_s']:.1f} s = {r['tcp_mb_per_s']:.1f} MB/s: an 8-h night in {r['night_8h_minutes_tcp']:.1f} min")
-    if args.json:
-        print(json.dumps({k: r[k] for k in ("serial_effective_kbps", "link_kbps", "tcp_mb_per_s",
-                                            "night_8h_minutes_tcp")}))
-    return 0

@@ -1,4 +1,4 @@
-"""`cardioradar report SESSION [--out PNG] [--truth NPZ]`: one page per session.
+"""The session report (`cardioradar report SESSION [--out PNG] [--truth NPZ]`): one page per session.
 
 The page: the 12 leads on the standard ECG grid (25 mm/s, 10 mm/mV, 1 mm minor and 5 mm
 major lines), 3 x 4 layout of 2.5 s per lead (I aVR V1 V4 / II aVL V2 V5 / III aVF V3 V6)
@@ -18,7 +18,6 @@ windows the board kept whole), RMSE, R-peak error, IBI error, MDR, HR error.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cardioradar.errors import ConfigError, InputDataError
+from cardioradar.errors import InputDataError
 from edge.rhythm import af_burden, episodes_from_events
 from edge.store import VALID, SessionReader
 from edge.types import LEADS
@@ -210,65 +209,3 @@ def make_report(session: str | Path, out_png: str | Path | None = None,
     log.info("report %s written", out)
     return out, metrics
 
-
-# --- `cardioradar report` (registered in host.cli) ------------------------------------------
-
-
-def add_report_args(p) -> None:
-    p.add_argument("session", type=Path, help="session database (.db)")
-    p.add_argument("--out", type=Path, default=None, help="PNG to write (default: beside the session)")
-    p.add_argument("--truth", type=Path, default=None,
-                   help="truth .npz in session time (as `cardioradar demo` writes) for metrics")
-    p.add_argument("--json", action="store_true", help="last line: the metrics as JSON")
-    p.add_argument("--overnight", action="store_true",
-                   help="a multi-page PDF for a night: summary, hourly trends and 12-lead pages, events "
-                        "(--out default: NAME_overnight.pdf beside the session)")
-    p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="--overnight page size (landscape)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing --overnight PDF")
-
-
-def overnight_cmd(args) -> int:
-    from cardioradar.cliargs import refuse_overwrite
-    from host.overnight import make_overnight_report
-
-    if args.truth is not None:
-        raise ConfigError("--truth: not used with --overnight (metrics against a truth: the one-page report)")
-    out = args.out if args.out is not None else args.session.with_name(args.session.stem + "_overnight.pdf")
-    if out.suffix.lower() != ".pdf":
-        raise ConfigError(f"--out {out}: expected a .pdf file for --overnight, got {out.suffix or 'no suffix'!r}")
-    refuse_overwrite([out], f"--out {out}", force=args.force)
-    path, summary, n_pages = make_overnight_report(args.session, out, paper=args.paper)
-    print(path)
-    print(f"{n_pages} pages; {summary.duration_s / 3600:.2f} h, recorded {summary.recorded_s / 3600:.2f} h, "
-          f"HR median {summary.hr_bpm.median:.0f} bpm, AF burden {summary.af_burden:.1%}")
-    if args.json:
-        d = summary.as_dict()
-        print(json.dumps({"report": str(path), "pages": n_pages,
-                          **{k: d[k] for k in ("duration_s", "recorded_s", "excluded_s", "missing_s", "af_burden",
-                                               "n_beats")},
-                          "af_episodes": len(summary.af_episodes)}))
-    return 0
-
-
-def report_cmd(args) -> int:
-    if args.overnight:
-        return overnight_cmd(args)
-    out, metrics = make_report(args.session, args.out, args.truth)
-    print(out)
-    if metrics is not None:
-        print(metrics_line(metrics.as_dict()))
-    if args.json:
-        print(json.dumps({"report": str(out), **(metrics.as_dict() if metrics else {})}))
-    return 0
-
-
-
-def metrics_line(m: dict) -> str:
-    def f(k, fmt):
-        v = m.get(k)
-        return "n/a" if v is None else format(v, fmt)
-
-    return (f"vs truth: PCC median {f('pcc_median', '.3f')} (lead II {f('pcc_lead_ii_median', '.3f')}), "
-            f"RMSE median {f('rmse_mv_median', '.3f')} mV, R-peak error {f('rpeak_err_ms_median', '.1f')} ms, "
-            f"IBI error median {f('ibi_mae_ms_median', '.1f')} ms, MDR {f('mdr', '.3f')}, "
-            f"HR error {f('hr_err_bpm_median', '.2f')} bpm, {m.get('n_windows')} clean windows")

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import json
 
+from cardioradar.cliargs import Goal, add_check, add_json, add_renamed, bench_result
 from quantize.sqnr import DEFAULT_PRESETS
+
+# `bench dsp --check` (README "Numbers"): the chain's real-time factor on one core and the
+# worst kernel's SQNR against its float64 reference.
+DSP_GOALS = (Goal("rtf", ">=", 200, "x real time", "README"),
+             Goal("sqnr_db_min", ">=", 60, "dB", "README"))
 
 
 def register(sub) -> None:
@@ -12,10 +18,12 @@ def register(sub) -> None:
     s = q.add_subparsers(dest="quantize_command", metavar="COMMAND", required=True)
     p = s.add_parser("sqnr", help="SQNR of every fixed-point DSP kernel vs its float64 reference on simulator recordings")
     p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
-    p.add_argument("--presets", nargs="+", default=list(DEFAULT_PRESETS), help="subject presets, one recording each")
-    p.add_argument("--seed", type=int, default=7103, help="seed of the first recording (then +1 per preset)")
+    p.add_argument("--subject", action="append", default=None,
+                   help=f"subject preset, one recording each (repeat; default {' '.join(DEFAULT_PRESETS)})")
+    add_renamed(p, "--presets", "--subject", dest="subject", nargs="+", append=True)
+    p.add_argument("--seed", type=int, default=7103, help="seed of the first recording (then +1 per subject)")
     p.add_argument("--seconds", type=float, default=20.0, help="length of each recording")
-    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    add_json(p, "(the SQNR report)")
     p.set_defaults(func=_sqnr)
     # `quantize model` is added by host.cli: its accuracy report needs host's scorer and datasets.
 
@@ -23,7 +31,7 @@ def register(sub) -> None:
 def _sqnr(args) -> int:
     from quantize.sqnr import format_table, simulator_report
 
-    report = simulator_report(args.board, tuple(args.presets), args.seed, args.seconds)
+    report = simulator_report(args.board, tuple(args.subject or DEFAULT_PRESETS), args.seed, args.seconds)
     print(json.dumps(report.to_json()) if args.json else format_table(report))
     return 0 if report.passed else 1
 
@@ -33,10 +41,12 @@ def register_bench(bench) -> None:
     p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
     p.add_argument("--frames", default=None,
                    help="int16 frames (n, bins, virtual, 2) as .npy; default: a simulator recording (host only)")
-    p.add_argument("--preset", default="healthy-rest", help="subject preset of the simulator recording")
+    p.add_argument("--subject", default="healthy-rest", help="subject preset of the simulator recording")
+    add_renamed(p, "--preset", "--subject", dest="subject")
     p.add_argument("--seed", type=int, default=7107, help="seed of the simulator recording")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the simulator recording")
-    p.add_argument("--json", action="store_true", help="last line: {\"rtf\", \"frames_per_s\", \"sqnr_db_min\"}")
+    add_json(p, '{"rtf", "frames_per_s", "sqnr_db_min"}')
+    add_check(p, DSP_GOALS)
     p.set_defaults(func=_bench_dsp)
 
 
@@ -46,7 +56,7 @@ def _bench_dsp(args) -> int:
     from quantize.dspbench import bench_dsp, load_frames
 
     profile = load_profile(args.board)
-    frames = load_frames(args, profile)
+    frames = load_frames(args.frames, profile, subject=args.subject, seconds=args.seconds, seed=args.seed)
     res = bench_dsp(frames, profile)
     from quantize.sqnr import run_report
 
@@ -57,7 +67,6 @@ def _bench_dsp(args) -> int:
     sq = run_report(DspConfig.from_profile(profile), [_Rec])
     print(f"dsp chain: {res['frames']} frames -> {res['windows']} windows in {res['seconds']:.3f} s on one core: "
           f"{res['rtf']:.0f}x real time, {res['frames_per_s']:.0f} frames/s; worst kernel SQNR {sq.sqnr_db_min:.1f} dB")
-    if args.json:
-        print(json.dumps({"rtf": round(res["rtf"], 1), "frames_per_s": round(res["frames_per_s"], 1),
-                          "sqnr_db_min": round(sq.sqnr_db_min, 2)}))
-    return 0
+    figures = {"rtf": round(res["rtf"], 1), "frames_per_s": round(res["frames_per_s"], 1),
+               "sqnr_db_min": round(sq.sqnr_db_min, 2)}
+    return bench_result(args, figures, DSP_GOALS, "dsp")

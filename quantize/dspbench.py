@@ -11,16 +11,17 @@ import numpy as np
 from cardioradar.errors import InputDataError
 
 
-def load_frames(args, profile) -> np.ndarray:
-    if args.frames:
+def load_frames(frames_path, profile, *, subject: str, seconds: float, seed: int) -> np.ndarray:
+    """``frames_path`` (.npy) when given, else a simulator recording of ``subject``."""
+    if frames_path:
         try:
-            frames = np.load(args.frames)
+            frames = np.load(frames_path)
         except (OSError, ValueError) as e:
-            raise InputDataError(f"--frames {args.frames}: cannot read a .npy array: {e}") from e
+            raise InputDataError(f"--frames {frames_path}: cannot read a .npy array: {e}") from e
         return frames
     from quantize.simdata import simulate
 
-    return simulate(args.preset, args.seconds, args.seed, board=profile).frames
+    return simulate(subject, seconds, seed, board=profile).frames
 
 
 def bench_dsp(frames: np.ndarray, profile) -> dict:

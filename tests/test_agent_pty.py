@@ -42,9 +42,14 @@ def test_agent_pty_json_then_flash_status_and_pull(tmp_path):
         assert p.returncode == 0 and "confirmed" in p.stdout, p.stderr
         s = _cli("board", "status", "--port", host)
         assert s.returncode == 0 and "slot b: version" in s.stdout and "last health check: slot b PASS" in s.stdout
-        p = _cli("pull", "--port", host, "night.db", "--out", str(tmp_path / "pulled"), "--no-progress")
+        p = _cli("pull", "--port", host, "night.db", "--out", str(tmp_path / "pulled"), "--no-progress", "--json")
         assert p.returncode == 0, p.stderr
         assert SessionReader(tmp_path / "pulled" / "night.db", verify=True).counts()["frames"] == 300
+        got = json.loads(p.stdout.strip().splitlines()[-1])["sessions"]  # pull --json: the last line
+        assert [(r["name"], r["path"]) for r in got] == [("night.db", str(tmp_path / "pulled" / "night.db"))]
+        assert got[0]["size_bytes"] == (tmp_path / "pulled" / "night.db").stat().st_size
+        ls = json.loads(_cli("pull", "--port", host, "--list", "--json").stdout.strip().splitlines()[-1])
+        assert [s["name"] for s in ls["sessions"]] == ["night.db"]
     finally:
         agent.send_signal(signal.SIGTERM)
         rc = agent.wait(30)

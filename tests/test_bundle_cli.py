@@ -27,7 +27,7 @@ def made(tmp_path_factory):
 
 def test_verify_prints_what_the_bundle_holds(made, capsys):
     capsys.readouterr()
-    assert main(["bundle", "verify", str(made["bundle"]), "--pubkey", made["pub"], "--board", "sim",
+    assert main(["bundle", "verify", str(made["bundle"]), "--pubkey", made["pub"], "--expect-board", "sim",
                  "--installed-counter", "5", "--files"]) == 0
     out = capsys.readouterr().out
     for text in ("signature OK (ed25519, key", "board      sim (profile boards/sim.toml)",

@@ -48,7 +48,7 @@ def test_core_commands_run_without_any_extra(tmp_path):
     r = _run_blocked("sim", "subjects", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "healthy-rest" in r.stdout
-    r = _run_blocked("sim", "record", "--seconds", "1", "--fast", "--out", str(tmp_path / "rec"), cwd=tmp_path)
+    r = _run_blocked("sim", "record", "--seconds", "1", "--mode", "fast", "--out", str(tmp_path / "rec"), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert r.stdout.startswith("100 frames")
     assert (tmp_path / "rec" / "frames.bin").stat().st_size > 0
@@ -57,7 +57,7 @@ def test_core_commands_run_without_any_extra(tmp_path):
     assert r.stdout.count("frame ") == 5
     # a recorded ECG without beat annotations needs NeuroKit2's R peaks (and scipy): host extra
     csv = ROOT / "tests" / "data" / "ecg-suite" / "mitdb100_MLII_10s_360hz_rounded-time.csv"
-    r = _run_blocked("sim", "record", "--seconds", "1", "--fast", "--drive-ecg", str(csv),
+    r = _run_blocked("sim", "record", "--seconds", "1", "--mode", "fast", "--drive-ecg", str(csv),
                      "--out", str(tmp_path / "drive"), cwd=tmp_path)
     assert r.returncode == 2 and "needs the Python package" in r.stderr and "Traceback" not in r.stderr
 

@@ -74,7 +74,7 @@ def tiny_model(tmp_path_factory):
 
 def test_demo_json_session_edf_report(tmp_path, tiny_model, capsys):
     out = tmp_path / "demo"
-    rc = main(["demo", "--seconds", "20", "--fast", "--model", str(tiny_model), "--out", str(out), "--json"])
+    rc = main(["demo", "--seconds", "20", "--mode", "fast", "--model", str(tiny_model), "--out", str(out), "--json"])
     assert rc == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("session", "edf", "report", "pcc_median", "rmse_mv_median", "ibi_mae_ms_median",
@@ -128,11 +128,11 @@ def test_edge_run_cli_sigint_with_tiny_model(tmp_path, tiny_model):
 
 
 def test_demo_as_docs_tell_scores_the_shipped_model(tmp_path, capsys):
-    """`cardioradar demo --fast --json` with the defaults (the shipped model, healthy-rest):
+    """`cardioradar demo --mode fast --json` with the defaults (the shipped model, healthy-rest):
     the report's figures come from the one scorer (host.scoring) and are those of a working
     reconstruction, not of the tiny plumbing model."""
     out = tmp_path / "demo"
-    rc = main(["demo", "--seconds", "30", "--fast", "--out", str(out), "--json"])
+    rc = main(["demo", "--seconds", "30", "--mode", "fast", "--out", str(out), "--json"])
     assert rc == 0
     d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     for key in ("pcc_median", "rmse_mv_median", "rpeak_err_ms_median", "ibi_mae_ms_median", "mdr",

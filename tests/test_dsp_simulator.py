@@ -181,10 +181,10 @@ def test_cli_quantize_sqnr_and_bench_dsp_json(capsys):
 
     from cardioradar.cli import main
 
-    assert main(["quantize", "sqnr", "--json", "--presets", "brady", "--seed", "7105", "--seconds", "10"]) == 0
+    assert main(["quantize", "sqnr", "--json", "--subject", "brady", "--seed", "7105", "--seconds", "10"]) == 0
     rep = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rep["passed"] and rep["sqnr_db_min"] >= GATE_DB and "beamform" in rep["kernels"]
-    assert main(["bench", "dsp", "--json", "--seconds", "12", "--seed", "7105", "--preset", "brady"]) == 0
+    assert main(["bench", "dsp", "--json", "--seconds", "12", "--seed", "7105", "--subject", "brady"]) == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(last) == {"rtf", "frames_per_s", "sqnr_db_min"} and last["rtf"] > 0
 

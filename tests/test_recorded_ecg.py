@@ -412,7 +412,7 @@ def test_sim_record_drive_ecg_as_the_docs_say(tmp_path, capsys):
     from cardioradar.cli import main
 
     out = tmp_path / "rec"
-    assert main(["sim", "record", "--seconds", "3", "--out", str(out), "--fast",
+    assert main(["sim", "record", "--seconds", "3", "--out", str(out), "--mode", "fast",
                  "--drive-ecg", str(STRIP)]) == 0
     truth = np.load(out / "truth.npz")
     assert np.isfinite(truth["ecg_mv"][:, L["II"]]).all()
@@ -420,7 +420,7 @@ def test_sim_record_drive_ecg_as_the_docs_say(tmp_path, capsys):
     assert len(truth["r_peaks_s"]) >= 3
     bad = tmp_path / "bad.csv"
     bad.write_text("time_s,II\n0.000,0.1\n0.005,abc\n")
-    assert main(["sim", "record", "--seconds", "1", "--out", str(tmp_path / "x"), "--fast",
+    assert main(["sim", "record", "--seconds", "1", "--out", str(tmp_path / "x"), "--mode", "fast",
                  "--drive-ecg", str(bad)]) == 3
     err = capsys.readouterr().err
     assert "bad.csv: column 'II', line 3: expected a number, got 'abc'" in err

@@ -41,7 +41,7 @@ def test_sim_frames_bad_subject_exit_code(capsys):
 
 
 def test_sim_record_cli(tmp_path, capsys):
-    assert main(["sim", "record", "--seconds", "0.3", "--out", str(tmp_path), "--fast", "--seed", "3"]) == 0
+    assert main(["sim", "record", "--seconds", "0.3", "--out", str(tmp_path), "--mode", "fast", "--seed", "3"]) == 0
     assert "30 frames" in capsys.readouterr().out
     assert len(split_stream((tmp_path / "frames.bin").read_bytes())) == 30
     assert np.load(tmp_path / "truth.npz")["ecg_mv"].shape == (150, 12)

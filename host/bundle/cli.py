@@ -9,20 +9,28 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
+from pathlib import Path
+
+from cardioradar.cliargs import add_json, add_out, add_renamed, out_folder, out_path
 
 
 def add_keys(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="keys_cmd", metavar="ACTION", required=True)
     g = sub.add_parser("generate", help="make an ed25519 key pair for signing bundles")
-    g.add_argument("--out", required=True, help="folder for bundle-signing.key (0600) and bundle-signing.pub")
+    add_out(g, required=True, what="bundle-signing.key (0600) and bundle-signing.pub")
+    add_json(g, '{"private_key", "public_key", "key_id"}')
 
 
 def run_keys(args: argparse.Namespace) -> int:
     from bundleformat.keys import generate_keys, key_id, load_public_key
 
-    priv, pub = generate_keys(args.out)
+    priv, pub = generate_keys(out_folder(args.out))
+    kid = key_id(load_public_key(pub))
     print(f"private key {priv}  (keep it secret; never ship it)")
-    print(f"public key  {pub}  (key id {key_id(load_public_key(pub))})")
+    print(f"public key  {pub}  (key id {kid})")
+    if args.json:
+        print(json.dumps({"private_key": str(priv), "public_key": str(pub), "key_id": kid}))
     return 0
 
 
@@ -32,20 +40,23 @@ def add_bundle(p: argparse.ArgumentParser) -> None:
     b.add_argument("--board", required=True, help="board profile name (boards/NAME.toml) or path")
     b.add_argument("--model", default=None, help=".tflite to ship (metadata .json beside it); default: the profile's")
     b.add_argument("--key", required=True, help="private signing key (from `keys generate`)")
-    b.add_argument("--out", required=True, help="bundle file to write")
+    add_out(b, file="BOARD-COUNTER.bundle", required=True, what="the bundle")
     b.add_argument("--security-counter", required=True, type=int,
                    help="anti-rollback counter: boards refuse bundles below the installed one")
     b.add_argument("--min-agent-version", default="0.1.0", help="oldest update agent allowed to install it")
     b.add_argument("--source", default=None,
                    help="checkout to take the runtime code from (default: the one running this command)")
+    add_json(b, '{"bundle", "board", "edge_version", "files", "size_bytes", "security_counter", "key_id"}')
     v = sub.add_parser("verify", help="check a bundle's signature and files; print what it holds")
     v.add_argument("bundle", help="bundle file")
     v.add_argument("--pubkey", required=True, action="append", help="trusted public key (repeatable)")
-    v.add_argument("--board", default=None, help="refuse unless built for this board name")
+    v.add_argument("--expect-board", default=None, metavar="NAME", help="refuse unless built for this board name")
+    add_renamed(v, "--board", "--expect-board", dest="expect_board")
     v.add_argument("--installed-counter", type=int, default=None,
                    help="refuse a bundle whose security counter is lower (downgrade)")
     v.add_argument("--agent-version", default=None, help="refuse if the bundle needs a newer agent")
     v.add_argument("--files", action="store_true", help="list every file with its SHA-256")
+    add_json(v, '{"bundle", "board", "version", "edge_version", "security_counter", "key_id", "files", "size_bytes"}')
 
 
 def run_bundle(args: argparse.Namespace) -> int:
@@ -53,18 +64,27 @@ def run_bundle(args: argparse.Namespace) -> int:
         from host.bundle.build import build_bundle
         from bundleformat.verify import read_manifest
 
-        out = build_bundle(args.board, args.key, args.out, model_path=args.model,
+        out = out_path(args.out, f"{Path(args.board).stem}-{args.security_counter}.bundle")
+        out = build_bundle(args.board, args.key, out, model_path=args.model,
                            security_counter=args.security_counter, min_agent_version=args.min_agent_version,
                            source_root=args.source)
         m = read_manifest(out)
         print(f"{out}: board {m.board}, edge {m.edge_version}, {len(m.files)} files, "
               f"{out.stat().st_size} bytes, security counter {m.security_counter}, key {m.key_id}")
+        if args.json:
+            print(json.dumps({"bundle": str(out), "board": m.board, "edge_version": m.edge_version,
+                              "files": len(m.files), "size_bytes": out.stat().st_size,
+                              "security_counter": m.security_counter, "key_id": m.key_id}))
         return 0
     from bundleformat.verify import verify_bundle
 
-    m = verify_bundle(args.bundle, args.pubkey, board=args.board, installed_counter=args.installed_counter,
+    m = verify_bundle(args.bundle, args.pubkey, board=args.expect_board, installed_counter=args.installed_counter,
                       agent_version=args.agent_version)
     print(describe(m, args.bundle, files=args.files))
+    if args.json:
+        print(json.dumps({"bundle": str(args.bundle), "board": m.board, "version": m.version,
+                          "edge_version": m.edge_version, "security_counter": m.security_counter,
+                          "key_id": m.key_id, "files": len(m.files), "size_bytes": m.total_size}))
     return 0
 
 

@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from cardioradar.cliargs import number, refuse_overwrite
+from cardioradar.cliargs import add_json, add_out, number, out_path, refuse_overwrite
 
 
 def add_module_args(p: argparse.ArgumentParser) -> None:
@@ -23,10 +23,10 @@ def add_module_args(p: argparse.ArgumentParser) -> None:
                    help="seconds to wait for each answer (default 2)")
     f.add_argument("--boot-timeout", type=number("--boot-timeout", ge=0, le=600, unit="s"), default=5.0,
                    help="seconds to wait for the module's prompt after the reboot (default 5)")
-    f.add_argument("--json", action="store_true", help="last stdout line: one JSON object with the result")
+    add_json(f, "(the result)")
 
     i = sub.add_parser("image", help="build an image in this project's layout for the simulated module")
-    i.add_argument("--out", type=Path, required=True, help="image file to write")
+    add_out(i, file="FIRMWARE-VERSION.bin", required=True, what="the image")
     i.add_argument("--firmware", default="cardioradar", help="firmware the image runs (simulator: cardioradar, ...)")
     i.add_argument("--name", default=None, help="name `version` reports (default: the firmware's own)")
     i.add_argument("--version", required=True, help="version `version` reports, e.g. 1.2.0")
@@ -34,10 +34,11 @@ def add_module_args(p: argparse.ArgumentParser) -> None:
                    help="KiB of code the image stands for (default 64)")
     i.add_argument("--seed", type=int, default=0, help="seed of the payload bytes")
     i.add_argument("--force", action="store_true", help="overwrite --out")
+    add_json(i, '{"image", "firmware", "name", "version", "size_bytes", "crc32"}')
 
     v = sub.add_parser("version", help="ask a module in functional mode for its `version`")
     v.add_argument("--port", required=True, help="the module's config UART: a path or pyserial URL")
-    v.add_argument("--json", action="store_true", help='last stdout line: {"lines": [...]}')
+    add_json(v, '{"lines": [...]}')
 
 
 def run_module(args: argparse.Namespace) -> int:
@@ -70,13 +71,17 @@ def _flash(args: argparse.Namespace) -> int:
 def _image(args: argparse.Namespace) -> int:
     from host.module.image import build_image
 
-    refuse_overwrite([args.out], f"--out {args.out}", force=args.force)
+    out = out_path(args.out, f"{args.firmware}-{args.version}.bin")
+    refuse_overwrite([out], f"--out {out}", force=args.force)
     name = args.name
     if name is None:
         name = _default_name(args.firmware)
-    img = build_image(args.out, firmware=args.firmware, name=name, version=args.version,
+    img = build_image(out, firmware=args.firmware, name=name, version=args.version,
                       payload_kib=int(args.payload_kib), seed=args.seed)
     print(f"{img.path}: {img.describe()}, CRC32 0x{img.crc32:08X}")
+    if args.json:
+        print(json.dumps({"image": str(img.path), "firmware": args.firmware, "name": name, "version": args.version,
+                          "size_bytes": img.size, "crc32": f"0x{img.crc32:08X}"}))
     return 0
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from cardioradar.cliargs import number
+from cardioradar.cliargs import Goal, add_check, add_json, add_out, bench_result, number
+
+# `bench paper --check` (docs/evaluation.md, the targets): dm% under noise, as eval reports it.
+PAPER_GOALS = (Goal("dm_pct_const_m3db", ">=", -8, "%", "docs/evaluation.md"),
+               Goal("dm_pct_burst_3s_m9db", ">=", -6, "%", "docs/evaluation.md"))
 
 
 def add_bench_paper(bench) -> None:
@@ -14,27 +17,28 @@ def add_bench_paper(bench) -> None:
     p.add_argument("--quick", action="store_true",
                    help="a few subjects, a small Table I dataset and 12 epochs (<= 15 min on 2 cores); "
                         "default: the full run (docs/evaluation.md)")
-    p.add_argument("--out", default=None, help="folder for the tables, plots and JSON; Table I's models are cached "
-                                               "in <out>/models and reused (default paper-bench/<quick|full>)")
+    add_out(p, what="tables, plots and JSON; Table I's models are cached in <out>/models and reused "
+                    "(default paper-bench/<quick|full>)")
     p.add_argument("--force", action="store_true", help="overwrite the tables and plots of an earlier run in --out")
     p.add_argument("--workers", type=number("--workers", ge=1, integer=True), default=2,
                    help="processes for the simulation")
     p.add_argument("--model", default=None, help="model for Tables III/IV, the lead table and AF (default: shipped)")
     p.add_argument("--real-ecg", default=None, metavar="DIR",
                    help="folder of real ECG recordings to drive subjects (default: the repository's tests/data/ecg-suite)")
-    p.add_argument("--json", action="store_true",
-                   help='last line: {"dm_pct_const_m3db", "dm_pct_burst_3s_m9db", "dm_pct_burst_3s_0db", "af_auc", '
-                        '"tables", "plots", ...}')
+    add_json(p, '{"dm_pct_const_m3db", "dm_pct_burst_3s_m9db", "dm_pct_burst_3s_0db", "af_auc", "tables", '
+                '"plots", ...}')
+    add_check(p, PAPER_GOALS)
     p.set_defaults(func=_bench_paper_cmd)
 
 
 def _bench_paper_cmd(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from cardioradar.cliargs import out_folder
     from host.paper import bench
 
     cfg = bench.QUICK if args.quick else bench.FULL
-    out = Path(args.out) if args.out else Path("paper-bench") / cfg.name
+    out = out_folder(args.out) if args.out else Path("paper-bench") / cfg.name
     suite = Path(args.real_ecg) if args.real_ecg else bench.REAL_SUITE
     r = bench.run_paper_bench(cfg, out, force=args.force, workers=args.workers, model=args.model, suite=suite)
     print(f"paper bench ({cfg.name}, {r['seconds']:.0f} s, load {r['load_avg_1min_before']} -> "
@@ -43,9 +47,7 @@ def _bench_paper_cmd(args: argparse.Namespace) -> int:
           f"for 3-s bursts at 0 / -9 dB; AF AUC {_f(r['af_auc'], 3)} "
           f"(sens. {_f(r['af_sensitivity'], 3)}, spec. {_f(r['af_specificity'], 3)})")
     print(f"tables: {out / 'paper_tables.md'}; plots: {', '.join(r['plots'])}")
-    if args.json:
-        print(json.dumps(r, sort_keys=True))
-    return 0
+    return bench_result(args, r, PAPER_GOALS, "paper", json_obj=r)
 
 
 def _f(x, nd: int = 1) -> str:
