@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -236,3 +237,24 @@ def test_argparse_only_in_cli_modules():
             if "import argparse" in text or "from argparse" in text or ".add_argument(" in text:
                 found.add(rel)
     assert found == set(ARGPARSE_ELSEWHERE), found ^ set(ARGPARSE_ELSEWHERE)
+
+
+def _doc_table_flags() -> set[str]:
+    """The flags named in the first column of docs/architecture.md's CLI vocabulary table."""
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    section = text.split("## CLI vocabulary", 1)[1].split("\n## ", 1)[0]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| `--")]
+    return {f for ln in rows for f in re.findall(r"`(--[a-z-]+)", ln.split(" | ")[0])}
+
+
+def test_docs_table_matches_the_parser():
+    used = {flag: len(ALL) for flag in visible(build_parser())}  # top level (--verbose): every command
+    for p in ALL.values():
+        for flag in visible(p):
+            used[flag] = used.get(flag, 0) + 1
+    table = _doc_table_flags()
+    assert table - set(used) == set(), "in docs but in no command"
+    shared = {f for f, n in used.items() if n >= 3 and f.startswith("--") and f not in ("--help", "--version")}
+    assert shared - table == set(), "used by 3+ commands but not in the docs table"
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    assert "*to unify*" not in text and "| 9 | goal missed" in text
