@@ -2,7 +2,6 @@
 
 import os
 import select
-import threading
 import tty
 from pathlib import Path
 
@@ -15,11 +14,12 @@ from edge.link.configure import send_cfg, send_cfg_text
 from edge.link.transport import open_port
 from hardware_sim.firmware.cli import ConfigCli
 from hardware_sim.firmware.tlv import RangeWindow, encode_frame
+from sim_rig import LoopThread
 
 CFG = load_profile("sim").cfg_path
 
 
-class PtyDevice:
+class PtyDevice(LoopThread):
     """The far end of a pty: ``respond(bytes) -> bytes`` runs on every chunk received."""
 
     def __init__(self, respond, greeting: bytes = b""):
@@ -27,10 +27,9 @@ class PtyDevice:
         tty.setraw(self.slave)  # no echo or line editing before pyserial opens it
         self.path = os.ttyname(self.slave)
         self._respond = respond
-        self._stop = threading.Event()
         if greeting:
             os.write(self.master, greeting)
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
     def _run(self):
         while not self._stop.is_set():
@@ -45,13 +44,7 @@ class PtyDevice:
             if out:
                 os.write(self.master, out)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(2)
+    def _release(self):
         os.close(self.master)
         os.close(self.slave)
 

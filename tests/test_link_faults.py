@@ -9,7 +9,6 @@ every missing frame number reported in a drop event, no crash, no hang.
 
 import os
 import select
-import threading
 import time
 import tty
 
@@ -24,11 +23,12 @@ from hardware_sim.firmware.module import RadarModule
 from hardware_sim.firmware.testsource import PointTargetSource
 from hardware_sim.firmware.tlv import MAGIC, decode_frame
 from hardware_sim.serial_io import ModuleServer
+from sim_rig import LoopThread
 
 READER = ReaderConfig(queue_size=4096, backoff_first_s=0.02, backoff_max_s=0.1, silence_s=30)
 
 
-class FaultProxy:
+class FaultProxy(LoopThread):
     """Forwards whole packets from ``upstream`` (a pty path) to a pty reachable at ``link``."""
 
     def __init__(self, upstream: str, link: str, plan):
@@ -41,8 +41,7 @@ class FaultProxy:
         self._up = os.open(upstream, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
         self._master = self._slave = None
         self._plug()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        super().__init__()
 
     def _plug(self):
         self._master, self._slave = os.openpty()
@@ -111,13 +110,7 @@ class FaultProxy:
         self.written[n] = (action, packet)
         self.write_time_s[n] = time.monotonic()
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join(2)
+    def _release(self):
         os.close(self._up)
         self._unplug()
 

@@ -5,12 +5,7 @@ MmwDemo_transmitProcessedOutput), not from our encoder."""
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import signal
 import struct
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +17,7 @@ from cardioradar.errors import ConfigError
 from hardware_sim.firmware.module import RadarModule
 from hardware_sim.record import build_module, start_module
 from hardware_sim.types import Scatterers
+from sim_rig import send_cfg_lines, sim_serve
 
 ROOT = Path(__file__).resolve().parents[1]
 CFG_DIR = Path(__file__).parent / "data" / "radar-cfg"  # copies of ../shared/data/radar-cfg
@@ -236,17 +232,10 @@ def test_board_profile_chooses_the_firmware(tmp_path):
 
 def test_sim_serve_firmware_oob_streams_over_a_pty():
     """As docs/radar-module.md tells a user: `cardioradar sim serve --firmware oob`, then TI's cfg."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "cardioradar", "sim", "serve", "--firmware", "oob", "--json",
-                             "--mode", "fast", "--seed", "2"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ports = json.loads(proc.stdout.readline())
+    with sim_serve("--firmware", "oob", "--mode", "fast", "--seed", "2") as ports:
         cfg = serial.Serial(ports["config_port"], 115200, timeout=5.0)
         data = serial.Serial(ports["data_port"], 921600, timeout=0.2)
-        for line in (CFG_DIR / "xwr68xx_oob_profile_3d.cfg").read_text().splitlines():
-            cfg.write(line.encode() + b"\n")
-            reply = cfg.read_until(b"mmwDemo:/>")
+        reply = send_cfg_lines(cfg, (CFG_DIR / "xwr68xx_oob_profile_3d.cfg").read_text().splitlines())[-1]
         assert b"sensorStart\r\nDone" in reply
         buf = b""
         for _ in range(100):
@@ -262,10 +251,6 @@ def test_sim_serve_firmware_oob_streams_over_a_pty():
         assert b"OOB demo emulation" in cfg.read_until(b"mmwDemo:/>")
         cfg.close()
         data.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=10)
-    assert rc == 0
 
 
 def _cfar_loops(x, win, guard, shift, thr, mode, cyclic):

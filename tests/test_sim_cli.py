@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -15,6 +11,7 @@ import serial
 
 from cardioradar.cli import main
 from hardware_sim.firmware.tlv import decode_frame, split_stream
+from sim_rig import send_cfg_lines, sim_serve
 
 ROOT = Path(__file__).parent.parent
 
@@ -54,18 +51,11 @@ def test_bench_sim_json_last_line(capsys):
 
 
 def test_sim_serve_json_pty_and_sigterm():
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    proc = subprocess.Popen([sys.executable, "-m", "cardioradar", "sim", "serve", "--board", "sim", "--json",
-                             "--mode", "fast", "--seed", "1"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        ports = json.loads(proc.stdout.readline())
+    with sim_serve("--board", "sim", "--mode", "fast", "--seed", "1") as ports:
         assert set(ports) == {"config_port", "data_port"}
         cfg = serial.Serial(ports["config_port"], 115200, timeout=2.0)
         data = serial.Serial(ports["data_port"], 921600, timeout=0.1)
-        for line in (ROOT / "boards" / "cfg" / "cardioradar_100hz_isk.cfg").read_text().splitlines():
-            cfg.write(line.encode() + b"\n")
-            reply = cfg.read_until(b"mmwDemo:/>")
+        reply = send_cfg_lines(cfg, (ROOT / "boards" / "cfg" / "cardioradar_100hz_isk.cfg").read_text().splitlines())[-1]
         assert b"sensorStart\r\nDone" in reply
         buf, t0 = b"", time.monotonic()
         while len(split_stream(buf)) < 20 and time.monotonic() - t0 < 5:
@@ -74,7 +64,3 @@ def test_sim_serve_json_pty_and_sigterm():
         assert len(frames) >= 20 and frames[0].heatmap.shape == (15, 12, 2)
         cfg.close()
         data.close()
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rc = proc.wait(timeout=10)
-    assert rc == 0

@@ -9,6 +9,7 @@ only make them later, never earlier, so the bound cannot fail because CI is busy
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import numpy as np
 import serial
@@ -18,6 +19,7 @@ from hardware_sim.firmware.module import UART_BITS_PER_BYTE, RadarModule
 from hardware_sim.firmware.testsource import PointTargetSource
 from hardware_sim.firmware.tlv import decode_frame, split_stream
 from hardware_sim.serial_io import _CATCH_UP_CHUNKS, ModuleServer, uart_chunk_bytes
+from sim_rig import send_cfg_lines
 
 TIMER_SLACK_S = 0.5e-3  # Event.wait() may wake this much early on some kernels
 
@@ -59,27 +61,37 @@ def _assert_at_most_line_rate(writes: list[tuple[float, int]], baud: int) -> Non
         f"write {worst}: {excess[worst]:.0f} bytes more than {baud} baud carries since an earlier write")
 
 
-def _send_cfg(port: serial.Serial, lines: list[str]) -> str:
-    out = ""
-    for line in lines:
-        port.write(line.encode() + b"\n")
-        out += port.read_until(b"mmwDemo:/>").decode()
-    return out
-
-
-def test_frames_leave_at_or_below_line_rate_from_the_first_frame():
-    module, profile = _module()
+@contextmanager
+def _streaming(seed: int, baud: int):
+    """The module on ptys at real time, its data writes recorded, the profile's .cfg sent (with
+    ``configDataPort BAUD`` before ``sensorStart`` unless ``baud`` is the default 921600)
+    -> (server, writes, config port, data port, the CLI's answers)."""
+    module, profile = _module(seed)
+    lines = profile.cfg_path.read_text().splitlines()
+    if baud != 921600:
+        lines = [x for x in lines if not x.startswith("sensorStart")] + [f"configDataPort {baud} 0", "sensorStart"]
     with ModuleServer(module, transport="pty", speed=1.0) as server:
         writes = _record_writes(server)
         cfg = serial.Serial(server.ports.config, 115200, timeout=5.0)
-        data = serial.Serial(server.ports.data, 921600, timeout=0.05)
-        answers = _send_cfg(cfg, profile.cfg_path.read_text().splitlines())
-        assert answers.endswith("sensorStart\r\nDone\r\nmmwDemo:/>")
-        buf, t_end = b"", time.monotonic() + 1.5
-        while time.monotonic() < t_end:
-            buf += data.read(65536)
-        cfg.close()
-        data.close()
+        data = serial.Serial(server.ports.data, baud, timeout=0.05)
+        try:
+            yield server, writes, cfg, data, b"".join(send_cfg_lines(cfg, lines))
+        finally:
+            cfg.close()
+            data.close()
+
+
+def _read_for(port: serial.Serial, seconds: float) -> bytes:
+    buf, t_end = b"", time.monotonic() + seconds
+    while time.monotonic() < t_end:
+        buf += port.read(65536)
+    return buf
+
+
+def test_frames_leave_at_or_below_line_rate_from_the_first_frame():
+    with _streaming(0, 921600) as (_, writes, _, data, answers):
+        assert answers.endswith(b"sensorStart\r\nDone\r\nmmwDemo:/>")
+        buf = _read_for(data, 1.5)
     frames = [decode_frame(p) for p in split_stream(buf)]
     assert len(frames) >= 100
     assert frames[0].header.frame_number == 1  # from the very first frame after sensorStart
@@ -90,18 +102,8 @@ def test_frames_leave_at_or_below_line_rate_from_the_first_frame():
 
 
 def test_pacing_follows_config_data_port_rate():
-    module, profile = _module(seed=2)
-    lines = [x for x in profile.cfg_path.read_text().splitlines() if not x.startswith("sensorStart")]
-    with ModuleServer(module, transport="pty", speed=1.0) as server:
-        writes = _record_writes(server)
-        cfg = serial.Serial(server.ports.config, 115200, timeout=5.0)
-        data = serial.Serial(server.ports.data, 3125000, timeout=0.05)
-        _send_cfg(cfg, lines + ["configDataPort 3125000 0", "sensorStart"])
-        buf, t_end = b"", time.monotonic() + 0.5
-        while time.monotonic() < t_end:
-            buf += data.read(65536)
-        cfg.close()
-        data.close()
+    with _streaming(2, 3_125_000) as (_, writes, _, data, _):
+        buf = _read_for(data, 0.5)
     assert len(split_stream(buf)) >= 30
     _assert_at_most_line_rate(writes, 3_125_000)
 
@@ -109,23 +111,13 @@ def test_pacing_follows_config_data_port_rate():
 def test_frame_overrun_is_reported_like_the_sdk_demo_and_stays_paced():
     """460800 baud: an 864-byte packet needs 18.75 ms, the period is 10 ms. The demo's frame
     start check fails; the CLI shows the DPC exception line once; frames keep the line rate."""
-    module, profile = _module(seed=4)
-    lines = [x for x in profile.cfg_path.read_text().splitlines() if not x.startswith("sensorStart")]
-    with ModuleServer(module, transport="pty", speed=1.0) as server:
-        writes = _record_writes(server)
-        cfg = serial.Serial(server.ports.config, 115200, timeout=5.0)
-        data = serial.Serial(server.ports.data, 460800, timeout=0.05)
-        _send_cfg(cfg, lines + ["configDataPort 460800 0", "sensorStart"])
+    with _streaming(4, 460800) as (server, writes, cfg, data, _):
         cfg.timeout = 3.0
         notice = cfg.read_until(b"line ")
         notice += cfg.read_until(b".\r\n")
-        buf, t_end = b"", time.monotonic() + 0.5
-        while time.monotonic() < t_end:
-            buf += data.read(65536)
+        buf = _read_for(data, 0.5)
         cfg.timeout = 0.3
         again = cfg.read(4096)
-        cfg.close()
-        data.close()
         assert server.frames_dropped > 0
     assert notice.startswith(b"Obj Det DPC Exception: ") and notice.endswith(b".\r\n"), notice
     assert b"Exception" not in again  # once per sensorStart, not once per frame

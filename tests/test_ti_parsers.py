@@ -27,6 +27,7 @@ import pytest
 
 from hardware_sim.firmware.tlv import FrameStats, RangeWindow, Temperature, encode_frame
 from hardware_sim.record import build_module
+from sim_rig import tlv_entries
 
 MAGIC = bytes.fromhex("0201040306050807")
 CFG_DIR = Path(__file__).parent / "data" / "radar-cfg"  # TI's cfgs (copies of ../shared/data/radar-cfg)
@@ -41,22 +42,11 @@ def _packets(data: bytes) -> list[bytes]:
     return out
 
 
-def _tlvs(pkt: bytes) -> list[tuple[int, int, int]]:
-    """(type, length, payload offset), walking by length as TI's header says."""
-    n = struct.unpack_from("<I", pkt, 32)[0]
-    out, off = [], 40
-    for _ in range(n):
-        t, ln = struct.unpack_from("<2I", pkt, off)
-        out.append((t, ln, off + 8))
-        off += 8 + ln
-    return out
-
-
 def assert_ti_length_convention(pkt: bytes) -> None:
     assert pkt[:8] == MAGIC
     total, _platform, _frame, _cycles, n_obj, n_tlv = struct.unpack_from("<6I", pkt, 12)
     assert total == len(pkt)
-    tlvs = _tlvs(pkt)
+    tlvs = tlv_entries(pkt)
     used = 40 + sum(8 + ln for _, ln, _ in tlvs)
     assert total == 32 * -(-used // 32)  # the Industrial Visualizer's totalLenCheck
     assert all(off + ln <= total for _, ln, off in tlvs)
@@ -82,7 +72,7 @@ def pc_parser_header_reads(pkt: bytes) -> list[tuple[int, int, int]]:
 
 def assert_pc_parser_reads_it(pkt: bytes) -> None:
     """No header it reads is a type 1 or 7 except the real ones: it never skips into later frames."""
-    real = {off - 8 for _, _, off in _tlvs(pkt)}
+    real = {off - 8 for _, _, off in tlv_entries(pkt)}
     for off, t, ln in pc_parser_header_reads(pkt):
         if t in (1, 7):
             assert off in real and off + 8 + ln <= len(pkt), (off, t, ln)
@@ -113,7 +103,7 @@ def test_sim_record_stream_as_docs_tell_a_user(tmp_path):
     for pkt in packets:
         assert_ti_length_convention(pkt)
         assert struct.unpack_from("<I", pkt, 28)[0] == 0  # numDetectedObj
-        types = [t for t, _, _ in _tlvs(pkt)]
+        types = [t for t, _, _ in tlv_entries(pkt)]
         assert types.index(8) < types.index(6)  # a loss inside the heatmap shifts the TLVs after it
 
 
@@ -143,7 +133,7 @@ def test_the_pc_parser_model_catches_a_heatmap_word_read_as_a_header():
     pkt = encode_frame(frame_number=1, time_cpu_cycles=0, pad_rng=np.random.default_rng(0), heatmap=heat,
                        range_window=RangeWindow(20, 15, 12, 0.0432),
                        stats=FrameStats(100, 9375, 225, 8, 3, 2))
-    heat_off = [off for t, _, off in _tlvs(pkt) if t == 8][0]
+    heat_off = [off for t, _, off in tlv_entries(pkt) if t == 8][0]
     assert_ti_length_convention(pkt)
     assert (heat_off, 1, 0xFFFFFFFF) in pc_parser_header_reads(pkt)
     with pytest.raises(AssertionError):

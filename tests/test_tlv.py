@@ -19,6 +19,7 @@ from hardware_sim.firmware.tlv import (
     MAGIC, PLATFORM_IWR6843, TLV_RANGE_WINDOW, FrameStats, RangeWindow, Temperature,
     decode_frame, encode_frame, packet_length, split_stream,
 )
+from sim_rig import tlv_entries
 
 STATS = FrameStats(190, 9375, 225, 8, 3, 2)
 TEMP = Temperature(0, 1234, (40, 41, 42, 43, 44, 45, 46, 47, 48, 49))
@@ -38,17 +39,6 @@ def _frame(seed=0, **kw) -> bytes:
     return encode_frame(**args)
 
 
-def _tlvs(pkt: bytes) -> list[tuple[int, int, int]]:
-    """(type, length, payload offset) of each TLV, read straight from the bytes."""
-    n = struct.unpack_from("<I", pkt, 32)[0]
-    out, off = [], 40
-    for _ in range(n):
-        t, ln = struct.unpack_from("<2I", pkt, off)
-        out.append((t, ln, off + 8))
-        off += 8 + ln
-    return out
-
-
 def test_header_fields_at_their_offsets():
     pkt = _frame()
     assert pkt[:8] == bytes([2, 1, 4, 3, 6, 5, 8, 7]) == MAGIC
@@ -61,7 +51,7 @@ def test_header_fields_at_their_offsets():
 
 def test_tlv_order_lengths_and_padding():
     pkt = _frame()
-    tlvs = _tlvs(pkt)
+    tlvs = tlv_entries(pkt)
     assert [(t, ln) for t, ln, _ in tlvs] == [(8, 720), (TLV_RANGE_WINDOW, 8), (6, 24), (9, 28)]
     end = tlvs[-1][2] + tlvs[-1][1]
     assert len(pkt) == 864 == packet_length(15, 12) and end == 852
@@ -73,17 +63,17 @@ def test_tlv_order_lengths_and_padding():
 
 def test_detected_points_tlv_is_first_and_empty():
     pkt = _frame(detected_points=True)
-    assert [(t, ln) for t, ln, _ in _tlvs(pkt)][:2] == [(1, 0), (8, 720)]
+    assert [(t, ln) for t, ln, _ in tlv_entries(pkt)][:2] == [(1, 0), (8, 720)]
 
 
 def test_temperature_only_with_stats_and_no_heatmap_when_off():
     pkt = _frame(stats=None, heatmap=None, range_window=None)
-    assert _tlvs(pkt) == [] and len(pkt) == 64 and 0 not in pkt[40:]
+    assert tlv_entries(pkt) == [] and len(pkt) == 64 and 0 not in pkt[40:]
 
 
 def test_heatmap_wire_order_is_imaginary_first_range_major():
     pkt = _frame()
-    _, ln, off = _tlvs(pkt)[0]
+    _, ln, off = tlv_entries(pkt)[0]
     wire = np.frombuffer(pkt, "<i2", count=ln // 2, offset=off)
     h = _heatmap()
     expected = []
