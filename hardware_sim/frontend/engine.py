@@ -115,10 +115,9 @@ class FrontEnd:
         idx, _, bins = self._check_frames(frame_indices, np.zeros(len(pos)), bins)
         if self.mode == "adc":
             adc = self._synth(pos, refl, idx)
-            spec = range_fft_fixed(adc, self.tables)  # (n_frames, n_chirps, n_rx, n_fft, 2)
-            n = len(idx)
-            spec = spec.reshape(n, self.n_virtual, self.n_fft, 2)
-            return np.ascontiguousarray(spec[:, :, bins, :].transpose(0, 2, 1, 3))
+            spec = range_fft_fixed(adc, self.tables, bins)  # (n_frames, n_chirps, n_rx, n_bins, 2)
+            spec = spec.reshape(len(idx), self.n_virtual, len(bins), 2)
+            return np.ascontiguousarray(spec.transpose(0, 2, 1, 3))
         return self._fast(pos, refl, idx, bins, skip)
 
     def adc_samples(self, scene: ScatterSource, frame_index: int, t_frame_s: float) -> np.ndarray:
