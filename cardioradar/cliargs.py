@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 from cardioradar.errors import ConfigError, GoalMissed
@@ -137,13 +138,18 @@ def add_renamed(p, old: str, new: str, *, dest: str, value=None, nargs=None, app
 
 @dataclass(frozen=True)
 class Goal:
-    """One figure a benchmark should reach: ``key`` in its JSON result, ``op`` ">=" or "<="."""
+    """One figure a benchmark should reach: ``key`` in its JSON result, ``op`` one of ``OPS``."""
 
+    OPS: ClassVar[tuple[str, ...]] = (">=", "<=")
     key: str
     op: str
     value: float
     unit: str = ""
     source: str = ""  # where the goal is stated (docs page or issue)
+
+    def __post_init__(self) -> None:
+        if self.op not in self.OPS:
+            raise ConfigError(f"goal {self.key}: op expected one of {self.OPS}, got {self.op!r}")
 
     def met(self, measured: float | None) -> bool:
         if measured is None or not math.isfinite(measured):
@@ -159,6 +165,13 @@ def add_check(p, goals: Iterable[Goal]) -> None:
     text = "; ".join(f"{g}" + (f" ({g.source})" if g.source else "") for g in goals)
     p.add_argument("--check", action="store_true",
                    help=f"exit {GoalMissed.exit_code} (one stderr line) when a goal is missed; goals: {text}")
+
+
+def add_bench_result(p, fields: str, goals: Iterable[Goal], func) -> None:
+    """A bench's last flags and its handler: ``--json`` (``fields``), ``--check`` (``goals``)."""
+    add_json(p, fields)
+    add_check(p, goals)
+    p.set_defaults(func=func)
 
 
 def check_goals(figures: dict, goals: Iterable[Goal], *, bench: str) -> None:

@@ -10,13 +10,13 @@ import threading
 from pathlib import Path
 from urllib.parse import urlparse
 
-from cardioradar.cliargs import Goal, add_check, add_json, add_mode, add_out, add_renamed, bench_result, number, \
-    out_folder
+from cardioradar.cliargs import Goal, add_bench_result, add_json, add_mode, add_out, add_renamed, bench_result, \
+    number, out_folder
 from cardioradar.errors import ConfigError
 
 # `bench sim --check` (docs/simulator.md "Speed", issue 13): real-time factors on one core.
-SIM_GOALS = (Goal("adc_rtf", ">=", 60, "x real time", "docs/simulator.md"),
-             Goal("fast_rtf", ">=", 1000, "x real time", "docs/simulator.md"))
+SIM_GOALS = tuple(Goal(key, ">=", x, "x real time", "docs/simulator.md")
+                  for key, x in (("adc_rtf", 60), ("fast_rtf", 1000)))
 
 
 def register(sub) -> None:
@@ -66,9 +66,7 @@ def register(sub) -> None:
 def register_bench(bench) -> None:
     p = bench.add_parser("sim", help="real-time factor of the whole simulated module, ADC-level and fast mode")
     p.add_argument("--seconds", type=float, default=5.0, help="simulated seconds timed in ADC mode (fast: 20x)")
-    add_json(p, '{"adc_rtf", "fast_rtf"}')
-    add_check(p, SIM_GOALS)
-    p.set_defaults(func=_bench)
+    add_bench_result(p, '{"adc_rtf", "fast_rtf"}', SIM_GOALS, _bench)
 
 
 def _subject_args(p: argparse.ArgumentParser) -> None:

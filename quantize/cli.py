@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from cardioradar.cliargs import Goal, add_check, add_json, add_renamed, bench_result
+from cardioradar.cliargs import Goal, add_bench_result, add_json, add_renamed, bench_result
 from quantize.sqnr import DEFAULT_PRESETS
 
 # `bench dsp --check` (README "Numbers"): the chain's real-time factor on one core and the
@@ -45,9 +45,7 @@ def register_bench(bench) -> None:
     add_renamed(p, "--preset", "--subject", dest="subject")
     p.add_argument("--seed", type=int, default=7107, help="seed of the simulator recording")
     p.add_argument("--seconds", type=float, default=60.0, help="length of the simulator recording")
-    add_json(p, '{"rtf", "frames_per_s", "sqnr_db_min"}')
-    add_check(p, DSP_GOALS)
-    p.set_defaults(func=_bench_dsp)
+    add_bench_result(p, '{"rtf", "frames_per_s", "sqnr_db_min"}', DSP_GOALS, _bench_dsp)
 
 
 def _bench_dsp(args) -> int:

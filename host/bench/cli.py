@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from cardioradar.cliargs import Goal, add_check, add_json, bench_result, number
+from cardioradar.cliargs import Goal, add_bench_result, bench_result, number
 
 # Goals, each where it is stated: issue 15 and docs/runtime.md (RSS, rtf), README "Numbers" (the rest).
 EDGE_GOALS = (Goal("rtf", ">=", 50, "x real time", "docs/runtime.md"),
@@ -26,9 +26,8 @@ def add_bench_edge(bench) -> None:
     p.add_argument("--seconds", type=number("--seconds", gt=0, unit="s"), default=120.0,
                    help="length of the default recording")
     p.add_argument("--seed", type=int, default=7108)
-    add_json(p, '{"rtf", "peak_rss_mb", "latency_ms_p95", "backend": "aot"|"jit"}')
-    add_check(p, EDGE_GOALS)
-    p.set_defaults(func=_bench_edge)
+    add_bench_result(p, '{"rtf", "peak_rss_mb", "latency_ms_p95", "backend": "aot"|"jit"}', EDGE_GOALS,
+                     _bench_edge)
 
 
 def _bench_edge(args) -> int:
@@ -51,9 +50,8 @@ def add_bench_flash(bench) -> None:
     p.add_argument("--baud", type=int, default=921600)
     p.add_argument("--model-kb", type=int, default=256, help="synthetic model size (default 256 kB; the bundle adds the runtime sources)")
     p.add_argument("--seed", type=int, default=9151)
-    add_json(p, '{"effective_kbps", "link_kbps", "link_ratio", "delta_ratio", "delta_sent_ratio"}')
-    add_check(p, FLASH_GOALS)
-    p.set_defaults(func=_bench_flash)
+    add_bench_result(p, '{"effective_kbps", "link_kbps", "link_ratio", "delta_ratio", "delta_sent_ratio"}',
+                     FLASH_GOALS, _bench_flash)
 
 
 def _bench_flash(args: argparse.Namespace) -> int:
@@ -80,9 +78,8 @@ def add_bench_pull(bench) -> None:
     p.add_argument("--serial-seconds", type=float, default=20.0, help="session length pulled over serial")
     p.add_argument("--tcp-seconds", type=float, default=300.0, help="session length pulled over TCP")
     p.add_argument("--seed", type=int, default=4111)
-    add_json(p, '{"serial_effective_kbps", "link_kbps", "tcp_mb_per_s", "night_8h_minutes_tcp"}')
-    add_check(p, PULL_GOALS)
-    p.set_defaults(func=_bench_pull)
+    add_bench_result(p, '{"serial_effective_kbps", "link_kbps", "tcp_mb_per_s", "night_8h_minutes_tcp"}',
+                     PULL_GOALS, _bench_pull)
 
 
 def _bench_pull(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cardioradar.cliargs import Goal, add_check, add_json, add_out, bench_result, number
+from cardioradar.cliargs import Goal, add_bench_result, add_out, bench_result, number
 
 # `bench paper --check` (docs/evaluation.md, the targets): dm% under noise, as eval reports it.
 PAPER_GOALS = (Goal("dm_pct_const_m3db", ">=", -8, "%", "docs/evaluation.md"),
@@ -25,10 +25,8 @@ def add_bench_paper(bench) -> None:
     p.add_argument("--model", default=None, help="model for Tables III/IV, the lead table and AF (default: shipped)")
     p.add_argument("--real-ecg", default=None, metavar="DIR",
                    help="folder of real ECG recordings to drive subjects (default: the repository's tests/data/ecg-suite)")
-    add_json(p, '{"dm_pct_const_m3db", "dm_pct_burst_3s_m9db", "dm_pct_burst_3s_0db", "af_auc", "tables", '
-                '"plots", ...}')
-    add_check(p, PAPER_GOALS)
-    p.set_defaults(func=_bench_paper_cmd)
+    add_bench_result(p, '{"dm_pct_const_m3db", "dm_pct_burst_3s_m9db", "dm_pct_burst_3s_0db", "af_auc", "tables", '
+                        '"plots", ...}', PAPER_GOALS, _bench_paper_cmd)
 
 
 def _bench_paper_cmd(args: argparse.Namespace) -> int:

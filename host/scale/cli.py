@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from cardioradar.cliargs import Goal, add_check, add_json, add_out, bench_result, out_folder
+from cardioradar.cliargs import Goal, add_bench_result, add_json, add_out, bench_result, out_folder
 
 # `bench fleet --check` (docs/scale-out.md): 1 -> 2 workers on a local Ray.
 FLEET_GOALS = (Goal("scaling", ">=", 1.6, "x", "docs/scale-out.md"),)
@@ -50,9 +50,8 @@ def add_bench_fleet(bench) -> None:
     p.add_argument("--seed", type=int, default=7114)
     p.add_argument("--model", default=None)
     p.add_argument("--pairs", type=int, default=3, help="1-worker / 2-worker runs alternated this many times")
-    add_json(p, '{"sessions", "per_session_s_1w", "per_session_s_2w", "scaling", ...}')
-    add_check(p, FLEET_GOALS)
-    p.set_defaults(func=run_bench_fleet)
+    add_bench_result(p, '{"sessions", "per_session_s_1w", "per_session_s_2w", "scaling", ...}', FLEET_GOALS,
+                     run_bench_fleet)
 
 
 def run_bench_fleet(args: argparse.Namespace) -> int:
