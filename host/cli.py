@@ -44,6 +44,8 @@ def _run_export(args: argparse.Namespace) -> int:
     from host.export import export_session
 
     out = args.out and out_path(args.out, Path(args.session).stem + _EXPORT_SUFFIX[args.fmt])
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)  # --out a new folder
     out = export_session(args.session, args.fmt, out)
     return _result(args, str(out), {"session": str(args.session), "format": args.fmt, "out": str(out)})
 

@@ -110,15 +110,22 @@ def test_out_rule(tmp_path):
             out_path(bad, "s.png")
 
 
-def test_report_out_folder_and_file_under_the_rule(tmp_path, capsys):
-    """`report SESSION --out DIR` writes DIR/SESSION.png; `--out X.png` writes X.png."""
+@pytest.fixture
+def ecg_session(tmp_path) -> Path:
+    """A session of 20 s of a 1-Hz sine on every lead."""
     from edge.store import SessionWriter
     from edge.types import EcgBlock
 
     session = tmp_path / "night.db"
     t = np.arange(128 * 20) / 128.0
-    with SessionWriter(session, {"board": "sim"}) as w:  # 20 s of a 1-Hz sine on every lead
+    with SessionWriter(session, {"board": "sim"}) as w:
         w.add_ecg_block(EcgBlock(0.0, 128.0, np.repeat(np.sin(2 * np.pi * t)[:, None], 12, 1).astype(np.float32)))
+    return session
+
+
+def test_report_out_folder_and_file_under_the_rule(ecg_session, tmp_path, capsys):
+    """`report SESSION --out DIR` writes DIR/SESSION.png; `--out X.png` writes X.png."""
+    session = ecg_session
     folder = tmp_path / "reports"
     folder.mkdir()
     assert main(["report", str(session), "--out", str(folder), "--json"]) == 0
@@ -258,3 +265,16 @@ def test_docs_table_matches_the_parser():
     assert shared - table == set(), "used by 3+ commands but not in the docs table"
     text = (ROOT / "docs" / "architecture.md").read_text()
     assert "*to unify*" not in text and "| 9 | goal missed" in text
+
+
+def test_single_file_commands_take_a_new_folder(ecg_session, tmp_path, capsys):
+    """`module image --out DIR` and `export --out DIR` (DIR not there yet): the file goes into it
+    under its default name."""
+    for fmt, name in (("edf", "night.edf"), ("wfdb", "night.hea"), ("csv", "night.csv")):
+        assert main(["export", str(ecg_session), "--format", fmt, "--out", str(tmp_path / fmt), "--json"]) == 0
+        got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["out"]
+        assert got == str(tmp_path / fmt / name) and Path(got).stat().st_size > 0
+    assert main(["module", "image", "--out", str(tmp_path / "fw"), "--version", "2.0.0", "--payload-kib", "1",
+                 "--json"]) == 0
+    got = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert got["image"] == str(tmp_path / "fw" / "cardioradar-2.0.0.bin") and Path(got["image"]).stat().st_size > 0

@@ -73,6 +73,7 @@ def _image(args: argparse.Namespace) -> int:
 
     out = out_path(args.out, f"{args.firmware}-{args.version}.bin")
     refuse_overwrite([out], f"--out {out}", force=args.force)
+    out.parent.mkdir(parents=True, exist_ok=True)  # --out a new folder
     name = args.name
     if name is None:
         name = _default_name(args.firmware)
