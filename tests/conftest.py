@@ -104,3 +104,13 @@ def hardware_ports(request) -> HardwarePorts:
     if not port:
         pytest.skip(HARDWARE_HOWTO)
     return HardwarePorts(port, request.config.getoption("--data-port"))
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A local Ray with 2 CPUs for one test module, started by `host.scale.cluster` as the CLI
+    starts it (the module skips first when Ray is not installed)."""
+    from host.scale import cluster
+
+    with cluster(None, 2) as c:
+        yield c

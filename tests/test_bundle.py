@@ -33,6 +33,7 @@ from host.bundle import (
 from host.bundle.collect import repo_root, runtime_sources
 from bundleformat.keys import load_signing_key, raw_public_bytes
 from bundleformat.manifest import canonical_json
+from bundle_rig import flip_in_member
 
 COUNTER = 3
 
@@ -175,12 +176,9 @@ def test_same_inputs_same_bytes(kit, tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- refusals
 def test_flipped_byte_in_a_file_is_refused_naming_it(kit, tmp_path):
-    raw = bytearray(kit["bundle"].read_bytes())
-    with tarfile.open(kit["bundle"], "r:") as tar:
-        ti = tar.getmember("edge/dsp/cordic.py")
-    raw[ti.offset_data + 100] ^= 0x01
     bad = tmp_path / "flipped.bundle"
-    bad.write_bytes(bytes(raw))
+    ti = flip_in_member(kit["bundle"], "edge/dsp/cordic.py", 100, 0x01, bad)
+    raw = bad.read_bytes()
     expected = read_manifest(bad).file("edge/dsp/cordic.py").sha256
     with pytest.raises(AlteredFile) as e:
         verify_bundle(bad, [kit["pub"]])

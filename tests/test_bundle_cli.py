@@ -10,6 +10,7 @@ import pytest
 from cardioradar.cli import main
 from host.synthmodel import synthetic_model
 from bundleformat.errors import BundleError
+from bundle_rig import flip_in_member
 
 
 @pytest.fixture(scope="module")
@@ -46,12 +47,8 @@ def _refused(argv, capsys) -> str:
 
 
 def test_tampered_bundle_exit_code_and_reason(made, capsys, tmp_path):
-    raw = bytearray(made["bundle"].read_bytes())
-    with tarfile.open(made["bundle"], "r:") as tar:
-        ti = tar.getmember("boards/sim.toml")
-    raw[ti.offset_data + 10] ^= 0x20
     bad = tmp_path / "tampered.bundle"
-    bad.write_bytes(bytes(raw))
+    flip_in_member(made["bundle"], "boards/sim.toml", 10, 0x20, bad)
     err = _refused(["bundle", "verify", str(bad), "--pubkey", made["pub"]], capsys)
     assert "error:" in err and "file boards/sim.toml was altered: expected sha256" in err
 

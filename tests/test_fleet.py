@@ -25,17 +25,10 @@ from cardioradar.errors import ConfigError  # noqa: E402
 from edge.runtime.replay import reprocess_session  # noqa: E402
 from edge.store import SessionReader  # noqa: E402
 from hardware_sim.record import record_session  # noqa: E402
-from host.scale import cluster  # noqa: E402
 from host.scale.fleet import marker_path, reprocess_fleet  # noqa: E402
 
 NIGHT_SHA: list[str] = []  # night.db's SHA-256 before the fleet ran
 SECONDS = 10.0  # two 5.12-s windows after the DSP's warm-up: a few ECG blocks and beats
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    with cluster(None, 2) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")

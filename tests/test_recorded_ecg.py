@@ -426,6 +426,15 @@ def test_sim_record_drive_ecg_as_the_docs_say(tmp_path, capsys):
     assert "bad.csv: column 'II', line 3: expected a number, got 'abc'" in err
 
 
+def _assert_an_ecg_or_one_input_error(p, fs_hz) -> None:
+    try:
+        rec = load_ecg_recording(p, fs_hz=fs_hz)
+    except InputDataError as e:
+        assert str(e).startswith(str(p)) and "\n" not in str(e)
+    else:
+        assert np.isfinite(rec.ecg_mv).all() and rec.ecg_mv.shape[1] == len(rec.leads)
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.text(alphabet="0123456789.,-;:\t \neE#'\"IVabtime_sn", max_size=300),
        st.sampled_from([None, 250.0]))
@@ -434,12 +443,7 @@ def test_any_text_is_an_ecg_or_one_input_error(tmp_path, text, fs):
     with a one-line message naming the file; nothing else escapes."""
     p = tmp_path / "fuzz.csv"
     p.write_text(text)
-    try:
-        rec = load_ecg_recording(p, fs_hz=fs)
-    except InputDataError as e:
-        assert str(e).startswith(str(p)) and "\n" not in str(e)
-    else:
-        assert np.isfinite(rec.ecg_mv).all() and rec.ecg_mv.shape[1] == len(rec.leads)
+    _assert_an_ecg_or_one_input_error(p, fs)
 
 
 _NUM = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-5, 5000))
@@ -462,12 +466,7 @@ def test_any_table_is_an_ecg_or_one_input_error(tmp_path, table, sep):
     header, rows = table
     p = tmp_path / "table.csv"
     p.write_text(sep.join(header) + "\n" + "".join(sep.join(map(str, r)) + "\n" for r in rows))
-    try:
-        rec = load_ecg_recording(p, fs_hz=None)
-    except InputDataError as e:
-        assert str(e).startswith(str(p)) and "\n" not in str(e)
-    else:
-        assert np.isfinite(rec.ecg_mv).all() and rec.ecg_mv.shape[1] == len(rec.leads)
+    _assert_an_ecg_or_one_input_error(p, None)
 
 
 def test_clock_times_with_a_units_row(tmp_path):

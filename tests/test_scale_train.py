@@ -18,7 +18,6 @@ import tf_keras as keras  # noqa: E402
 from cardioradar.cli import main  # noqa: E402
 from host.data.format import load_split  # noqa: E402
 from host.model import ModelConfig  # noqa: E402
-from host.scale import cluster  # noqa: E402
 from host.scale.train import RayGradients, slice_weights  # noqa: E402
 from host.train import Arrays, TrainConfig, Trainer, fit  # noqa: E402
 
@@ -26,12 +25,6 @@ TINY = dict(widths=(4, 4, 4, 8), head_width=4)
 # docs/scale-out.md: 2 workers against 1 after a few steps (float sums in another order)
 WEIGHT_TOL = 1e-5
 VAL_LOSS_RTOL = 1e-5
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    with cluster(None, 2) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
