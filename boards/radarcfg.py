@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cardioradar.errors import ConfigError
+from cardioradar.inputs import read_config_input
 
 C_M_PER_S = 299_792_458.0
 
@@ -476,11 +477,7 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> RadarConfig:
 
 def load_cfg(path: str | Path) -> RadarConfig:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"radar cfg {path}: cannot read: {e.strerror}") from e
-    return parse_cfg_text(text, source=str(path))
+    return parse_cfg_text(read_config_input(path, "radar cfg"), source=str(path))
 
 
 # --- Physical validation (what the device checks when the sensor is started) -------------

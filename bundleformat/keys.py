@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from cardioradar.errors import ConfigError
+from cardioradar.inputs import read_config_input
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +60,7 @@ def generate_keys(out_dir: str | Path) -> tuple[Path, Path]:
 
 def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"signing key {p}: cannot read: {e.strerror}") from e
+    data = read_config_input(p, "signing key", binary=True)
     try:
         key = serialization.load_pem_private_key(data, password=None)
     except (ValueError, TypeError, UnsupportedAlgorithm) as e:
@@ -76,13 +74,7 @@ def load_signing_key(path: str | Path) -> Ed25519PrivateKey:
 def load_public_key(source: str | Path | bytes) -> Ed25519PublicKey:
     """A trusted key from a PEM file path, PEM bytes or 32 raw bytes."""
     where = f"public key {source}" if not isinstance(source, bytes) else "public key (bytes)"
-    if isinstance(source, bytes):
-        data = source
-    else:
-        try:
-            data = Path(source).read_bytes()
-        except OSError as e:
-            raise ConfigError(f"{where}: cannot read: {e.strerror}") from e
+    data = source if isinstance(source, bytes) else read_config_input(source, "public key", binary=True)
     if len(data) == 32 and not data.startswith(b"-----"):
         return Ed25519PublicKey.from_public_bytes(data)
     try:

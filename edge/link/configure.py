@@ -15,7 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cardioradar.errors import ConfigError, DeviceError, DeviceTimeout, TransportError
+from cardioradar.errors import DeviceError, DeviceTimeout, TransportError
+from cardioradar.inputs import read_config_input
 from edge.link.protocol import MAGIC
 from edge.link.transport import Transport
 
@@ -53,12 +54,8 @@ def send_cfg(
 ) -> ConfigResult:
     """Send every command of ``cfg_path``; comments and blank lines are not sent."""
     path = Path(cfg_path)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"radar cfg {path}: cannot read: {e.strerror}") from e
-    return send_cfg_text(transport, text, source=str(path), line_timeout_s=line_timeout_s,
-                         start_timeout_s=start_timeout_s)
+    return send_cfg_text(transport, read_config_input(path, "radar cfg"), source=str(path),
+                         line_timeout_s=line_timeout_s, start_timeout_s=start_timeout_s)
 
 
 def send_cfg_text(
