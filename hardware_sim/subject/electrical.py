@@ -689,11 +689,79 @@ class SyntheticHeart:
         """Beats with R in [t0_s, t1_s); conducted beats carry their QT (the subject's QTc
         at the preceding RR, Bazett) and the conduction ('RBBB' / 'LBBB' / 'normal') for
         the heart mechanics; PVCs leave both to the mechanics' defaults."""
-        beats = self.schedule.beats_between(t0_s, t1_s, self._qrs_onset_offset_s)
+        sched = self.schedule
+        lo = max(sched.n_beats_before(t0_s), 1)  # (BeatSchedule.beats_between's span)
+        hi = sched.n_beats_before(t1_s)
+        if hi <= lo:
+            return []
+        r, kinds = sched.beat_span(lo - 1, hi + 1)  # one more: the last beat's following RR
+        off = self._qrs_onset_offsets_s(lo, r, kinds)
         qtc_s = self.params.qtc_ms / 1000.0
-        return [b if b.kind == "V" else
-                replace(b, qt_s=qtc_s * math.sqrt(b.rr_s), conduction=self._conduction)
-                for b in beats]
+        out = []
+        for i, k in enumerate(range(lo, hi), start=1):
+            rr_s = float(r[i] - r[i - 1])
+            kind = kinds[i]
+            if kind == "V":  # PVCs leave QT and conduction to the mechanics' defaults
+                out.append(Beat(k, float(r[i]), float(r[i] - off[i - 1]), rr_s, kind))
+            else:
+                out.append(Beat(k, float(r[i]), float(r[i] - off[i - 1]), rr_s, kind,
+                                qtc_s * math.sqrt(rr_s), self._conduction))
+        return out
+
+    def _qrs_onset_offsets_s(self, lo: int, r: np.ndarray, kinds: tuple[str, ...]) -> np.ndarray:
+        """``_qrs_onset_offset_s`` of beats lo .. lo + len(r) - 3 at once (R times ``r`` and
+        ``kinds`` of beats lo - 1 .. lo + len(r) - 2; lo >= 1): per kind, the QRS Gaussians
+        of all its beats in one numpy operation per step, element by element the operations
+        of ``_gaussians_of`` (one call per beat cost ~50 us; the Gaussian cache is left as is)."""
+        rr_pre = r[1:-1] - r[:-2]
+        rr_post = r[2:] - r[1:-1]
+        n = len(rr_pre)
+        off = np.empty(n)
+        body = kinds[1:-1]
+        jit = self._beat_jitters(lo, n)
+        for kind in set(body):
+            sel = np.array([j for j in range(n) if body[j] == kind], np.int64)
+            theta0, al, b0, e_angle, e_width, before_r, group, pads = self._qrs_axes_of(kind)
+            pre = rr_pre[sel]
+            if len(theta0) == 0:
+                onset = np.zeros(len(sel))
+            else:
+                h = (60.0 / pre / 60.0)[:, None]
+                post = np.where(before_r, 1.0, (pre / rr_post[sel])[:, None])
+                theta = theta0 * h ** e_angle * post
+                b = b0 * h ** e_width * post
+                alpha = al if jit is None else al * jit[sel][:, group]
+                onset = np.min(np.where(np.abs(alpha) > 0.05, theta - 2.0 * b, 0.0), axis=1)
+                if pads:  # non-QRS entries and padding give 0.0 in the full tables
+                    onset = np.minimum(onset, 0.0)
+            off[sel] = -onset / (2.0 * np.pi) * pre
+        return off
+
+    def _qrs_axes_of(self, kind: str) -> tuple:
+        """``_flat_axes_of``'s QRS-class Gaussians of a kind: theta, alpha, b, rate exponents
+        of angle and width, theta < 0, jitter group, and whether the full (3, max_g) tables
+        hold any other entry (then the onset's minimum includes 0.0)."""
+        key = ("qrs", kind)
+        got = self._flat_axes_cache.get(key)
+        if got is None:
+            _, _, theta0, al, b0, e_angle, e_width, before_r, code, group = self._flat_axes_of(kind)
+            q = _IS_QRS_CODE[code + 1]
+            got = self._flat_axes_cache[key] = (
+                theta0[q], al[q], b0[q], e_angle[q], e_width[q], before_r[q], group[q],
+                bool(np.count_nonzero(q) < 3 * self._max_g))
+        return got
+
+    def _beat_jitters(self, k0: int, n: int) -> np.ndarray | None:
+        """``_beat_jitter`` of beats k0 .. k0 + n - 1 as rows (n, 3), the same operations."""
+        sd = self.params.beat_jitter_frac
+        if sd <= 0.0:
+            return None
+        ks = np.arange(k0, k0 + n)
+        z = np.concatenate([self._jitter_z(blk) for blk in range(k0 // _JITTER_BLOCK, (k0 + n - 1) // _JITTER_BLOCK + 1)])
+        z = z[ks - (k0 // _JITTER_BLOCK) * _JITTER_BLOCK]
+        out = np.ones((n, 3))
+        out[:, 1:] = np.minimum(np.maximum(1.0 + sd * z, 0.85), 1.15)
+        return out
 
     def _qrs_onset_offset_s(self, k: int) -> float:
         """R time minus QRS onset (s): earliest QRS Gaussian's theta - 2 b, in time."""
@@ -753,13 +821,18 @@ class SyntheticHeart:
         if sd <= 0.0:
             return None
         blk, i = divmod(int(k), _JITTER_BLOCK)
+        z = self._jitter_z(blk)
+        return np.array([1.0, *np.minimum(np.maximum(1.0 + sd * z[i], 0.85), 1.15)])  # np.clip's values
+
+    def _jitter_z(self, blk: int) -> np.ndarray:
+        """(_JITTER_BLOCK, 2) standard normals of a block of beats."""
         z = self._jitter_blocks.get(blk)
         if z is None:  # one generator per block of beats: a generator per beat costs ~30 us
             z = np.random.default_rng([self.seed, 0xB7, blk]).standard_normal((_JITTER_BLOCK, 2))
             self._jitter_blocks[blk] = z
             while len(self._jitter_blocks) > 4:
                 self._jitter_blocks.popitem(last=False)
-        return np.array([1.0, *np.minimum(np.maximum(1.0 + sd * z[i], 0.85), 1.15)])  # np.clip's values
+        return z
 
     def _axes_of(self, kind: str) -> tuple[tuple, ...]:
         """Per axis of the beat kind's morphology: Gaussian count, theta, alpha, b, the rate
