@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cardioradar.queues import drain
 from edge.link import send_cfg
 from edge.link.types import DISCONNECT, RECONNECT, LinkEvent, RadarFrame
 
@@ -64,12 +65,7 @@ class Reconfigure:
 
     def drain(self) -> list[tuple[bool, str]]:
         """The outcomes reported so far."""
-        out = []
-        while True:
-            try:
-                out.append(self.outcomes.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self.outcomes)
 
     def _run(self) -> None:
         delay_s, max_s = self._backoff

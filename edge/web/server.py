@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cardioradar.errors import ConfigError, TransportError
+from cardioradar.queues import drain
 
 log = logging.getLogger(__name__)
 
@@ -182,12 +183,7 @@ class WebView:
 
     def markers(self) -> list[str]:
         """Marker texts typed in the page since the last call, oldest first."""
-        out = []
-        while True:
-            try:
-                out.append(self._markers.get_nowait())
-            except queue.Empty:
-                return out
+        return drain(self._markers)
 
     def add_marker(self, text: str) -> str:
         t = clean_marker(text)
