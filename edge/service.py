@@ -50,7 +50,7 @@ class ExitCode:
     restart: bool  # does a restart have a chance to help?
 
 
-# `edge run`'s exit codes (cardioradar.errors and edge.runtime.commands.run_cmd) and what the
+# `edge run`'s exit codes (cardioradar.errors and edge.cli's `edge run` handler) and what the
 # unit does with each. RestartPreventExitStatus is built from this table.
 EXIT_CODES: tuple[ExitCode, ...] = (
     ExitCode(0, "ended cleanly: SIGTERM (systemctl stop, shutdown) or --seconds reached (the night's end)", True),

@@ -229,7 +229,6 @@ def test_check_help_lists_the_goals_as_docs_state_them():
 # arguments. Known exceptions, each with its reason; the test fails when one goes, so the list shrinks.
 ARGPARSE_ELSEWHERE = {
     "edge/runtime/bench.py": "the board-side replay's own `python -m edge.runtime.bench` entry (bench edge's child)",
-    "edge/runtime/commands.py": "`edge run` / `view` arguments, registered by edge/cli.py (not yet moved into it)",
 }
 
 

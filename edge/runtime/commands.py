@@ -1,41 +1,12 @@
-"""Handlers of `cardioradar edge run` and `cardioradar view`.
-
-Each builds its configuration from the arguments and calls one library function.
-"""
+"""Helpers of `cardioradar edge run` (its arguments and handler are in ``edge.cli``): the
+default session path and the stop signals."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import signal
-import sys
 import threading
 from pathlib import Path
-
-from cardioradar.cliargs import number
-
-
-def add_run_args(p) -> None:
-    p.add_argument("--board", default="sim", help="board profile name or path (default: sim)")
-    p.add_argument("--model", default=None, help="model .tflite (default: the profile's model)")
-    p.add_argument("--session", type=Path, default=None,
-                   help="new session file (default: sessions/<UTC time>.db)")
-    p.add_argument("--config-port", default=None, help="override the profile's config port (path or pyserial URL)")
-    p.add_argument("--data-port", default=None, help="override the profile's data port (path or pyserial URL)")
-    p.add_argument("--seconds", type=number("--seconds", gt=0, unit="s"), default=None,
-                   help="stop after this much session time (wall-clock time counts while no frame comes)")
-    p.add_argument("--watchdog", type=number("--watchdog", ge=0, unit="s"), default=5.0, metavar="SECONDS",
-                   help="no frame for this long: say so, record an event, re-send the .cfg with back-off "
-                        "(default 5; 0 = off)")
-    p.add_argument("--live", default=None, metavar="TARGET",
-                   help="stream JSON lines: '-' (stdout) or udp://127.0.0.1:PORT (for `cardioradar view`)")
-    p.add_argument("--web", default=None, metavar="[HOST:]PORT",
-                   help="serve the live page (12 leads, HR/BR, events, markers) on PORT, loopback by default; "
-                        "another HOST needs the token printed at start (docs/runtime.md)")
-    p.add_argument("--no-cfg", action="store_true", help="do not send the .cfg (the module already streams)")
-    p.add_argument("--no-raw", action="store_true", help="do not archive the raw module frames")
-    p.add_argument("--quiet", action="store_true", help="no status line on stderr")
-    p.add_argument("--json", action="store_true", help="last stdout line: the run summary as JSON")
 
 
 def default_session_path() -> Path:
@@ -46,71 +17,3 @@ def install_stop_handlers(stop: threading.Event) -> None:
     """SIGINT / SIGTERM set ``stop``: the run flushes, closes the session cleanly, exits 0."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-
-
-def run_cmd(args) -> int:
-    from boards import load_profile
-    from edge.runtime.core import CoreConfig
-    from edge.runtime.model import load_model
-    from edge.runtime.run import RunConfig, run_edge, with_ports
-
-    from edge.runtime import portlock
-
-    profile = with_ports(load_profile(args.board), args.config_port, args.data_port)
-    portlock.check({"config": profile.ports.config, "data": profile.ports.data})  # before the model loads
-    model = load_model(profile, args.model)
-    cfg = RunConfig(session_path=args.session or default_session_path(), seconds=args.seconds,
-                    live=args.live, send_cfg=not args.no_cfg,
-                    status_interval_s=0.0 if args.quiet and not args.web else 1.0, watchdog_s=args.watchdog or None,
-                    core=CoreConfig(archive_raw=not args.no_raw),
-                    metadata={"model": str(args.model or profile.model_path.name)})
-    stop = threading.Event()
-    install_stop_handlers(stop)
-    web = None
-    if args.web is not None:
-        from edge.web import WebConfig, WebView
-
-        web = WebView(WebConfig.from_arg(args.web)).start()
-        print(f"live web view: {web.url}", file=sys.stderr, flush=True)
-    try:
-        # --quiet --web: the page still gets the status (alerts), stderr gets none
-        summary = run_edge(profile, model, cfg, stop, web=web, status_out=False if args.quiet else None)
-    finally:
-        if web is not None:
-            web.close()
-    print(f"session {summary.session}: {summary.frames_received} frames, {summary.frames_lost} lost, "
-          f"{summary.ecg_blocks} ECG blocks ({summary.excluded_blocks} excluded), stopped by {summary.stopped_by}; "
-          f"latency p50 {summary.latency_p50_s:.2f} s p95 {summary.latency_p95_s:.2f} s",
-          file=sys.stderr if args.live == "-" else sys.stdout, flush=True)
-    if args.json:
-        print(json.dumps(summary.as_dict(), default=float), flush=True)
-    if summary.stopped_by == "disk space":
-        print(f"error: the session's disk has less than {cfg.min_free_mb:.0f} MB free; {summary.session} was "
-              "closed cleanly before it filled", file=sys.stderr)
-        return 3  # InputDataError's code: the run did not end as asked
-    if summary.stopped_by == "port lost":
-        print(f"error: data port {profile.ports.data} went away (a pseudo-terminal never comes back under its "
-              "name); the session is closed cleanly", file=sys.stderr)
-        return 4  # TransportError's code: the run did not end as asked
-    return 0
-
-
-def add_view_args(p) -> None:
-    p.add_argument("source", nargs="?", default="-",
-                   help="'-' (JSON lines on stdin, e.g. piped from `edge run --live -`) or udp://127.0.0.1:PORT")
-    p.add_argument("--lead", default="II", help="lead to plot (default II)")
-    p.add_argument("--seconds", type=number("--seconds", gt=0, le=3600, unit="s"), default=5.0,
-                   help="span shown (default 5 s)")
-    p.add_argument("--width", type=number("--width", ge=10, le=10000, integer=True), default=100,
-                   help="plot width in characters")
-    p.add_argument("--height", type=number("--height", ge=3, le=1000, integer=True), default=14,
-                   help="plot height in lines")
-    p.add_argument("--once", action="store_true", help="print one frame when the stream ends (no redraw)")
-
-
-def view_cmd(args) -> int:
-    from edge.view import ViewConfig, run_view
-
-    run_view(args.source, ViewConfig(lead=args.lead, span_s=args.seconds, width=args.width,
-                                     height=args.height, redraw=not args.once))
-    return 0
