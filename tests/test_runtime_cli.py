@@ -69,7 +69,7 @@ def test_sim_record_refuses_to_overwrite_and_force_does(tmp_path, capsys):
     out = tmp_path / "rec"
     out.mkdir()
     (out / "frames.bin").write_bytes(b"earlier")
-    argv = ["sim", "record", "--seconds", "1", "--fast", "--out", str(out)]
+    argv = ["sim", "record", "--seconds", "1", "--mode", "fast", "--out", str(out)]
     assert main(argv) == 2
     assert "already holds frames.bin" in _one_error_line(capsys)
     assert (out / "frames.bin").read_bytes() == b"earlier"
