@@ -1,6 +1,8 @@
 """Shared pieces of the agent and flash tests (a helper module, not a test module).
 
-`DefaultAgent` is `cardioradar agent` with the documented defaults on one end of a `PtyLink`;
+`DefaultAgent` is `cardioradar agent` with the documented defaults on one end of a pty null
+modem (`cardioradar.ptys`); `AgentRig`'s line is a `host.cable.line.PtyLine` (its host end a
+``cable://`` URL);
 `AgentRig` is an agent with a scripted health check (a security counter of
 `BAD_HEALTH_COUNTER` fails it) that a test can kill and restart; `write_live_session` keeps
 a session file growing the way a recording in progress does.
@@ -13,15 +15,19 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
+from cardioradar.ptys import NullModem
+from edge.agent.port import DEFAULT_BAUD
 from edge.agent.slots import SlotStore
+from edge.link.transport import SerialTransport
 from edge.store import SessionWriter
 from edge.types import RawFrame
-from host.flash import open_agent
-from host.linksim import PtyLink
+from host.cable.line import PtyLine
+from host.flash import AgentClient, open_agent
 
 BAD_HEALTH_COUNTER = 13
 CHECK_SCRIPT = f"""
@@ -41,11 +47,11 @@ def cli(*args: str, timeout_s: float = 240.0) -> subprocess.CompletedProcess:
 
 
 class DefaultAgent:
-    """`cardioradar agent --port B --root R --pubkey K [extra]` on one end of a PtyLink;
+    """`cardioradar agent --port B --root R --pubkey K [extra]` on one end of a null modem;
     a context manager that kills it and closes the link."""
 
     def __init__(self, tmp: Path, pub: Path, *extra: str):
-        self.link = PtyLink(None)
+        self.link = NullModem()
         self.root = tmp / "root"
         self.log = tmp / "agent.log"
         self.proc = subprocess.Popen(
@@ -69,7 +75,8 @@ class DefaultAgent:
 
 
 class AgentRig:
-    """A pty link, an agent process on ``root``, and helpers to run the host side."""
+    """A pty line (``baud``: paced, else not; faults by ``seed``), an agent process on ``root``,
+    and helpers to run the host side: ``link.host_port`` is a ``cable://`` URL for host commands."""
 
     def __init__(self, tmp: Path, keys: Path, *, baud: int | None = None, seed: int = 0, attempts: int = 2,
                  agent_args: tuple[str, ...] = (), health_s: float = 0.0):
@@ -78,7 +85,7 @@ class AgentRig:
         self.pub = next(keys.glob("*.pub"))
         self.check = tmp / "check.py"
         self.check.write_text(CHECK_SCRIPT)
-        self.link = PtyLink(baud, seed=seed)
+        self.link = PtyLine(baud, seed=seed)
         self.attempts = attempts
         self.agent_args = agent_args
         self.health_s = health_s
@@ -99,9 +106,16 @@ class AgentRig:
             self.agent.wait(timeout=10)
         self.agent = None
 
+    @contextmanager
     def client(self, **kw):
+        """An `AgentClient` on the line's host end, opened here so ``link.set_faults`` reaches it."""
         kw.setdefault("timeout_s", 3.0)
-        return open_agent(self.link.host_port, **kw)
+        port = SerialTransport(self.link.open(baudrate=DEFAULT_BAUD, timeout=0.05, write_timeout=5.0),
+                               name=self.link.host_port)
+        try:
+            yield AgentClient(port, **kw)
+        finally:
+            port.close()
 
     def cli(self, *args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess:
         return cli(*args, timeout_s=timeout_s)

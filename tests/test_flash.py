@@ -1,7 +1,8 @@
 """Host client <-> board agent over pseudo-terminals: flash, confirm, refusals, rollback, pull.
 
 The agent runs as a real process (`cardioradar agent`) on a temporary root; the link is a
-`PtyLink` (two ptys and a cable thread), run by `agent_rig.AgentRig`.
+`host.cable.line.PtyLine` (a pty null modem, its host end a ``cable://`` URL: the CLI calls
+below take it as ``--port``), run by `agent_rig.AgentRig`. No sleeps: each wait is on a state.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +23,7 @@ import pytest
 from cardioradar.errors import DeviceTimeout, TransportError
 from host.bench.flash import TFLITE_HEAD, make_bundle
 from edge.agent.errors import Refused
-from host.linksim import PtyLink
+from cardioradar.ptys import NullModem
 from edge.agent.protocol import Op
 from edge.store import SessionReader
 from host.flash import CHUNK_BYTES, board_status, flash, hello, open_agent, pull
@@ -112,7 +112,7 @@ def test_failing_health_check_rolls_back_by_itself(rig, bundles):
         assert flash(c, bundles["c1"]).outcome == "confirmed"  # the board still takes a good one
 
 
-def test_pull_a_session_while_it_is_written_and_resume(rig, tmp_path):
+def test_pull_a_session_while_it_is_written_and_resume(rig, tmp_path, wait_until):
     sessions = rig.root / "sessions"
     sessions.mkdir(parents=True, exist_ok=True)
     stop, written = threading.Event(), [0]
@@ -120,8 +120,7 @@ def test_pull_a_session_while_it_is_written_and_resume(rig, tmp_path):
                          kwargs=dict(seed=3, frame_bytes=256, period_s=0.005, written=written))
     t.start()
     try:
-        while written[0] < 100:
-            time.sleep(0.05)
+        wait_until(lambda: written[0] >= 100, "100 frames in the live session")
         with rig.client() as c:
             r = pull(c, "night.db", tmp_path / "out")
         n_live = written[0]
@@ -149,7 +148,7 @@ def test_port_errors_exit_non_zero(tmp_path, bundles):
     p = subprocess.run([sys.executable, "-m", "cardioradar", "flash", "--port", str(tmp_path / "nope"),
                         str(bundles["c1"])], capture_output=True, text=True, timeout=60)
     assert p.returncode == 4 and "cannot open port" in p.stderr
-    with PtyLink(None) as link:  # nobody serves the other end: a silent board
+    with NullModem() as link:  # nobody serves the other end: a silent board
         with pytest.raises(DeviceTimeout, match="no answer to HELLO"):
             with open_agent(link.host_port, timeout_s=0.5) as c:
                 board_status(c)
@@ -165,24 +164,25 @@ def test_port_errors_exit_non_zero(tmp_path, bundles):
                 board_status(c)
 
 
-def test_a_frame_cut_by_a_killed_host_does_not_stall_the_agent(rig):
+def test_a_frame_cut_by_a_killed_host_does_not_stall_the_agent(rig, wait_until):
     """A host killed mid-write leaves the start of a big frame in the agent's decoder; its
-    length field claims ~9 kB more. The next host's short HELLOs must still be answered."""
+    length field claims ~9 kB more. The agent drops it after a quiet gap, and the next
+    host's HELLO is answered at its first try."""
     from edge.agent.protocol import Message, Op, encode_message
 
     wire = encode_message(Message(Op.UPLOAD_DATA, 7, False, {"offset": 0}, np.random.default_rng(1).bytes(9000)))
     with rig.client() as c:
         board_status(c)  # the agent is up and reading
-    fd = os.open(rig.link.host_port, os.O_WRONLY | os.O_NOCTTY)
+    log_at = rig.agent_log.stat().st_size
+    fd = os.open(rig.link.host_path, os.O_WRONLY | os.O_NOCTTY)  # the bare pty: bytes as a dying host left them
     try:
         os.write(fd, wire[:600])
     finally:
         os.close(fd)
-    time.sleep(0.5)
+    wait_until(lambda: "of a frame cut short" in rig.agent_log.read_text()[log_at:], "the agent to drop the cut frame")
     with rig.client() as c:
-        t0 = time.monotonic()
-        h = board_status(c)
-    assert h["running"] == "a" and time.monotonic() - t0 < 4.0
+        h = hello(c, tries=1)  # one try: answered, or DeviceTimeout
+    assert h["running"] == "a"
 
 
 def _upload_install_activate(c, bundle: Path) -> str:
@@ -205,7 +205,8 @@ def test_no_auto_confirm_waits_for_confirm_and_health_answers_on_demand(tmp_path
     try:
         with rig.client() as c:
             slot = _upload_install_activate(c, bundles["c1"])
-            time.sleep(1.0)  # the agent has rebooted into the slot; it must not confirm by itself
+            # the agent reads the next request only once its reboot into the slot is done, and
+            # that boot is where it would confirm by itself: HELLO's answer shows it did not
             h = hello(c)
             st = h["state"]
             assert h["running"] == slot == st["tentative"] and st["confirmed"] == "a" and not h["auto_confirm"], h
@@ -223,8 +224,7 @@ def test_no_auto_confirm_waits_for_confirm_and_health_answers_on_demand(tmp_path
             assert rig.state().confirmed == "a" and rig.state().security_counter == 2
 
             bad = _upload_install_activate(c, bundles["bad_health"])
-            time.sleep(0.5)
-            hl = c.request(Op.HEALTH)
+            hl = c.request(Op.HEALTH)  # runs the check now, after the reboot into the slot
             assert hl["slot"] == bad and not hl["healthy"] and "exit code 1" in hl["detail"], hl
             # flash() takes over the test boot: each CONFIRM fails and reboots the board, which
             # rolls back once the attempts are spent
@@ -240,19 +240,20 @@ def test_no_auto_confirm_waits_for_confirm_and_health_answers_on_demand(tmp_path
         rig.close()
 
 
-def test_a_request_lost_while_the_agent_restarts_is_resent_on_its_boot_notice(rig):
-    with rig.client(timeout_s=30.0) as c:
+def test_a_request_lost_while_the_agent_restarts_is_resent_on_its_boot_notice(rig, wait_until):
+    # a try waits 600 s: an answer within the test's time can only come from the resend
+    # that the restarted agent's boot notice triggers
+    with rig.client(timeout_s=600.0) as c:
         board_status(c)
         rig.kill_agent()
         box: dict = {}
         t = threading.Thread(target=lambda: box.update(r=c.request(Op.UPLOAD_STATUS, retries=2)), daemon=True)
-        t0 = time.monotonic()
+        sent = c.wire_bytes_sent
         t.start()
-        time.sleep(0.3)  # the request goes out to nobody
+        wait_until(lambda: c.wire_bytes_sent > sent, "the request to go out to nobody")
         rig.start_agent()
-        t.join(70)
-        # answered after the agent's start, not after the 30 s retry timeout
-        assert box.get("r", {}).get("upload", 0) is None and time.monotonic() - t0 < 20.0, box
+        wait_until(lambda: "r" in box, "the answer after the agent's restart", timeout_s=120.0)
+        assert box["r"]["upload"] is None, box
         assert c.blob_bytes_resent == 0
 
 
