@@ -73,7 +73,7 @@ def add_out(p, *, file: str | None = None, default: str | None = None, required:
     rule = OUT_RULE.format(suffix=Path(file).suffix) if file else "a folder"
     where = f"; default {default}" if default else ""
     p.add_argument("--out", type=Path, default=Path(default) if default and not file else None, required=required,
-                   help=f"{what + ': ' if what else ''}{rule}{where}")
+                   help=f"{rule}{' -- ' + what if what else ''}{where}")
 
 
 def out_path(out: str | Path, file: str) -> Path:
