@@ -27,6 +27,7 @@ import numpy as np
 
 from cardioradar.errors import ConfigError, InputDataError
 from edge.dsp.tensor import FeatureLayout, ModelInputSpec
+from edge.modelfile import TensorRef
 
 log = logging.getLogger(__name__)
 
@@ -104,13 +105,9 @@ def load_interpreter(path: str | Path, prefer: str | None = None, num_threads: i
 
 # ----------------------------------------------------------------------------- metadata
 @dataclass(frozen=True)
-class TensorInfo:
+class TensorInfo(TensorRef):
     """One model tensor as the metadata describes it: real = scale * (q - zero_point)."""
 
-    index: int
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
     scale: float | None = None
     zero_point: int | None = None
 

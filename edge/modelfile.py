@@ -40,13 +40,20 @@ TENSOR_TYPES = ("float32", "float16", "int32", "uint8", "int64", "string", "bool
 
 
 @dataclass(frozen=True)
-class TensorEntry:
-    """One tensor of the subgraph's tensor table."""
+class TensorRef:
+    """A tensor of the model: its index in the subgraph's tensor table, name, shape, dtype
+    (a `TENSOR_TYPES` name). The file's table and the metadata both describe tensors so."""
 
     index: int
     name: str
     shape: tuple[int, ...]
     dtype: str
+
+
+@dataclass(frozen=True)
+class TensorEntry(TensorRef):
+    """One tensor of the subgraph's tensor table, with its buffer and per-channel quantization."""
+
     buffer: int
     scale: tuple[float, ...] = ()
     zero_point: tuple[int, ...] = ()
