@@ -45,11 +45,11 @@ class PtyPair:
                 pass  # closed already
 
 
-def open_pty() -> PtyPair:
+def open_pty(*, blocking_master: bool = False) -> PtyPair:
     """A pty pair in raw mode: no echo or line editing, even before pyserial opens the path."""
     master, slave = os.openpty()
     tty.setraw(slave)
-    os.set_blocking(master, False)
+    os.set_blocking(master, blocking_master)
     return PtyPair(master, slave, os.ttyname(slave))
 
 

@@ -9,12 +9,12 @@ import os
 import select
 import threading
 import time
-import tty
 from pathlib import Path
 
 import numpy as np
 
 from boards import load_profile
+from cardioradar.ptys import open_pty
 from edge.dsp.config import DspConfig
 from edge.dsp.tensor import FeatureLayout, ModelInputSpec
 from edge.link import ReaderConfig, open_port
@@ -66,10 +66,10 @@ class Unplug:
         self._t.start()
 
     def _plug(self):
-        self._m, self._s = os.openpty()
-        tty.setraw(self._s)
+        pair = open_pty(blocking_master=True)
+        self._m, self._s = pair.master, pair.slave
         tmp = Path(f"{self.link}.new")
-        os.symlink(os.ttyname(self._s), tmp)
+        os.symlink(pair.path, tmp)
         os.replace(tmp, self.link)
 
     def unplug(self, seconds: float):

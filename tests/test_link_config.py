@@ -2,7 +2,6 @@
 
 import os
 import select
-import tty
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import pytest
 
 from boards import load_profile
 from cardioradar.errors import DeviceError, DeviceTimeout, TransportError
+from cardioradar.ptys import open_pty
 from edge.link.configure import send_cfg, send_cfg_text
 from edge.link.transport import open_port
 from hardware_sim.firmware.cli import ConfigCli
@@ -23,9 +23,8 @@ class PtyDevice(LoopThread):
     """The far end of a pty: ``respond(bytes) -> bytes`` runs on every chunk received."""
 
     def __init__(self, respond, greeting: bytes = b""):
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)  # no echo or line editing before pyserial opens it
-        self.path = os.ttyname(self.slave)
+        pair = open_pty(blocking_master=True)
+        self.master, self.slave, self.path = pair.master, pair.slave, pair.path
         self._respond = respond
         if greeting:
             os.write(self.master, greeting)

@@ -10,13 +10,13 @@ every missing frame number reported in a drop event, no crash, no hang.
 import os
 import select
 import time
-import tty
 
 import numpy as np
 import pytest
 
 from boards import load_profile
 from cardioradar.errors import FramingError
+from cardioradar.ptys import open_pty
 from edge.link import DecoderConfig, FrameDecoder, FrameReader, RadarFrame, ReaderConfig, open_port, send_cfg
 from edge.link.types import DISCONNECT, DROP, RECONNECT, LinkEvent
 from hardware_sim.firmware.module import RadarModule
@@ -44,10 +44,10 @@ class FaultProxy(LoopThread):
         super().__init__()
 
     def _plug(self):
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
+        pair = open_pty(blocking_master=True)
+        self._master, self._slave = pair.master, pair.slave
         tmp = self.link + ".new"
-        os.symlink(os.ttyname(self._slave), tmp)
+        os.symlink(pair.path, tmp)
         os.replace(tmp, self.link)
 
     def _unplug(self):
