@@ -114,3 +114,24 @@ def ray_local():
 
     with cluster(None, 2) as c:
         yield c
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """ed25519 key pairs (PEM files) from `host.bundle.generate_keys`: ``key`` / ``pub`` are the
+    ones a board under test trusts (``key.parent`` holds just this pair); ``other_key`` signs
+    bundles it must refuse."""
+
+    key: Path
+    pub: Path
+    other_key: Path
+
+
+@pytest.fixture(scope="session")
+def signing_keys(tmp_path_factory) -> SigningKeys:
+    from host.bundle import generate_keys
+
+    d = tmp_path_factory.mktemp("signing-keys")
+    key, pub = generate_keys(d / "trusted")
+    other_key, _ = generate_keys(d / "other")
+    return SigningKeys(key, pub, other_key)

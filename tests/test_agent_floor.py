@@ -13,7 +13,7 @@ from cardioradar import atomic
 from edge.agent.errors import Refused
 from edge.agent.protocol import Op
 from edge.agent.slots import SlotStore
-from host.bundle import build_bundle, generate_keys
+from host.bundle import build_bundle
 from host.flash import CHUNK_BYTES, board_status, flash
 from agent_rig import DefaultAgent
 
@@ -21,9 +21,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
+def built(tmp_path_factory, signing_keys):
     d = tmp_path_factory.mktemp("floor")
-    key, pub = generate_keys(d / "keys")
+    key, pub = signing_keys.key, signing_keys.pub
     out = {"pub": pub}
     for name, counter, min_agent in (("c2", 2, "0.1.0"), ("c4", 4, "0.1.0"), ("c2_other", 2, "0.0.1")):
         out[name] = build_bundle("sim", key, d / f"{name}.bundle", security_counter=counter,

@@ -18,17 +18,15 @@ import pytest
 
 from agent_rig import DefaultAgent, cli, write_live_session
 from edge.agent import selfcheck
-from host.bundle import build_bundle, generate_keys
+from host.bundle import build_bundle
 from host.bundle.collect import RUNTIME_PACKAGES, repo_root
 
 pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory):
-    d = tmp_path_factory.mktemp("health")
-    key, pub = generate_keys(d / "keys")
-    return d, key, pub
+def keyed(tmp_path_factory, signing_keys):
+    return tmp_path_factory.mktemp("health"), signing_keys.key, signing_keys.pub
 
 
 def test_default_settings_flash_confirms_and_status_shows_the_verdict(tmp_path, keyed):

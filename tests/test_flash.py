@@ -31,12 +31,12 @@ from agent_rig import BAD_HEALTH_COUNTER, MODEL_BYTES, AgentRig, write_live_sess
 
 pytestmark = pytest.mark.timeout(240)
 
+
 @pytest.fixture(scope="module")
-def bundles(tmp_path_factory):
+def bundles(tmp_path_factory, signing_keys):
     d = tmp_path_factory.mktemp("bundles")
-    from host.bundle import build_bundle, generate_keys
-    key, _ = generate_keys(d / "keys")
-    other_key, _ = generate_keys(d / "other-keys")
+    from host.bundle import build_bundle
+    key, other_key = signing_keys.key, signing_keys.other_key
     out = {f"c{c}": make_bundle(d, "sim", MODEL_BYTES, seed=c, security_counter=c, key=key) for c in (1, 2, 3)}
     out["bad_health"] = make_bundle(d, "sim", MODEL_BYTES, seed=99, security_counter=BAD_HEALTH_COUNTER, key=key)
     out["wrong_board"] = make_bundle(d, "rpi4-iwr6843isk", MODEL_BYTES, seed=5, security_counter=4, key=key)
@@ -46,7 +46,7 @@ def bundles(tmp_path_factory):
     (d / "tampered.bundle").write_bytes(bytes(data))
     out["tampered"] = d / "tampered.bundle"
     out["unsigned"] = _strip_signature(out["c3"], d / "unsigned.bundle")
-    out["keys"] = d / "keys"
+    out["keys"] = key.parent
     assert build_bundle  # the real builder made all of these
     return out
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from edge.agent.slots import SlotStore
-from host.bundle import build_bundle, generate_keys, read_manifest
+from host.bundle import build_bundle, read_manifest
 from host.bundle.collect import RUNTIME_PACKAGES, repo_root
 from host.flash import board_status, flash
 from agent_rig import DefaultAgent
@@ -45,9 +45,9 @@ def _retrained_model(dst: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
+def made(tmp_path_factory, signing_keys):
     d = tmp_path_factory.mktemp("delta")
-    key, pub = generate_keys(d / "keys")
+    key, pub = signing_keys.key, signing_keys.pub
     return {"pub": pub,
             "base": build_bundle("sim", key, d / "base.bundle", security_counter=1),
             "code": build_bundle("sim", key, d / "code.bundle", security_counter=2, source_root=_code_copy(d / "src")),

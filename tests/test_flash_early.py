@@ -11,7 +11,7 @@ import pytest
 
 from host.bench.flash import make_bundle
 from edge.agent.errors import Refused
-from host.bundle import build_bundle, check_header, generate_keys
+from host.bundle import build_bundle, check_header
 from host.flash import board_status, flash
 from agent_rig import DefaultAgent
 
@@ -19,10 +19,9 @@ pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture(scope="module")
-def made(tmp_path_factory):
+def made(tmp_path_factory, signing_keys):
     d = tmp_path_factory.mktemp("early")
-    key, pub = generate_keys(d / "keys")
-    other, _ = generate_keys(d / "other")
+    key, pub, other = signing_keys.key, signing_keys.pub, signing_keys.other_key
     b = {"pub": pub, "good": build_bundle("sim", key, d / "good.bundle", security_counter=3)}
     raw = b["good"].read_bytes()
     edited = raw.replace(b'"security_counter":3', b'"security_counter":9', 1)  # manifest edited, not re-signed
