@@ -1,5 +1,5 @@
 """Shared fixtures: a pty pair, a simulated module on ptys, the stand-in int8 model, the DSP
-kernels compiled ahead of time; and the
+kernels compiled ahead of time, bundle signing keys, a local Ray; and the
 hardware lane's options (``pytest --port /dev/ttyUSB0 --data-port /dev/ttyUSB1 -m hardware``).
 
 The ``hardware`` marker is defined once, in pyproject.toml; the default run deselects it.
