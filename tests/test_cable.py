@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 
 import pytest
 import serial
@@ -156,20 +157,28 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "cardioradar", *args], capture_output=True, text=True, timeout=90)
 
 
-def test_board_status_over_a_cable_url_as_docs_tell(tmp_path):
-    """docs/agent.md: `agent --pty`, then `--port 'cable://PATH?baud=921600'` on the host side."""
+@contextmanager
+def _agent_pty(tmp_path):
+    """`cardioradar agent --pty --json` as docs/agent.md starts it; yields the host end's path."""
     from host.bundle import generate_keys
 
     _, pub = generate_keys(tmp_path / "keys")
-    agent = subprocess.Popen([sys.executable, "-m", "cardioradar", "agent", "--pty", "--root", str(tmp_path / "r"),
-                              "--pubkey", str(pub)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    try:
-        host = agent.stdout.readline().strip()
-        p = _cli("board", "status", "--port", f"cable://{host}?baud=921600&drop_per_kb=0.5&seed=3", "--json")
+    cmd = [sys.executable, "-m", "cardioradar", "agent", "--pty", "--json", "--root", str(tmp_path / "r"),
+           "--pubkey", str(pub)]
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True) as agent:
+        try:
+            yield json.loads(agent.stdout.readline())["host_port"]
+        finally:
+            agent.send_signal(signal.SIGTERM)
+            assert agent.wait(30) == 0
+
+
+def test_board_status_over_a_cable_url_as_docs_tell(tmp_path):
+    """docs/agent.md: `agent --pty`, then `--port 'cable://PATH?baud=921600'` on the host side."""
+    with _agent_pty(tmp_path) as host:
+        url = f"cable://{host}?baud=921600&drop_per_kb=0.5&seed=3"
+        p = _cli("board", "status", "--port", url, "--json")
         assert p.returncode == 0 and json.loads(p.stdout.splitlines()[-1])["running"] == "a", p.stderr
         bad = _cli("board", "status", "--port", f"cable://{host}?baud=fast")
-        assert bad.returncode == 2 and bad.stderr.splitlines()[0].startswith("error: cable://"), bad.stderr
-        assert "baud: expected an integer >= 0" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
-    finally:
-        agent.send_signal(signal.SIGTERM)
-        assert agent.wait(30) == 0
+    assert bad.returncode == 2 and bad.stderr.splitlines()[0].startswith("error: cable://"), bad.stderr
+    assert "baud: expected an integer >= 0" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr

@@ -102,14 +102,16 @@ class Serial(SerialBase):
 
     # -- the line ----------------------------------------------------------------------------
 
+    @property
+    def faults_injected(self) -> int:
+        """Bytes dropped or corrupted so far, both directions together."""
+        tx, rx = self._faults
+        return tx.injected + rx.injected
+
     def set_faults(self, drop_per_kb: float = 0.0, corrupt_per_kb: float = 0.0) -> None:
         """Expected dropped / corrupted bytes per 1000 carried (each direction), from now on."""
         for f in self._faults:
             f.set_rates(drop_per_kb, corrupt_per_kb)
-
-    @property
-    def faults_injected(self) -> int:
-        return sum(f.injected for f in self._faults)
 
     def _chars_per_s(self) -> float:
         """Characters per second on the line; 0 = not paced."""
@@ -252,20 +254,9 @@ class Serial(SerialBase):
         self._inner.reset_input_buffer()
         self._rx.clear()
 
-    # -- modem lines -------------------------------------------------------------------------
+    # -- modem lines: the wrapped port's ---------------------------------------------------
 
-    @property
-    def cts(self) -> bool:
-        return self._inner.cts
-
-    @property
-    def dsr(self) -> bool:
-        return self._inner.dsr
-
-    @property
-    def ri(self) -> bool:
-        return self._inner.ri
-
-    @property
-    def cd(self) -> bool:
-        return self._inner.cd
+    cts = property(lambda self: self._inner.cts)
+    dsr = property(lambda self: self._inner.dsr)
+    ri = property(lambda self: self._inner.ri)
+    cd = property(lambda self: self._inner.cd)
