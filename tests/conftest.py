@@ -67,7 +67,7 @@ def wait_until(cond, what: str, timeout_s: float = 30.0, poll_s: float = 0.01):
 
 @pytest.fixture(name="wait_until")
 def wait_until_fixture():
-    """`wait_until` for test functions (helper classes import it: ``from conftest import wait_until``)."""
+    """`wait_until` as a fixture, for test functions."""
     return wait_until
 
 
