@@ -229,15 +229,16 @@ def _frames(session: Path) -> int:
         return 0
 
 
-def test_documented_install_then_the_units_command_records_a_session(tmp_path, monkeypatch):
+def test_documented_install_then_the_units_command_records_a_session(tmp_path, monkeypatch, aot_dir):
     """As docs/runtime.md tells a user: `cardioradar edge install-service --board B --out FILE`
-    (here the simulator's ports and a session folder), then the unit's ExecStart, run as systemd
-    runs it, records on the simulator until SIGTERM (systemctl stop): exit 0, closed cleanly."""
+    (here the simulator's ports and a session folder), then the unit's ExecStartPre (the DSP
+    kernels, already current here) and ExecStart, run as systemd runs them, record on the
+    simulator until SIGTERM (systemctl stop): exit 0, closed cleanly."""
     from edge.store import SessionReader
     from runtime_rig import serve
 
     monkeypatch.setenv(portlock.LOCK_DIR_ENV, str(tmp_path / "locks"))  # the run's locks, seen from here too
-    env = dict(os.environ)
+    env = dict(os.environ, CARDIORADAR_DSP_AOT_DIR=str(aot_dir))
     sessions = tmp_path / "sessions"
     unit = tmp_path / service.UNIT_NAME
     with serve(speed=0.0) as server:
@@ -246,6 +247,10 @@ def test_documented_install_then_the_units_command_records_a_session(tmp_path, m
         assert r.returncode == 0, r.stderr
         assert r.stderr.startswith(f"wrote {unit}; next: sudo cp ")
         text = unit.read_text()
+        pre = _argv(_unit_value(text, "ExecStartPre").removeprefix("-"))
+        assert pre[1:] == ["-m", "edge.dsp.aot", "--if-stale"] and Path(pre[0]).samefile(sys.executable)
+        built = subprocess.run(pre, env=env, capture_output=True, text=True, timeout=300)
+        assert built.returncode == 0 and json.loads(built.stdout.splitlines()[-1])["built"] is False, built.stderr
         argv = _argv(_unit_value(text, "ExecStart"))
         run = subprocess.Popen(argv, env=dict(env, PYTHONUNBUFFERED=_unit_value(text, "Environment").split("=")[1]),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
