@@ -134,7 +134,7 @@ class WindowTracker:
         self._check = sel.reselect_frames
         # the motion map: the search span and one bin either side (its 3-bin sums)
         self.map0 = max(self.ext0, lo - 1)
-        map1 = min(self.ext1, hi + 2)
+        self.map1 = map1 = min(self.ext1, hi + 2)
         shape = (map1 - self.map0, n_virtual)
         self._mean = np.zeros((*shape, 2))
         self._lp = np.zeros((*shape, 2))
@@ -223,9 +223,20 @@ class WindowTracker:
                 ext = full[is_sample]
                 first, n = self._advance(k, n, idx[is_sample], ext)
                 out = np.ascontiguousarray(full[:n, first - self.ext0:first - self.ext0 + self.num_bins])
-            else:  # the analytic path pays per bin: only the sampled frames get the whole span
-                ext = fe.frames_at((pos[is_sample], amp[is_sample]), idx[is_sample], self.ext_bins)
-                first, n = self._advance(k, n, idx[is_sample], ext)
+            else:  # the analytic path pays per bin: only the sampled frames get the motion map's
+                # bins (the rows of an all-span request: each bin's noise keyed by its place in it),
+                # then the window's rows the map does not cover
+                s_rows, s_idx = (pos[is_sample], amp[is_sample]), idx[is_sample]
+                ext = np.zeros((len(s_idx), len(self.ext_bins), fe.n_virtual, 2), np.int16)
+                m0, m1 = self.map0 - self.ext0, self.map1 - self.ext0
+                ext[:, m0:m1] = fe.frames_at(s_rows, s_idx, self.ext_bins[m0:m1], noise_bin0=m0)
+                first, n = self._advance(k, n, s_idx, ext)
+                m = int(is_sample[:n].sum())
+                w0, w1 = first - self.ext0, first - self.ext0 + self.num_bins
+                for a, b in ((w0, min(w1, m0)), (max(w0, m1), w1)):
+                    if m and a < b:
+                        ext[:m, a:b] = fe.frames_at((s_rows[0][:m], s_rows[1][:m]), s_idx[:m],
+                                                    self.ext_bins[a:b], noise_bin0=a)
                 out = fe.frames_at((pos[:n], amp[:n]), idx[:n], np.arange(first, first + self.num_bins),
                                    skip=is_sample[:n])
         # a sampled frame streams the rows the motion map saw (the same range-FFT output)

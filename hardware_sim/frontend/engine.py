@@ -108,9 +108,12 @@ class FrontEnd:
         return self._positions(scene, np.asarray(t_frames_s, float).reshape(-1))
 
     def frames_at(self, scene_rows: tuple[np.ndarray, np.ndarray], frame_indices: np.ndarray,
-                  bins: np.ndarray, skip: np.ndarray | None = None) -> np.ndarray:
+                  bins: np.ndarray, skip: np.ndarray | None = None, noise_bin0: int = 0) -> np.ndarray:
         """``frames`` from ``scene_at`` rows of the same frames (same bytes). ``skip`` (n,)
-        bool: frames not wanted (fast mode leaves them zero; ADC mode computes every frame)."""
+        bool: frames not wanted (fast mode leaves them zero; ADC mode computes every frame).
+        ``noise_bin0``: these bins are part of a request for more, starting noise_bin0 bins
+        before them (fast mode keys each output bin's noise by its position in the request;
+        this gives that request's bytes for these bins)."""
         pos, refl = scene_rows
         idx, _, bins = self._check_frames(frame_indices, np.zeros(len(pos)), bins)
         if self.mode == "adc":
@@ -118,7 +121,7 @@ class FrontEnd:
             spec = range_fft_fixed(adc, self.tables, bins)  # (n_frames, n_chirps, n_rx, n_bins, 2)
             spec = spec.reshape(len(idx), self.n_virtual, len(bins), 2)
             return np.ascontiguousarray(spec.transpose(0, 2, 1, 3))
-        return self._fast(pos, refl, idx, bins, skip)
+        return self._fast(pos, refl, idx, bins, skip, int(noise_bin0))
 
     def adc_samples(self, scene: ScatterSource, frame_index: int, t_frame_s: float) -> np.ndarray:
         """(n_chirps, n_rx, n_adc, 2) int16: one frame's raw ADC samples (I, Q)."""
@@ -187,7 +190,7 @@ class FrontEnd:
                 self._leak_amp_lsb / 2.0**OUT_SHIFT, self._leak_path_m)
         return self._leak_bins[key]
 
-    def _fast(self, pos, refl, idx, bins, skip=None) -> np.ndarray:
+    def _fast(self, pos, refl, idx, bins, skip=None, noise_bin0: int = 0) -> np.ndarray:
         leak = self._fast_tables(bins)
         g, t = self.geometry, self.timing
         shape = (len(idx), len(bins), self.n_virtual, 2)
@@ -199,5 +202,5 @@ class FrontEnd:
                                    self._bin_rot_all[bins], *self._split_table, self.n_fft,
                                    fast_mod.TABLE_OVERSAMPLE, t.n_adc, *self._consts,
                                    self._amp_k_lsb / 2.0**OUT_SHIFT, self._fkeys(idx, _STREAM_FAST),
-                                   self._sigma_out, out, skip)
+                                   self._sigma_out, out, skip, noise_bin0)
         return out

@@ -195,9 +195,12 @@ def _lane_phasors(amp, ph, om, n_fft, oversample, shift, col0, zr, zi, fr, row, 
 
 @njit(cache=True)
 def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_rot, tab_a, tab_d, n_fft,
-                      oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out, skip):
+                      oversample, n_adc, f0_hz, slope, t0_s, dt_s, amp_k_out, fkeys, sigma_out, out, skip,
+                      noise_bin0=0):
     """``fast_frames`` with the table from ``split_table`` (oversample a power of two); frames
-    where ``skip`` (n_frames,) bool is True are left as they are in ``out``.
+    where ``skip`` (n_frames,) bool is True are left as they are in ``out``. Bin b of the request
+    gets the noise of position noise_bin0 + b (the noise is keyed by position in a request:
+    a part of a wider request, starting noise_bin0 bins into it, gets that request's values).
 
     The tone of every (chirp, rx, scatterer) of a frame is one lane; each step over the lanes
     is its own branch-free loop, so that it vectorizes (a loop over the ~14 scatterers alone
@@ -292,7 +295,7 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
                         acc_re[b] += zr_ * w
                         acc_im[b] += zi_ * w
         if sigma_out > 0.0:
-            gauss_fill(fkeys[f], 0, noise)  # pair p = b * n_v + v is values 2p, 2p + 1
+            gauss_fill(fkeys[f], 2 * noise_bin0 * n_v, noise)  # pair p = b * n_v + v: values 2p, 2p + 1
         for b in range(n_bins):
             br = bin_rot[b].real
             bi = bin_rot[b].imag
