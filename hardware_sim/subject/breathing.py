@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
 
 from cardioradar.errors import ConfigError
 
@@ -34,6 +35,31 @@ def _smoothstep(x: np.ndarray) -> np.ndarray:
     """C2 step from 0 (x <= 0) to 1 (x >= 1): 6x^5 - 15x^4 + 10x^3."""
     x = np.clip(x, 0.0, 1.0)
     return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
+
+
+@njit(cache=True)
+def _smoothstep1(x):
+    """``_smoothstep`` of one value (the same operations)."""
+    x = min(max(x, 0.0), 1.0)
+    return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
+
+
+@njit(cache=True)
+def _exhale_arg(u, ti, te, minus_k, out):
+    """out = -k * clip((u - ti) / te, 0, 1): the exhale's argument of expm1."""
+    for j in range(u.shape[0]):
+        out[j] = minus_k * min(max((u[j] - ti[j]) / te[j], 0.0), 1.0)
+
+
+@njit(cache=True)
+def _level(u, ti, em1, norm, out):
+    """out = inhale where u < ti, else exhale (``_evaluate``'s level); em1 = expm1 of the
+    exhale argument, norm = -expm1(-k)."""
+    for j in range(u.shape[0]):
+        if u[j] < ti[j]:
+            out[j] = _smoothstep1(u[j] / ti[j])
+        else:
+            out[j] = 1.0 - _smoothstep1(-em1[j] / norm)
 
 
 @dataclass(frozen=True)
@@ -204,10 +230,12 @@ class Breathing:
         ]
 
     # ---- waveforms ----------------------------------------------------------------------
-    def _evaluate(self, t_s: np.ndarray, with_level: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _evaluate(self, t_s: np.ndarray, with_level: bool = True, fused: bool = False
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(breath index + fraction of breath, level 0..1, depth of the breath in mm);
         ``with_level=False``: the cycles only (level and depth None; the heart's beat schedule asks
-        for the phase once per beat)."""
+        for the phase once per beat); ``fused``: level and depth only (cycles None), the level's
+        elementwise steps in numba (the scene asks for it at every chirp: ~0.3 us per frame less)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         if t.size and not np.all(np.isfinite(t)):
             raise ConfigError("Breathing: times must be finite seconds, got NaN or inf")
@@ -223,6 +251,13 @@ class Breathing:
         period = ti + te
         if not with_level:
             return (first + i) + np.minimum(np.maximum(u / period, 0.0), 1.0), None, None
+        if fused:  # the level in two numba passes around numpy's expm1 (same operations)
+            k = 1.0 / self.params.exhale_tau_frac
+            arg = np.empty(t.size)
+            _exhale_arg(u, ti, te, -k, arg)
+            level = np.empty(t.size)
+            _level(u, ti, np.expm1(arg), -np.expm1(-k), level)
+            return None, level, depth
         # Both pieces are quintic smoothsteps, so slope and curvature are 0 at end-inhale and
         # end-exhale: the chest turns smoothly (C2), as a real one does. A kink would put a
         # broadband spike into the second derivative, i.e. breathing into the band of the
@@ -267,9 +302,9 @@ class Breathing:
 
     def resp_level(self, t_s: np.ndarray) -> np.ndarray:
         """Lung volume proxy: 0 at end-exhale, 1 at end-inhale. (n,) -> (n,) float64."""
-        return self._evaluate(t_s)[1]
+        return self._evaluate(t_s, fused=True)[1]
 
     def displacement_mm(self, t_s: np.ndarray) -> np.ndarray:
         """Chest excursion towards the radar in mm (0 at end-exhale). (n,) -> (n,) float64."""
-        _, level, depth = self._evaluate(t_s)
+        _, level, depth = self._evaluate(t_s, fused=True)
         return level * depth
