@@ -29,6 +29,7 @@ from .noise import gauss_fill
 from .rangefft import OUT_SHIFT, WIN_Q
 
 TABLE_OVERSAMPLE = 64
+_PAD_COLS = 16  # zero columns after the split table: a window's bins read up to 15 past its last
 _C = 299_792_458.0
 
 
@@ -106,13 +107,13 @@ def split_table(table: np.ndarray, oversample: int) -> tuple[np.ndarray, np.ndar
     column n_rows - 1 - q + k of row j: consecutive bins are consecutive columns.
     """
     n_rows = (len(table) - 2) // oversample + 1
-    a = np.zeros((oversample, n_rows))
-    d = np.zeros((oversample, n_rows))
+    a = np.zeros((oversample, n_rows + _PAD_COLS))
+    d = np.zeros((oversample, n_rows + _PAD_COLS))
     for j in range(oversample):
         i = oversample * (n_rows - 1 - np.arange(n_rows)) + j
         ok = i + 1 < len(table)
-        a[j, ok] = table[i[ok]]
-        d[j, ok] = table[i[ok] + 1] - table[i[ok]]
+        a[j, :n_rows][ok] = table[i[ok]]
+        d[j, :n_rows][ok] = table[i[ok] + 1] - table[i[ok]]
     return a, d
 
 
@@ -212,7 +213,7 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     n_rx = rx_m.shape[0]
     n_bins = bins.shape[0]
     n_v = n_chirps * n_rx
-    n_rows = tab_a.shape[1]
+    n_rows = tab_a.shape[1] - _PAD_COLS
     nc = 0.5 * (n_adc - 1)
     span = max(n_adc - 1, 1)
     shift = 0
@@ -244,7 +245,8 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     fr = np.empty(n_m)
     row = np.empty(n_m, np.int64)
     col = np.empty(n_m, np.int64)
-    acc = np.empty((2, n_v, n_bins))
+    nb = (n_bins + 15) & ~15 if contiguous else n_bins
+    acc = np.zeros((2, n_v, nb))
     noise = np.zeros(2 * n_bins * n_v)
     acc_p = np.empty((2, n_bins * n_v))
     rot_p = np.empty(n_bins * n_v)
@@ -258,7 +260,7 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     for f in range(n_frames):
         if skip[f]:
             continue
-        acc[:, :, :] = leak
+        acc[:, :, :n_bins] = leak
         for v in range(n_v):  # this frame's amplitudes (the antenna gain follows the scene)
             for s in range(n_s):
                 refl_l[v * n_s + s] = refl[f, s]
@@ -292,9 +294,9 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
                 row_d = tab_d[row[m]]
                 cm = col[m]
                 if contiguous:  # the module's case: unit-stride loads
-                    ra = row_a[cm + bins[0]:cm + bins[0] + n_bins]
-                    rd = row_d[cm + bins[0]:cm + bins[0] + n_bins]
-                    for b in range(n_bins):
+                    ra = row_a[cm + bins[0]:cm + bins[0] + nb]
+                    rd = row_d[cm + bins[0]:cm + bins[0] + nb]
+                    for b in range(nb):
                         w = ra[b] + rd[b] * x
                         acc_re[b] += zr_ * w
                         acc_im[b] += zi_ * w
