@@ -247,6 +247,10 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     col = np.empty(n_m, np.int64)
     nb = (n_bins + 15) & ~15 if contiguous else n_bins
     acc = np.zeros((2, n_v, nb))
+    acc_flat = acc.reshape(-1)
+    leak_nb = np.zeros((2, n_v, nb))  # the leakage at the accumulators' width, flat
+    leak_nb[:, :, :n_bins] = leak
+    leak_flat = leak_nb.reshape(-1)
     noise = np.zeros(2 * n_bins * n_v)
     acc_p = np.empty((2, n_bins * n_v))
     rot_p = np.empty(n_bins * n_v)
@@ -260,7 +264,8 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     for f in range(n_frames):
         if skip[f]:
             continue
-        acc[:, :, :n_bins] = leak
+        for i in range(acc_flat.shape[0]):
+            acc_flat[i] = leak_flat[i]
         for v in range(n_v):  # this frame's amplitudes (the antenna gain follows the scene)
             for s in range(n_s):
                 refl_l[v * n_s + s] = refl[f, s]
