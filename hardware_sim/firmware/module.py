@@ -513,7 +513,12 @@ class RadarModule:
     def _temperature_rows(self, t_ready_s: np.ndarray) -> np.ndarray:
         """(n, 24) uint8 temperature payloads, one report per second of the device clock."""
         seconds = t_ready_s.astype(np.int64)
-        keys, inverse = np.unique(seconds, return_inverse=True)
+        step = np.diff(seconds)
+        if bool(np.all(step >= 0)):  # the usual case, time running forward: runs of one second
+            new = np.concatenate([[True], step > 0])
+            keys, inverse = seconds[new], np.cumsum(new) - 1
+        else:
+            keys, inverse = np.unique(seconds, return_inverse=True)
         table = np.frombuffer(b"".join(self._temperature_entry(float(x))[2] for x in keys),
                               np.uint8).reshape(len(keys), -1)
         return table[inverse]
@@ -570,5 +575,5 @@ class RadarModule:
     def _temperature_report(self, t_s: float) -> Temperature:
         # The die warms from 35 C towards 48 C over ~10 minutes after the start.
         warm_c = 35.0 + 13.0 * (1.0 - np.exp(-(t_s - self._t_start_s) / 600.0))
-        sensors = tuple(int(round(warm_c + o)) for o in self._temp_offsets_c)
+        sensors = tuple(np.rint(warm_c + self._temp_offsets_c).astype(np.int64).tolist())  # round()'s values
         return Temperature(valid=0, time_ms=int(t_s * 1e3), sensors_c=sensors)
