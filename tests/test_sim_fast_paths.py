@@ -97,3 +97,34 @@ def test_breathing_phase_at_one_time_is_the_general_paths_value():
     general = 2.0 * np.pi * b._evaluate(times, with_level=False)[0]  # the vector path, all at once
     assert np.array_equal(fast, general)
     assert sum(b._phase_one(float(t)) is not None for t in times) > 350  # the direct lookup did most
+
+
+def test_seeded_normals_are_default_rngs_draws():
+    from hardware_sim.subject.seeding import SeededNormals, pcg64_state
+
+    rng = np.random.default_rng(11)
+    normals = SeededNormals()
+    cases = [[0, 0, 0], [2**32 - 1, 1, 2**32], [2**64 + 5, 0, 7], [1, 2, 3, 4, 5, 6]]
+    cases += [[int(rng.integers(0, 2**32)), int(rng.integers(0, 2)), int(rng.integers(0, 10**6))] for _ in range(300)]
+    for entropy in cases:
+        ref = np.random.default_rng(entropy)
+        st = ref.bit_generator.state["state"]
+        assert pcg64_state(entropy) == (st["state"], st["inc"]), entropy
+        assert np.array_equal(normals(entropy, 3), ref.standard_normal(3)), entropy
+
+
+@pytest.mark.parametrize("preset", ["healthy-rest", "pvc", "rbbb", "af"])
+def test_heart_beats_at_once_are_the_per_beat_values(preset):
+    import math
+    from dataclasses import replace
+
+    from hardware_sim.subject.electrical import SyntheticHeart
+
+    module, _ = build_module(preset, seed=3, mode="fast")
+    heart = module.scene.subject.electrical
+    ref = SyntheticHeart(heart.params, heart.seed, heart.respiration)
+    qtc_s = ref.params.qtc_ms / 1000.0
+    for t0, t1 in [(0.0, 120.0), (5.3, 17.9), (-3.0, 4.0)]:
+        one_by_one = [b if b.kind == "V" else replace(b, qt_s=qtc_s * math.sqrt(b.rr_s), conduction=ref._conduction)
+                      for b in ref.schedule.beats_between(t0, t1, ref._qrs_onset_offset_s)]
+        assert [repr(b) for b in heart.beats_between(t0, t1)] == [repr(b) for b in one_by_one]

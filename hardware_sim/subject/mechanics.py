@@ -26,6 +26,7 @@ import numpy as np
 from numba import njit
 
 from cardioradar.errors import ConfigError
+from hardware_sim.subject.seeding import SeededNormals
 from hardware_sim.subject.types import Beat, ElectricalSource
 
 log = logging.getLogger(__name__)
@@ -309,6 +310,7 @@ class HeartMechanics:
         self.respiration = respiration
         self._cache: dict[int, MechanicalEvents] = {}  # beat index -> events (recent only)
         self._span: tuple[float, float, list[Beat]] = (0.0, 0.0, [])  # beats with R in [lo, hi)
+        self._normals = SeededNormals()
 
     def _previous_kind(self, beat: Beat, before: Beat | None) -> str | None:
         """Kind of the beat before ``beat`` (None: none); ``before`` when it is that beat."""
@@ -324,8 +326,8 @@ class HeartMechanics:
         p, c = self.params, self.coupling
         hr = 60.0 / min(max(float(beat.rr_s), 0.25), 2.5)  # np.clip's value (per beat: its call costs more)
         pep, lvet, _ = systolic_intervals_ms(hr, self.sex)
-        rng = np.random.default_rng([self.seed, int(beat.index < 0), abs(beat.index)])
-        j = [min(max(z, -3.0), 3.0) * _BEAT_JITTER_MS for z in rng.standard_normal(3).tolist()]  # np.clip's values
+        z = self._normals([self.seed, int(beat.index < 0), abs(beat.index)], 3)  # default_rng's draws
+        j = [min(max(v, -3.0), 3.0) * _BEAT_JITTER_MS for v in z.tolist()]  # np.clip's values
         ectopic = beat.kind == "V"
         conduction = _BEAT_CONDUCTION.get(str(getattr(beat, "conduction", "") or "").upper(), c.conduction)
         pep_ms = pep * p.pep_scale
