@@ -428,20 +428,23 @@ class HeartMechanics:
         """``displacement_mm`` for several chest points at once: (n,), (k,) -> (n, k) float64."""
         t = np.asarray(t_s, dtype=np.float64).ravel()
         delays = np.asarray(delays_s, dtype=np.float64).ravel()
-        out = np.zeros((t.size, delays.size))
         if t.size == 0 or delays.size == 0:
-            return out
+            return np.zeros((t.size, delays.size))
         # a beat acts from ~0.25 s before its QRS onset to ~1.2 s after it
         lo = float(t.min() - delays.max()) - self._LOOKBACK_S
         events = self.events_between(lo, float(t.max() - delays.min()) + 0.4)
-        order = np.argsort(t, kind="stable")
         p = self.params
         beats = _beat_shapes(events, p)
         vib = np.array([[p.vib1_hz, p.vib1_width_ms * 1e-3],
                         [p.vib2_hz, p.vib2_width_ms * 1e-3],
                         [p.vib2_hz, p.vib2_width_ms * 1e-3]])
         acc = np.zeros((delays.size, t.size))
+        if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):  # the scene's chirp times: already in order
+            _add_beats(t, delays, beats, vib, acc)
+            return acc.T
+        order = np.argsort(t, kind="stable")
         _add_beats(t[order], delays, beats, vib, acc)
+        out = np.empty((t.size, delays.size))
         out[order, :] = acc.T
         return out
 
