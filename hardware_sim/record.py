@@ -54,8 +54,9 @@ ECG_FS_HZ = 500.0
 _ECG_CHUNK_S = 10.0
 # Frames per module block when recording / benchmarking (the bytes do not depend on it):
 # fast mode's per-block costs (subject look-back, Python per block) are ~15 % of its time at
-# 100 frames; ADC mode's block arrays grow with it (~50 KB per frame) for no gain.
-_RECORD_BATCH_FRAMES = {"fast": 500, "adc": 100}
+# 100 frames and ~4 % at 500 (1000: 1203 -> 1255x CPU, 2000 no better); ADC mode's block
+# arrays grow with it (~50 KB per frame) for no gain.
+_RECORD_BATCH_FRAMES = {"fast": 1000, "adc": 100}
 
 
 @dataclass(frozen=True)
