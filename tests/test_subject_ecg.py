@@ -9,7 +9,7 @@ import pytest
 
 from cardioradar.errors import ConfigError
 from hardware_sim.subject.ecg import (
-    DOWER, INVERSE_DOWER, LEADS, NORMAL_VCG, leads_to_vcg, rate_scaled, vcg_from_phase,
+    DOWER, INVERSE_DOWER, LEADS, NORMAL_VCG, _quiet_from, leads_to_vcg, rate_scaled, vcg_from_phase,
     vcg_to_leads,
 )
 from hardware_sim.subject.electrical import CONDITIONS, ElectricalParams, SyntheticHeart
@@ -33,15 +33,9 @@ def make(condition="sinus", seed=0, hr=None, resp=None):
     return p, SyntheticHeart(p, seed, resp)
 
 
-def _quiet_edge(x, start, step, thr, run=8):
-    """Index where x stays below thr for ``run`` samples, walking from start by step."""
-    i, below = start, 0
-    while 0 <= i + step < x.size:
-        i += step
-        below = below + 1 if x[i] < thr else 0
-        if below >= run:
-            return i - step * (run - 1)
-    return i
+def _quiet_edge(x, start, step, thr):
+    """Index where x stays below thr for 8 samples, walking from start by step (ecg.py's walk)."""
+    return _quiet_from(x, start, step, thr, run=8)
 
 
 def measure(heart, beat):
