@@ -681,7 +681,7 @@ class SyntheticHeart:
         # QRS onsets); bounded so that hours of streaming keep flat memory.
         self._gauss_cache: OrderedDict[int, _BeatGaussians] = OrderedDict()
         self._axes_cache: dict[str, tuple[tuple, ...]] = {}
-        self._flat_axes_cache: dict[str, tuple[np.ndarray, ...]] = {}
+        self._flat_axes_cache: dict[str | tuple[str, str], tuple] = {}  # kind, or ("qrs", kind)
         self._jitter_blocks: OrderedDict[int, np.ndarray] = OrderedDict()
 
     # --- beats --------------------------------------------------------------------
