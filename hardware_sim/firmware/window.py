@@ -60,29 +60,30 @@ def frames_of(fe, scene, idx: np.ndarray, t_s: np.ndarray, bins: np.ndarray) -> 
 
 @njit(cache=True)
 def _update(samples, b0, first, mean, lp, energy, a_hp, a_lp, b_e):
-    """Advance the motion map (bins b0 .. b0 + n_map of samples (m, n_bins, n_virtual, 2) int16;
-    state (n_map, n_virtual[, 2])) by the samples; see the module doc.
+    """Advance the motion map (bins b0 .. b0 + n_map of samples (m, n_bins, n_virtual, 2) int16,
+    C-contiguous; state (n_map, n_virtual[, 2])) by the samples; see the module doc.
 
     ``first``: the map has no sample yet (the high-pass starts at the first sample, so a
     static reflector gives zero from the start)."""
     n_map, n_v = energy.shape
+    n = n_map * n_v  # (bin, antenna) pairs, one flat loop over them (it vectorizes)
+    m = mean.reshape(-1)
+    f = lp.reshape(-1)
+    e = energy.reshape(-1)
     if first:
-        for b in range(n_map):
-            for v in range(n_v):
-                mean[b, v, 0] = samples[0, b0 + b, v, 0]
-                mean[b, v, 1] = samples[0, b0 + b, v, 1]
+        x = samples[0, b0:b0 + n_map].reshape(-1)
+        for j in range(2 * n):
+            m[j] = x[j]
     for i in range(samples.shape[0]):
-        for b in range(n_map):
-            x = samples[i, b0 + b]
-            m, f, e = mean[b], lp[b], energy[b]
-            for v in range(n_v):
-                yr = x[v, 0] - m[v, 0]
-                yi = x[v, 1] - m[v, 1]
-                m[v, 0] += a_hp * yr
-                m[v, 1] += a_hp * yi
-                f[v, 0] += a_lp * (yr - f[v, 0])
-                f[v, 1] += a_lp * (yi - f[v, 1])
-                e[v] += b_e * (f[v, 0] * f[v, 0] + f[v, 1] * f[v, 1] - e[v])
+        x = samples[i, b0:b0 + n_map].reshape(-1)
+        for j in range(n):
+            yr = x[2 * j] - m[2 * j]
+            yi = x[2 * j + 1] - m[2 * j + 1]
+            m[2 * j] += a_hp * yr
+            m[2 * j + 1] += a_hp * yi
+            f[2 * j] += a_lp * (yr - f[2 * j])
+            f[2 * j + 1] += a_lp * (yi - f[2 * j + 1])
+            e[j] += b_e * (f[2 * j] * f[2 * j] + f[2 * j + 1] * f[2 * j + 1] - e[j])
 
 
 @njit(cache=True)
@@ -171,7 +172,7 @@ class WindowTracker:
                 self._decide(nxt)
                 continue
             stop = len(idx) if nxt is None else int(np.searchsorted(idx, nxt))  # the samples before it
-            _update(ext_frames[:stop], self.map0 - self.ext0, self._last_sample < 0, self._mean, self._lp,
+            _update(np.ascontiguousarray(ext_frames[:stop]), self.map0 - self.ext0, self._last_sample < 0, self._mean, self._lp,
                     self._energy, self._a_hp, self._a_lp, self._b_e)
             self._last_sample = int(idx[stop - 1])
             idx, ext_frames = idx[stop:], ext_frames[stop:]
