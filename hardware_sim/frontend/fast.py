@@ -104,7 +104,8 @@ def split_table(table: np.ndarray, oversample: int) -> tuple[np.ndarray, np.ndar
     Returns (a, d), each (oversample, n_rows) float64, n_rows = (len(table) - 2) // oversample + 1:
     a[j, R] = table[i] and d[j, R] = table[i + 1] - table[i] with i = oversample (n_rows - 1 - R) + j
     (zero past the table). A tone at table position x0 = oversample q + j + fr then finds bin k at
-    column n_rows - 1 - q + k of row j: consecutive bins are consecutive columns.
+    column n_rows - 1 - q + k of row j: consecutive bins are consecutive columns. Both carry
+    _PAD_COLS zero columns after the n_rows (the kernel reads whole 16-bin groups).
     """
     n_rows = (len(table) - 2) // oversample + 1
     a = np.zeros((oversample, n_rows + _PAD_COLS))
@@ -245,6 +246,9 @@ def fast_frames_split(pos_m, refl, tx_m, rx_m, chirp_tx, rot, leak, bins, bin_ro
     fr = np.empty(n_m)
     row = np.empty(n_m, np.int64)
     col = np.empty(n_m, np.int64)
+    # accumulate 16 bins at a time: with 15 the loop fell short of LLVM's 16-wide vector body and
+    # ran scalar (a count it cannot see at compile time keeps it the loop vectorizer's; numba
+    # leaves the SLP vectorizer off); the extra bins read the table's zero padding, unused
     nb = (n_bins + 15) & ~15 if contiguous else n_bins
     acc = np.zeros((2, n_v, nb))
     acc_flat = acc.reshape(-1)
