@@ -101,7 +101,7 @@ def leakage_bins(tx_m, rx_m, chirp_tx, bins, table, n_fft, oversample, n_adc,
 def split_table(table: np.ndarray, oversample: int) -> tuple[np.ndarray, np.ndarray]:
     """The window-response table rearranged for ``fast_frames_split``.
 
-    Returns (a, d), each (oversample, n_rows) float64, n_rows = (len(table) - 2) // oversample + 1:
+    Returns (a, d), each (oversample, n_rows + _PAD_COLS) float64, n_rows = (len(table) - 2) // oversample + 1:
     a[j, R] = table[i] and d[j, R] = table[i + 1] - table[i] with i = oversample (n_rows - 1 - R) + j
     (zero past the table). A tone at table position x0 = oversample q + j + fr then finds bin k at
     column n_rows - 1 - q + k of row j: consecutive bins are consecutive columns. Both carry
