@@ -172,8 +172,8 @@ class WindowTracker:
                 self._decide(nxt)
                 continue
             stop = len(idx) if nxt is None else int(np.searchsorted(idx, nxt))  # the samples before it
-            _update(np.ascontiguousarray(ext_frames[:stop]), self.map0 - self.ext0, self._last_sample < 0, self._mean, self._lp,
-                    self._energy, self._a_hp, self._a_lp, self._b_e)
+            _update(np.ascontiguousarray(ext_frames[:stop]), self.map0 - self.ext0, self._last_sample < 0,
+                    self._mean, self._lp, self._energy, self._a_hp, self._a_lp, self._b_e)
             self._last_sample = int(idx[stop - 1])
             idx, ext_frames = idx[stop:], ext_frames[stop:]
 

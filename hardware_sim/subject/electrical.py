@@ -757,8 +757,8 @@ class SyntheticHeart:
         if sd <= 0.0:
             return None
         ks = np.arange(k0, k0 + n)
-        z = np.concatenate([self._jitter_z(blk) for blk in range(k0 // _JITTER_BLOCK, (k0 + n - 1) // _JITTER_BLOCK + 1)])
-        z = z[ks - (k0 // _JITTER_BLOCK) * _JITTER_BLOCK]
+        b0, b1 = k0 // _JITTER_BLOCK, (k0 + n - 1) // _JITTER_BLOCK
+        z = np.concatenate([self._jitter_z(blk) for blk in range(b0, b1 + 1)])[ks - b0 * _JITTER_BLOCK]
         out = np.ones((n, 3))
         out[:, 1:] = np.minimum(np.maximum(1.0 + sd * z, 0.85), 1.15)
         return out
