@@ -136,7 +136,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
                      help="ECG recordings or folders of them: one simulated subject driven by each")
     src.add_argument("--session", default=None, help="session .db, frames.bin or sim recording folder (its board)")
     src.add_argument("--data", default=None, help="dataset folder: evaluate on its test split")
-    add_renamed(p, "--dataset", "--data", dest="data")
+    add_renamed(src, "--dataset", "--data", dest="data")
     p.add_argument("--seconds", type=float, default=60.0, help="seconds per simulated subject")
     p.add_argument("--seed", type=int, default=1000, help="population seed (must differ from the training seed)")
     p.add_argument("--ref-ecg", default=None, help="reference ECG of --session (EDF, WFDB, CSV)")

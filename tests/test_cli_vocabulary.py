@@ -91,6 +91,14 @@ def test_former_spellings_parse_with_one_deprecation_line(argv, dest, want, caps
     assert len(err) == 1 and err[0].startswith(f"warning: {old} is deprecated; use --"), err
 
 
+@pytest.mark.parametrize("old", ["--dataset", "--data"])
+def test_a_former_spelling_keeps_its_flags_exclusions(old, capsys):
+    """`eval --dataset D --session S` is refused as `--data D --session S` is (not S ignored)."""
+    with pytest.raises(SystemExit) as e:
+        build_parser().parse_args(["eval", old, "ds", "--session", "s.db"])
+    assert e.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+
+
 def test_new_spellings_parse_silently(capsys):
     p = build_parser()
     assert p.parse_args(["sim", "record", "--seconds", "1", "--out", "x"]).mode == "adc"  # same default as before
