@@ -104,7 +104,7 @@ class ServiceConfig:
     extra_env: tuple[tuple[str, str], ...] = field(default=(("PYTHONUNBUFFERED", "1"),))
     # Builds the DSP kernels ahead of time before each start when missing or stale (after an
     # update): without them the run loads numba's JIT (~117 MB more, docs/runtime.md "Board memory").
-    python: Path = field(default_factory=lambda: Path(os.path.abspath(sys.executable)))
+    python: Path | None = None  # None: the interpreter of `executable` (`interpreter_of`)
 
 
 def parse_split(text: str) -> str | None:
@@ -234,7 +234,7 @@ def build_unit(profile, cfg: ServiceConfig) -> str:
     lines += [f"Environment={k}={v}" for k, v in cfg.extra_env]
     lines += [
         # "-": a failed build (no C compiler) still starts the run, on the JIT kernels (it warns).
-        f"ExecStartPre=-{systemd_word(str(cfg.python))} -m edge.dsp.aot --if-stale",
+        f"ExecStartPre=-{systemd_word(str(cfg.python or interpreter_of(cfg.executable)))} -m edge.dsp.aot --if-stale",
         # The start includes that build: minutes on a small board, once per update.
         "TimeoutStartSec=900",
         f"ExecStart={exec_start(cfg)}",
@@ -296,6 +296,20 @@ def find_executable() -> Path:
         return Path(os.path.abspath(found))
     raise ConfigError("install-service: cannot find the installed `cardioradar` command beside "
                       f"{sys.executable} or on PATH", hint='pip install -e ".[edge]" on the board first')
+
+
+def interpreter_of(executable: Path) -> Path:
+    """The Python that runs the `cardioradar` script (its ``#!`` line, as pip writes it), so the
+    kernels are built for the interpreter the service runs; else this one."""
+    try:
+        with open(executable, "rb") as f:
+            first = f.readline(4096).decode("utf-8", "replace").strip()
+    except OSError:
+        first = ""
+    words = first[2:].split() if first.startswith("#!") else []
+    if words and Path(words[0]).is_absolute() and Path(words[0]).name.startswith("python"):
+        return Path(words[0])
+    return Path(os.path.abspath(sys.executable))
 
 
 def default_user(euid: int | None = None) -> str:

@@ -277,6 +277,30 @@ def test_documented_install_then_the_units_command_records_a_session(tmp_path, m
         assert meta["closed_cleanly"] is True and s.counts()["frames"] >= 300
 
 
+def test_kernels_are_built_by_the_scripts_own_interpreter(tmp_path):
+    """ExecStartPre uses the Python in the `cardioradar` script's #! line (pip writes it), not
+    whichever Python ran install-service; a script without one falls back to this Python."""
+    py = tmp_path / "venv" / "bin" / "python3.11"
+    script = tmp_path / "venv" / "bin" / "cardioradar"
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!{py}\nimport sys\n")
+    assert service.interpreter_of(script) == py
+    text = service.build_unit(load_profile("sim"), service.ServiceConfig(board="sim", executable=script))
+    assert _argv(_unit_value(text, "ExecStartPre").removeprefix("-")) == [str(py), "-m", "edge.dsp.aot", "--if-stale"]
+    script.write_text("#!/bin/sh\nexec something\n")
+    assert service.interpreter_of(script) == Path(os.path.abspath(sys.executable))
+
+
+def test_kernel_build_into_an_unwritable_folder_is_one_line(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    env = dict(os.environ, CARDIORADAR_DSP_AOT_DIR=str(blocker / "aot"))
+    r = subprocess.run([sys.executable, "-m", "edge.dsp.aot", "--if-stale"], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()] and "CARDIORADAR_DSP_AOT_DIR" in r.stderr
+
+
 # --- refusals ---------------------------------------------------------------------------------
 
 

@@ -84,6 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return ConfigError.exit_code
+    except OSError as e:  # the module's folder cannot be made or written (a read-only install)
+        print(f"error: building the AOT kernels into {backend.aot_path().parent}: {e.strerror or e}; "
+              f"set {backend.DIR_ENV} to a writable folder", file=sys.stderr)
+        return ConfigError.exit_code
     print(json.dumps({"module": str(path), "kernels": len(backend.KERNELS), "built": True, "reason": why,
                       "seconds": round(time.perf_counter() - t0, 1)}))
     return 0
