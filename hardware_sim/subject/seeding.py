@@ -68,6 +68,8 @@ def pcg64_state(entropy: list[int]) -> tuple[int, int]:
     words = []
     for n in entropy:  # SeedSequence's int -> uint32 words, least significant first
         n = int(n)
+        if n < 0:  # numpy refuses these; the split below would silently give other words
+            raise ValueError(f"entropy: expected integers >= 0, got {n}")
         words.append(n & _M32)
         n >>= 32
         while n > 0:
@@ -82,7 +84,9 @@ def pcg64_state(entropy: list[int]) -> tuple[int, int]:
 
 
 class SeededNormals:
-    """``standard_normal(n)`` of ``np.random.default_rng(entropy)``, one reused generator."""
+    """``standard_normal(n)`` of ``np.random.default_rng(entropy)``, one reused generator:
+    setting its state and drawing is not atomic, so one instance serves one thread (each
+    subject's mechanics has its own, and a subject is stepped from one thread)."""
 
     def __init__(self):
         self._bitgen = np.random.PCG64(0)
