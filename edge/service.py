@@ -368,8 +368,10 @@ def write_unit(text: str, path: Path, *, force: bool) -> None:
     from cardioradar.cliargs import refuse_overwrite
 
     refuse_overwrite([path], f"install-service: {path}", force=force)
-    if not path.parent.is_dir():
-        raise ConfigError(f"install-service: {path.parent}: no such folder")
+    try:  # the --out rule: a folder that is not there yet is made, as every command does
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"install-service: cannot make the folder {path.parent}: {e.strerror or e}") from e
     tmp = path.with_name(f".{path.name}.tmp")
     try:
         tmp.write_text(text)

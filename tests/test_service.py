@@ -315,6 +315,9 @@ def test_out_never_overwrites_without_force(tmp_path):
     assert r.returncode == 0, r.stderr
     assert unit.read_text().startswith("# cardioradar-edge.service") and oct(unit.stat().st_mode & 0o777) == "0o644"
     assert not list(tmp_path.glob(".*.tmp"))
+    r = _cli("edge", "install-service", "--board", "sim", "--out", str(tmp_path / "new" / "units"))
+    assert r.returncode == 0, r.stderr  # a folder not there yet is made (the --out rule)
+    assert (tmp_path / "new" / "units" / service.UNIT_NAME).read_text().startswith("# cardioradar-edge.service")
 
 
 def test_system_needs_root_and_writes_only_there(tmp_path):
@@ -358,7 +361,7 @@ def test_system_refused_without_root_from_the_cli():
     (["--board", "nope"], "unknown board profile 'nope'"),
     (["--board", "sim", "--night-split", "25:00"], "--night-split: expected HH:MM (24 h, e.g. 12:00) or 'none', got '25:00'"),
     (["--board", "sim", "--user", "no-such-user-x"], "--user: no such user 'no-such-user-x'"),
-    (["--board", "sim", "--out", "/nonexistent-dir-x/unit.service"], "/nonexistent-dir-x: no such folder"),
+    (["--board", "sim", "--out", "/dev/null/unit.service"], "cannot make the folder /dev/null: "),
 ])
 def test_bad_input_is_one_line(args, message):
     r = _cli("edge", "install-service", *args)
