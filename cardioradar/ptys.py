@@ -38,11 +38,14 @@ class PtyPair:
     path: str
 
     def close(self) -> None:
-        for fd in (self.master, self.slave):
-            try:
-                os.close(fd)
-            except OSError:
-                pass  # closed already
+        # once only: a second os.close would hit whatever file the OS gave these numbers since
+        fds, self.master, self.slave = (self.master, self.slave), -1, -1
+        for fd in fds:
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass  # closed by someone else
 
 
 def open_pty(*, blocking_master: bool = False) -> PtyPair:
@@ -96,7 +99,10 @@ class NullModem:
         deadline = time.monotonic() + STALL_S
         while data and not self._stop.is_set():
             try:
-                data = data[os.write(dst, data):]
+                n = os.write(dst, data)
+                data = data[n:]
+                if n:  # the reader is there: STALL_S counts from its last take
+                    deadline = time.monotonic() + STALL_S
                 continue
             except BlockingIOError:
                 pass
@@ -107,10 +113,11 @@ class NullModem:
 
     def close(self) -> None:
         self._stop.set()
-        for t in getattr(self, "_threads", ()):
+        threads, self._threads = getattr(self, "_threads", ()), ()  # joined once
+        for t in threads:
             t.join(timeout=1.0)
         for p in self._pairs:
-            p.close()
+            p.close()  # idempotent
 
     def __enter__(self) -> NullModem:
         return self
