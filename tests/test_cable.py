@@ -182,3 +182,88 @@ def test_board_status_over_a_cable_url_as_docs_tell(tmp_path):
         bad = _cli("board", "status", "--port", f"cable://{host}?baud=fast")
     assert bad.returncode == 2 and bad.stderr.splitlines()[0].startswith("error: cable://"), bad.stderr
     assert "baud: expected an integer >= 0" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_reset_input_buffer_then_new_bytes_are_counted_and_read_as_sent(pty_pair, wait_until):
+    """Bytes discarded by a reset no longer hold the line: what comes after is paced from the
+    reset, and `in_waiting` / `read` never go negative or hand out more than asked."""
+    with serial.serial_for_url(f"cable://{pty_pair.path}?baud=9600", timeout=2.0) as port:
+        _write_master(pty_pair.master, PAYLOAD[:960])  # 1 s of line time at 9600 baud
+        wait_until(lambda: port.in_waiting > 0, "the first piece of 960 bytes")
+        port.reset_input_buffer()
+        _write_master(pty_pair.master, b"abcdefghij")
+        n = wait_until(lambda: port.in_waiting, "the 10 bytes sent after the reset")
+        assert 0 < n <= 10, n
+        assert port.read(1) == b"a" and port.read(9) == b"bcdefghij"
+
+
+def test_write_timeout_0_writes_what_the_line_takes_now_and_returns_the_count(pty_pair):
+    """pyserial's write_timeout=0 is non-blocking: a paced write returns the count it wrote
+    (at most ~1 ms of line time), never a timeout, and the line is no faster for it."""
+    n = 2000
+    with serial.serial_for_url(f"cable://{pty_pair.path}?baud=115200", timeout=2.0, write_timeout=0) as port:
+        log: list = []
+        reader = threading.Thread(target=_read_master, args=(pty_pair.master, n), kwargs={"log": log})
+        t0 = time.monotonic()
+        reader.start()
+        counts, off = [], 0
+        while off < n:
+            k = port.write(PAYLOAD[off:n])
+            assert 0 <= k <= n - off, k
+            counts.append(k)
+            off += k
+        reader.join(15)
+        assert max(counts) < n  # the first write did not take it all
+        _assert_never_faster(log, t0, 115200 / 10, n)
+
+
+def test_close_from_another_thread_during_a_write_is_a_serial_exception(pty_pair, wait_until):
+    port = serial.serial_for_url(f"cable://{pty_pair.path}?baud=9600", timeout=2.0)
+    box: dict = {}
+
+    def write():
+        try:
+            port.write(PAYLOAD)  # 6.25 s of line time: closed long before its end
+        except Exception as e:  # noqa: BLE001 -- the test checks which one
+            box["error"] = e
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    got = bytearray()
+    wait_until(lambda: got.extend(_read_master(pty_pair.master, 1, timeout_s=0.05)) or got, "the write to start")
+    port.close()
+    writer.join(15)
+    assert isinstance(box.get("error"), serial.SerialException), repr(box.get("error"))
+
+
+def test_reset_input_buffer_from_another_thread_waits_for_a_read_in_progress(pty_pair, wait_until):
+    """One lock around the received bytes: a reset while `read` takes them does not pull the
+    segment from under it (IndexError before)."""
+    with serial.serial_for_url(f"cable://{pty_pair.path}?baud=0", timeout=2.0) as port:
+        _write_master(pty_pair.master, b"xyz")
+        wait_until(lambda: port.in_waiting == 3, "3 bytes")
+        released = port._released
+        resets: list = []
+
+        def released_then_reset(*args):
+            k = released(*args)
+            if not resets:  # another thread resets in the middle of this read
+                resets.append(threading.Thread(target=port.reset_input_buffer))
+                resets[0].start()
+                resets[0].join(0.2)  # before the lock it ran to the end here
+            return k
+
+        port._released = released_then_reset
+        assert port.read(3) == b"xyz"
+        resets[0].join(15)
+        assert not resets[0].is_alive() and port.in_waiting == 0
+
+
+def test_pty_line_with_a_bad_parameter_leaves_no_thread_or_fd(tmp_path):
+    from host.cable.line import PtyLine
+
+    threads, fds = set(threading.enumerate()), set(os.listdir("/proc/self/fd"))
+    with pytest.raises(ConfigError, match="seed"):
+        PtyLine(seed=-1)
+    assert {t.name for t in set(threading.enumerate()) - threads if t.is_alive()} == set()
+    assert set(os.listdir("/proc/self/fd")) - fds == set()

@@ -25,7 +25,11 @@ class PtyLine:
         self._modem = NullModem()
         self.board_port = self._modem.board_port
         self.host_path = self._modem.host_port  # the bare pty, without the cable
-        self.host_port = cable_url(self.host_path, baud=baud or 0, seed=seed)
+        try:
+            self.host_port = cable_url(self.host_path, baud=baud or 0, seed=seed)
+        except Exception:  # a bad parameter: no pump threads or ptys left behind
+            self._modem.close()
+            raise
         self._faults = (0.0, 0.0)
         self._ports: list = []  # every cable opened by open(), for set_faults and the count
 

@@ -7,9 +7,10 @@ pyserial URL. ``baud``: the line rate in bit/s (default: the baudrate the port i
 with; 0: no pacing). Each character takes 1 start + data + parity + stop bits (10 for 8N1).
 Both directions are paced: ``write`` hands each piece of about 1 ms of line time to the port
 only once its last bit would have left the wire (so ``write`` takes the line time, as on a
-UART with a small FIFO); a received piece becomes readable only once its last bit would have
-arrived. Bytes never arrive faster than the line rate; a busy machine only makes them
-slower. ``drop_per_kb`` / ``corrupt_per_kb``: expected dropped bytes / bytes with one bit
+UART with a small FIFO; ``write_timeout=0``: only the first piece, returning the count); a
+received piece becomes readable only once its last bit would have arrived (after
+``reset_input_buffer``, counted from the reset). Bytes never arrive faster than the line
+rate; a busy machine only makes them slower. ``drop_per_kb`` / ``corrupt_per_kb``: expected dropped bytes / bytes with one bit
 flipped per 1000 carried, in each direction, placed by ``seed`` (`faults.FaultStream`).
 `Serial.set_faults` changes them on an open port; `Serial.faults_injected` counts them.
 """
@@ -17,6 +18,7 @@ flipped per 1000 carried, in each direction, placed by ``seed`` (`faults.FaultSt
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections import deque
 
@@ -46,6 +48,7 @@ class Serial(SerialBase):
         self._tx_free_s = 0.0  # when the last byte written has left the wire
         self._rx_free_s = 0.0  # when the last byte received has arrived
         self._rx: deque[list] = deque()  # [release start, bytearray]: received, not yet read
+        self._rx_lock = threading.Lock()  # _rx and _rx_free_s: a reset may come from another thread
         super().__init__(*args, **kwargs)
 
     # -- open / close / settings -------------------------------------------------------------
@@ -79,7 +82,8 @@ class Serial(SerialBase):
                 self._inner.close()
             finally:
                 self._inner = None
-        self._rx.clear()
+        with self._rx_lock:
+            self._rx.clear()
 
     def _reconfigure_port(self) -> None:
         # the line's character format goes to the wrapped port; timeouts stay the cable's own
@@ -123,16 +127,28 @@ class Serial(SerialBase):
 
     # -- writing -----------------------------------------------------------------------------
 
+    @staticmethod
+    def _send(inner: SerialBase, out: bytes) -> None:
+        try:
+            inner.write(out)
+        except (TypeError, AttributeError) as e:  # pyserial's posix write on an fd closed under it
+            raise PortNotOpenError() from e
+
     def write(self, data) -> int:
-        if not self.is_open:
+        inner = self._inner  # close() from another thread sets _inner to None: keep this one
+        if not self.is_open or inner is None:
             raise PortNotOpenError()
         data = to_bytes(data)
         rate = self._chars_per_s()
         if not rate:
-            self._inner.write(self._faults[TX].apply(data))
+            self._send(inner, self._faults[TX].apply(data))
             return len(data)
-        deadline = None if self._write_timeout is None else time.monotonic() + self._write_timeout
         piece = self._piece(rate)
+        # write_timeout=0 is non-blocking in pyserial: here, what the line takes within one
+        # piece of line time (the first piece always: a caller that loops makes progress)
+        nonblocking = self._write_timeout == 0
+        timeout_s = piece / rate if nonblocking else self._write_timeout
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
         for off in range(0, len(data), piece):
             part = data[off: off + piece]
             now = time.monotonic()
@@ -140,14 +156,16 @@ class Serial(SerialBase):
             # idle line it starts now
             start = self._tx_free_s if now - self._tx_free_s < piece / rate else now
             due = start + len(part) / rate
-            if deadline is not None and due > deadline:
+            if deadline is not None and due > deadline and not (nonblocking and off == 0):
+                if nonblocking:
+                    return off
                 raise SerialTimeoutException("Write timeout")
             if due > now:
                 time.sleep(due - now)
             self._tx_free_s = due
             out = self._faults[TX].apply(part)
             if out:
-                self._inner.write(out)
+                self._send(inner, out)
         return len(data)
 
     def flush(self) -> None:
@@ -182,9 +200,10 @@ class Serial(SerialBase):
         if not data:
             return
         now, rate = time.monotonic(), self._chars_per_s()
-        start = max(self._rx_free_s, now) if rate else 0.0
-        self._rx_free_s = start + (len(data) / rate if rate else 0.0)
-        self._rx.append([start, bytearray(data)])
+        with self._rx_lock:
+            start = max(self._rx_free_s, now) if rate else 0.0
+            self._rx_free_s = start + (len(data) / rate if rate else 0.0)
+            self._rx.append([start, bytearray(data)])
 
     def _released(self, seg: list, now: float, rate: float) -> int:
         """Bytes of a received segment that have arrived by ``now`` (whole pieces, or all)."""
@@ -192,28 +211,30 @@ class Serial(SerialBase):
         if not rate or now >= start + len(buf) / rate:
             return len(buf)
         piece = self._piece(rate)
-        return min(len(buf), int((now - start) * rate) // piece * piece)
+        return max(0, min(len(buf), int((now - start) * rate) // piece * piece))  # 0: not yet begun
 
     def _next_release_s(self, rate: float) -> float | None:
-        if not self._rx:
-            return None
-        start, buf = self._rx[0]
-        return start + min(len(buf), self._piece(rate)) / rate
+        with self._rx_lock:
+            if not self._rx:
+                return None
+            start, buf = self._rx[0]
+            return start + min(len(buf), self._piece(rate)) / rate
 
     def _take(self, size: int) -> bytes:
         now, rate = time.monotonic(), self._chars_per_s()
         out = bytearray()
-        while self._rx and len(out) < size:
-            seg = self._rx[0]
-            k = min(size - len(out), self._released(seg, now, rate))
-            if not k:
-                break
-            out += seg[1][:k]
-            del seg[1][:k]
-            if rate:
-                seg[0] += k / rate
-            if not seg[1]:
-                self._rx.popleft()
+        with self._rx_lock:
+            while self._rx and len(out) < size:
+                seg = self._rx[0]
+                k = min(size - len(out), self._released(seg, now, rate))
+                if not k:
+                    break
+                out += seg[1][:k]
+                del seg[1][:k]
+                if rate:
+                    seg[0] += k / rate
+                if not seg[1]:
+                    self._rx.popleft()
         return bytes(out)
 
     def read(self, size: int = 1) -> bytes:
@@ -241,18 +262,23 @@ class Serial(SerialBase):
             raise PortNotOpenError()
         self._fetch(block=False)
         now, rate, n = time.monotonic(), self._chars_per_s(), 0
-        for seg in self._rx:
-            k = self._released(seg, now, rate)
-            n += k
-            if k < len(seg[1]):
-                break
+        with self._rx_lock:
+            for seg in self._rx:
+                k = self._released(seg, now, rate)
+                n += k
+                if k < len(seg[1]):
+                    break
         return n
 
     def reset_input_buffer(self) -> None:
-        if not self.is_open:
+        inner = self._inner
+        if not self.is_open or inner is None:
             raise PortNotOpenError()
-        self._inner.reset_input_buffer()
-        self._rx.clear()
+        inner.reset_input_buffer()
+        with self._rx_lock:
+            self._rx.clear()
+            # the discarded bytes no longer hold the line: what comes next is paced from now
+            self._rx_free_s = min(self._rx_free_s, time.monotonic())
 
     # -- modem lines: the wrapped port's ---------------------------------------------------
 
