@@ -236,6 +236,17 @@ def test_close_from_another_thread_during_a_write_is_a_serial_exception(pty_pair
     assert isinstance(box.get("error"), serial.SerialException), repr(box.get("error"))
 
 
+def test_every_call_on_a_closed_cable_is_port_not_open(pty_pair):
+    """A close (from any thread) leaves no None behind to raise AttributeError: each call the
+    wrapped port serves says PortNotOpenError, a SerialException, as pyserial's ports do."""
+    port = serial.serial_for_url(f"cable://{pty_pair.path}?baud=9600", timeout=0.1)
+    port.close()
+    for call in (port.flush, port.reset_output_buffer, port.reset_input_buffer, lambda: port.read(1),
+                 lambda: port.cts, lambda: port.dsr, lambda: port.ri, lambda: port.cd):
+        with pytest.raises(serial.SerialException):
+            call()
+
+
 def test_reset_input_buffer_from_another_thread_waits_for_a_read_in_progress(pty_pair, wait_until):
     """One lock around the received bytes: a reset while `read` takes them does not pull the
     segment from under it (IndexError before)."""

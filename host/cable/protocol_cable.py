@@ -168,32 +168,36 @@ class Serial(SerialBase):
                 self._send(inner, out)
         return len(data)
 
-    def flush(self) -> None:
-        if not self.is_open:
+    def _open_inner(self) -> SerialBase:
+        """The wrapped port, or PortNotOpenError: a close() from another thread sets it to None."""
+        inner = self._inner
+        if not self.is_open or inner is None:
             raise PortNotOpenError()
-        self._inner.flush()
+        return inner
+
+    def flush(self) -> None:
+        self._open_inner().flush()
 
     @property
     def out_waiting(self) -> int:
         return 0  # write() returns once the bytes have left the line
 
     def reset_output_buffer(self) -> None:
-        if not self.is_open:
-            raise PortNotOpenError()
-        self._inner.reset_output_buffer()
+        self._open_inner().reset_output_buffer()
 
     # -- reading -----------------------------------------------------------------------------
 
     def _fetch(self, block: bool) -> None:
         """Take what the wrapped port has (waiting up to ``_INNER_POLL_S`` for it when
         ``block``) and stamp it with when its pieces arrive over the line."""
+        inner = self._open_inner()
         try:
-            n = self._inner.in_waiting
+            n = inner.in_waiting
             if not n and not block:
                 return
-            data = self._inner.read(n or 1)
-            if data and not n and self._inner.in_waiting:
-                data += self._inner.read(self._inner.in_waiting)
+            data = inner.read(n or 1)
+            if data and not n and inner.in_waiting:
+                data += inner.read(inner.in_waiting)
         except (TypeError, AttributeError) as e:  # pyserial's posix read on an fd closed under it
             raise SerialException(f"read failed: {e}") from e
         data = self._faults[RX].apply(data) if data else b""
@@ -271,10 +275,7 @@ class Serial(SerialBase):
         return n
 
     def reset_input_buffer(self) -> None:
-        inner = self._inner
-        if not self.is_open or inner is None:
-            raise PortNotOpenError()
-        inner.reset_input_buffer()
+        self._open_inner().reset_input_buffer()
         with self._rx_lock:
             self._rx.clear()
             # the discarded bytes no longer hold the line: what comes next is paced from now
@@ -282,7 +283,7 @@ class Serial(SerialBase):
 
     # -- modem lines: the wrapped port's ---------------------------------------------------
 
-    cts = property(lambda self: self._inner.cts)
-    dsr = property(lambda self: self._inner.dsr)
-    ri = property(lambda self: self._inner.ri)
-    cd = property(lambda self: self._inner.cd)
+    cts = property(lambda self: self._open_inner().cts)
+    dsr = property(lambda self: self._open_inner().dsr)
+    ri = property(lambda self: self._open_inner().ri)
+    cd = property(lambda self: self._open_inner().cd)
