@@ -31,15 +31,9 @@ _KEEP_BATCHES = 4  # batches of breaths kept in memory behind the newest one ask
 _N_DRIFT = 3  # sinusoids making up the slow rate drift
 
 
-def _smoothstep(x: np.ndarray) -> np.ndarray:
-    """C2 step from 0 (x <= 0) to 1 (x >= 1): 6x^5 - 15x^4 + 10x^3."""
-    x = np.clip(x, 0.0, 1.0)
-    return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
-
-
 @njit(cache=True)
 def _smoothstep1(x):
-    """``_smoothstep`` of one value (the same operations)."""
+    """C2 step from 0 (x <= 0) to 1 (x >= 1): 6x^5 - 15x^4 + 10x^3."""
     x = min(max(x, 0.0), 1.0)
     return x * x * x * (x * (6.0 * x - 15.0) + 10.0)
 
@@ -230,12 +224,12 @@ class Breathing:
         ]
 
     # ---- waveforms ----------------------------------------------------------------------
-    def _evaluate(self, t_s: np.ndarray, with_level: bool = True, fused: bool = False
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(breath index + fraction of breath, level 0..1, depth of the breath in mm);
-        ``with_level=False``: the cycles only (level and depth None; the heart's beat schedule asks
-        for the phase once per beat); ``fused``: level and depth only (cycles None), the level's
-        elementwise steps in numba (the scene asks for it at every chirp: ~0.3 us per frame less)."""
+    def _evaluate(self, t_s: np.ndarray, with_level: bool = True
+                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
+        """``with_level``: (None, level 0..1, depth of the breath in mm), the level's elementwise
+        steps in numba (the scene asks for it at every chirp: ~0.3 us per frame less than numpy
+        temporaries); else (breath index + fraction of breath, None, None) (the heart's beat
+        schedule asks for the phase once per beat)."""
         t = np.atleast_1d(np.asarray(t_s, dtype=np.float64))
         if t.size and not np.all(np.isfinite(t)):
             raise ConfigError("Breathing: times must be finite seconds, got NaN or inf")
@@ -251,25 +245,18 @@ class Breathing:
         period = ti + te
         if not with_level:
             return (first + i) + np.minimum(np.maximum(u / period, 0.0), 1.0), None, None
-        if fused:  # the level in two numba passes around numpy's expm1 (same operations)
-            k = 1.0 / self.params.exhale_tau_frac
-            arg = np.empty(t.size)
-            _exhale_arg(u, ti, te, -k, arg)
-            level = np.empty(t.size)
-            _level(u, ti, np.expm1(arg), -np.expm1(-k), level)
-            return None, level, depth
         # Both pieces are quintic smoothsteps, so slope and curvature are 0 at end-inhale and
         # end-exhale: the chest turns smoothly (C2), as a real one does. A kink would put a
         # broadband spike into the second derivative, i.e. breathing into the band of the
         # heart's valve vibrations. The exhale runs on exponentially warped time: fast at
-        # first, a slow tail (time constant exhale_tau_frac * Te).
-        inhale = _smoothstep(u / ti)
+        # first, a slow tail (time constant exhale_tau_frac * Te). Two numba passes around
+        # numpy's expm1 (kept: its AVX-512 results are what the stream digests hold).
         k = 1.0 / self.params.exhale_tau_frac
-        warped = -np.expm1(-k * np.clip((u - ti) / te, 0.0, 1.0)) / -np.expm1(-k)
-        exhale = 1.0 - _smoothstep(warped)
-        level = np.where(u < ti, inhale, exhale)
-        cycles = (first + i) + np.clip(u / period, 0.0, 1.0)
-        return cycles, level, depth
+        arg = np.empty(t.size)
+        _exhale_arg(u, ti, te, -k, arg)
+        level = np.empty(t.size)
+        _level(u, ti, np.expm1(arg), -np.expm1(-k), level)
+        return None, level, depth
 
     def resp_phase_rad(self, t_s: np.ndarray) -> np.ndarray:
         """Breathing phase (rad), continuous, +2 pi per breath, 0 at the first end-exhale.
@@ -302,9 +289,9 @@ class Breathing:
 
     def resp_level(self, t_s: np.ndarray) -> np.ndarray:
         """Lung volume proxy: 0 at end-exhale, 1 at end-inhale. (n,) -> (n,) float64."""
-        return self._evaluate(t_s, fused=True)[1]
+        return self._evaluate(t_s)[1]
 
     def displacement_mm(self, t_s: np.ndarray) -> np.ndarray:
         """Chest excursion towards the radar in mm (0 at end-exhale). (n,) -> (n,) float64."""
-        _, level, depth = self._evaluate(t_s, fused=True)
+        _, level, depth = self._evaluate(t_s)
         return level * depth
