@@ -83,23 +83,24 @@ _BEAT_CONDUCTION = {"NORMAL": "normal", "RBBB": "RBBB", "LBBB": "LBBB"}  # Beat.
 _WALLS = ("", "anterior", "inferior", "lateral")
 
 
+# Weissler's regressions, (intercept ms, slope ms per bpm) of PEP, LVET, QS2 by sex.
+_WEISSLER = {"M": ((131.0, 0.4), (413.0, 1.7), (546.0, 2.1)),
+             "F": ((133.0, 0.4), (418.0, 1.6), (549.0, 2.0))}
+
+
 def systolic_intervals_ms(hr_bpm: float | np.ndarray, sex: str) -> tuple:
     """Weissler's regressions: (PEP, LVET, QS2) in ms at heart rate ``hr_bpm``, sex 'M' or 'F'.
 
     Note PEP + LVET differs from QS2 by 2-5 ms (separate regressions); the simulator times
     AO = QRS onset + PEP and AC = AO + LVET.
     """
-    if type(hr_bpm) is float and sex in ("M", "F"):  # once per beat: Python floats, the same values
-        if sex == "M":
-            return 131.0 - 0.4 * hr_bpm, 413.0 - 1.7 * hr_bpm, 546.0 - 2.1 * hr_bpm
-        return 133.0 - 0.4 * hr_bpm, 418.0 - 1.6 * hr_bpm, 549.0 - 2.0 * hr_bpm
-    hr = np.asarray(hr_bpm, dtype=np.float64)
-    if sex == "M":
-        pep, qs2, lvet = 131.0 - 0.4 * hr, 546.0 - 2.1 * hr, 413.0 - 1.7 * hr
-    elif sex == "F":
-        pep, qs2, lvet = 133.0 - 0.4 * hr, 549.0 - 2.0 * hr, 418.0 - 1.6 * hr
-    else:
+    coef = _WEISSLER.get(sex)
+    if coef is None:
         raise ConfigError(f"systolic_intervals_ms: sex: expected 'M' or 'F', got {sex!r}")
+    if type(hr_bpm) is float:  # once per beat: Python floats, the same values without numpy 0-d arrays
+        return tuple(a - b * hr_bpm for a, b in coef)
+    hr = np.asarray(hr_bpm, dtype=np.float64)
+    pep, lvet, qs2 = (a - b * hr for a, b in coef)
     if hr.ndim == 0:
         return float(pep), float(lvet), float(qs2)
     return pep, lvet, qs2
