@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 
 LIVE_WINDOW_S = 10.0  # a live session commits at least every second (DESIGN.md contract 5)
-# What `bundle build` ships (host.bundle.collect.RUNTIME_PACKAGES; tests/test_layers.py compares).
+# What `bundle build` ships (host.bundle.collect.RUNTIME_PACKAGES is this tuple).
 PACKAGES = ("edge", "fixedpoint", "bundleformat", "boards", "cardioradar")
 WINDOW_SEED = 20261206
 

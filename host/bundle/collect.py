@@ -15,11 +15,12 @@ import logging
 from pathlib import Path
 
 from cardioradar.errors import ConfigError
+from edge.agent.selfcheck import PACKAGES
 
 log = logging.getLogger(__name__)
 
-# edge.agent.selfcheck.PACKAGES names the same list (tests/test_layers.py checks it).
-RUNTIME_PACKAGES = ("edge", "fixedpoint", "bundleformat", "boards", "cardioradar")
+# The list a booted slot's self-check imports, kept there (the board side): one list for both.
+RUNTIME_PACKAGES = PACKAGES
 
 
 def repo_root() -> Path:
