@@ -156,9 +156,7 @@ def _install_service(args) -> int:
     profile = load_profile(args.board)  # a bad profile is refused now, not in a restart loop
     user = args.user or service.default_user()
     service.check_user(user)
-    from cardioradar.cliargs import out_path
-
-    target = service.target_path(args.out and out_path(args.out, service.UNIT_NAME), args.system)
+    target = service.target_path(args.out, args.system)
     cfg = service.ServiceConfig(board=service.board_argument(args.board), executable=service.find_executable(),
                                 session_dir=Path(os.path.abspath(args.session_dir)), user=user,
                                 night_split=split, config_port=args.config_port, data_port=args.data_port,

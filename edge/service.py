@@ -102,9 +102,6 @@ class ServiceConfig:
     start_limit_interval_s: int = 600
     start_limit_burst: int = 5
     extra_env: tuple[tuple[str, str], ...] = field(default=(("PYTHONUNBUFFERED", "1"),))
-    # Builds the DSP kernels ahead of time before each start when missing or stale (after an
-    # update): without them the run loads numba's JIT (~117 MB more, docs/runtime.md "Board memory").
-    python: Path | None = None  # None: the interpreter of `executable` (`interpreter_of`)
 
 
 def parse_split(text: str) -> str | None:
@@ -233,8 +230,10 @@ def build_unit(profile, cfg: ServiceConfig) -> str:
         lines.append("StateDirectory=cardioradar")
     lines += [f"Environment={k}={v}" for k, v in cfg.extra_env]
     lines += [
-        # "-": a failed build (no C compiler) still starts the run, on the JIT kernels (it warns).
-        f"ExecStartPre=-{systemd_word(str(cfg.python or interpreter_of(cfg.executable)))} -m edge.dsp.aot --if-stale",
+        # The DSP kernels built ahead of time before each start when missing or stale (after an
+        # update): without them the run loads numba's JIT (~117 MB more, docs/runtime.md "Board
+        # memory"). "-": a failed build (no C compiler) still starts the run, on the JIT (it warns).
+        f"ExecStartPre=-{systemd_word(str(interpreter_of(cfg.executable)))} -m edge.dsp.aot --if-stale",
         # The start includes that build: minutes on a small board, once per update.
         "TimeoutStartSec=900",
         f"ExecStart={exec_start(cfg)}",
@@ -348,8 +347,8 @@ def serial_groups(user: str, ports: tuple[str, ...]) -> tuple[str, ...]:
 
 def target_path(out: Path | None, system: bool, *, euid: int | None = None,
                 unit_dir: Path = SYSTEM_UNIT_DIR) -> Path | None:
-    """Where the unit goes: ``--out`` (a file, or a folder to put UNIT_NAME in), ``--system``
-    (``unit_dir``, root only) or None (print it)."""
+    """Where the unit goes: ``--out`` (the one --out rule: a ``.service`` path, or a folder to
+    put UNIT_NAME in), ``--system`` (``unit_dir``, root only) or None (print it)."""
     if system:
         euid = os.geteuid() if euid is None else euid
         if euid != 0:
@@ -358,8 +357,9 @@ def target_path(out: Path | None, system: bool, *, euid: int | None = None,
         return unit_dir / UNIT_NAME
     if out is None:
         return None
-    out = Path(os.path.abspath(out))
-    return out / UNIT_NAME if out.is_dir() else out
+    from cardioradar.cliargs import out_path
+
+    return Path(os.path.abspath(out_path(out, UNIT_NAME)))
 
 
 def write_unit(text: str, path: Path, *, force: bool) -> None:
