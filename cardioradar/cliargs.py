@@ -107,6 +107,20 @@ def add_json(p, fields: str = "", *, first: bool = False) -> None:
     p.add_argument("--json", action="store_true", help=f"{where}: one JSON object" + (f" {fields}" if fields else ""))
 
 
+def print_result(args, text: str, obj: dict) -> int:
+    """What a command made: the human lines (none when ``text`` is empty, e.g. an empty
+    listing), then with --json one JSON object as the last line."""
+    if text:
+        print(text)
+    if getattr(args, "json", False):
+        import json
+
+        from cardioradar.jsonvalues import json_clean
+
+        print(json.dumps(json_clean(obj)))
+    return 0
+
+
 def add_mode(p, default: str = "adc") -> None:
     """``--mode adc|fast``: the simulator's front end (ADC-sample level, or fast analytic)."""
     p.add_argument("--mode", choices=("adc", "fast"), default=default,

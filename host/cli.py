@@ -12,29 +12,16 @@ import logging
 from pathlib import Path
 
 from cardioradar.cliargs import add_json, add_mode, add_out, add_renamed, number, out_folder, out_path, \
-    refuse_overwrite
+    print_result, refuse_overwrite
 from cardioradar.errors import ConfigError
 
 log = logging.getLogger(__name__)
-
-_JSON_HELP = "last stdout line: the result as one JSON object"
-
-
-def _result(args: argparse.Namespace, text: str, obj: dict) -> int:
-    """What a command made: the human lines, then with --json one JSON object as the last line."""
-    print(text)
-    if getattr(args, "json", False):
-        from cardioradar.jsonvalues import json_clean
-
-        print(json.dumps(json_clean(obj)))
-    return 0
-
 
 def _add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("session", help="session database (.db) from the board")
     p.add_argument("--format", required=True, choices=("edf", "wfdb", "csv"), dest="fmt")
     add_out(p, file="SESSION.edf", what="the export (.hea for wfdb, .csv for csv); default beside the session")
-    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"session", "format", "out"}')
+    add_json(p, '{"session", "format", "out"}')
 
 
 _EXPORT_SUFFIX = {"edf": ".edf", "wfdb": ".hea", "csv": ".csv"}
@@ -47,7 +34,7 @@ def _run_export(args: argparse.Namespace) -> int:
     if out:
         out.parent.mkdir(parents=True, exist_ok=True)  # --out a new folder
     out = export_session(args.session, args.fmt, out)
-    return _result(args, str(out), {"session": str(args.session), "format": args.fmt, "out": str(out)})
+    return print_result(args, str(out), {"session": str(args.session), "format": args.fmt, "out": str(out)})
 
 
 def _add_report(p: argparse.ArgumentParser) -> None:
@@ -55,7 +42,7 @@ def _add_report(p: argparse.ArgumentParser) -> None:
     add_out(p, file="SESSION.png", what="the report (--overnight: SESSION_overnight.pdf); default beside the session")
     p.add_argument("--truth", type=Path, default=None,
                    help="truth .npz in session time (as `cardioradar demo` writes) for metrics")
-    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"report", metrics...}')
+    add_json(p, '{"report", metrics...}')
     p.add_argument("--overnight", action="store_true",
                    help="a multi-page PDF for a night: summary, hourly trends and 12-lead pages, events")
     p.add_argument("--paper", choices=("a4", "letter"), default="a4", help="--overnight page size (landscape)")
@@ -69,7 +56,7 @@ def _run_report(args: argparse.Namespace) -> int:
 
     out, metrics = make_report(args.session, args.out and out_path(args.out, args.session.stem + ".png"), args.truth)
     m = metrics.as_dict() if metrics else {}
-    return _result(args, str(out) + (f"\n{metrics_line(m)}" if metrics else ""), {"report": str(out), **m})
+    return print_result(args, str(out) + (f"\n{metrics_line(m)}" if metrics else ""), {"report": str(out), **m})
 
 
 def _run_overnight(args: argparse.Namespace) -> int:
@@ -82,7 +69,7 @@ def _run_overnight(args: argparse.Namespace) -> int:
     refuse_overwrite([out], f"--out {out}", force=args.force)
     path, summary, n_pages = make_overnight_report(args.session, out, paper=args.paper)
     d = summary.as_dict()
-    return _result(args, f"{path}\n{n_pages} pages; {summary.duration_s / 3600:.2f} h, recorded "
+    return print_result(args, f"{path}\n{n_pages} pages; {summary.duration_s / 3600:.2f} h, recorded "
                          f"{summary.recorded_s / 3600:.2f} h, HR median {summary.hr_bpm.median:.0f} bpm, "
                          f"AF burden {summary.af_burden:.1%}",
                    {"report": str(path), "pages": n_pages, "af_episodes": len(summary.af_episodes),
@@ -122,7 +109,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     refuse_overwrite([out_folder(args.out) / n for n in DEMO_OUTPUTS], f"--out {args.out}", force=args.force)
     d = run_demo(args.out, args.seconds, seed=args.seed, subject=args.subject, model=args.model,
                  mode=args.mode).as_dict()
-    return _result(args, f"session {d['session']}\nEDF+    {d['edf']}\nreport  {d['report']}\n"
+    return print_result(args, f"session {d['session']}\nEDF+    {d['edf']}\nreport  {d['report']}\n"
                          f"frames  {d['frames_received']} received, {d['frames_lost']} lost\n{metrics_line(d)}", d)
 
 
@@ -149,7 +136,7 @@ def _add_eval(p: argparse.ArgumentParser) -> None:
                    help="paper: the demodulated voxel signal (phase, I, Q) against its power without breathing; "
                         "frames: the raw frames against the subject's echo")
     p.add_argument("--workers", type=int, default=1, help="processes for simulation")
-    p.add_argument("--json", action="store_true", help=_JSON_HELP + " (the summary)")
+    add_json(p, "(the summary)")
 
 
 def _run_eval(args: argparse.Namespace) -> int:
@@ -187,7 +174,7 @@ def _add_data(p: argparse.ArgumentParser) -> None:
                    help="windows per shard file of a simulated split (training streams the shards)")
     b.add_argument("--learned", type=int, default=0,
                    help="more simulated subjects whose hearts follow learned 12-lead morphologies (deepfake-ecg)")
-    b.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"dataset", "source", "windows": {split: n}}')
+    add_json(b, '{"dataset", "source", "windows": {split: n}}')
 
 
 def _run_data(args: argparse.Namespace) -> int:
@@ -204,7 +191,7 @@ def _run_data(args: argparse.Namespace) -> int:
         out = build_from_args(args)
     m = read_manifest(out)
     windows = {k: v.get("n_windows") for k, v in m.get("splits", {}).items()}
-    return _result(args, str(out), {"dataset": str(out), "source": m.get("source"), "windows": windows})
+    return print_result(args, str(out), {"dataset": str(out), "source": m.get("source"), "windows": windows})
 
 
 def _add_train(p: argparse.ArgumentParser) -> None:
@@ -223,7 +210,7 @@ def _add_train(p: argparse.ArgumentParser) -> None:
                    help="data-parallel on Ray: workers sharing each batch (without --address: a local Ray)")
     p.add_argument("--address", default=None,
                    help="Ray cluster to join (what `ray start --head` prints); default with --workers: a local Ray")
-    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"model", "best_epoch", "best_val_loss"}')
+    add_json(p, '{"model", "best_epoch", "best_val_loss"}')
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -237,7 +224,7 @@ def _run_train(args: argparse.Namespace) -> int:
         from host.train import train
 
         r = train(args.data, out_folder(args.out), **kw)
-    return _result(args, f"{r.model_path} (best epoch {r.best_epoch}, validation loss {r.best_val_loss:.4f})",
+    return print_result(args, f"{r.model_path} (best epoch {r.best_epoch}, validation loss {r.best_val_loss:.4f})",
                    {"model": str(r.model_path), "best_epoch": r.best_epoch, "best_val_loss": r.best_val_loss})
 
 
@@ -248,14 +235,14 @@ def _add_convert(p: argparse.ArgumentParser) -> None:
     src.add_argument("--data", help="dataset folder: calibration windows from its train split")
     src.add_argument("--calib", help=".npy int16 Q15 or float windows (N, 512, 4, 3)")
     p.add_argument("--n-calib", type=int, default=64)
-    p.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"float", "int8"} (the .tflite paths)')
+    add_json(p, '{"float", "int8"} (the .tflite paths)')
 
 
 def _run_convert(args: argparse.Namespace) -> int:
     from host.convert import convert_onnx
 
     r = convert_onnx(args.onnx, out_folder(args.out), args.calib or args.data, n_calib=args.n_calib)
-    return _result(args, f"{r.float_path}\n{r.int8_path}", {"float": str(r.float_path), "int8": str(r.int8_path)})
+    return print_result(args, f"{r.float_path}\n{r.int8_path}", {"float": str(r.float_path), "int8": str(r.int8_path)})
 
 
 # name -> (help, add arguments, handler). Add host commands here.
@@ -361,7 +348,7 @@ def _add_quantize_model(sub: argparse._SubParsersAction) -> None:
     add_out(m, file="model_int8.tflite", required=True, what="the int8 model (its metadata beside it as .json)")
     m.add_argument("--n-calib", type=int, default=256, help="representative windows from the train split")
     m.add_argument("--seed", type=int, default=0, help="seed of the representative windows' choice")
-    m.add_argument("--json", action="store_true", help=_JSON_HELP + ' {"model", "float", "int8"} (their metrics)')
+    add_json(m, '{"model", "float", "int8"} (their metrics)')
     m.set_defaults(func=_quantize_model)
 
 
@@ -370,5 +357,5 @@ def _quantize_model(args: argparse.Namespace) -> int:
 
     out = quantize_model(args.keras, args.data, out_path(args.out, "model_int8.tflite"), n_calib=args.n_calib, seed=args.seed)
     meta = json.loads(out.with_suffix(".json").read_text())["metrics"]
-    return _result(args, f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}",
+    return print_result(args, f"{out}\nfloat: {json.dumps(meta['float'])}\nint8:  {json.dumps(meta['int8'])}",
                    {"model": str(out), "float": meta["float"], "int8": meta["int8"]})

@@ -7,11 +7,10 @@ with ``--json`` the last stdout line is one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from pathlib import Path
 
-from cardioradar.cliargs import add_json, add_out, out_folder, refuse_overwrite
+from cardioradar.cliargs import add_json, add_out, out_folder, print_result, refuse_overwrite
 from cardioradar.errors import ConfigError
 
 PORT_HELP = "the board agent's serial port (path or pyserial URL) or tcp://HOST:PORT"
@@ -55,15 +54,13 @@ def flash_cmd(args: argparse.Namespace) -> int:
         res = flash(client, args.bundle, confirm_timeout_s=args.confirm_timeout, progress=not args.no_progress,
                     delta=not args.no_delta)
     if res.outcome == "already-installed":
-        print(f"{args.bundle}: already the confirmed software in slot {res.slot}")
+        text = f"{args.bundle}: already the confirmed software in slot {res.slot}"
     else:
         resumed = f", resumed at {res.resumed_from_bytes} bytes" if res.resumed_from_bytes else ""
         resumed += f", {res.copied_bytes} taken from files the board had" if res.copied_bytes else ""
-        print(f"{args.bundle}: {res.size_bytes} bytes ({res.wire_bytes} on the wire{resumed}), "
-              f"{res.effective_kbps:.0f} kbit/s effective; slot {res.slot} confirmed")
-    if args.json:
-        print(json.dumps(res.as_dict()))
-    return 0
+        text = (f"{args.bundle}: {res.size_bytes} bytes ({res.wire_bytes} on the wire{resumed}), "
+                f"{res.effective_kbps:.0f} kbit/s effective; slot {res.slot} confirmed")
+    return print_result(args, text, res.as_dict())
 
 
 # --- board status -------------------------------------------------------------------------------
@@ -81,10 +78,7 @@ def board_cmd(args: argparse.Namespace) -> int:
 
     with _open(args) as client:
         h = read_status(client)
-    print(format_status(h))
-    if args.json:
-        print(json.dumps(h.to_fields()))
-    return 0
+    return print_result(args, format_status(h), h.to_fields())
 
 
 def format_status(h) -> str:
@@ -138,20 +132,16 @@ def pull_cmd(args: argparse.Namespace) -> int:
     with _open(args) as client:
         if args.list:
             sessions = list_sessions(client)
-            for s in sessions:
-                print(f"{s.name}\t{s.size_bytes}\t{'live' if s.live else 'closed'}")
-            if args.json:
-                print(json.dumps({"sessions": [{"name": s.name, "size_bytes": s.size_bytes, "live": s.live}
-                                               for s in sessions]}))
-            return 0
+            return print_result(args, "\n".join(f"{s.name}\t{s.size_bytes}\t{'live' if s.live else 'closed'}"
+                                                 for s in sessions),
+                                {"sessions": [{"name": s.name, "size_bytes": s.size_bytes, "live": s.live}
+                                              for s in sessions]})
         names = [s.name for s in list_sessions(client)] if args.all else [args.session]
         refuse_overwrite([out / n for n in names], f"--out {out}", force=args.force)  # before any byte
         results = [pull(client, n, out, progress=not args.no_progress) for n in names]
-    for r in results:
-        print(f"{r.path}\t{r.size_bytes} bytes\tsha256 {r.sha256}" +
-              (f"\tresumed at {r.resumed_from_bytes}" if r.resumed_from_bytes else ""))
-    if args.json:
-        print(json.dumps({"sessions": [{"name": r.name, "path": str(r.path), "size_bytes": r.size_bytes,
-                                        "sha256": r.sha256, "resumed_from_bytes": r.resumed_from_bytes}
-                                       for r in results]}))
-    return 0
+    return print_result(args, "\n".join(f"{r.path}\t{r.size_bytes} bytes\tsha256 {r.sha256}" +
+                                         (f"\tresumed at {r.resumed_from_bytes}" if r.resumed_from_bytes else "")
+                                         for r in results),
+                        {"sessions": [{"name": r.name, "path": str(r.path), "size_bytes": r.size_bytes,
+                                       "sha256": r.sha256, "resumed_from_bytes": r.resumed_from_bytes}
+                                      for r in results]})

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
 from pathlib import Path
 
-from cardioradar.cliargs import add_json, add_out, add_renamed, out_folder, out_path
+from cardioradar.cliargs import add_json, add_out, add_renamed, out_folder, out_path, print_result
 
 
 def add_keys(p: argparse.ArgumentParser) -> None:
@@ -27,11 +26,9 @@ def run_keys(args: argparse.Namespace) -> int:
 
     priv, pub = generate_keys(out_folder(args.out))
     kid = key_id(load_public_key(pub))
-    print(f"private key {priv}  (keep it secret; never ship it)")
-    print(f"public key  {pub}  (key id {kid})")
-    if args.json:
-        print(json.dumps({"private_key": str(priv), "public_key": str(pub), "key_id": kid}))
-    return 0
+    return print_result(args, f"private key {priv}  (keep it secret; never ship it)\n"
+                              f"public key  {pub}  (key id {kid})",
+                        {"private_key": str(priv), "public_key": str(pub), "key_id": kid})
 
 
 def add_bundle(p: argparse.ArgumentParser) -> None:
@@ -69,23 +66,18 @@ def run_bundle(args: argparse.Namespace) -> int:
                            security_counter=args.security_counter, min_agent_version=args.min_agent_version,
                            source_root=args.source)
         m = read_manifest(out)
-        print(f"{out}: board {m.board}, edge {m.edge_version}, {len(m.files)} files, "
-              f"{out.stat().st_size} bytes, security counter {m.security_counter}, key {m.key_id}")
-        if args.json:
-            print(json.dumps({"bundle": str(out), "board": m.board, "edge_version": m.edge_version,
-                              "files": len(m.files), "size_bytes": out.stat().st_size,
-                              "security_counter": m.security_counter, "key_id": m.key_id}))
-        return 0
+        r = {"bundle": str(out), "board": m.board, "edge_version": m.edge_version, "files": len(m.files),
+             "size_bytes": out.stat().st_size, "security_counter": m.security_counter, "key_id": m.key_id}
+        return print_result(args, f"{out}: board {m.board}, edge {m.edge_version}, {r['files']} files, "
+                                  f"{r['size_bytes']} bytes, security counter {m.security_counter}, key {m.key_id}", r)
     from bundleformat.verify import verify_bundle
 
     m = verify_bundle(args.bundle, args.pubkey, board=args.expect_board, installed_counter=args.installed_counter,
                       agent_version=args.agent_version)
-    print(describe(m, args.bundle, files=args.files))
-    if args.json:
-        print(json.dumps({"bundle": str(args.bundle), "board": m.board, "version": m.version,
-                          "edge_version": m.edge_version, "security_counter": m.security_counter,
-                          "key_id": m.key_id, "files": len(m.files), "size_bytes": m.total_size}))
-    return 0
+    return print_result(args, describe(m, args.bundle, files=args.files),
+                        {"bundle": str(args.bundle), "board": m.board, "version": m.version,
+                         "edge_version": m.edge_version, "security_counter": m.security_counter,
+                         "key_id": m.key_id, "files": len(m.files), "size_bytes": m.total_size})
 
 
 def describe(m, bundle: str, *, files: bool = False) -> str:

@@ -4,11 +4,10 @@ ask the module's version. Thin handlers over ``host.module``."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
-from cardioradar.cliargs import add_json, add_out, number, out_path, refuse_overwrite
+from cardioradar.cliargs import add_json, add_out, number, out_path, print_result, refuse_overwrite
 
 
 def add_module_args(p: argparse.ArgumentParser) -> None:
@@ -54,18 +53,17 @@ def _flash(args: argparse.Namespace) -> int:
     with _progress_bar(image.size) as update:
         res = flash_module(args.port, image, erase=args.erase, timeout_s=args.timeout,
                            boot_timeout_s=args.boot_timeout, progress=update)
-    print(f"written and verified by the ROM (CRC32 at CLOSE): {res.bytes_written} bytes in {res.chunks} chunks, "
-          f"{res.seconds:.1f} s")
+    text = (f"written and verified by the ROM (CRC32 at CLOSE): {res.bytes_written} bytes in {res.chunks} chunks, "
+            f"{res.seconds:.1f} s\n")
     if res.firmware_line is None:
-        print(f"the module did not come up in functional mode within {args.boot_timeout:g} s: open SOP2 "
-              f"(SOP[2:0] = 001) and power-cycle it, then: cardioradar module version --port {args.port}")
+        text += (f"the module did not come up in functional mode within {args.boot_timeout:g} s: open SOP2 "
+                 f"(SOP[2:0] = 001) and power-cycle it, then: cardioradar module version --port {args.port}")
     else:
-        print(f"rebooted into functional mode: {res.firmware_line}")
-    if args.json:
-        print(json.dumps({"port": res.port, "image": res.image, "bytes": res.bytes_written, "chunks": res.chunks,
-                          "rom_version": res.rom_version, "rebooted": res.firmware_line is not None,
-                          "firmware": res.firmware_line, "seconds": round(res.seconds, 3)}))
-    return 0
+        text += f"rebooted into functional mode: {res.firmware_line}"
+    return print_result(args, text, {"port": res.port, "image": res.image, "bytes": res.bytes_written,
+                                     "chunks": res.chunks, "rom_version": res.rom_version,
+                                     "rebooted": res.firmware_line is not None, "firmware": res.firmware_line,
+                                     "seconds": round(res.seconds, 3)})
 
 
 def _image(args: argparse.Namespace) -> int:
@@ -79,11 +77,9 @@ def _image(args: argparse.Namespace) -> int:
         name = _default_name(args.firmware)
     img = build_image(out, firmware=args.firmware, name=name, version=args.version,
                       payload_kib=int(args.payload_kib), seed=args.seed)
-    print(f"{img.path}: {img.describe()}, CRC32 0x{img.crc32:08X}")
-    if args.json:
-        print(json.dumps({"image": str(img.path), "firmware": args.firmware, "name": name, "version": args.version,
-                          "size_bytes": img.size, "crc32": f"0x{img.crc32:08X}"}))
-    return 0
+    return print_result(args, f"{img.path}: {img.describe()}, CRC32 0x{img.crc32:08X}",
+                        {"image": str(img.path), "firmware": args.firmware, "name": name, "version": args.version,
+                         "size_bytes": img.size, "crc32": f"0x{img.crc32:08X}"})
 
 
 def _default_name(firmware: str) -> str:
@@ -98,11 +94,7 @@ def _version(args: argparse.Namespace) -> int:
     from host.module.flash import module_version
 
     lines = module_version(args.port)
-    for ln in lines:
-        print(ln)
-    if args.json:
-        print(json.dumps({"lines": lines}))
-    return 0
+    return print_result(args, "\n".join(lines), {"lines": lines})
 
 
 class _progress_bar:
