@@ -135,9 +135,7 @@ class Serial(SerialBase):
             raise PortNotOpenError() from e
 
     def write(self, data) -> int:
-        inner = self._inner  # close() from another thread sets _inner to None: keep this one
-        if not self.is_open or inner is None:
-            raise PortNotOpenError()
+        inner = self._open_inner()  # kept for the whole write: a close() elsewhere sets _inner to None
         data = to_bytes(data)
         rate = self._chars_per_s()
         if not rate:
