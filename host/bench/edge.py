@@ -40,9 +40,11 @@ def bench_edge(profile, model_path: str | None = None, recording: Path | None = 
 def _ensure_aot_kernels() -> None:
     from edge.dsp import backend
 
-    if os.environ.get(backend.ENV, "auto") == "jit" or backend.load_aot()[0] is not None:
+    if os.environ.get(backend.ENV, "auto") == "jit":
         return
-    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot"], capture_output=True, text=True)
+    # the same rule the service's ExecStartPre runs, decided in the child (this process never
+    # needs the compiled module)
+    proc = subprocess.run([sys.executable, "-m", "edge.dsp.aot", "--if-stale"], capture_output=True, text=True)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-3:]
         raise ConfigError(f"bench edge: building the AOT DSP kernels failed (exit {proc.returncode}): {' | '.join(tail)}")
