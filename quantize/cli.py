@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 from cardioradar.cliargs import Goal, add_bench_result, add_json, add_renamed, bench_result
 from quantize.sqnr import DEFAULT_PRESETS
@@ -53,16 +54,14 @@ def _bench_dsp(args) -> int:
     from edge.dsp.config import DspConfig
     from quantize.dspbench import bench_dsp, load_frames
 
-    profile = load_profile(args.board)
-    frames = load_frames(args.frames, profile, subject=args.subject, seconds=args.seconds, seed=args.seed)
-    res = bench_dsp(frames, profile)
     from quantize.sqnr import run_report
 
-    class _Rec:  # the benchmarked frames, for the SQNR figure
-        preset, seed = "bench", args.seed
-
-    _Rec.frames = frames
-    sq = run_report(DspConfig.from_profile(profile), [_Rec])
+    profile = load_profile(args.board)
+    cfg = DspConfig.from_profile(profile)
+    frames = load_frames(args.frames, profile, subject=args.subject, seconds=args.seconds, seed=args.seed)
+    res = bench_dsp(frames, cfg)
+    # the benchmarked frames, for the SQNR figure (run_report reads frames, preset, seed)
+    sq = run_report(cfg, [SimpleNamespace(frames=frames, preset="bench", seed=args.seed)])
     print(f"dsp chain: {res['frames']} frames -> {res['windows']} windows in {res['seconds']:.3f} s on one core: "
           f"{res['rtf']:.0f}x real time, {res['frames_per_s']:.0f} frames/s; worst kernel SQNR {sq.sqnr_db_min:.1f} dB")
     figures = {"rtf": round(res["rtf"], 1), "frames_per_s": round(res["frames_per_s"], 1),

@@ -24,13 +24,12 @@ def load_frames(frames_path, profile, *, subject: str, seconds: float, seed: int
     return simulate(subject, seconds, seed, board=profile).frames
 
 
-def bench_dsp(frames: np.ndarray, profile) -> dict:
-    """Time ``process_recording`` on ``frames`` pinned to one CPU (JIT compiled first)."""
-    from edge.dsp.config import DspConfig
+def bench_dsp(frames: np.ndarray, cfg) -> dict:
+    """Time ``process_recording`` on ``frames`` with ``cfg`` (an `edge.dsp.config.DspConfig`)
+    pinned to one CPU (JIT compiled first)."""
     from edge.dsp.pipeline import process_recording
     from edge.dsp.tensor import FeatureLayout, ModelInputSpec
 
-    cfg = DspConfig.from_profile(profile)
     spec = ModelInputSpec(2.0 / 255, 0, FeatureLayout(cfg.window_samples, cfg.n_voxels, cfg.fs_hz))
     need = cfg.window_samples + cfg.warmup_samples + 3 + cfg.hop_samples
     if len(frames) < need:
