@@ -177,6 +177,7 @@ class Goal:
 def add_check(p, goals: Iterable[Goal]) -> None:
     """``--check``: exit with `GoalMissed`'s code when a goal is missed; the goals in --help."""
     text = "; ".join(f"{g}" + (f" ({g.source})" if g.source else "") for g in goals)
+    text = text.replace("%", "%%")  # argparse %-formats help: a goal in "%" must not break --help
     p.add_argument("--check", action="store_true",
                    help=f"exit {GoalMissed.exit_code} (one stderr line) when a goal is missed; goals: {text}")
 
