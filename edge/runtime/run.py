@@ -241,7 +241,8 @@ class Runtime:
                  on_status: Callable[[Status], None] | None = None, web=None):
         self.profile, self.model, self.cfg, self.web = profile, model, cfg, web
         self._stop_evt = stop or threading.Event()
-        self._open_data, self._open_config = open_data, open_config
+        self._open_data = open_data
+        self.open_config = open_config or (lambda: open_config_port(profile))
         self._status_out = status_out if status_out is not None else sys.stderr
         self._live_out, self._on_status = live_out, on_status
         self.dsp_cfg = DspConfig.from_profile(profile)
@@ -288,7 +289,6 @@ class Runtime:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.data_port = _Tracked("data", profile.ports.data,
                                   self._open_data or (lambda: open_data_port(profile)), locks)
-        self.open_config = self._open_config or (lambda: open_config_port(profile))
         meta = {"board": profile.name, "frame_rate_hz": dsp_cfg.fs_hz, "window_samples": dsp_cfg.window_samples,
                 "hop_samples": dsp_cfg.hop_samples, "lag_samples": dsp_cfg.lag_samples,
                 "data_port": profile.ports.data, **cfg.metadata}

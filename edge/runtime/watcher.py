@@ -63,10 +63,6 @@ class Reconfigure:
         if wait and self._t is not None:
             self._t.join()
 
-    def drain(self) -> list[tuple[bool, str]]:
-        """The outcomes reported so far."""
-        return drain(self.outcomes)
-
     def _run(self) -> None:
         delay_s, max_s = self._backoff
         attempt = 0
@@ -230,7 +226,7 @@ class LinkWatcher:
         return self._outcomes()
 
     def _outcomes(self) -> list[WatchEvent]:
-        return [WatchEvent("reconfigure", detail) for _, detail in self.reconf.drain()]
+        return [WatchEvent("reconfigure", detail) for _, detail in drain(self.reconf.outcomes)]
 
     def silent_s(self, now: float) -> float:
         return self.health.silent_s(now)
