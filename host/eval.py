@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardioradar.errors import ConfigError, InputDataError
+from cardioradar.jsonvalues import json_clean
 from host import metrics, scoring
 from host.data.format import N_LEADS, WindowSet
 from host.data.targets import anchors_at
@@ -78,7 +79,7 @@ class EvalResult:
         if self.per_file is not None:
             d.update(per_file=self.per_file, n_files=len(self.per_file),
                      n_file_errors=sum("error" in v for v in self.per_file.values()))
-        return _json_clean(d)
+        return json_clean(d)
 
     def to_json(self) -> str:
         return json.dumps(self.to_json_dict(), sort_keys=True, allow_nan=False)
@@ -117,7 +118,6 @@ def _f(x, nd: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{nd}f}"
 
 
-_json_clean = scoring.json_clean
 _nanmedian = scoring.nanmedian
 _nanmean = scoring.nanmean
 

@@ -15,6 +15,7 @@ def accuracy(ecg_pred: np.ndarray, anchors_pred: np.ndarray, cycle_pred: np.ndar
     held-out subject, the windows joined by the board's CrossFadeStitcher, R peaks from
     edge.post, then medians across subjects. ecg_pred float (N, T, 12) mV; anchors_pred (N, T);
     cycle_pred (N,) s; ``ws``: the ``WindowSet`` with the truth; ``hop_samples``: the DSP's hop."""
+    from cardioradar.jsonvalues import json_clean
     from host import scoring
 
     hop = int(hop_samples) if hop_samples else ecg_pred.shape[1] // 2
@@ -23,7 +24,7 @@ def accuracy(ecg_pred: np.ndarray, anchors_pred: np.ndarray, cycle_pred: np.ndar
     out = scoring.summarise(subjects)
     out["per_lead"] = scoring.per_lead(subjects)
     out["per_condition"] = scoring.per_condition(subjects)
-    return scoring.json_clean(out)
+    return json_clean(out)
 
 
 def host_tools():

@@ -31,7 +31,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from cardioradar.errors import InputDataError
-from cardioradar.jsonvalues import json_clean  # noqa: F401  (scoring.json_clean: the callers' name)
 from edge.types import LEADS, N_LEADS
 from host import metrics
 

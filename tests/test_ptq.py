@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from cardioradar.errors import ConfigError
+from cardioradar.jsonvalues import json_clean
 from model_helpers import tiny_int8_model
 
 
@@ -62,7 +63,7 @@ def test_report_is_the_eval_scorer(tiny):
     test = load_split(ds, "test")
     r = ev.evaluate_windows(EcgModel(tfl).predict, test, hop_samples=meta["hop_samples"])
     for k in ("pcc_median", "rmse_mv_median", "mdr", "n_beats", "ppi_err_ms_median"):
-        a, b = meta["metrics"]["int8"][k], ev._json_clean(r.summary[k])
+        a, b = meta["metrics"]["int8"][k], json_clean(r.summary[k])
         assert a == pytest.approx(b, rel=1e-6, abs=1e-9) if a is not None else b is None, k
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from cardioradar.cliargs import refuse_overwrite
 from cardioradar.errors import CardioRadarError, ConfigError
+from cardioradar.jsonvalues import json_clean
 from host import eval as ev
 from host import scoring
 from host.paper import af, reference
@@ -515,7 +516,7 @@ def run_paper_bench(cfg: PaperConfig, out_dir, *, force: bool = False, workers: 
                          f"--seed {cfg.noise_seed} --snr-db -3"
                          + (f" --noise-on {primary}" if primary else "") + " --json"),
     }
-    result = scoring.json_clean(result)
+    result = json_clean(result)
     (out / "paper_tables.md").write_text(f"# Paper tables ({cfg.name}, {seconds:.0f} s)\n\n"
                                          + "\n".join(t.markdown() for t in tables))
     (out / "paper_bench.json").write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
