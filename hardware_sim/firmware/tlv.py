@@ -123,30 +123,15 @@ def encode_frame(
     as the device does when guiMonitor detectedObjects = 1. ``temperature`` goes out only
     with ``stats`` (the SDK sends TLV 9 beside TLV 6). pad_rng draws the padding bytes.
     """
-    tlvs: list[tuple[int, bytes]] = []
-    if detected_points:
-        tlvs.append((TLV_DETECTED_POINTS, b""))
-    if heatmap is not None:
-        tlvs.append((TLV_AZIMUTH_ELEVATION_HEATMAP, heatmap_payload(heatmap)))
-    if range_window is not None:
-        step = min(65535, int(round(range_window.range_step_m * 1e5)))
-        tlvs.append((TLV_RANGE_WINDOW, _RANGE_WINDOW.pack(
-            range_window.first_bin, range_window.num_bins, range_window.num_virtual, step)))
-    if stats is not None:
-        tlvs.append((TLV_STATS, _STATS.pack(*(min(int(x), 0xFFFFFFFF) for x in (
-            stats.inter_frame_processing_time_us, stats.transmit_output_time_us,
-            stats.inter_frame_processing_margin_us, stats.inter_chirp_processing_margin_us,
-            stats.active_frame_cpu_load_pct, stats.inter_frame_cpu_load_pct)))))
-        if temperature is not None:
-            tlvs.append((TLV_TEMPERATURE, _TEMPERATURE.pack(
-                temperature.valid, temperature.time_ms & 0xFFFFFFFF, *temperature.sensors_c)))
-    body = b"".join(_TLV_HEADER.pack(t, len(p)) + p for t, p in tlvs)
-    used = HEADER_BYTES + len(body)
-    total = -(-used // PACKET_ALIGN) * PACKET_ALIGN
-    padding = pad_rng.integers(1, 256, size=total - used, dtype=np.uint8).tobytes()
-    header = _HEADER.pack(MAGIC, SDK_VERSION, total, PLATFORM_IWR6843, frame_number & 0xFFFFFFFF,
-                          time_cpu_cycles & 0xFFFFFFFF, 0, len(tlvs), 0)
-    return header + body + padding
+    # One layout code: the template's (the module's hot path), filled once.
+    with_temperature = stats is not None and temperature is not None
+    t = PacketTemplate(heatmap_shape=None if heatmap is None else tuple(heatmap.shape[:2]), range_window=range_window,
+                       stats=stats is not None, temperature=with_temperature, detected_points=detected_points)
+    padding = pad_rng.integers(1, 256, size=t.pad_bytes, dtype=np.uint8).tobytes()
+    return t.encode(frame_number, time_cpu_cycles, padding,
+                    None if heatmap is None else heatmap_payload(heatmap),
+                    None if stats is None else t.stats_payload(stats),
+                    t.temperature_payload(temperature) if with_temperature else None)
 
 
 class PacketTemplate:
