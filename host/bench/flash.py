@@ -40,12 +40,13 @@ def make_bundle(out_dir: Path, board: str, model_bytes: int, seed: int, *, secur
 
 
 def bench_flash(baud: int, size_bytes: int, seed: int) -> dict:
+    import host.bundle as api  # cryptography: imported when a bundle is made
     from host.flash import AgentClient, flash
 
     with tempfile.TemporaryDirectory(prefix="cr-bench-flash-") as tmp, PtyLine(baud, seed=seed) as line:
         tmp = Path(tmp)
-        bundle = make_bundle(tmp, "sim", size_bytes, seed)
-        pub = next((tmp / "keys").glob("*.pub"))
+        key, pub = api.generate_keys(tmp / "keys")
+        bundle = make_bundle(tmp, "sim", size_bytes, seed, key=key)
         spec = health.HealthSpec(("{python}", "-c", "pass"), 30.0)
         agent = Agent(AgentConfig(tmp / "root", "sim", (pub,), spec))
         stop = threading.Event()
@@ -56,7 +57,7 @@ def bench_flash(baud: int, size_bytes: int, seed: int) -> dict:
         try:
             client = AgentClient(host_port, timeout_s=5.0)
             res = flash(client, bundle)
-            code_only = _code_only_update(tmp, bundle, seed)
+            code_only = _code_only_update(tmp, bundle, seed, key)
             delta = flash(client, code_only)
         finally:
             stop.set()
@@ -73,7 +74,7 @@ def bench_flash(baud: int, size_bytes: int, seed: int) -> dict:
     return out
 
 
-def _code_only_update(tmp: Path, bundle: Path, seed: int) -> Path:
+def _code_only_update(tmp: Path, bundle: Path, seed: int, key: Path) -> Path:
     """The same bundle with one runtime module changed (a line appended to ``edge/post.py``):
     built from a copy of this tree's runtime packages, same model, counter one higher."""
     import shutil
@@ -88,6 +89,6 @@ def _code_only_update(tmp: Path, bundle: Path, seed: int) -> Path:
     post.write_text(post.read_text() + "\n# code-only update (bench flash)\n")
     man = api.read_manifest(bundle)
     out = tmp / "code-only.bundle"
-    api.build_bundle("sim", next((tmp / "keys").glob("*.key")), out, model_path=tmp / f"model-{seed}.tflite",
+    api.build_bundle("sim", key, out, model_path=tmp / f"model-{seed}.tflite",
                      security_counter=man.security_counter + 1, source_root=dst)
     return out
