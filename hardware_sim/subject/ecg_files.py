@@ -3,10 +3,14 @@ drive (``hardware_sim.subject.recorded``) and of session references.
 
 ``load_ecg_recording`` reads delimited text (CSV, semicolon, tab or whitespace; optional
 time column, rounded times accepted: each stamp within 0.25 sample periods of a uniform
-grid), WFDB (with its ``.atr`` beat and rhythm annotations when present), EDF/BDF, DICOM
+grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index columns), WFDB
+(with its ``.atr`` beat and rhythm annotations when present; PTB-XL and the PhysioNet/CinC
+Challenge ``.mat`` records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
 12-lead ECG waveforms (pydicom; the cart's statements and measurements kept) and the
-``.npz`` layout (``ecg_mv``, ``fs_hz``, optional ``leads``). Errors are one-line
-``InputDataError``s naming the file, column and line, what was expected and what was found.
+``.npz`` layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead
+('ECG', 'EKG', 'ECG1') is lead II when the file names no standard lead. Errors are one-line
+``InputDataError``s naming the file, column and line (or channel, or field), what was
+expected and what was found; a unit that is no voltage is refused, never guessed.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import csv
 import logging
 import math
 import re
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,8 +36,15 @@ __all__ = ["EcgRecording", "load_ecg_recording", "list_recordings", "is_af_rhyth
 KNOWN_LEADS = LEADS + ("V2-V1",)
 _CANON = {name.lower(): name for name in KNOWN_LEADS}
 # MIT-BIH's modified limb lead II (MLII) is read as lead II (its electrodes sit on the
-# torso, not the limbs; the shape is lead II's).
-_CANON.update({"mlii": "II", "ml2": "II", "avr": "aVR", "avl": "aVL", "avf": "aVF"})
+# torso, not the limbs; the shape is lead II's); the European ST-T database's MLI/MLIII alike.
+_CANON.update({"mlii": "II", "ml2": "II", "mli": "I", "mliii": "III",
+               "avr": "aVR", "avl": "aVL", "avf": "aVF"})
+# Channels that say "ECG" but not which lead (SHHS/PSG 'ECG', 'EKG', 'ECG1', 'ECG2';
+# a chest lead 'V' of unstated position; a WFDB signal without a description, as the
+# PhysioNet/CinC Challenge 2017 single-lead records have). A file
+# with no standard lead reads its first one as lead II (the single-lead contract: it
+# drives the timing, the truth is lead II only); with standard leads they are left out.
+_GENERIC = re.compile(r"(ecg|ekg)\s*\d*|v")
 _LIMB = ("I", "II", "III", "aVR", "aVL", "aVF")
 FS_RANGE_HZ = (100.0, 1000.0)
 
@@ -40,6 +52,11 @@ FS_RANGE_HZ = (100.0, 1000.0)
 # (GUDB): chest strap (V2-V1), Einthoven II, III, accelerometer x, y, z; volts.
 GUDB_COLUMNS = ("V2-V1", "II", "III", None, None, None)
 _UNITS_TO_MV = {"mV": 1.0, "V": 1000.0, "uV": 1e-3}
+# A lead column with no unit anywhere is taken as mV; one spanning more than this around
+# its median is refused as an unlabelled uV/ADC export. A guard of ours, not a
+# physiological constant: it is ~6x the Sokolow-Lyon LVH voltage, 3.5 mV summed over two
+# leads (Sokolow & Lyon 1949), so no surface ECG in mV comes near it.
+_ASSUMED_MV_MAX_SPAN = 20.0
 # Time columns a text file may carry (lower-case header -> seconds per unit).
 _TIME_COLS = {"time_s": 1.0, "time": 1.0, "t": 1.0, "t_s": 1.0, "seconds": 1.0, "sec": 1.0,
               "elapsed time": 1.0, "elapsed_time": 1.0, "timestamp": 1.0, "time_ms": 1e-3,
@@ -122,11 +139,50 @@ def _bad(path, field_: str, expected: str, got) -> InputDataError:
 
 
 def _lead_key(name: str) -> str:
-    """'Lead I (Einthoven)', "'MLII'", 'ECG II', 'II [mV]' -> 'i', 'mlii', 'ii', 'ii'."""
+    """'Lead I (Einthoven)', "'MLII'", 'ECG II', 'EKG ii', 'ECG lead II', 'ECG II-Ref',
+    'II [mV]' -> 'i', 'mlii', 'ii', 'ii', 'ii', 'ii', 'ii' (the EDF+ label is
+    '<type> <specification>'; PSG exports add '-Ref' for the reference electrode)."""
     key = re.sub(r"[\(\[].*?[\)\]]", "", str(name)).strip().strip("'\"").strip().lower()
-    for prefix in ("lead ", "ecg "):
-        key = key.removeprefix(prefix)
-    return key.strip()
+    old = None
+    while old != key:
+        old = key
+        for prefix in ("lead ", "ecg ", "ekg "):
+            key = key.removeprefix(prefix).strip()
+    return key.removesuffix("-ref").strip()
+
+
+def _is_generic(name: str) -> bool:
+    return _GENERIC.fullmatch(_lead_key(name)) is not None
+
+
+def _generic_as_ii(path, labels, names: list) -> list:
+    """``names[i]``: the standard lead of ``labels[i]``, or None. Without any standard
+    lead, the first generic ECG label (``_GENERIC``) is read as lead II."""
+    if any(n is not None for n in names):
+        return names
+    first = next((i for i, lab in enumerate(labels) if _is_generic(lab)), None)
+    if first is not None:
+        log.info("%s: ECG channel %r (no lead named) read as lead II; other generic ECG "
+                 "channels left out", path, labels[first])
+        names = list(names)
+        names[first] = "II"
+    return names
+
+
+def _unit(u) -> str:
+    """'µV' (micro sign or Greek mu), ' mV ' -> 'uV', 'mV'."""
+    return str(u or "").strip().replace("µ", "u").replace("μ", "u")
+
+
+def _scale(path, field_: str, unit: str, units: str | None) -> float:
+    """mV per unit of a lead channel: ``units`` (the caller's) overrides the file's unit;
+    a unit that is not a voltage (e.g. 'NU', empty in EDF, 'AuV') is refused."""
+    if units is not None:
+        return _UNITS_TO_MV[units]
+    if _unit(unit) not in _UNITS_TO_MV:
+        raise _bad(path, field_, f"one of {tuple(_UNITS_TO_MV)} (or a units "
+                   f"argument)", repr(unit))
+    return _UNITS_TO_MV[_unit(unit)]
 
 
 def _canon(path, name: str) -> str:
@@ -182,11 +238,24 @@ def _parse_clock(s: str) -> float:
     return sum(float(p) * 60.0 ** i for i, p in enumerate(reversed(parts)))
 
 
+_DECIMAL_COMMA = re.compile(r"^([+-]?\d*),(\d+(?:[eE][+-]?\d+)?)$")
+
+
 def _read_rows(path: Path) -> tuple[list[list[str]], int, str | None]:
     """Rows of a delimited text file (comment lines '#' skipped), the 1-based line of
-    the first row, and the delimiter (None: whitespace)."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as f:
-        lines = f.read().splitlines()
+    the first row, and the delimiter (None: whitespace). Spreadsheet exports are read as
+    written: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 with or without BOM,
+    else Windows' 8-bit text (cp1252/latin-1: 'µ' is byte 0xB5 in both); decimal commas
+    ('0,125') in ';', tab or space separated files; empty trailing columns dropped."""
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        text = raw.decode("utf-16", errors="replace")
+    else:
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("latin-1")
+    lines = text.splitlines()
     skip = 0
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
         skip += 1
@@ -194,14 +263,19 @@ def _read_rows(path: Path) -> tuple[list[list[str]], int, str | None]:
         raise _bad(path, "contents", "a header row of lead names or rows of numbers",
                    "an empty file")
     first = lines[skip]
-    delim = next((d for d in (",", ";", "\t") if d in first), None)
+    # tab or ';' first: with them, a comma is a decimal comma
+    delim = next((d for d in ("\t", ";", ",") if d in first), None)
     body = [ln for ln in lines[skip:] if ln.strip() and not ln.lstrip().startswith("#")]
     if delim is None:
         rows = [ln.split() for ln in body]
     else:
         rows = [[c.strip() for c in r] for r in csv.reader(body, delimiter=delim)]
-        if rows and all(r and r[-1] == "" for r in rows):  # trailing delimiter on every row
-            rows = [r[:-1] for r in rows]
+        # columns empty on every row (header included) at the right: trailing delimiters
+        width = max((max((j + 1 for j, c in enumerate(r) if c), default=0) for r in rows),
+                    default=0)
+        rows = [r[:width] for r in rows]
+    if delim != ",":
+        rows = [[_DECIMAL_COMMA.sub(r"\1.\2", c) for c in r] for r in rows]
     return rows, skip + 1, delim
 
 
@@ -238,8 +312,27 @@ def _to_array(path, rows: list[list[str]], names: list[str], first_line: int,
                     raise _bad(path, f"column {name!r}, line {first_line + i}", "a number",
                                repr(c)) from None
             raise
+        bad = np.flatnonzero(~np.isfinite(col))
+        if bad.size:  # 'NaN', 'inf': a gap in the export, refused rather than bridged
+            i = int(bad[0])
+            raise _bad(path, f"column {name!r}, line {first_line + i}", "a finite number",
+                       repr(cells[i]))
         cols.append(col)
     return np.column_stack(cols) if cols else np.zeros((len(rows), 0))
+
+
+def _is_index(col: np.ndarray) -> bool:
+    return col.size > 1 and bool(np.all(np.diff(col) == 1)) and float(col[0]).is_integer()
+
+
+def _check_assumed_mv(path, name: str, col: np.ndarray) -> None:
+    """A lead column without a unit is read as mV; refuse one far beyond any ECG in mV."""
+    span = float(np.max(np.abs(col - np.median(col)))) if col.size else 0.0
+    if span > _ASSUMED_MV_MAX_SPAN:
+        raise _bad(path, f"column {name!r}", f"mV (no unit given: at most "
+                   f"{_ASSUMED_MV_MAX_SPAN:g} mV from its median; for uV or V name the unit "
+                   f"in the header, a units row or the units argument)",
+                   f"{span:.6g} from its median")
 
 
 def _load_text(path: Path, fs_hz, leads, units):
@@ -283,16 +376,21 @@ def _load_text(path: Path, fs_hz, leads, units):
         if key in _TIME_COLS and time_col is None:
             per = _TIME_UNITS.get((unit or "").lower(), _TIME_COLS[key]) if j not in clock else 1.0
             time_col = (h, data[:, j] * per)
-        elif key in _SAMPLE_COLS or h == "-":
-            continue
+        elif key in _SAMPLE_COLS or h == "-" or (h == "" and _is_index(data[:, j])):
+            continue  # a sample number ('' + 0, 1, 2, ...: pandas' unnamed index)
         else:
-            names.append(_canon(path, h))
+            names.append(None if _is_generic(h) else _canon(path, h))
             keep.append(j)
-            u = (unit or "").replace("µ", "u").replace("μ", "u")
+            u = _unit(unit)
             if units is None and u and u not in _UNITS_TO_MV:  # e.g. adu: needs a gain
                 raise _bad(path, f"column {h!r} units",
                            f"one of {tuple(_UNITS_TO_MV)} (or a units argument)", u)
             col_units.append(_UNITS_TO_MV.get(u, 1.0) if units is None else scale)
+            if units is None and not u:
+                _check_assumed_mv(path, h, data[:, j])
+    names = _generic_as_ii(path, [header[j] for j in keep], names)
+    keep, col_units = ([x for x, n in zip(v, names) if n is not None] for v in (keep, col_units))
+    names = [n for n in names if n is not None]
     if time_col is not None:
         fs_file = _uniform_fs(path, time_col[0], time_col[1], line0)
         if fs_hz is not None and abs(fs_file - fs_hz) > 1e-3 * fs_hz:
@@ -332,48 +430,73 @@ def _wfdb_beats(record: str, n: int):
     return np.array(samples, np.int64), tuple(kinds), rhythm_txt
 
 
-def _load_wfdb(path: Path):
+def _wfdb_header_units(hea: Path, n_sig: int) -> list[str | None]:
+    """Each signal's units as the .hea writes them (None: no units field, which WFDB
+    reads as mV). wfdb's own parser keeps only ASCII, so 'µV' (which wfdb.wrsamp writes)
+    would come back as 'V', 1000x off."""
+    lines = [ln for ln in hea.read_text(encoding="utf-8", errors="replace").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")][1:1 + n_sig]
+    out = []
+    for ln in lines:
+        f = ln.split()
+        out.append(f[2].split("/", 1)[1] if len(f) > 2 and "/" in f[2] else None)
+    return out + [None] * (n_sig - len(out))
+
+
+def _load_wfdb(path: Path, units: str | None):
     import wfdb
 
     record = str(path.with_suffix(""))
     try:
         rec = wfdb.rdrecord(record)
     except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
-        raise _bad(path, "WFDB record", "a readable .hea/.dat pair", repr(e)) from e
-    scale = [_UNITS_TO_MV.get(u.replace("µ", "u"), None) for u in rec.units]
-    cols, names = [], []
-    for i, n in enumerate(rec.sig_name):
-        if _lead_key(n) in _CANON and scale[i] is not None:
-            cols.append(rec.p_signal[:, i] * scale[i])
-            names.append(_CANON[_lead_key(n)])
+        raise _bad(path, "WFDB record", "a readable .hea with its signal file (.dat, or "
+                   "the .mat of the PhysioNet/CinC Challenges)", repr(e)) from e
+    labels = [str(n) if n else "ECG" for n in rec.sig_name]  # no description: an ECG
+    hea_units = _wfdb_header_units(Path(record + ".hea"), len(labels))
+    names = _generic_as_ii(path, labels, [_CANON.get(_lead_key(n)) for n in labels])
+    cols, kept = [], []
+    for i, name in enumerate(names):
+        if name is not None:
+            scale = _scale(path, f"signal {labels[i]!r} units", hea_units[i] or "mV", units)
+            cols.append(rec.p_signal[:, i] * scale)
+            kept.append(name)
+    names = kept
     data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
     beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
     return data, names, float(rec.fs), dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
 
 
-def _load_edf(path: Path):
+def _load_edf(path: Path, units: str | None):
+    """EDF/EDF+/BDF: the channels labelled as ECG leads (EDF+ 'ECG II', 'EKG II',
+    'ECG II-Ref', 'I', or one generic 'ECG'/'ECG1'); EEG, SpO2, respiration, ... at
+    their own rates and the annotation channel are left out."""
     import pyedflib
 
     try:
         with pyedflib.EdfReader(str(path)) as f:
-            cols, names, rates = [], [], []
-            for i, label in enumerate(f.getSignalLabels()):
-                key = _lead_key(label)
-                dim = f.getPhysicalDimension(i).strip().replace("µ", "u")
-                if key in _CANON and dim in _UNITS_TO_MV:
-                    cols.append(f.readSignal(i) * _UNITS_TO_MV[dim])
-                    names.append(_CANON[key])
+            labels = [str(x).strip() for x in f.getSignalLabels()]
+            names = _generic_as_ii(path, labels, [_CANON.get(_lead_key(x)) for x in labels])
+            cols, kept, rates = [], [], []
+            for i, name in enumerate(names):
+                if name is not None:
+                    scale = _scale(path, f"channel {labels[i]!r} physical dimension",
+                                   f.getPhysicalDimension(i), units)
+                    cols.append(f.readSignal(i) * scale)
+                    kept.append(name)
                     rates.append(f.getSampleFrequency(i))
+            names = kept
     except OSError as e:
         raise _bad(path, "EDF", "a readable EDF/EDF+ file", repr(e)) from e
     if len(set(rates)) > 1:
-        raise _bad(path, "sample rates", "one rate for all ECG channels", sorted(set(rates)))
+        raise _bad(path, "sample rates", f"one rate for all ECG channels {names}",
+                   sorted(set(rates)))
     n = min((c.size for c in cols), default=0)
     return (np.stack([c[:n] for c in cols], axis=1) if cols else np.zeros((0, 0)), names,
             float(rates[0]) if rates else 0.0)
 
 
-def _load_dicom(path: Path):
+def _load_dicom(path: Path, units: str | None):
     """DICOM ECG waveform (e.g. 12-lead ECG Waveform Storage): the multiplex group
     labelled RHYTHM (else the longest), channels scaled by their sensitivity to mV."""
     import pydicom
@@ -392,10 +515,12 @@ def _load_dicom(path: Path):
     cols, names = [], []
     for j, ch in enumerate(grp.ChannelDefinitionSequence):
         label = str(ch.ChannelSourceSequence[0].CodeMeaning)
-        unit_seq = ch.get("ChannelSensitivityUnitsSequence")
-        unit = str(unit_seq[0].CodeValue).replace("µ", "u") if unit_seq else "uV"
-        if _lead_key(label) in _CANON and unit in _UNITS_TO_MV:
-            cols.append(arr[:, j] * _UNITS_TO_MV[unit])
+        if _lead_key(label) in _CANON:
+            # no ChannelSensitivityUnitsSequence (type 1C): raw ADC counts, no unit
+            unit_seq = ch.get("ChannelSensitivityUnitsSequence")
+            unit = str(unit_seq[0].CodeValue) if unit_seq else ""
+            scale = _scale(path, f"channel {label!r} sensitivity units", unit, units)
+            cols.append(arr[:, j] * scale)
             names.append(_CANON[_lead_key(label)])
     data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
     statements, measurements = _dicom_annotations(ds)
@@ -423,21 +548,36 @@ def _dicom_annotations(ds) -> tuple[list[str], dict[str, float]]:
     return statements, measurements
 
 
-def _load_npz(path: Path):
-    with np.load(path) as z:
-        for key in ("ecg_mv", "fs_hz"):
-            if key not in z.files:
-                raise _bad(path, f"field {key!r}", "arrays 'ecg_mv' and 'fs_hz'", sorted(z.files))
-        ecg = np.asarray(z["ecg_mv"], dtype=np.float64)
-        fs = float(z["fs_hz"])
-        names = [str(n) for n in z["leads"]] if "leads" in z.files else None
+def _load_npz(path: Path, units: str | None):
+    """``ecg_mv`` (n, k) (or (k, n), leads by row as MATLAB and wfdb's d_signal.T lay
+    them out, when ``leads`` says k), ``fs_hz`` (scalar or 1 element), ``leads`` (str or
+    bytes); ``units`` overrides the mV that ``ecg_mv`` promises."""
+    try:
+        with np.load(path) as z:
+            for key in ("ecg_mv", "fs_hz"):
+                if key not in z.files:
+                    raise _bad(path, f"field {key!r}", "arrays 'ecg_mv' and 'fs_hz'",
+                               sorted(z.files))
+            ecg = np.asarray(z["ecg_mv"], dtype=np.float64)
+            fs_arr = np.asarray(z["fs_hz"], dtype=np.float64).reshape(-1)
+            names = ([n.decode() if isinstance(n, bytes) else str(n)
+                      for n in np.asarray(z["leads"]).reshape(-1)]
+                     if "leads" in z.files else None)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:  # pickle, not a zip
+        raise _bad(path, "npz", "a numpy .npz of plain arrays ecg_mv, fs_hz, leads",
+                   repr(e)) from e
+    if fs_arr.size != 1:
+        raise _bad(path, "field 'fs_hz'", "one rate", f"{fs_arr.size} values")
     if ecg.ndim == 1:
         ecg = ecg[:, None]
     if names is None:
         if ecg.shape[1] != 1:
             raise _bad(path, "field 'leads'", "lead names for a multi-channel ecg_mv", "none")
         names = ["II"]  # single unnamed lead: treated as lead II (documented)
-    return ecg, [_canon(path, n) for n in names], fs
+    if ecg.ndim == 2 and ecg.shape[0] == len(names) != ecg.shape[1]:
+        ecg = ecg.T  # leads by row
+    scale = _UNITS_TO_MV[units] if units else 1.0
+    return ecg * scale, [_canon(path, n) for n in names], float(fs_arr[0])
 
 
 _LOADABLE = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz")
@@ -464,7 +604,8 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
                        *, units: str | None = None) -> EcgRecording:
     """Read an ECG file. ``leads`` selects a subset (for a headerless text file with as
     many columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV')
-    overrides text files' units (default mV, or the header's; the GUDB layout is in V)."""
+    overrides the file's unit of the lead channels (text files: default mV, or the
+    header's; the GUDB layout is in V; WFDB/EDF/DICOM: the unit each channel states)."""
     path = Path(path)
     if not path.exists() and not path.with_suffix(".hea").exists():
         raise InputDataError(f"{path}: file not found")
@@ -475,18 +616,21 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
     if suffix in (".csv", ".tsv", ".txt") or (
             suffix == ".dat" and not path.with_suffix(".hea").exists()):
         data, names, fs, leads = _load_text(path, fs_hz, leads, units)
-    elif suffix in (".hea", ".dat", ""):
-        data, names, fs, extra = _load_wfdb(path)
+    elif suffix in (".hea", ".dat", "") or (
+            suffix == ".mat" and path.with_suffix(".hea").exists()):
+        data, names, fs, extra = _load_wfdb(path, units)
     elif suffix in (".edf", ".bdf"):
-        data, names, fs = _load_edf(path)
+        data, names, fs = _load_edf(path, units)
     elif suffix == ".dcm":
-        data, names, fs, extra = _load_dicom(path)
+        data, names, fs, extra = _load_dicom(path, units)
     elif suffix == ".npz":
-        data, names, fs = _load_npz(path)
+        data, names, fs = _load_npz(path, units)
+    elif suffix == ".mat":
+        raise _bad(path, "file type", "a WFDB .hea beside a .mat signal file (the "
+                   "PhysioNet/CinC Challenge layout); a bare MATLAB file has no rate or leads",
+                   "no .hea")
     else:
         raise _bad(path, "file type", ", ".join(_LOADABLE), suffix or "none")
-    if units is not None and suffix not in (".csv", ".tsv", ".txt", ".dat"):
-        data = data * _UNITS_TO_MV[units]
     if fs_hz is not None and abs(fs - fs_hz) > 1e-3 * fs_hz:
         raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs} in the file")
     if not names or data.shape[0] < 2:

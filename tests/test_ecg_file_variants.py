@@ -1,0 +1,360 @@
+"""Real-world variants of the ECG formats the recorded-ECG reader claims, each file written
+by the format's own writer library (wfdb, pyedflib, pydicom, numpy, csv/pandas): read
+right, or refused with one line naming the file, the field and what was expected."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardioradar.errors import InputDataError
+from hardware_sim.subject.ecg_files import load_ecg_recording
+from hardware_sim.subject.types import LEADS
+
+DATA = Path(__file__).parent / "data"
+# a real 12-lead strip (ecg-plot's example record, tests/data/ecg), 500 Hz, mV: 3 s of it
+SRC = load_ecg_recording(DATA / "ecg" / "ecg-plot_12lead_10s_500hz.csv", fs_hz=500.0)
+ECG = SRC.ecg_mv[:1500]
+UPPER = ["I", "II", "III", "AVR", "AVL", "AVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+def refused(path, *parts, **kw):
+    """load_ecg_recording(path) raises one line starting with the file and naming parts."""
+    with pytest.raises(InputDataError) as e:
+        load_ecg_recording(path, **kw)
+    msg = str(e.value)
+    assert msg.startswith(str(path)) and "\n" not in msg and "expected" in msg, msg
+    for p in parts:
+        assert p in msg, msg
+    return msg
+
+
+# ---- WFDB: PTB-XL, PhysioNet/CinC Challenge .mat, PhysioNet lead names and units -----------
+def _challenge_record(d: Path, names, ecg_mv=ECG, fs=500):
+    """The PhysioNet/CinC Challenge 2020/2021 layout: a MATLAB v4 'val' (leads x samples,
+    int16, 1000/mV) read through a .hea that points into it at byte offset 24."""
+    sio = pytest.importorskip("scipy.io")
+    import wfdb
+
+    dig = np.round(ecg_mv * 1000).astype(np.int16)
+    sio.savemat(d / "A0001.mat", {"val": dig.T}, format="4")
+    k = len(names)
+    wfdb.Record(record_name="A0001", n_sig=k, fs=fs, sig_len=dig.shape[0],
+                file_name=["A0001.mat"] * k, fmt=["16"] * k, byte_offset=[24] * k,
+                adc_gain=[1000.0] * k, baseline=[0] * k, units=["mV"] * k, adc_res=[16] * k,
+                adc_zero=[0] * k, init_value=[int(v) for v in dig[0]], checksum=[0] * k,
+                block_size=[0] * k, sig_name=list(names),
+                comments=["Age: 74", "Sex: Male", "Dx: 426783006"]).wrheader(write_dir=str(d))
+    assert (d / "A0001.hea").read_text().splitlines()[1].startswith("A0001.mat 16+24 1000")
+    return d / "A0001.hea"
+
+
+_WFDB = {  # case: (signal names, units, source columns, scale written, expected leads)
+    "ptb-xl 500 Hz upper-case": (UPPER, ["mV"] * 12, list(range(12)), 1, LEADS),
+    "MIT-BIH MLII + V5": (["MLII", "V5"], ["mV"] * 2, [1, 10], 1, ("II", "V5")),
+    "ML2 + V1": (["ML2", "V1"], ["mV"] * 2, [1, 6], 1, ("II", "V1")),
+    "European ST-T MLIII": (["MLIII", "V4"], ["mV"] * 2, [2, 9], 1, ("III", "V4")),
+    "one 'ECG' (lead II)": (["ECG"], ["mV"], [1], 1, ("II",)),
+    "'ECG1', 'ECG2': first as II": (["ECG1", "ECG2"], ["mV"] * 2, [1, 6], 1, ("II",)),
+    "unstated chest 'V' alone": (["V"], ["mV"], [1], 1, ("II",)),
+    "'ECG lead II'": (["ECG lead II"], ["mV"], [1], 1, ("II",)),
+    "no description (Challenge 2017)": ([""], ["mV"], [1], 1, ("II",)),
+    "generic left out beside II": (["II", "ECG"], ["mV"] * 2, [1, 6], 1, ("II",)),
+    "uV": (["II", "V1"], ["uV"] * 2, [1, 6], 1000, ("II", "V1")),
+    "µV (micro sign)": (["II", "V1"], ["\u00b5V"] * 2, [1, 6], 1000, ("II", "V1")),
+    "µV (Greek mu)": (["II", "V1"], ["\u03bcV"] * 2, [1, 6], 1000, ("II", "V1")),
+    "V": (["II"], ["V"], [1], 1e-3, ("II",)),
+    "no units (WFDB: mV)": (["II"], [""], [1], 1, ("II",)),
+    "RESP in NU left out": (["II", "RESP"], ["mV", "NU"], [1, 6], 1, ("II",)),
+}
+
+
+@pytest.mark.parametrize("case", list(_WFDB))
+def test_wfdb_variants(tmp_path, case):
+    import wfdb
+
+    names, units, cols, scale, want = _WFDB[case]
+    x = ECG[:, cols] * scale
+    wfdb.wrsamp("r", fs=500, units=units, sig_name=names, p_signal=x, fmt=["16"] * len(names),
+                write_dir=str(tmp_path))
+    rec = load_ecg_recording(tmp_path / "r.hea")
+    assert rec.leads == want and rec.fs_hz == 500.0
+    ref = ECG[:, cols[:len(want)]]  # the kept signals are the first ones written
+    np.testing.assert_allclose(rec.ecg_mv, ref, atol=2e-3 + 1e-3 * np.abs(ref).max())
+
+
+def test_ptbxl_100hz_and_challenge_mat_records(tmp_path):
+    import wfdb
+
+    wfdb.wrsamp("00001_lr", fs=100, units=["mV"] * 12, sig_name=UPPER, p_signal=ECG[::5],
+                fmt=["16"] * 12, adc_gain=[1000.0] * 12, baseline=[0] * 12,
+                write_dir=str(tmp_path))
+    lr = load_ecg_recording(tmp_path / "00001_lr.hea")
+    assert lr.leads == LEADS and lr.fs_hz == 100.0 and lr.ecg_mv.shape == (300, 12)
+    np.testing.assert_allclose(lr.ecg_mv, ECG[::5], atol=1e-3)
+    for names in (list(LEADS), [n.lower() for n in UPPER]):
+        hea = _challenge_record(tmp_path, names)
+        for p in (hea, hea.with_suffix(".mat")):  # the record by its .hea or its .mat
+            rec = load_ecg_recording(p)
+            assert rec.leads == LEADS and rec.fs_hz == 500.0
+            np.testing.assert_allclose(rec.ecg_mv, ECG, atol=1e-3)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    (bare / "A0002.mat").write_bytes((tmp_path / "A0001.mat").read_bytes())
+    refused(bare / "A0002.mat", "file type", ".hea")
+
+
+def test_wfdb_unit_that_is_no_voltage_is_refused_or_given(tmp_path):
+    import wfdb
+
+    wfdb.wrsamp("r", fs=500, units=["NU", "NU"], sig_name=["II", "V1"], p_signal=ECG[:, [1, 6]],
+                fmt=["16"] * 2, write_dir=str(tmp_path))
+    refused(tmp_path / "r.hea", "signal 'II' units", "'NU'", "units argument")
+    rec = load_ecg_recording(tmp_path / "r.hea", units="mV")
+    np.testing.assert_allclose(rec.ecg_mv, ECG[:, [1, 6]], atol=1e-3)
+
+
+# ---- EDF / EDF+ / BDF as Holter and PSG exports label them -----------------------------------
+def _edf(path, chans, file_type=None, annotation=False):
+    """chans: (label, dimension, rate Hz, samples); 3 s; written by pyedflib."""
+    import pyedflib
+
+    bdf = path.suffix == ".bdf"
+    ftype = file_type if file_type is not None else (
+        pyedflib.FILETYPE_BDFPLUS if bdf else pyedflib.FILETYPE_EDFPLUS)
+    dmax = 2**23 - 1 if bdf else 2**15 - 1
+    hdrs = [{"label": lab, "dimension": dim, "sample_frequency": fs,
+             "physical_max": float(np.ceil(np.abs(x).max() + 1)),
+             "physical_min": -float(np.ceil(np.abs(x).max() + 1)),
+             "digital_max": dmax, "digital_min": -dmax - 1} for lab, dim, fs, x in chans]
+    with pyedflib.EdfWriter(str(path), len(chans), file_type=ftype) as f:
+        f.setSignalHeaders(hdrs)
+        if annotation:
+            f.writeAnnotation(1.0, -1, "Lights off")
+        f.writeSamples([np.ascontiguousarray(x, dtype=np.float64) for *_, x in chans])
+    return path
+
+
+I_, II_ = ECG[:, 0], ECG[:, 1]
+_EDF = {  # case: (channels, expected leads, expected mV columns)
+    "ECG I + ECG II, EDF+ annotations": ([("ECG I", "mV", 500, I_), ("ECG II", "mV", 500, II_)],
+                                         ("I", "II"), [I_, II_]),
+    "EKG II": ([("EKG II", "mV", 500, II_)], ("II",), [II_]),
+    "ECG II-Ref in uV": ([("ECG II-Ref", "uV", 500, II_ * 1000)], ("II",), [II_]),
+    "ECG1 (lead II)": ([("ECG1", "mV", 500, II_)], ("II",), [II_]),
+    "ECG (lead II)": ([("ECG", "mV", 500, II_)], ("II",), [II_]),
+    "bare I": ([("I", "mV", 500, I_)], ("I",), [I_]),
+    "PSG: EEG, SpO2, Pleth at other rates": (
+        [("EEG C3-A2", "uV", 250, np.zeros(750)), ("ECG II", "uV", 500, II_ * 1000),
+         ("SpO2", "%", 1, np.full(3, 97.0)), ("Pleth", "", 100, np.zeros(300))],
+        ("II",), [II_]),
+    "BDF+ 24 bit uV": ([("ECG I", "uV", 500, I_ * 1000), ("ECG II", "uV", 500, II_ * 1000)],
+                       ("I", "II"), [I_, II_]),
+}
+
+
+@pytest.mark.parametrize("case", list(_EDF))
+def test_edf_variants(tmp_path, case):
+    chans, want, cols = _EDF[case]
+    suffix = ".bdf" if case.startswith("BDF") else ".edf"
+    p = _edf(tmp_path / f"x{suffix}", chans, annotation="annotations" in case)
+    rec = load_ecg_recording(p)
+    assert rec.leads == want and rec.fs_hz == 500.0
+    np.testing.assert_allclose(rec.ecg_mv[:1500], np.column_stack(cols), atol=2e-3)
+
+
+def test_edf_refusals(tmp_path):
+    import pyedflib
+
+    plain = _edf(tmp_path / "plain.edf", [("ECG II", "mV", 500, II_)],
+                 file_type=pyedflib.FILETYPE_EDF)
+    assert load_ecg_recording(plain).leads == ("II",)  # plain EDF (no annotations channel)
+    nodim = _edf(tmp_path / "nodim.edf", [("ECG II", "", 500, II_)])
+    refused(nodim, "channel 'ECG II' physical dimension", "''", "units argument")
+    assert load_ecg_recording(nodim, units="mV").ecg_mv[:1500, 0] == pytest.approx(II_, abs=2e-3)
+    # EDF headers are ASCII: pyedflib writes 'µV' as 'AuV', refused rather than guessed
+    micro = _edf(tmp_path / "micro.edf", [("ECG II", "\u00b5V", 500, II_ * 1000)])
+    refused(micro, "channel 'ECG II' physical dimension", "'AuV'")
+    rates = _edf(tmp_path / "rates.edf", [("ECG I", "mV", 250, I_[::2]), ("ECG II", "mV", 500, II_)])
+    refused(rates, "sample rates", "250", "500")
+
+
+def test_single_unnamed_ecg_channel_drives_with_a_lead_ii_truth(tmp_path):
+    """docs/simulator.md's single-lead contract, for a PSG's lone 'ECG' channel."""
+    pytest.importorskip("neurokit2")
+    from hardware_sim.subject.recorded import RecordedHeart
+
+    full = SRC.ecg_mv[:, 1]  # 10 s: enough beats for the R-peak finder
+    h = RecordedHeart(load_ecg_recording(_edf(tmp_path / "psg.edf", [("ECG", "uV", 500, full * 1000)])))
+    assert h.truth_leads == ("II",) and h.recording.leads == ("II",)
+
+
+# ---- CSV / TSV / TXT as spreadsheets and cart software export them ---------------------------
+X2 = ECG[:, :2]  # leads I, II
+T = np.arange(X2.shape[0]) / 500.0
+
+
+def _dc(v):
+    return f"{v:.4f}".replace(".", ",")
+
+
+def _rows(case):
+    """(header rows + data rows, writer options) for one export variant."""
+    f4 = [[f"{a:.4f}", f"{b:.4f}"] for a, b in X2]
+    uv = [[round(a * 1000), round(b * 1000)] for a, b in X2]
+    idx = [[i] + r for i, r in enumerate(f4)]
+    return {
+        "';' + decimal comma + time (s)": ([["Time (s)", "I", "II"]]
+                                           + [[_dc(t), _dc(a), _dc(b)] for t, (a, b) in zip(T, X2)],
+                                           dict(delimiter=";")),
+        "tab + decimal comma": ([["I", "II"]] + [[_dc(a), _dc(b)] for a, b in X2],
+                                dict(delimiter="\t")),
+        "units row": ([["time", "I", "II"], ["s", "mV", "mV"]]
+                      + [[f"{t:.4f}"] + r for t, r in zip(T, f4)], {}),
+        "uV integers, 'I (µV)'": ([["I (\u00b5V)", "II (\u00b5V)"]] + uv, {}),
+        "uV integers, units row µ/μ": ([["I", "II"], ["\u00b5V", "\u03bcV"]] + uv, {}),
+        "'Lead I', 'Lead II'": ([["Lead I", "Lead II"]] + f4, {}),
+        "'I (mV)'": ([["I (mV)", "II (mV)"]] + f4, {}),
+        "lower-case 'i', 'ii'": ([["i", "ii"]] + f4, {}),
+        "'ECG I', 'EKG II'": ([["ECG I", "EKG II"]] + f4, {}),
+        "'time (ms)'": ([["time (ms)", "I", "II"]]
+                        + [[f"{t * 1000:.0f}"] + r for t, r in zip(T, f4)], {}),
+        "UTF-8 BOM": ([["I", "II"]] + f4, dict(encoding="utf-8-sig")),
+        "Windows line ends": ([["I", "II"]] + f4, dict(lineterminator="\r\n")),
+        "Excel 'Unicode text' (UTF-16, tab)": ([["I", "II"]] + f4,
+                                               dict(encoding="utf-16", delimiter="\t",
+                                                    lineterminator="\r\n")),
+        "cp1252 'I [µV]'": ([["I [\u00b5V]", "II [\u00b5V]"]] + uv,
+                            dict(encoding="cp1252", delimiter=";")),
+        "trailing empty columns": ([["I", "II", "", ""]] + [r + ["", ""] for r in f4],
+                                   dict(delimiter=";")),
+        "trailing delimiter on the header only": ([["I", "II", ""]] + f4, {}),
+        "'sample' column": ([["sample", "I", "II"]] + idx, {}),
+        "'index' column": ([["index", "I", "II"]] + idx, {}),
+    }[case]
+
+
+_CSV_CASES = ["';' + decimal comma + time (s)", "tab + decimal comma", "units row",
+              "uV integers, 'I (µV)'", "uV integers, units row µ/μ", "'Lead I', 'Lead II'",
+              "'I (mV)'", "lower-case 'i', 'ii'", "'ECG I', 'EKG II'", "'time (ms)'",
+              "UTF-8 BOM", "Windows line ends", "Excel 'Unicode text' (UTF-16, tab)",
+              "cp1252 'I [µV]'", "trailing empty columns", "trailing delimiter on the header only",
+              "'sample' column", "'index' column"]
+
+
+def _write(path, rows, encoding="utf-8", lineterminator="\n", delimiter=","):
+    with open(path, "w", newline="", encoding=encoding) as f:
+        csv.writer(f, delimiter=delimiter, lineterminator=lineterminator).writerows(rows)
+    return path
+
+
+@pytest.mark.parametrize("case", _CSV_CASES)
+def test_text_variants(tmp_path, case):
+    rows, opts = _rows(case)
+    p = _write(tmp_path / "export.csv", rows, **opts)
+    rec = load_ecg_recording(p, fs_hz=500.0)
+    assert rec.leads == ("I", "II") and rec.fs_hz == 500.0
+    np.testing.assert_allclose(rec.ecg_mv, X2, atol=1e-3)
+
+
+def test_pandas_to_csv_with_its_unnamed_index(tmp_path):
+    pd = pytest.importorskip("pandas")
+    p = tmp_path / "df.csv"
+    pd.DataFrame(X2, columns=["I", "II"]).to_csv(p)  # header ',I,II', index 0, 1, 2, ...
+    assert p.read_text().startswith(",I,II\n0,")
+    rec = load_ecg_recording(p, fs_hz=500.0)
+    assert rec.leads == ("I", "II")
+    np.testing.assert_allclose(rec.ecg_mv, X2, atol=1e-9)
+
+
+@pytest.mark.parametrize("cell, got", [("", "expected a number, got ''"),
+                                       ("NaN", "expected a finite number, got 'NaN'")])
+def test_text_gap_in_a_lead_is_refused_naming_row_and_column(tmp_path, cell, got):
+    rows = [["time_s", "I", "II"]] + [[f"{t:.3f}", f"{a:.4f}", f"{b:.4f}"]
+                                      for t, (a, b) in zip(T, X2)]
+    rows[101][2] = cell  # file line 102
+    refused(_write(tmp_path / "gap.csv", rows), f"column 'II', line 102: {got}")
+
+
+def test_text_without_unit_beyond_any_mv_ecg_is_refused(tmp_path):
+    """uV integers under a bare 'I' header would be read as mV, 1000x off: refused."""
+    rows = [["I", "II"]] + [[round(a * 1000), round(b * 1000)] for a, b in X2]
+    p = _write(tmp_path / "uv.csv", rows)
+    refused(p, "column 'I'", "expected mV", "units argument", fs_hz=500.0)
+    np.testing.assert_allclose(load_ecg_recording(p, fs_hz=500.0, units="uV").ecg_mv, X2, atol=1e-3)
+
+
+# ---- DICOM 12-lead ECG waveforms (pydicom) -----------------------------------------------------
+def test_dicom_variants(tmp_path):
+    pydicom = pytest.importorskip("pydicom")
+    src = DATA / "ecg-suite" / "dicom_mortara-el250_12lead_10s_1000hz.dcm"
+    ref = load_ecg_recording(src)
+
+    def variant(name, edit):
+        ds = pydicom.dcmread(str(src))
+        edit(ds)
+        ds.save_as(str(tmp_path / name))
+        return tmp_path / name
+
+    def in_mv(ds):  # the same samples, their sensitivity stated in mV
+        for ch in ds.WaveformSequence[0].ChannelDefinitionSequence:
+            ch.ChannelSensitivity = float(ch.ChannelSensitivity) / 1000.0
+            ch.ChannelSensitivityUnitsSequence[0].CodeValue = "mV"
+            ch.ChannelSensitivityUnitsSequence[0].CodeMeaning = "millivolt"
+
+    def unlabelled(ds):  # no group labels: the longest group is the rhythm
+        for g in ds.WaveformSequence:
+            del g.MultiplexGroupLabel
+
+    def no_units(ds):  # sensitivity units missing: raw counts, no unit
+        del ds.WaveformSequence[0].ChannelDefinitionSequence[0].ChannelSensitivityUnitsSequence
+
+    for name, edit in (("mv.dcm", in_mv), ("unlabelled.dcm", unlabelled)):
+        rec = load_ecg_recording(variant(name, edit))
+        assert rec.leads == LEADS and rec.fs_hz == 1000.0, name
+        np.testing.assert_allclose(rec.ecg_mv, ref.ecg_mv, atol=1e-9, err_msg=name)
+    bad = variant("nounits.dcm", no_units)
+    refused(bad, "channel 'Lead I (Einthoven)' sensitivity units", "''", "units argument")
+    assert load_ecg_recording(bad, units="uV").leads == LEADS
+
+
+# ---- NPZ ---------------------------------------------------------------------------------------
+def test_npz_variants(tmp_path):
+    names = list(LEADS[:3])
+    np.savez(tmp_path / "bytes.npz", ecg_mv=ECG[:, :3], fs_hz=np.array([500.0]),
+             leads=np.array([n.encode() for n in names]))  # 'S' array, 1-element rate
+    np.savez(tmp_path / "rows.npz", ecg_mv=ECG[:, :3].T, fs_hz=500, leads=names)  # leads x n
+    np.savez(tmp_path / "uv.npz", ecg_mv=ECG[:, :3] * 1000, fs_hz=500.0, leads=names)
+    for name, kw in (("bytes.npz", {}), ("rows.npz", {}), ("uv.npz", {"units": "uV"})):
+        rec = load_ecg_recording(tmp_path / name, **kw)
+        assert rec.leads == ("I", "II", "III") and rec.fs_hz == 500.0, name
+        np.testing.assert_allclose(rec.ecg_mv, ECG[:, :3], atol=1e-9, err_msg=name)
+    np.savez(tmp_path / "obj.npz", ecg_mv=ECG[:, :1], fs_hz=500.0,
+             leads=np.array(["II"], dtype=object))  # needs pickle to read: refused
+    refused(tmp_path / "obj.npz", "npz", "plain arrays")
+    (tmp_path / "junk.npz").write_text("not a zip")
+    refused(tmp_path / "junk.npz", "npz")
+    (tmp_path / "cut.npz").write_bytes((tmp_path / "uv.npz").read_bytes()[:300])  # cut short
+    refused(tmp_path / "cut.npz", "npz")
+
+
+# ---- as a user runs it -------------------------------------------------------------------------
+def test_sim_record_drives_from_a_challenge_record_and_refuses_a_unitless_edf(tmp_path, capsys):
+    """`cardioradar sim record --drive-ecg A0001.hea` (docs/simulator.md), then a bad file."""
+    pytest.importorskip("neurokit2")
+    from cardioradar.cli import main
+
+    d = tmp_path / "cinc"
+    d.mkdir()
+    hea = _challenge_record(d, [n.lower() for n in UPPER], SRC.ecg_mv)  # 10 s: beats to find
+    out = tmp_path / "rec"
+    assert main(["sim", "record", "--seconds", "2", "--out", str(out), "--mode", "fast",
+                 "--drive-ecg", str(hea)]) == 0
+    truth = np.load(out / "truth.npz")
+    assert np.isfinite(truth["ecg_mv"]).all() and truth["ecg_mv"].shape[1] == 12
+    bad = _edf(tmp_path / "nodim.edf", [("ECG II", "", 500, SRC.ecg_mv[:, 1])])
+    assert main(["sim", "record", "--seconds", "1", "--out", str(tmp_path / "x"), "--mode",
+                 "fast", "--drive-ecg", str(bad)]) == 3
+    err = capsys.readouterr().err
+    assert "nodim.edf: channel 'ECG II' physical dimension: expected one of" in err
