@@ -277,6 +277,13 @@ def test_text_gap_in_a_lead_is_refused_naming_row_and_column(tmp_path, cell, got
     refused(_write(tmp_path / "gap.csv", rows), f"column 'II', line 102: {got}")
 
 
+def test_quoted_decimal_commas_in_a_comma_file_are_refused_at_their_line(tmp_path):
+    rows = [["I", "II"]] + [[_dc(a), _dc(b)] for a, b in X2]  # csv quotes them: "0,0244"
+    p = _write(tmp_path / "quoted.csv", rows)
+    assert p.read_text().splitlines()[1].startswith('"')
+    refused(p, f"column 'I', line 2: expected a number, got '{_dc(X2[0, 0])}'", fs_hz=500.0)
+
+
 def test_text_without_unit_beyond_any_mv_ecg_is_refused(tmp_path):
     """uV integers under a bare 'I' header would be read as mV, 1000x off: refused."""
     rows = [["I", "II"]] + [[round(a * 1000), round(b * 1000)] for a, b in X2]

@@ -344,7 +344,8 @@ def _load_text(path: Path, fs_hz, leads, units):
     if not all(_is_number(c) for c in rows[0]):
         header, rows, line0 = [c.strip().strip("'\"") for c in rows[0]], rows[1:], line0 + 1
     unit_row = None
-    if header is not None and rows and not all(_is_number(c) or ":" in c for c in rows[0]):
+    if header is not None and rows and not all(_is_number(c) or ":" in c for c in rows[0]) \
+            and not any(_DECIMAL_COMMA.match(c) for c in rows[0]):  # '0,125' in a ',' file
         unit_row, rows, line0 = [c.strip().strip("'\"") for c in rows[0]], rows[1:], line0 + 1
     if not rows:
         raise _bad(path, "rows", "rows of numbers below the header", "none")
