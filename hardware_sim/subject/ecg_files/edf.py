@@ -1,0 +1,41 @@
+"""EDF/EDF+/BDF files -> (n, k) mV, lead names, rate: the ECG channels by label, the rest
+left out. Needs ``pyedflib`` (imported on use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hardware_sim.subject.ecg_files.common import (
+    _CANON, _bad, _generic_as_ii, _lead_key, _scale,
+)
+
+
+def _load_edf(path: Path, units: str | None):
+    """EDF/EDF+/BDF: the channels labelled as ECG leads (EDF+ 'ECG II', 'EKG II',
+    'ECG II-Ref', 'I', or one generic 'ECG'/'ECG1'); EEG, SpO2, respiration, ... at
+    their own rates and the annotation channel are left out."""
+    import pyedflib
+
+    try:
+        with pyedflib.EdfReader(str(path)) as f:
+            labels = [str(x).strip() for x in f.getSignalLabels()]
+            names = _generic_as_ii(path, labels, [_CANON.get(_lead_key(x)) for x in labels])
+            cols, kept, rates = [], [], []
+            for i, name in enumerate(names):
+                if name is not None:
+                    scale = _scale(path, f"channel {labels[i]!r} physical dimension",
+                                   f.getPhysicalDimension(i), units)
+                    cols.append(f.readSignal(i) * scale)
+                    kept.append(name)
+                    rates.append(f.getSampleFrequency(i))
+            names = kept
+    except OSError as e:
+        raise _bad(path, "EDF", "a readable EDF/EDF+ file", repr(e)) from e
+    if len(set(rates)) > 1:
+        raise _bad(path, "sample rates", f"one rate for all ECG channels {names}",
+                   sorted(set(rates)))
+    n = min((c.size for c in cols), default=0)
+    return (np.stack([c[:n] for c in cols], axis=1) if cols else np.zeros((0, 0)), names,
+            float(rates[0]) if rates else 0.0)

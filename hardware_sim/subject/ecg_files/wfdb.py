@@ -1,0 +1,76 @@
+"""WFDB records (``.hea`` with its ``.dat``, or the ``.mat`` signal file of PTB-XL and the
+PhysioNet/CinC Challenges) -> (n, k) mV, lead names, rate, and the beats and rhythm of
+its ``.atr`` annotations when present. Needs the ``wfdb`` package (imported on use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hardware_sim.subject.ecg_files.common import (
+    _CANON, _bad, _generic_as_ii, _lead_key, _scale, is_af_rhythm,
+)
+
+# WFDB / MIT-BIH beat annotation codes -> Beat.kind (N sinus/other supraventricular
+# conducted, A premature atrial or junctional, V ventricular). Fusion (F), paced (/, f)
+# and unclassified (Q) beats are kept as beats of kind N.
+_WFDB_BEAT_KIND = {**{c: "N" for c in "NLRBejnF/fQ?"}, **{c: "A" for c in "AaJS"},
+                   **{c: "V" for c in "VEr"}}
+
+
+def _wfdb_beats(record: str, n: int):
+    """Beat samples, kinds and rhythm from ``record.atr`` (None when absent)."""
+    import wfdb
+
+    if not Path(record + ".atr").is_file():
+        return None, None, None
+    ann = wfdb.rdann(record, "atr")
+    samples, kinds, rhythms, rhythm = [], [], set(), ""
+    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
+        if sym == "+":
+            rhythm = (aux or "").strip("\x00 ")
+            rhythms.add(rhythm)
+        elif sym in _WFDB_BEAT_KIND and 0 <= s < n:
+            kind = _WFDB_BEAT_KIND[sym]
+            samples.append(int(s))
+            kinds.append("F" if kind == "N" and is_af_rhythm(rhythm) else kind)
+    rhythm_txt = ", ".join(sorted(r.strip("(") for r in rhythms if r)) or None
+    return np.array(samples, np.int64), tuple(kinds), rhythm_txt
+
+
+def _wfdb_header_units(hea: Path, n_sig: int) -> list[str | None]:
+    """Each signal's units as the .hea writes them (None: no units field, which WFDB
+    reads as mV). wfdb's own parser keeps only ASCII, so 'µV' (which wfdb.wrsamp writes)
+    would come back as 'V', 1000x off."""
+    lines = [ln for ln in hea.read_text(encoding="utf-8", errors="replace").splitlines()
+             if ln.strip() and not ln.lstrip().startswith("#")][1:1 + n_sig]
+    out = []
+    for ln in lines:
+        f = ln.split()
+        out.append(f[2].split("/", 1)[1] if len(f) > 2 and "/" in f[2] else None)
+    return out + [None] * (n_sig - len(out))
+
+
+def _load_wfdb(path: Path, units: str | None):
+    import wfdb
+
+    record = str(path.with_suffix(""))
+    try:
+        rec = wfdb.rdrecord(record)
+    except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
+        raise _bad(path, "WFDB record", "a readable .hea with its signal file (.dat, or "
+                   "the .mat of the PhysioNet/CinC Challenges)", repr(e)) from e
+    labels = [str(n) if n else "ECG" for n in rec.sig_name]  # no description: an ECG
+    hea_units = _wfdb_header_units(Path(record + ".hea"), len(labels))
+    names = _generic_as_ii(path, labels, [_CANON.get(_lead_key(n)) for n in labels])
+    cols, kept = [], []
+    for i, name in enumerate(names):
+        if name is not None:
+            scale = _scale(path, f"signal {labels[i]!r} units", hea_units[i] or "mV", units)
+            cols.append(rec.p_signal[:, i] * scale)
+            kept.append(name)
+    names = kept
+    data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+    beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
+    return data, names, float(rec.fs), dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
