@@ -8,7 +8,7 @@ import pytest
 from cardioradar.errors import ConfigError, InputDataError
 from host import metrics
 from host.data.format import SPLITS, WindowSet, load_split, load_windows, read_manifest, save_windows
-from host.data.sim_dataset import build_sim_dataset, split_subjects
+from host.data.sim_dataset import build_sim_dataset, split_subjects, write_order
 
 N, SECONDS, SEED = 4, 16.0, 11
 
@@ -40,6 +40,18 @@ def test_split_is_seeded_and_keeps_every_split():
         split_subjects(3, 0, 0.5, 0.45)
     with pytest.raises(ConfigError, match="subjects"):
         split_subjects(0, 0, 0.15, 0.15)
+
+
+def test_every_shard_mixes_the_population():
+    # 1600 synthetic + 1400 learned subjects (indices in that order), shards of ~230 subjects
+    splits = split_subjects(3000, 2026, 0.15, 0.15)
+    order = write_order(splits, 2026)
+    assert order == write_order(splits, 2026) and order != write_order(splits, 2027)
+    for s in SPLITS:
+        assert sorted(order[s]) == splits[s]
+    train = np.array(order["train"])
+    for shard in np.array_split(train, len(train) // 230):
+        assert 0.35 < np.mean(shard < 1600) < 0.75  # both kinds in every shard, not one kind per shard
 
 
 def test_same_seed_same_bytes_whatever_the_workers(ds, tmp_path):

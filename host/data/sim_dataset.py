@@ -49,6 +49,15 @@ def split_subjects(n: int, seed: int, val_frac: float, test_frac: float) -> dict
             "train": sorted(order[n_test + n_val:].tolist())}
 
 
+def write_order(splits: dict[str, list[int]], seed: int) -> dict[str, list[int]]:
+    """Each split's subjects in a seeded order, the order they are written in: every shard then
+    holds a mix of the whole population. Training streams a few shards at a time; shards cut
+    from the sorted indices (synthetic first, learned last) made each epoch end on one kind of
+    subject, and the validation loss swung with it from epoch to epoch."""
+    return {s: [splits[s][j] for j in np.random.default_rng([int(seed), 0x5A4D, k]).permutation(len(splits[s]))]
+            for k, s in enumerate(SPLITS)}
+
+
 def recording_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), _RECORD_SEED_KEY, int(index)]).generate_state(1)[0])
 
@@ -167,6 +176,7 @@ def build_sim_dataset(out_dir: str | Path, n_subjects: int, seconds: float, seed
         from host.data.learned import learned_subjects
 
         population += [DriveEcg(recording=rec, params=params) for rec, params in learned_subjects(n_learned, seed)]
+    splits = write_order(splits, seed)
     order = [i for s in SPLITS for i in splits[s]]
     manifest = {
         "format_version": FORMAT_VERSION, "source": "simulator", "seed": int(seed), "seconds_per_subject": seconds,
