@@ -6,15 +6,17 @@ time column, rounded times accepted: each stamp within 0.25 sample periods of a 
 grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index columns), WFDB
 (with its ``.atr`` beat and rhythm annotations when present; PTB-XL and the PhysioNet/CinC
 Challenge ``.mat`` records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
-12-lead ECG waveforms (pydicom; the cart's statements and measurements kept) and the
-``.npz`` layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead
-('ECG', 'EKG', 'ECG1') is lead II when the file names no standard lead. Errors are one-line
+12-lead ECG waveforms (pydicom; the cart's statements and measurements kept), cart XML
+exports (HL7 aECG and GE MUSE read; Philips recognised and refused) and the ``.npz``
+layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead ('ECG',
+'EKG', 'ECG1') is lead II when the file names no standard lead. Errors are one-line
 ``InputDataError``s naming the file, column and line (or channel, or field), what was
 expected and what was found; a unit that is no voltage is refused, never guessed.
 
 One module per format family, each returning (n, k) mV, lead names and rate to
-``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT), ``wfdb``, ``edf``, ``dicom``, ``npz``;
-``common`` holds the lead names, units and the error they share.
+``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT), ``wfdb``, ``edf``, ``dicom``, ``npz``,
+``xml`` (standard-library parser only); ``common`` holds the lead names, units and the error
+they share.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from hardware_sim.subject.ecg_files.edf import _load_edf
 from hardware_sim.subject.ecg_files.npz import _load_npz
 from hardware_sim.subject.ecg_files.text import GUDB_COLUMNS, _load_text
 from hardware_sim.subject.ecg_files.wfdb import _load_wfdb
+from hardware_sim.subject.ecg_files.xml import _load_xml
 
 __all__ = ["EcgRecording", "load_ecg_recording", "list_recordings", "is_af_rhythm",
            "GUDB_COLUMNS", "KNOWN_LEADS", "FS_RANGE_HZ"]
@@ -99,7 +102,7 @@ class EcgRecording:
         return self.ecg_mv.shape[0] / self.fs_hz
 
 
-_LOADABLE = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz")
+_LOADABLE = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz", ".xml")
 
 
 def list_recordings(folder) -> list[Path]:
@@ -124,7 +127,7 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
     """Read an ECG file. ``leads`` selects a subset (for a headerless text file with as
     many columns as ``leads``: names the columns in order). ``units`` ('mV', 'V', 'uV')
     overrides the file's unit of the lead channels (text files: default mV, or the
-    header's; the GUDB layout is in V; WFDB/EDF/DICOM: the unit each channel states)."""
+    header's; the GUDB layout is in V; WFDB/EDF/DICOM/XML: the unit each lead states)."""
     path = Path(path)
     if not path.exists() and not path.with_suffix(".hea").exists():
         raise InputDataError(f"{path}: file not found")
@@ -144,6 +147,8 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
         data, names, fs, extra = _load_dicom(path, units)
     elif suffix == ".npz":
         data, names, fs = _load_npz(path, units)
+    elif suffix == ".xml":
+        data, names, fs = _load_xml(path, units)
     elif suffix == ".mat":
         raise _bad(path, "file type", "a WFDB .hea beside a .mat signal file (the "
                    "PhysioNet/CinC Challenge layout); a bare MATLAB file has no rate or leads",

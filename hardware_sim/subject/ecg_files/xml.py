@@ -1,0 +1,198 @@
+"""12-lead cart XML exports -> (n, k) mV, lead names, rate. Read with the standard library's
+``xml.etree.ElementTree``; the root element says which format:
+
+- ``AnnotatedECG``: HL7 v3 annotated ECG (aECG, the FDA's format). The rhythm sequenceSet of
+  the first series (``component/series/component/sequenceSet``; the representative beats under
+  ``derivation/derivedSeries`` are left out): a TIME_ABSOLUTE (GLIST_TS) or TIME_RELATIVE
+  (GLIST_PQ) sequence whose ``increment`` (s or ms) is the sample interval, and one SLIST_PQ
+  sequence per lead (code ``MDC_ECG_LEAD_<lead>``): value = origin + scale x digit, in the
+  units origin and scale state (uV, mV).
+- ``RestingECG``: GE MUSE. The ``Waveform`` whose WaveformType is 'Rhythm' (the 'Median' beat
+  is no recording); rate SampleBase x 10^SampleExponent; per ``LeadData`` the LeadID, int16
+  little-endian samples in base64 (WaveFormData, LeadSampleSize 2) plus FirstSampleBaseline,
+  times LeadAmplitudeUnitsPerBit in LeadAmplitudeUnits ('MICROVOLTS').
+- ``restingecgdata``: Philips (Sierra/PageWriter) XML, recognised and refused: its waveforms are
+  XLI-compressed (Philips' own LZW + delta coding), and for the uncompressed variant no public
+  source states the amplitude unit.
+
+Leads not among ``KNOWN_LEADS`` (V7, V3R, X/Y/Z, ...) are left out; limb leads a file does not
+hold (MUSE's 8-lead records) are completed downstream, not here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+
+from hardware_sim.subject.ecg_files.common import _CANON, _bad, _lead_key, _scale, log
+
+_TIME_TO_S = {"s": 1.0, "ms": 1e-3}
+# MUSE spells its amplitude unit out; 'MICROVOLTS' is the one every public reader saw.
+_MUSE_UNITS = {"MICROVOLTS": "uV"}
+
+
+def _load_xml(path: Path, units: str | None):
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as e:
+        raise _bad(path, "XML", "a well-formed XML file", str(e)) from e
+    for el in root.iter():  # namespaces (HL7's urn:hl7-org:v3) are no part of the names we read
+        el.tag = el.tag.rsplit("}", 1)[-1] if isinstance(el.tag, str) else el.tag
+    readers = {"AnnotatedECG": _hl7_aecg, "RestingECG": _muse, "restingecgdata": _philips}
+    if root.tag not in readers:
+        raise _bad(path, "XML root element", "AnnotatedECG (HL7 aECG), RestingECG (GE MUSE) "
+                   "or restingecgdata (Philips)", f"<{root.tag}>")
+    return readers[root.tag](path, root, units)
+
+
+def _number(path, el, field_: str, attr: str | None = None, default=None) -> float:
+    """The number in ``el``'s child ``field_`` (its text, or its attribute ``attr``)."""
+    child = el.find(field_)
+    raw = None if child is None else (child.get(attr) if attr else child.text)
+    if raw is None and default is not None:
+        return default
+    try:
+        return float(str(raw).strip())
+    except ValueError:
+        where = f"{field_}/@{attr}" if attr else field_
+        raise _bad(path, where, "a number", repr(raw)) from None
+
+
+def _snap_rate(fs: float) -> float:
+    """1 / 0.00277778 s -> 360.0: a rate within 0.1 % of whole Hz is that whole Hz."""
+    return float(round(fs)) if round(fs) > 0 and abs(fs - round(fs)) <= 1e-3 * fs else fs
+
+
+def _stack(path, names, cols):
+    lengths = [c.size for c in cols]
+    if len(set(lengths)) > 1:
+        raise _bad(path, "lead lengths", "one length for all leads",
+                   ", ".join(f"{n} {k}" for n, k in zip(names, lengths)))
+    return np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+
+
+# ---- HL7 aECG ------------------------------------------------------------------------------
+def _hl7_aecg(path, root, units):
+    seqset = root.find("component/series/component/sequenceSet")
+    if seqset is None:
+        raise _bad(path, "component/series/component/sequenceSet", "the rhythm waveforms of "
+                   "an HL7 aECG", "none")
+    fs, names, cols = None, [], []
+    for seq in seqset.findall("component/sequence"):
+        code = seq.find("code").get("code", "") if seq.find("code") is not None else ""
+        value = seq.find("value")
+        if code.startswith("TIME_"):
+            step = None if value is None else value.find("increment")
+            inc = 0.0 if step is None else _number(path, value, "increment", "value", 0.0)
+            unit = None if step is None else step.get("unit")
+            if not inc > 0 or unit not in _TIME_TO_S:
+                raise _bad(path, f"sequence {code} increment", "the sample interval, a "
+                           f"positive value in {tuple(_TIME_TO_S)}",
+                           "none" if step is None else f"{step.get('value')} {unit}")
+            fs = _snap_rate(1.0 / (inc * _TIME_TO_S[unit]))
+        elif code.startswith("MDC_ECG_LEAD_"):
+            name = _CANON.get(_lead_key(code.removeprefix("MDC_ECG_LEAD_")))
+            if name is None:
+                log.info("%s: sequence %s is no lead of the drive; left out", path, code)
+                continue
+            if name in names:
+                raise _bad(path, f"sequence {code}", "each lead once", "a second one")
+            cols.append(_hl7_lead(path, code, value, units))
+            names.append(name)
+    if fs is None:
+        raise _bad(path, "sequenceSet increment", "a TIME_ABSOLUTE or TIME_RELATIVE sequence "
+                   "with the sample interval (increment)", "none")
+    return _stack(path, names, cols), names, fs
+
+
+def _hl7_lead(path, code: str, value, units):
+    """One SLIST_PQ: origin + scale x digits, in mV."""
+    if value is None or value.find("scale") is None or value.find("digits") is None:
+        raise _bad(path, f"sequence {code}", "an SLIST_PQ value with scale and digits", "none")
+    scale = _number(path, value, "scale", "value") * _scale(
+        path, f"sequence {code} scale unit", value.find("scale").get("unit", ""), units)
+    origin = value.find("origin")
+    offset = 0.0 if origin is None else _number(path, value, "origin", "value") * _scale(
+        path, f"sequence {code} origin unit", origin.get("unit", ""), units)
+    tokens = (value.find("digits").text or "").split()
+    try:
+        digits = np.array(tokens, dtype=np.float64)
+    except ValueError:
+        bad = next(t for t in tokens if not _is_number(t))
+        raise _bad(path, f"sequence {code} digits", "numbers", repr(bad)) from None
+    return offset + scale * digits
+
+
+def _is_number(t: str) -> bool:
+    try:
+        float(t)
+        return True
+    except ValueError:
+        return False
+
+
+# ---- GE MUSE -------------------------------------------------------------------------------
+def _muse(path, root, units):
+    waves = root.findall("Waveform")
+    kinds = [(w.findtext("WaveformType") or "").strip() for w in waves]
+    if "Rhythm" not in kinds:
+        raise _bad(path, "Waveform/WaveformType", "a 'Rhythm' waveform (a 'Median' beat is no "
+                   "recording)", kinds or "no Waveform")
+    wave = waves[kinds.index("Rhythm")]
+    fs = _number(path, wave, "SampleBase") * 10 ** _number(path, wave, "SampleExponent",
+                                                            default=0.0)
+    names, cols = [], []
+    for lead in wave.findall("LeadData"):
+        lead_id = (lead.findtext("LeadID") or "").strip()
+        name = _CANON.get(_lead_key(lead_id))
+        if name is None:
+            log.info("%s: LeadID %r is no lead of the drive; left out", path, lead_id)
+            continue
+        if name in names:
+            raise _bad(path, f"LeadID {lead_id!r}", "each lead once", "a second one")
+        cols.append(_muse_lead(path, lead, lead_id, units))
+        names.append(name)
+    return _stack(path, names, cols), names, _snap_rate(fs)
+
+
+def _muse_lead(path, lead, lead_id: str, units):
+    where = f"lead {lead_id}"
+    size = _number(path, lead, "LeadSampleSize", default=2.0)
+    if size != 2:
+        raise _bad(path, f"{where} LeadSampleSize", "2 (int16 samples)", size)
+    offset = _number(path, lead, "LeadOffsetFirstSample", default=0.0)
+    if offset != 0:  # its meaning when non-zero is nowhere documented
+        raise _bad(path, f"{where} LeadOffsetFirstSample", "0", offset)
+    unit = (lead.findtext("LeadAmplitudeUnits") or "").strip()
+    gain = _number(path, lead, "LeadAmplitudeUnitsPerBit") * _scale(
+        path, f"{where} LeadAmplitudeUnits", _MUSE_UNITS.get(unit.upper(), unit), units)
+    text = "".join((lead.findtext("WaveFormData") or "").split())
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise _bad(path, f"{where} WaveFormData", "base64 of int16 samples", repr(e)) from None
+    want = _number(path, lead, "LeadSampleCountTotal", default=len(raw) / 2)
+    if len(raw) % 2 or len(raw) // 2 != want:
+        raise _bad(path, f"{where} WaveFormData", f"{want:.0f} int16 samples "
+                   "(LeadSampleCountTotal)", f"{len(raw)} bytes")
+    baseline = _number(path, lead, "FirstSampleBaseline", default=0.0)
+    return (np.frombuffer(raw, dtype="<i2").astype(np.float64) + baseline) * gain
+
+
+# ---- Philips -------------------------------------------------------------------------------
+def _philips(path, root, units):
+    wf = root.find("waveforms/parsedwaveforms")
+    attrs = {} if wf is None else wf.attrib
+    method = attrs.get("compression") or (attrs.get("compressmethod")
+                                          if attrs.get("compressflag") == "True" else None)
+    if method == "XLI":
+        raise _bad(path, "waveforms/parsedwaveforms compression", "uncompressed waveforms "
+                   "(Philips' XLI coding is not read; export uncompressed, or as DICOM/HL7)",
+                   "'XLI'")
+    raise _bad(path, "Philips XML", "a format whose amplitude unit is documented (HL7 aECG, "
+               "DICOM, GE MUSE); no public source states the unit of uncompressed Philips "
+               "waveforms", f"compression {method or 'none'}")

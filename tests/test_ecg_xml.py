@@ -1,0 +1,231 @@
+"""12-lead cart XML exports (HL7 aECG, GE MUSE; Philips refused), each file built here as the
+format's public descriptions lay it out (docs/simulator.md names them) from a real 12-lead
+strip: read back to mV within half a quantisation step, or refused in one line naming the
+file, the field and what was expected."""
+
+import base64
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cardioradar.errors import InputDataError
+from hardware_sim.subject.ecg_files import list_recordings, load_ecg_recording
+from hardware_sim.subject.types import LEADS
+
+DATA = Path(__file__).parent / "data"
+# ecg-plot's example record (tests/data/ecg), 500 Hz, mV: 10 s, and 3 s of it
+FULL = load_ecg_recording(DATA / "ecg" / "ecg-plot_12lead_10s_500hz.csv", fs_hz=500.0).ecg_mv
+ECG = FULL[:1500]
+HL7 = "urn:hl7-org:v3"
+XSI = "http://www.w3.org/2001/XMLSchema-instance"
+MDC = ["MDC_ECG_LEAD_" + n.upper() for n in LEADS]
+
+
+def refused(path, *parts):
+    with pytest.raises(InputDataError) as e:
+        load_ecg_recording(path)
+    msg = str(e.value)
+    assert msg.startswith(str(path)) and "\n" not in msg and "expected" in msg, msg
+    for p in parts:
+        assert p in msg, msg
+    return msg
+
+
+# ---- HL7 aECG ------------------------------------------------------------------------------
+def _sub(parent, tag, ns=HL7, **attrib):
+    return ET.SubElement(parent, f"{{{ns}}}{tag}" if ns else tag, attrib)
+
+
+def _seq(seqset, code, xsi_type, **children):
+    seq = _sub(_sub(seqset, "component"), "sequence")
+    _sub(seq, "code", code=code, codeSystem="2.16.840.1.113883.6.24")
+    value = _sub(seq, "value", **{f"{{{XSI}}}type": xsi_type})
+    for tag, attrib in children.items():
+        if tag == "digits":
+            _sub(value, "digits").text = attrib
+        else:
+            _sub(value, tag, **attrib)
+    return value
+
+
+def aecg(path, ecg_mv=ECG, codes=MDC, *, time=("TIME_ABSOLUTE", "0.002", "s"),
+         scale=("5", "uV"), origin=("0", "uV"), digits=None):
+    """An HL7 aECG as the FDA's implementation guide lays it out: AnnotatedECG / component /
+    series (RHYTHM) / component / sequenceSet, the time sequence first, one SLIST_PQ per lead;
+    a representative beat under derivation / derivedSeries, which the reader leaves out."""
+    root = ET.Element(f"{{{HL7}}}AnnotatedECG")
+    series = _sub(_sub(root, "component"), "series")
+    _sub(series, "code", code="RHYTHM", codeSystem="2.16.840.1.113883.5.4")
+
+    def fill(seqset, data):
+        code, inc, unit = time
+        kind = "GLIST_TS" if code == "TIME_ABSOLUTE" else "GLIST_PQ"
+        head = ({"value": "20021122091000.000"} if kind == "GLIST_TS"
+                else {"value": "0", "unit": unit})
+        step = {"value": inc, "unit": unit} if inc is not None else None
+        _seq(seqset, code, kind, head=head, **({"increment": step} if step else {}))
+        s, o = float(scale[0]), float(origin[0]) if origin else 0.0
+        k = {"mV": 1.0, "uV": 1e-3}.get(scale[1], 1e-3)  # the test's own units -> mV
+        for j, c in enumerate(codes):
+            dig = digits[j] if digits is not None else " ".join(
+                str(int(v)) for v in np.round((data[:, j] / k - o) / s))
+            kw = {"origin": {"value": origin[0], "unit": origin[1]}} if origin else {}
+            _seq(seqset, c, "SLIST_PQ", **kw, scale={"value": scale[0], "unit": scale[1]},
+                 digits=dig)
+
+    fill(_sub(_sub(series, "component"), "sequenceSet"), ecg_mv)
+    derived = _sub(_sub(series, "derivation"), "derivedSeries")
+    _sub(derived, "code", code="REPRESENTATIVE_BEAT", codeSystem="2.16.840.1.113883.5.4")
+    fill(_sub(_sub(derived, "component"), "sequenceSet"), ecg_mv[:400] * 0 + 9.0)  # not read
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+_AECG = {  # case: (writer kwargs, leads written, expected fs, tolerance mV)
+    "12 leads, GLIST_TS, 5 uV steps": ({}, LEADS, 500.0, 2.5e-3),
+    "TIME_RELATIVE in ms, mV scale with an origin": (
+        dict(time=("TIME_RELATIVE", "2", "ms"), scale=("0.001", "mV"), origin=("-0.5", "mV")),
+        LEADS, 500.0, 0.5e-3),
+    "micro sign, no origin": (dict(scale=("2.5", "\u00b5V"), origin=None), LEADS, 500.0, 1.25e-3),
+    "8 leads + V7 left out": (dict(codes=[MDC[i] for i in (0, 1, 6, 7, 8, 9, 10, 11)]
+                                   + ["MDC_ECG_LEAD_V7"]),
+                              ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6"), 500.0, 2.5e-3),
+}
+
+
+@pytest.mark.parametrize("case", list(_AECG))
+def test_hl7_aecg_variants(tmp_path, case):
+    kw, want, fs, tol = _AECG[case]
+    codes = kw.get("codes", MDC)
+    cols = [LEADS.index(n) for n in want]
+    data = ECG[:, [LEADS.index(n) if n in LEADS else 0 for n in
+                   [c.removeprefix("MDC_ECG_LEAD_").replace("AV", "aV") for c in codes]]]
+    rec = load_ecg_recording(aecg(tmp_path / "x.xml", data, **kw))
+    assert rec.leads == tuple(want) and rec.fs_hz == fs and rec.ecg_mv.shape == (1500, len(want))
+    np.testing.assert_allclose(rec.ecg_mv, ECG[:, cols], atol=tol + 1e-9)
+
+
+def test_hl7_aecg_rate_from_a_rounded_increment(tmp_path):
+    rec = load_ecg_recording(aecg(tmp_path / "x.xml", time=("TIME_ABSOLUTE", "0.00277778", "s")))
+    assert rec.fs_hz == 360.0
+
+
+def test_hl7_aecg_refusals(tmp_path):
+    refused(aecg(tmp_path / "noinc.xml", time=("TIME_ABSOLUTE", None, "s")),
+            "noinc.xml: sequence TIME_ABSOLUTE increment", "sample interval", "got none")
+    refused(aecg(tmp_path / "mmhg.xml", scale=("1", "mmHg"), origin=None),
+            "sequence MDC_ECG_LEAD_I scale unit", "'mmHg'")
+    refused(aecg(tmp_path / "hours.xml", time=("TIME_RELATIVE", "1", "h")),
+            "sequence TIME_RELATIVE increment", "got 1 h")
+    digits = [" ".join(["1"] * (1500 - (j == 3))) for j in range(12)]
+    refused(aecg(tmp_path / "short.xml", digits=digits), "lead lengths", "aVR 1499", "I 1500")
+    digits[3] = "1 2 x 4"
+    refused(aecg(tmp_path / "text.xml", digits=digits), "sequence MDC_ECG_LEAD_AVR digits",
+            "'x'")
+    (tmp_path / "cut.xml").write_text(aecg(tmp_path / "c.xml").read_text()[:5000])
+    refused(tmp_path / "cut.xml", "XML: expected a well-formed XML file")
+    (tmp_path / "other.xml").write_text("<CardiologyXML><x/></CardiologyXML>")
+    refused(tmp_path / "other.xml", "XML root element", "<CardiologyXML>")
+
+
+# ---- GE MUSE -------------------------------------------------------------------------------
+MUSE_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")  # MUSE stores 8, limbs derived
+
+
+def muse(path, ecg_mv=ECG, leads=MUSE_LEADS, *, uv_per_bit="4.88", units="MICROVOLTS",
+         kinds=("Median", "Rhythm"), cut=None, counts=None):
+    """A GE MUSE RestingECG: one Waveform per kind (the Median beat first, as MUSE writes
+    it), each LeadData a LeadID, LeadAmplitudeUnitsPerBit, LeadAmplitudeUnits and the samples
+    as base64 of little-endian int16 (WaveFormData, split into lines)."""
+    root = ET.Element("RestingECG")
+    ET.SubElement(root, "PatientDemographics")
+    for kind in kinds:
+        w = ET.SubElement(root, "Waveform")
+        data = ecg_mv[:600] if kind == "Median" else ecg_mv
+        for tag, text in (("WaveformType", kind), ("WaveformStartTime", "0"),
+                          ("NumberofLeads", str(len(leads))), ("SampleType", "CONTINUOUS_SAMPLES"),
+                          ("SampleBase", "500"), ("SampleExponent", "0")):
+            ET.SubElement(w, tag).text = text
+        for j, name in enumerate(leads):
+            dig = np.round(data[:, MUSE_LEADS.index(name) if name in MUSE_LEADS else 0]
+                           * 1000 / float(uv_per_bit)).astype("<i2")
+            if counts and name in counts:
+                dig = dig[:counts[name]]
+            b64 = base64.b64encode(dig.tobytes()).decode()
+            if cut and name == cut:
+                b64 = b64[:-3]
+            ld = ET.SubElement(w, "LeadData")
+            for tag, text in (("LeadByteCountTotal", str(dig.size * 2)),
+                              ("LeadTimeOffset", "0"), ("LeadSampleCountTotal", str(dig.size)),
+                              ("LeadAmplitudeUnitsPerBit", uv_per_bit),
+                              ("LeadAmplitudeUnits", units), ("LeadHighLimit", "32767"),
+                              ("LeadLowLimit", "-32768"), ("LeadID", name),
+                              ("LeadOffsetFirstSample", "0"), ("FirstSampleBaseline", "0"),
+                              ("LeadSampleSize", "2"), ("LeadOff", "FALSE"),
+                              ("BaselineSway", "FALSE"),
+                              ("WaveFormData", "\n".join(b64[i:i + 76] for i in
+                                                         range(0, len(b64), 76)))):
+                ET.SubElement(ld, tag).text = text
+    body = ET.tostring(root, encoding="unicode")
+    path.write_text('<?xml version="1.0" encoding="ISO-8859-1"?>\n'
+                    '<!DOCTYPE RestingECG SYSTEM "restecg.dtd">\n' + body, encoding="latin-1")
+    return path
+
+
+def test_muse_rhythm_strip_read_in_mv(tmp_path):
+    src = ECG[:, [LEADS.index(n) for n in MUSE_LEADS]]
+    rec = load_ecg_recording(muse(tmp_path / "muse.xml", src))
+    assert rec.leads == MUSE_LEADS and rec.fs_hz == 500.0 and rec.ecg_mv.shape == (1500, 8)
+    np.testing.assert_allclose(rec.ecg_mv, src, atol=4.88e-3 / 2 + 1e-9)
+
+
+def test_muse_refusals(tmp_path):
+    src = ECG[:, [LEADS.index(n) for n in MUSE_LEADS]]
+    refused(muse(tmp_path / "median.xml", src, kinds=("Median",)), "Waveform/WaveformType",
+            "'Rhythm'", "['Median']")
+    refused(muse(tmp_path / "cut.xml", src, cut="V2"), "cut.xml: lead V2 WaveFormData",
+            "base64")
+    refused(muse(tmp_path / "short.xml", src, counts={"V3": 1400}), "lead lengths",
+            "V3 1400", "I 1500")
+    refused(muse(tmp_path / "mm.xml", src, units="MILLIMETERS"),
+            "lead I LeadAmplitudeUnits", "'MILLIMETERS'")
+    p = muse(tmp_path / "count.xml", src)
+    p.write_text(p.read_text(encoding="latin-1").replace(
+        "<LeadSampleCountTotal>1500<", "<LeadSampleCountTotal>5000<", 1), encoding="latin-1")
+    refused(p, "lead I WaveFormData", "5000 int16 samples", "3000 bytes")
+
+
+# ---- Philips -------------------------------------------------------------------------------
+@pytest.mark.parametrize("attrs, got", [
+    ('compression="XLI" dataencoding="Base64"', "'XLI'"),                  # 1.04
+    ('compressflag="True" compressmethod="XLI" dataencoding="Base64"', "'XLI'"),  # 1.03
+    ('compression="Uncompressed" dataencoding="Base64"', "compression Uncompressed"),
+])
+def test_philips_is_recognised_and_refused(tmp_path, attrs, got):
+    p = tmp_path / "philips.xml"
+    p.write_text('<?xml version="1.0"?><restingecgdata><documentinfo><documenttype>PhilipsECG'
+                 '</documenttype><documentversion>1.04</documentversion></documentinfo>'
+                 f'<waveforms><parsedwaveforms {attrs}>AAAA</parsedwaveforms></waveforms>'
+                 '</restingecgdata>')
+    refused(p, got)
+
+
+# ---- as a user runs it ---------------------------------------------------------------------
+def test_xml_recordings_are_listed_and_drive_the_recorded_heart(tmp_path):
+    """`cardioradar eval --drive-ecg <folder>` lists recordings with list_recordings; an XML
+    beside a WFDB record is one of them, and a MUSE 8-lead file becomes a heart whose limb
+    leads follow from I and II."""
+    pytest.importorskip("neurokit2")
+    from hardware_sim.subject.recorded import RecordedHeart
+    from hardware_sim.subject.recorded import list_recordings as listed
+
+    muse(tmp_path / "b_muse.xml", FULL[:, [LEADS.index(n) for n in MUSE_LEADS]])
+    aecg(tmp_path / "a_aecg.xml", FULL)
+    (tmp_path / "notes.xml").write_text("<notes/>")
+    assert [p.name for p in list_recordings(tmp_path)] == ["a_aecg.xml", "b_muse.xml"]
+    assert listed is list_recordings
+    heart = RecordedHeart(load_ecg_recording(tmp_path / "b_muse.xml"))
+    assert set(heart.truth_leads) == set(LEADS) and np.isfinite(heart.leads12).all()
+    assert heart.r_peaks_s.size >= 8  # ecg-plot's 10 s strip: 9 beats
