@@ -115,6 +115,60 @@ def test_wfdb_unit_that_is_no_voltage_is_refused_or_given(tmp_path):
     np.testing.assert_allclose(rec.ecg_mv, ECG[:, [1, 6]], atol=1e-3)
 
 
+def _segments(d: Path, master: str, segs, layout=False):
+    """A WFDB multi-segment record: each segment written by wfdb.wrsamp ((name, units of II
+    and V1, samples) or ('~', None, n) for a gap), the master .hea listing them, as
+    PhysioNet's long records (MIMIC waveforms) have it; a variable layout starts with a
+    layout segment of length 0."""
+    import wfdb
+
+    lines = []
+    if layout:
+        (d / f"{master}_layout.hea").write_text(
+            f"{master}_layout 2 500 0\n~ 0 200/mV 16 0 0 0 0 II\n~ 0 200/mV 16 0 0 0 0 V1\n")
+        lines.append(f"{master}_layout 0")
+    for name, units, x in segs:
+        if name == "~":
+            lines.append(f"~ {x}")
+            continue
+        k = x.shape[1]
+        wfdb.wrsamp(name, fs=500, units=units[:k], sig_name=["II", "V1", "RESP"][:k],
+                    p_signal=x * [1000.0 if u == "uV" else 1.0 for u in units[:k]],
+                    fmt=["16"] * k, write_dir=str(d))
+        lines.append(f"{name} {x.shape[0]}")
+    total = sum(x if n == "~" else x.shape[0] for n, _, x in segs)
+    (d / f"{master}.hea").write_text(f"{master}/{len(lines)} 2 500 {total}\n" + "\n".join(lines)
+                                     + "\n")
+    return d / f"{master}.hea"
+
+
+def test_wfdb_multi_segment_records_are_one_recording(tmp_path):
+    """Segments one after the other, each at its own .hea's units (wfdb's merged record
+    keeps one unit per signal, and the master .hea states none: a uV segment read as mV
+    would be 1000x off); a variable layout's layout segment holds no samples."""
+    x = ECG[:, [1, 6]]
+    for master, layout in (("fixed", False), ("variable", True)):
+        hea = _segments(tmp_path, master, [(f"{master}_1", ["mV", "mV"], x[:700]),
+                                           (f"{master}_2", ["uV", "uV"], x[700:])], layout)
+        rec = load_ecg_recording(hea)
+        assert rec.leads == ("II", "V1") and rec.fs_hz == 500.0 and rec.ecg_mv.shape == (1500, 2)
+        np.testing.assert_allclose(rec.ecg_mv, x, atol=3e-3)
+
+
+def test_wfdb_multi_segment_gap_and_missing_lead_are_refused(tmp_path):
+    x = ECG[:, [1, 6]]
+    gap = _segments(tmp_path, "gap", [("gap_1", ["mV", "mV"], x[:700]), ("~", None, 250),
+                                      ("gap_2", ["mV", "mV"], x[700:])])
+    refused(gap, "segment '~' at samples 700-949", "a gap is not bridged",
+            "a gap of 250 samples")
+    lost = _segments(tmp_path, "lost", [("lost_1", ["mV", "mV"], x[:700]),
+                                        ("lost_2", ["mV"], x[700:, :1])], layout=True)
+    refused(lost, "segment lost_2: leads", "['II', 'V1']", "['II']")
+    nu = _segments(tmp_path, "nu", [("nu_1", ["mV", "mV"], x[:700]),
+                                    ("nu_2", ["mV", "NU"], x[700:])])
+    refused(nu, "segment nu_2: signal 'V1' units", "'NU'")
+
+
 # ---- EDF / EDF+ / BDF as Holter and PSG exports label them -----------------------------------
 def _edf(path, chans, file_type=None, annotation=False):
     """chans: (label, dimension, rate Hz, samples); 3 s; written by pyedflib."""

@@ -1,6 +1,7 @@
 """WFDB records (``.hea`` with its ``.dat``, or the ``.mat`` signal file of PTB-XL and the
-PhysioNet/CinC Challenges) -> (n, k) mV, lead names, rate, and the beats and rhythm of
-its ``.atr`` annotations when present. Needs the ``wfdb`` package (imported on use)."""
+PhysioNet/CinC Challenges; multi-segment records as one recording, gaps refused) -> (n, k)
+mV, lead names, rate, and the beats and rhythm of its ``.atr`` annotations when present.
+Needs the ``wfdb`` package (imported on use)."""
 
 from __future__ import annotations
 
@@ -57,9 +58,26 @@ def _load_wfdb(path: Path, units: str | None):
 
     record = str(path.with_suffix(""))
     try:
-        rec = wfdb.rdrecord(record)
+        head = wfdb.rdheader(record)
     except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
         raise _bad(path, "WFDB record", "a readable .hea with its signal file (.dat, or "
+                   "the .mat of the PhysioNet/CinC Challenges)", repr(e)) from e
+    if isinstance(head, wfdb.MultiRecord):
+        data, names, fs = _multi_segment(path, head, units)
+    else:
+        data, names, fs = _one_record(path, path, record, units)
+    beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
+    return data, names, fs, dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
+
+
+def _one_record(path, where, record: str, units: str | None):
+    """One single-segment record (``where`` names it in messages) -> (n, k) mV, leads, rate."""
+    import wfdb
+
+    try:
+        rec = wfdb.rdrecord(record)
+    except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
+        raise _bad(where, "WFDB record", "a readable .hea with its signal file (.dat, or "
                    "the .mat of the PhysioNet/CinC Challenges)", repr(e)) from e
     labels = [str(n) if n else "ECG" for n in rec.sig_name]  # no description: an ECG
     hea_units = _wfdb_header_units(Path(record + ".hea"), len(labels))
@@ -67,10 +85,38 @@ def _load_wfdb(path: Path, units: str | None):
     cols, kept = [], []
     for i, name in enumerate(names):
         if name is not None:
-            scale = _scale(path, f"signal {labels[i]!r} units", hea_units[i] or "mV", units)
+            scale = _scale(where, f"signal {labels[i]!r} units", hea_units[i] or "mV", units)
             cols.append(rec.p_signal[:, i] * scale)
             kept.append(name)
-    names = kept
     data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
-    beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
-    return data, names, float(rec.fs), dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
+    return data, kept, float(rec.fs)
+
+
+def _multi_segment(path: Path, head, units: str | None):
+    """A multi-segment record (a master .hea listing segments): the segments one after the
+    other, each read as a record of its own with the units its own .hea states (wfdb's
+    merged record keeps one unit per signal, and the master .hea has none). The layout
+    segment of a variable-layout record (length 0) holds no samples and is skipped. A gap
+    segment ('~') is refused, as a blank cell of a text file is: a gap is not bridged."""
+    parts, names, start = [], None, 0
+    for seg, n in zip(head.seg_name, head.seg_len):
+        if seg == "~":
+            raise _bad(path, f"segment '~' at samples {start}-{start + n - 1}", "recorded "
+                       "samples in every segment (a gap is not bridged: read the segments "
+                       "either side as records of their own)", f"a gap of {n} samples")
+        if n == 0:
+            continue
+        where = f"{path}, segment {seg}"
+        data, seg_names, fs = _one_record(path, where, str(path.parent / seg), units)
+        if abs(fs - head.fs) > 1e-6 * head.fs:
+            raise _bad(where, "sampling frequency", f"{head.fs:g} Hz (the master .hea)",
+                       f"{fs:g} Hz")
+        if names is None:
+            names = seg_names
+        elif sorted(seg_names) != sorted(names):
+            raise _bad(where, "leads", f"the leads of the first segment {names}", seg_names)
+        parts.append(data[:, [seg_names.index(x) for x in names]])
+        start += n
+    if not parts:
+        return np.zeros((0, 0)), [], float(head.fs)
+    return np.concatenate(parts, axis=0), names, float(head.fs)
