@@ -234,6 +234,20 @@ def test_edf_refusals(tmp_path):
     refused(rates, "sample rates", "250", "500")
 
 
+@pytest.mark.parametrize("suffix", [".edf", ".bdf"])
+def test_edf_plus_d_discontinuous_is_refused_in_one_line(tmp_path, suffix):
+    """EDF+D: the header's reserved field says the data records may have gaps between them
+    (pyedflib writes only EDF+C, so the test marks its file discontinuous, as a Holter's
+    export with a pause would be); pyedflib opens no such file, the reader says why."""
+    p = _edf(tmp_path / f"holter{suffix}", [("ECG II", "mV", 500, II_)])
+    b = bytearray(p.read_bytes())
+    assert b[192:197] in (b"EDF+C", b"BDF+C")
+    b[196:197] = b"D"
+    p.write_bytes(bytes(b))
+    refused(p, f"holter{suffix}: EDF+ header reserved field", "a continuous recording",
+            f"'{suffix[1:].upper()}+D' (discontinuous)")
+
+
 def test_single_unnamed_ecg_channel_drives_with_a_lead_ii_truth(tmp_path):
     """docs/simulator.md's single-lead contract, for a PSG's lone 'ECG' channel."""
     pytest.importorskip("neurokit2")

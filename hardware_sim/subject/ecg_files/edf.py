@@ -1,5 +1,5 @@
 """EDF/EDF+/BDF files -> (n, k) mV, lead names, rate: the ECG channels by label, the rest
-left out. Needs ``pyedflib`` (imported on use)."""
+left out; EDF+D/BDF+D (discontinuous) refused. Needs ``pyedflib`` (imported on use)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def _load_edf(path: Path, units: str | None):
     their own rates and the annotation channel are left out."""
     import pyedflib
 
+    _refuse_discontinuous(path)
     try:
         with pyedflib.EdfReader(str(path)) as f:
             labels = [str(x).strip() for x in f.getSignalLabels()]
@@ -39,3 +40,20 @@ def _load_edf(path: Path, units: str | None):
     n = min((c.size for c in cols), default=0)
     return (np.stack([c[:n] for c in cols], axis=1) if cols else np.zeros((0, 0)), names,
             float(rates[0]) if rates else 0.0)
+
+
+def _refuse_discontinuous(path: Path) -> None:
+    """EDF+D / BDF+D (the header's reserved field, bytes 192-236, starts 'EDF+D' or
+    'BDF+D'): data records may be separated by gaps that only their time-keeping
+    annotations state, and pyedflib opens no such file, so it is refused in one line."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(236)
+    except OSError as e:
+        raise _bad(path, "EDF", "a readable EDF/EDF+ file", repr(e)) from e
+    reserved = head[192:236].decode("ascii", "replace").strip()
+    if reserved[:5] in ("EDF+D", "BDF+D"):
+        raise _bad(path, "EDF+ header reserved field", "a continuous recording (plain EDF or "
+                   "EDF+C; an EDF+D file may hold gaps between its data records, which are "
+                   "not bridged: export it continuous, or each block as a file of its own)",
+                   f"{reserved[:5]!r} (discontinuous)")
