@@ -195,6 +195,9 @@ def test_muse_refusals(tmp_path):
     p.write_text(p.read_text(encoding="latin-1").replace(
         "<LeadSampleCountTotal>1500<", "<LeadSampleCountTotal>5000<", 1), encoding="latin-1")
     refused(p, "lead I WaveFormData", "5000 int16 samples", "3000 bytes")
+    p.write_text(p.read_text(encoding="latin-1").replace("<LeadSampleCountTotal>5000<", (
+        "<LeadSampleCountTotal>1500<")).replace("4.88<", "4,88<"), encoding="latin-1")
+    refused(p, "lead I LeadAmplitudeUnitsPerBit", "a number", "'4,88'")
 
 
 # ---- Philips -------------------------------------------------------------------------------
@@ -226,6 +229,9 @@ def test_xml_recordings_are_listed_and_drive_the_recorded_heart(tmp_path):
     (tmp_path / "notes.xml").write_text("<notes/>")
     assert [p.name for p in list_recordings(tmp_path)] == ["a_aecg.xml", "b_muse.xml"]
     assert listed is list_recordings
+    from host.eval import drive_files  # what `eval --drive-ecg <folder>` runs
+
+    assert [p.name for p in drive_files([tmp_path])] == ["a_aecg.xml", "b_muse.xml"]
     heart = RecordedHeart(load_ecg_recording(tmp_path / "b_muse.xml"))
     assert set(heart.truth_leads) == set(LEADS) and np.isfinite(heart.leads12).all()
     assert heart.r_peaks_s.size >= 8  # ecg-plot's 10 s strip: 9 beats

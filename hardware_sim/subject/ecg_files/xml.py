@@ -49,8 +49,9 @@ def _load_xml(path: Path, units: str | None):
     return readers[root.tag](path, root, units)
 
 
-def _number(path, el, field_: str, attr: str | None = None, default=None) -> float:
-    """The number in ``el``'s child ``field_`` (its text, or its attribute ``attr``)."""
+def _number(path, where: str, el, field_: str, attr: str | None = None, default=None) -> float:
+    """The number in ``el``'s child ``field_`` (its text, or its attribute ``attr``);
+    ``where`` (the lead, sequence or waveform) opens the field's name in messages."""
     child = el.find(field_)
     raw = None if child is None else (child.get(attr) if attr else child.text)
     if raw is None and default is not None:
@@ -58,8 +59,8 @@ def _number(path, el, field_: str, attr: str | None = None, default=None) -> flo
     try:
         return float(str(raw).strip())
     except ValueError:
-        where = f"{field_}/@{attr}" if attr else field_
-        raise _bad(path, where, "a number", repr(raw)) from None
+        name = f"{where} {field_}" + (f" {attr}" if attr else "")
+        raise _bad(path, name, "a number", "none" if raw is None else repr(raw)) from None
 
 
 def _snap_rate(fs: float) -> float:
@@ -86,14 +87,7 @@ def _hl7_aecg(path, root, units):
         code = seq.find("code").get("code", "") if seq.find("code") is not None else ""
         value = seq.find("value")
         if code.startswith("TIME_"):
-            step = None if value is None else value.find("increment")
-            inc = 0.0 if step is None else _number(path, value, "increment", "value", 0.0)
-            unit = None if step is None else step.get("unit")
-            if not inc > 0 or unit not in _TIME_TO_S:
-                raise _bad(path, f"sequence {code} increment", "the sample interval, a "
-                           f"positive value in {tuple(_TIME_TO_S)}",
-                           "none" if step is None else f"{step.get('value')} {unit}")
-            fs = _snap_rate(1.0 / (inc * _TIME_TO_S[unit]))
+            fs = _hl7_rate(path, code, value)
         elif code.startswith("MDC_ECG_LEAD_"):
             name = _CANON.get(_lead_key(code.removeprefix("MDC_ECG_LEAD_")))
             if name is None:
@@ -109,15 +103,29 @@ def _hl7_aecg(path, root, units):
     return _stack(path, names, cols), names, fs
 
 
+def _hl7_rate(path, code: str, value) -> float:
+    """1 / the time sequence's increment (GLIST_TS or GLIST_PQ; s or ms)."""
+    step = None if value is None else value.find("increment")
+    where = f"sequence {code}"
+    inc = 0.0 if step is None else _number(path, where, value, "increment", "value", 0.0)
+    unit = None if step is None else step.get("unit")
+    if not inc > 0 or unit not in _TIME_TO_S:
+        got = "none" if step is None else f"{step.get('value')} {unit}"
+        raise _bad(path, f"{where} increment", "the sample interval, a positive value in "
+                   f"{tuple(_TIME_TO_S)}", got)
+    return _snap_rate(1.0 / (inc * _TIME_TO_S[unit]))
+
+
 def _hl7_lead(path, code: str, value, units):
     """One SLIST_PQ: origin + scale x digits, in mV."""
     if value is None or value.find("scale") is None or value.find("digits") is None:
         raise _bad(path, f"sequence {code}", "an SLIST_PQ value with scale and digits", "none")
-    scale = _number(path, value, "scale", "value") * _scale(
-        path, f"sequence {code} scale unit", value.find("scale").get("unit", ""), units)
+    where = f"sequence {code}"
+    scale = _number(path, where, value, "scale", "value") * _scale(
+        path, f"{where} scale unit", value.find("scale").get("unit", ""), units)
     origin = value.find("origin")
-    offset = 0.0 if origin is None else _number(path, value, "origin", "value") * _scale(
-        path, f"sequence {code} origin unit", origin.get("unit", ""), units)
+    offset = 0.0 if origin is None else _number(path, where, value, "origin", "value") * _scale(
+        path, f"{where} origin unit", origin.get("unit", ""), units)
     tokens = (value.find("digits").text or "").split()
     try:
         digits = np.array(tokens, dtype=np.float64)
@@ -143,8 +151,8 @@ def _muse(path, root, units):
         raise _bad(path, "Waveform/WaveformType", "a 'Rhythm' waveform (a 'Median' beat is no "
                    "recording)", kinds or "no Waveform")
     wave = waves[kinds.index("Rhythm")]
-    fs = _number(path, wave, "SampleBase") * 10 ** _number(path, wave, "SampleExponent",
-                                                            default=0.0)
+    fs = _number(path, "Rhythm waveform", wave, "SampleBase") * 10 ** _number(
+        path, "Rhythm waveform", wave, "SampleExponent", default=0.0)
     names, cols = [], []
     for lead in wave.findall("LeadData"):
         lead_id = (lead.findtext("LeadID") or "").strip()
@@ -161,25 +169,25 @@ def _muse(path, root, units):
 
 def _muse_lead(path, lead, lead_id: str, units):
     where = f"lead {lead_id}"
-    size = _number(path, lead, "LeadSampleSize", default=2.0)
+    size = _number(path, where, lead, "LeadSampleSize", default=2.0)
     if size != 2:
         raise _bad(path, f"{where} LeadSampleSize", "2 (int16 samples)", size)
-    offset = _number(path, lead, "LeadOffsetFirstSample", default=0.0)
+    offset = _number(path, where, lead, "LeadOffsetFirstSample", default=0.0)
     if offset != 0:  # its meaning when non-zero is nowhere documented
         raise _bad(path, f"{where} LeadOffsetFirstSample", "0", offset)
     unit = (lead.findtext("LeadAmplitudeUnits") or "").strip()
-    gain = _number(path, lead, "LeadAmplitudeUnitsPerBit") * _scale(
+    gain = _number(path, where, lead, "LeadAmplitudeUnitsPerBit") * _scale(
         path, f"{where} LeadAmplitudeUnits", _MUSE_UNITS.get(unit.upper(), unit), units)
     text = "".join((lead.findtext("WaveFormData") or "").split())
     try:
         raw = base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError) as e:
         raise _bad(path, f"{where} WaveFormData", "base64 of int16 samples", repr(e)) from None
-    want = _number(path, lead, "LeadSampleCountTotal", default=len(raw) / 2)
+    want = _number(path, where, lead, "LeadSampleCountTotal", default=len(raw) / 2)
     if len(raw) % 2 or len(raw) // 2 != want:
         raise _bad(path, f"{where} WaveFormData", f"{want:.0f} int16 samples "
                    "(LeadSampleCountTotal)", f"{len(raw)} bytes")
-    baseline = _number(path, lead, "FirstSampleBaseline", default=0.0)
+    baseline = _number(path, where, lead, "FirstSampleBaseline", default=0.0)
     return (np.frombuffer(raw, dtype="<i2").astype(np.float64) + baseline) * gain
 
 
