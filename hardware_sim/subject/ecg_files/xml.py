@@ -89,14 +89,8 @@ def _hl7_aecg(path, root, units):
         if code.startswith("TIME_"):
             fs = _hl7_rate(path, code, value)
         elif code.startswith("MDC_ECG_LEAD_"):
-            name = _CANON.get(_lead_key(code.removeprefix("MDC_ECG_LEAD_")))
-            if name is None:
-                log.info("%s: sequence %s is no lead of the drive; left out", path, code)
-                continue
-            if name in names:
-                raise _bad(path, f"sequence {code}", "each lead once", "a second one")
-            cols.append(_hl7_lead(path, code, value, units))
-            names.append(name)
+            _add_lead(path, f"sequence {code}", code.removeprefix("MDC_ECG_LEAD_"), names, cols,
+                      lambda: _hl7_lead(path, code, value, units))
     if fs is None:
         raise _bad(path, "sequenceSet increment", "a TIME_ABSOLUTE or TIME_RELATIVE sequence "
                    "with the sample interval (increment)", "none")
@@ -156,16 +150,23 @@ def _muse(path, root, units):
     names, cols = [], []
     for lead in wave.findall("LeadData"):
         lead_id = (lead.findtext("LeadID") or "").strip()
-        name = _CANON.get(_lead_key(lead_id))
-        if name is None:
-            log.info("%s: LeadID %r is no lead of the drive; left out", path, lead_id)
-            continue
-        if name in names:
-            raise _bad(path, f"LeadID {lead_id!r}", "each lead once", "a second one")
-        cols.append(_muse_lead(path, lead, lead_id, units))
-        names.append(name)
+        _add_lead(path, f"LeadID {lead_id!r}", lead_id, names, cols,
+                  lambda: _muse_lead(path, lead, lead_id, units))
     return _stack(path, names, cols), names, _snap_rate(fs)
 
+
+
+def _add_lead(path, what: str, lead_id: str, names: list, cols: list, read) -> None:
+    """Append the lead ``lead_id`` (read by ``read()``) unless it is no lead of the drive
+    (left out, logged); a lead twice is refused."""
+    name = _CANON.get(_lead_key(lead_id))
+    if name is None:
+        log.info("%s: %s is no lead of the drive; left out", path, what)
+        return
+    if name in names:
+        raise _bad(path, what, "each lead once", "a second one")
+    cols.append(read())
+    names.append(name)
 
 def _muse_lead(path, lead, lead_id: str, units):
     where = f"lead {lead_id}"
