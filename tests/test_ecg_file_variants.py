@@ -105,6 +105,23 @@ def test_ptbxl_100hz_and_challenge_mat_records(tmp_path):
     refused(bare / "A0002.mat", "file type", ".hea")
 
 
+def test_challenge_header_dx_is_the_rhythm(tmp_path):
+    """A Challenge header's '# Dx:' SNOMED CT codes are the record's stated rhythm (by the
+    Challenge's own names; an unknown code kept as a code); an AF statement makes the
+    conducted beats kind 'F'. Without a Dx line the rhythm stays unstated."""
+    from hardware_sim.subject.ecg_files import is_af_rhythm
+
+    hea = _challenge_record(tmp_path, list(LEADS))
+    assert load_ecg_recording(hea).rhythm == "sinus rhythm"
+    text = hea.read_text()
+    hea.write_text(text.replace("Dx: 426783006", "Dx: 164889003,59118001,123456789"))
+    rec = load_ecg_recording(hea)
+    assert rec.rhythm == "atrial fibrillation; right bundle branch block; SNOMED CT 123456789"
+    assert is_af_rhythm(rec.rhythm) and rec.beat_kinds is None  # no .atr: no beats given
+    hea.write_text("\n".join(ln for ln in text.splitlines() if "Dx:" not in ln) + "\n")
+    assert load_ecg_recording(hea).rhythm is None
+
+
 def test_wfdb_unit_that_is_no_voltage_is_refused_or_given(tmp_path):
     import wfdb
 

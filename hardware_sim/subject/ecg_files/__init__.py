@@ -4,8 +4,9 @@ drive (``hardware_sim.subject.recorded``) and of session references.
 ``load_ecg_recording`` reads delimited text (CSV, semicolon, tab or whitespace; optional
 time column, rounded times accepted: each stamp within 0.25 sample periods of a uniform
 grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index columns), WFDB
-(with its ``.atr`` beat and rhythm annotations when present; PTB-XL and the PhysioNet/CinC
-Challenge ``.mat`` records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
+(with its ``.atr`` beat and rhythm annotations when present, else the rhythm a
+Challenge header's ``# Dx:`` codes state; PTB-XL and the PhysioNet/CinC Challenge ``.mat``
+records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
 12-lead ECG waveforms (pydicom; the cart's statements and measurements kept), cart XML
 exports (HL7 aECG and GE MUSE read; Philips recognised and refused) and the ``.npz``
 layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead ('ECG',

@@ -1,6 +1,7 @@
 """WFDB records (``.hea`` with its ``.dat``, or the ``.mat`` signal file of PTB-XL and the
 PhysioNet/CinC Challenges; multi-segment records as one recording, gaps refused) -> (n, k)
-mV, lead names, rate, and the beats and rhythm of its ``.atr`` annotations when present.
+mV, lead names, rate, and the beats and rhythm of its ``.atr`` annotations when present;
+without them, the rhythm a Challenge header states in its ``# Dx:`` comment (SNOMED CT codes).
 Needs the ``wfdb`` package (imported on use)."""
 
 from __future__ import annotations
@@ -18,6 +19,41 @@ from hardware_sim.subject.ecg_files.common import (
 # and unclassified (Q) beats are kept as beats of kind N.
 _WFDB_BEAT_KIND = {**{c: "N" for c in "NLRBejnF/fQ?"}, **{c: "A" for c in "AaJS"},
                    **{c: "V" for c in "VEr"}}
+
+# SNOMED CT codes of the PhysioNet/CinC Challenge 2020/2021 headers ('# Dx: 164889003,59118001')
+# -> the names the Challenge's own dx_mapping_scored.csv / dx_mapping_unscored.csv give them
+# (the rhythm, conduction and ectopy codes; any other code is kept as 'SNOMED CT <code>').
+_CHALLENGE_DX = {
+    "426783006": "sinus rhythm", "426177001": "sinus bradycardia",
+    "427084000": "sinus tachycardia", "427393009": "sinus arrhythmia",
+    "426627000": "bradycardia", "164889003": "atrial fibrillation",
+    "282825002": "paroxysmal atrial fibrillation", "426749004": "chronic atrial fibrillation",
+    "314208002": "rapid atrial fibrillation", "195080001": "atrial fibrillation and flutter",
+    "164890007": "atrial flutter", "713422000": "atrial tachycardia",
+    "426761007": "supraventricular tachycardia", "10370003": "pacing rhythm",
+    "284470004": "premature atrial contraction", "63593006": "supraventricular premature beats",
+    "427172004": "premature ventricular contractions", "17338001": "ventricular premature beats",
+    "164884008": "ventricular ectopics", "11157007": "ventricular bigeminy",
+    "251180001": "ventricular trigeminy", "164895002": "ventricular tachycardia",
+    "164896001": "ventricular fibrillation", "270492004": "1st degree av block",
+    "195042002": "2nd degree av block", "27885002": "complete heart block",
+    "59118001": "right bundle branch block", "713427006": "complete right bundle branch block",
+    "713426002": "incomplete right bundle branch block", "164909002": "left bundle branch block",
+    "733534002": "complete left bundle branch block", "6374002": "bundle branch block",
+    "164865005": "myocardial infarction", "164867002": "old myocardial infarction",
+    "429622005": "st depression", "164931005": "st elevation",
+}
+
+
+def _challenge_dx(comments) -> str | None:
+    """The rhythm a PhysioNet/CinC Challenge header states: its '# Dx:' SNOMED CT codes by
+    the Challenge's names, '; '-joined in the header's order (None without a Dx line)."""
+    for c in comments or ():
+        key, _, value = str(c).partition(":")
+        if key.strip().lower() == "dx" and value.strip():
+            codes = [v.strip() for v in value.split(",") if v.strip()]
+            return "; ".join(_CHALLENGE_DX.get(v, f"SNOMED CT {v}") for v in codes)
+    return None
 
 
 def _wfdb_beats(record: str, n: int):
@@ -67,6 +103,8 @@ def _load_wfdb(path: Path, units: str | None):
     else:
         data, names, fs = _one_record(path, path, record, units)
     beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
+    if rhythm is None:  # no .atr rhythm: the statement of a Challenge header, if any
+        rhythm = _challenge_dx(getattr(head, "comments", None))
     return data, names, fs, dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
 
 
