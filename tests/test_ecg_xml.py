@@ -135,12 +135,25 @@ MUSE_LEADS = ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")  # MUSE stores 8, l
 
 
 def muse(path, ecg_mv=ECG, leads=MUSE_LEADS, *, uv_per_bit="4.88", units="MICROVOLTS",
-         kinds=("Median", "Rhythm"), cut=None, counts=None):
+         kinds=("Median", "Rhythm"), cut=None, counts=None, diagnosis=None):
     """A GE MUSE RestingECG: one Waveform per kind (the Median beat first, as MUSE writes
     it), each LeadData a LeadID, LeadAmplitudeUnitsPerBit, LeadAmplitudeUnits and the samples
-    as base64 of little-endian int16 (WaveFormData, split into lines)."""
+    as base64 of little-endian int16 (WaveFormData, split into lines). ``diagnosis``:
+    {'Diagnosis' or 'OriginalDiagnosis': [StmtText, ...], 'RestingECGMeasurements': {tag:
+    text}}, written before the waveforms as MUSE does."""
     root = ET.Element("RestingECG")
     ET.SubElement(root, "PatientDemographics")
+    for group, content in (diagnosis or {}).items():
+        el = ET.SubElement(root, group)
+        if isinstance(content, dict):
+            for tag, text in content.items():
+                ET.SubElement(el, tag).text = text
+            continue
+        ET.SubElement(el, "Modality").text = "RESTING"
+        for text in content:
+            st = ET.SubElement(el, "DiagnosisStatement")
+            ET.SubElement(st, "StmtFlag").text = "ENDSLINE"
+            ET.SubElement(st, "StmtText").text = text
     for kind in kinds:
         w = ET.SubElement(root, "Waveform")
         data = ecg_mv[:600] if kind == "Median" else ecg_mv
@@ -198,6 +211,28 @@ def test_muse_refusals(tmp_path):
     p.write_text(p.read_text(encoding="latin-1").replace("<LeadSampleCountTotal>5000<", (
         "<LeadSampleCountTotal>1500<")).replace("4.88<", "4,88<"), encoding="latin-1")
     refused(p, "lead I LeadAmplitudeUnitsPerBit", "a number", "'4,88'")
+
+
+def test_muse_statements_and_measurements(tmp_path):
+    """The confirmed Diagnosis is the rhythm (the cart's OriginalDiagnosis only when there is
+    none); RestingECGMeasurements under the DICOM reader's names, the QRS axis from RAxis."""
+    from hardware_sim.subject.ecg_files import is_af_rhythm
+
+    src = ECG[:, [LEADS.index(n) for n in MUSE_LEADS]]
+    meas = {"VentricularRate": "97", "PRInterval": "122", "RAxis": "63", "QTCorrected": "x"}
+    both = {"RestingECGMeasurements": meas, "Diagnosis": ["Atrial fibrillation", " ",
+                                                          "Nonspecific T wave abnormality"],
+            "OriginalDiagnosis": ["Sinus rhythm", "Normal ECG"]}
+    rec = load_ecg_recording(muse(tmp_path / "a.xml", src, diagnosis=both))
+    assert rec.rhythm == "Atrial fibrillation; Nonspecific T wave abnormality"
+    assert is_af_rhythm(rec.rhythm)
+    assert rec.measurements == {"Ventricular Heart Rate (/min)": 97.0,
+                                "PR Interval (ms)": 122.0, "QRS Axis (deg)": 63.0}
+    cart = load_ecg_recording(muse(tmp_path / "b.xml", src, diagnosis={
+        "Diagnosis": [], "OriginalDiagnosis": ["Sinus rhythm", "Normal ECG"]}))
+    assert cart.rhythm == "Sinus rhythm; Normal ECG" and cart.measurements is None
+    bare = load_ecg_recording(muse(tmp_path / "c.xml", src))
+    assert bare.rhythm is None and bare.measurements is None
 
 
 # ---- Philips -------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
     elif suffix == ".npz":
         data, names, fs = _load_npz(path, units)
     elif suffix == ".xml":
-        data, names, fs = _load_xml(path, units)
+        data, names, fs, extra = _load_xml(path, units)
     elif suffix == ".mat":
         raise _bad(path, "file type", "a WFDB .hea beside a .mat signal file (the "
                    "PhysioNet/CinC Challenge layout); a bare MATLAB file has no rate or leads",

@@ -10,7 +10,10 @@
 - ``RestingECG``: GE MUSE. The ``Waveform`` whose WaveformType is 'Rhythm' (the 'Median' beat
   is no recording); rate SampleBase x 10^SampleExponent; per ``LeadData`` the LeadID, int16
   little-endian samples in base64 (WaveFormData, LeadSampleSize 2) plus FirstSampleBaseline,
-  times LeadAmplitudeUnitsPerBit in LeadAmplitudeUnits ('MICROVOLTS').
+  times LeadAmplitudeUnitsPerBit in LeadAmplitudeUnits ('MICROVOLTS'). Its confirmed
+  ``Diagnosis`` statements (``DiagnosisStatement/StmtText``; else the cart's
+  ``OriginalDiagnosis``) are the recording's rhythm, ``RestingECGMeasurements`` (ms, deg,
+  /min) its measurements, as the DICOM reader keeps a cart's.
 - ``restingecgdata``: Philips (Sierra/PageWriter) XML, recognised and refused: its waveforms are
   XLI-compressed (Philips' own LZW + delta coding), and for the uncompressed variant no public
   source states the amplitude unit.
@@ -33,6 +36,13 @@ from hardware_sim.subject.ecg_files.common import _CANON, _bad, _lead_key, _scal
 _TIME_TO_S = {"s": 1.0, "ms": 1e-3}
 # MUSE spells its amplitude unit out; 'MICROVOLTS' is the one every public reader saw.
 _MUSE_UNITS = {"MICROVOLTS": "uV"}
+# RestingECGMeasurements in ms, degrees and /min, as ecg2dcm's MUSE reader takes them, under
+# the names the DICOM reader gives (the recorded heart reads 'QRS Axis (deg)').
+_MUSE_MEASUREMENTS = {
+    "VentricularRate": "Ventricular Heart Rate (/min)", "AtrialRate": "Atrial Heart Rate (/min)",
+    "PRInterval": "PR Interval (ms)", "QRSDuration": "QRS Duration (ms)",
+    "QTInterval": "QT Interval (ms)", "QTCorrected": "QTc Interval (ms)",
+    "PAxis": "P Axis (deg)", "RAxis": "QRS Axis (deg)", "TAxis": "T Axis (deg)"}
 
 
 def _load_xml(path: Path, units: str | None):
@@ -94,7 +104,7 @@ def _hl7_aecg(path, root, units):
     if fs is None:
         raise _bad(path, "sequenceSet increment", "a TIME_ABSOLUTE or TIME_RELATIVE sequence "
                    "with the sample interval (increment)", "none")
-    return _stack(path, names, cols), names, fs
+    return _stack(path, names, cols), names, fs, {}
 
 
 def _hl7_rate(path, code: str, value) -> float:
@@ -152,8 +162,33 @@ def _muse(path, root, units):
         lead_id = (lead.findtext("LeadID") or "").strip()
         _add_lead(path, f"LeadID {lead_id!r}", lead_id, names, cols,
                   lambda: _muse_lead(path, lead, lead_id, units))
-    return _stack(path, names, cols), names, _snap_rate(fs)
+    extra = dict(rhythm=_muse_statements(root), measurements=_measurements(
+        [root.find("RestingECGMeasurements"), root.find("OriginalRestingECGMeasurements")],
+        _MUSE_MEASUREMENTS))
+    return _stack(path, names, cols), names, _snap_rate(fs), extra
 
+
+def _muse_statements(root) -> str | None:
+    """The confirmed ``Diagnosis`` statements (else the cart's ``OriginalDiagnosis``), each
+    ``DiagnosisStatement/StmtText``, joined by '; '."""
+    for group in ("Diagnosis", "OriginalDiagnosis"):
+        texts = [(t.text or "").strip()
+                 for t in root.findall(f"{group}/DiagnosisStatement/StmtText")]
+        if any(texts):
+            return "; ".join(t for t in texts if t)
+    return None
+
+
+def _measurements(groups, names: dict) -> dict | None:
+    """{DICOM-style name: value} of the numeric children ``names`` of the first of
+    ``groups`` (elements or None) that states each."""
+    out = {}
+    for el in groups:
+        for tag, name in names.items():
+            text = None if el is None else (el.findtext(tag) or "").strip()
+            if name not in out and text and _is_number(text):
+                out[name] = float(text)
+    return out or None
 
 
 def _add_lead(path, what: str, lead_id: str, names: list, cols: list, read) -> None:
@@ -167,6 +202,7 @@ def _add_lead(path, what: str, lead_id: str, names: list, cols: list, read) -> N
         raise _bad(path, what, "each lead once", "a second one")
     cols.append(read())
     names.append(name)
+
 
 def _muse_lead(path, lead, lead_id: str, units):
     where = f"lead {lead_id}"
