@@ -1,4 +1,4 @@
-"""12-lead cart XML exports (HL7 aECG, GE MUSE; Philips refused), each file built here as the
+"""12-lead cart XML exports (HL7 aECG, GE MUSE, Philips), each file built here as the
 format's public descriptions lay it out (docs/simulator.md names them) from a real 12-lead
 strip: read back to mV within half a quantisation step, or refused in one line naming the
 file, the field and what was expected."""
@@ -236,18 +236,118 @@ def test_muse_statements_and_measurements(tmp_path):
 
 
 # ---- Philips -------------------------------------------------------------------------------
-@pytest.mark.parametrize("attrs, got", [
-    ('compression="XLI" dataencoding="Base64"', "'XLI'"),                  # 1.04
-    ('compressflag="True" compressmethod="XLI" dataencoding="Base64"', "'XLI'"),  # 1.03
-    ('compression="Uncompressed" dataencoding="Base64"', "compression Uncompressed"),
-])
-def test_philips_is_recognised_and_refused(tmp_path, attrs, got):
-    p = tmp_path / "philips.xml"
-    p.write_text('<?xml version="1.0"?><restingecgdata><documentinfo><documenttype>PhilipsECG'
-                 '</documenttype><documentversion>1.04</documentversion></documentinfo>'
-                 f'<waveforms><parsedwaveforms {attrs}>AAAA</parsedwaveforms></waveforms>'
-                 '</restingecgdata>')
-    refused(p, got)
+PHILIPS = "http://www3.medical.philips.com"
+
+
+def philips(path, ecg_mv=ECG, *, version="1.04", encoding="Base64", compression=None,
+            uv="5", offset=0, labels=LEADS, cal=True, data=None, attrs=None):
+    """A Philips Sierra ECG as its schemas (1.03, 1.04.01) lay it out: signalcharacteristics
+    (rate, resolution), the interpretation's statements, global measurements and
+    waveforms/parsedwaveforms with every lead after the other; ``cal``: the 0.4 s tail of 0,
+    a 1 mV 200 ms pulse and 0 in every lead that Philips carts write. ``compression='XLI'``
+    codes with tests/test_ecg_xli.py's coder."""
+    root = ET.Element(f"{{{PHILIPS}}}restingecgdata")
+    info = sub(root, "documentinfo")
+    sub(info, "documenttype", "SierraECG" if version == "1.03" else "PhilipsECG")
+    sub(info, "documentversion", version)
+    sig = sub(sub(root, "dataacquisition"), "signalcharacteristics")
+    sub(sig, "samplingrate", "500")
+    sub(sig, "signalresolution" if version == "1.03" else "resolution", uv)
+    sub(sig, "acquisitiontype", "STD-12")
+    sub(sig, "numberchannelsvalid", str(len(labels)))
+    glob = sub(sub(root, "measurements"), "globalmeasurements")
+    sub(glob, "meanventrate", "41")
+    sub(glob, "qrsfrontaxis", "-21")
+    sub(glob, "sthorizaxis", "Indeterminate")
+    interp = sub(sub(root, "interpretations"), "interpretation")
+    for left, right in (("Sinus bradycardia", "rate< 50"), ("Inferior infarct, acute", "")):
+        st = sub(interp, "statement")
+        sub(st, "statementcode")
+        sub(st, "leftstatement", left)
+        sub(st, "rightstatement", right)
+    digits = np.round(ecg_mv * 1000 / float(uv)).astype(np.int64)
+    if cal:
+        pulse = np.r_[np.zeros(50), np.full(100, round(1000 / float(uv))), np.zeros(50)]
+        digits = np.vstack([digits, np.repeat(pulse[:, None], digits.shape[1], 1)]).astype(
+            np.int64)
+    counts = digits + offset
+    if data is None and compression == "XLI":
+        from test_ecg_xli import xli_encode
+        data = base64.b64encode(xli_encode(list(counts.T))).decode()
+    elif data is None and encoding == "Plain":
+        data = "\n".join(" ".join(str(v) for v in col) for col in counts.T)
+    elif data is None:
+        data = base64.b64encode(counts.T.astype("<i2").tobytes()).decode()
+    ms = str(round(counts.shape[0] * 2))
+    if version == "1.03":
+        wave = {"compressflag": "True" if compression else "False",
+                "compressmethod": compression or "XLI", "dataencoding": encoding,
+                "durationperchannel": ms, "nbitspersample": "16"}
+    else:
+        wave = {"dataencoding": encoding, "numberofleads": str(len(labels)),
+                "leadlabels": " ".join(labels), "durationperchannel": ms,
+                "samplespersecond": "500", "resolution": uv, "signaloffset": str(offset),
+                "signalsigned": "True", "bitspersample": "16"}
+        if compression:
+            wave["compression"] = compression
+    wave.update(attrs or {})
+    if encoding == "Base64":
+        data = "\n".join(data[i:i + 76] for i in range(0, len(data), 76))
+    sub(sub(root, "waveforms"), "parsedwaveforms", data, **wave)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def sub(parent, tag, text=None, **attrib):
+    """A Philips element (its namespace) with ``text``."""
+    el = _sub(parent, tag, PHILIPS, **attrib)
+    if text is not None:
+        el.text = text
+    return el
+
+
+_PHILIPS = {  # case: (writer kwargs, tolerance mV)
+    "1.04, Base64 int16, 5 uV": ({}, 2.5e-3),
+    "1.04, Plain text, 2.5 uV, signaloffset 100": (dict(encoding="Plain", uv="2.5",
+                                                        offset=100), 1.25e-3),
+    "1.03, Plain text, STD-12 order, no leadlabels": (dict(version="1.03", encoding="Plain"),
+                                                      2.5e-3),
+    "1.04, no calibration tail": (dict(cal=False), 2.5e-3),
+}
+
+
+@pytest.mark.parametrize("case", list(_PHILIPS))
+def test_philips_variants(tmp_path, case):
+    """Every lead in mV within half a step, the calibration tail cut off, the statements'
+    left parts as the rhythm, the global measurements under the DICOM reader's names."""
+    kw, tol = _PHILIPS[case]
+    rec = load_ecg_recording(philips(tmp_path / "p.xml", **kw))
+    assert rec.leads == LEADS and rec.fs_hz == 500.0 and rec.ecg_mv.shape == (1500, 12)
+    np.testing.assert_allclose(rec.ecg_mv, ECG, atol=tol + 1e-9)
+    assert rec.rhythm == "Sinus bradycardia; Inferior infarct, acute"
+    assert rec.measurements == {"Ventricular Heart Rate (/min)": 41.0, "QRS Axis (deg)": -21.0}
+
+
+def test_philips_refusals(tmp_path):
+    refused(philips(tmp_path / "huff.xml", compression="Huffman"),
+            "huff.xml: waveforms/parsedwaveforms compression", "'Huffman'")
+    refused(philips(tmp_path / "plainxli.xml", encoding="Plain", compression="XLI", data="1 2"),
+            "parsedwaveforms compression", "'XLI' (Plain data)")
+    refused(philips(tmp_path / "bits.xml", attrs={"bitspersample": "12"}),
+            "parsedwaveforms bitspersample", "12 bits")
+    refused(philips(tmp_path / "long.xml", attrs={"durationperchannel": "4000"}),
+            "waveforms/parsedwaveforms", "12 leads x 2000 samples", "20400 numbers")
+    refused(philips(tmp_path / "text.xml", encoding="Plain", data="1 2 x 4"),
+            "waveforms/parsedwaveforms", "'x'")
+    refused(philips(tmp_path / "enc.xml", attrs={"dataencoding": "Hex"}),
+            "parsedwaveforms dataencoding", "'Hex'")
+    refused(philips(tmp_path / "order.xml", compression="XLI", data="AAAA",
+                    labels=("V1",) + LEADS[1:]),
+            "parsedwaveforms leadlabels", "I II III aVR aVL aVF first", "V1 II III")
+    refused(philips(tmp_path / "junk.xml", compression="XLI", data="AAAAAAAA"),
+            "waveforms/parsedwaveforms", "XLI-coded leads")
+    refused(philips(tmp_path / "rate.xml", attrs={"samplespersecond": "fast"}),
+            "parsedwaveforms samplespersecond", "'fast'")
 
 
 # ---- as a user runs it ---------------------------------------------------------------------

@@ -14,9 +14,15 @@
   ``Diagnosis`` statements (``DiagnosisStatement/StmtText``; else the cart's
   ``OriginalDiagnosis``) are the recording's rhythm, ``RestingECGMeasurements`` (ms, deg,
   /min) its measurements, as the DICOM reader keeps a cart's.
-- ``restingecgdata``: Philips (Sierra/PageWriter) XML, recognised and refused: its waveforms are
-  XLI-compressed (Philips' own LZW + delta coding), and for the uncompressed variant no public
-  source states the amplitude unit.
+- ``restingecgdata``: Philips Sierra / PageWriter XML (schema 1.03, 1.04, 1.04.01).
+  ``waveforms/parsedwaveforms`` holds each lead after the other: XLI-coded (``xli``; III,
+  aVR, aVL, aVF restored from I and II), ``Plain`` text numbers or ``Base64`` int16
+  little-endian; (number - signaloffset) x resolution in uV, as Philips' schema states
+  (resolution from the waveform, else ``signalcharacteristics``); rate
+  ``samplespersecond`` or ``samplingrate``; leads ``leadlabels`` (1.04) or the STD-12 order
+  (1.03); the calibration tail that is the same in every lead is cut off. The first
+  interpretation's statements (``leftstatement``) are its rhythm, the global measurements
+  its measurements.
 
 Leads not among ``KNOWN_LEADS`` (V7, V3R, X/Y/Z, ...) are left out; limb leads a file does not
 hold (MUSE's 8-lead records) are completed downstream, not here.
@@ -31,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hardware_sim.subject.ecg_files import xli
 from hardware_sim.subject.ecg_files.common import _CANON, _bad, _lead_key, _scale, log
 
 _TIME_TO_S = {"s": 1.0, "ms": 1e-3}
@@ -229,15 +236,153 @@ def _muse_lead(path, lead, lead_id: str, units):
 
 
 # ---- Philips -------------------------------------------------------------------------------
+# Philips' SierraECG schema 1.04.01 (in sierra-ecg-tools): "all amplitudes are in microvolts
+# (uV)", the resolution is "of least significant bit, in uV (eg., 5)"; the 1.03 schema's
+# signalresolution takes the same values (1.25, 2.5, 5, 10, 20).
+_PHILIPS_STD12 = ("STD-12", "10-WIRE")  # 1.03: leads I..aVF, V1..V6 in this order
+_PHILIPS_MEASUREMENTS = {
+    "meanventrate": "Ventricular Heart Rate (/min)", "meanprint": "PR Interval (ms)",
+    "meanqrsdur": "QRS Duration (ms)", "meanqtint": "QT Interval (ms)",
+    "meanqtc": "QTc Interval (ms)", "pfrontaxis": "P Axis (deg)",
+    "qrsfrontaxis": "QRS Axis (deg)", "tfrontaxis": "T Axis (deg)"}
+
+
 def _philips(path, root, units):
+    """Philips Sierra/PageWriter XML (1.03, 1.04, 1.04.01): ``waveforms/parsedwaveforms``
+    holds every lead, one after the other, as ``Plain`` text numbers, ``Base64`` of int16
+    little-endian, or XLI-coded (``xli``); value = (number - signaloffset) x resolution uV."""
     wf = root.find("waveforms/parsedwaveforms")
-    attrs = {} if wf is None else wf.attrib
-    method = attrs.get("compression") or (attrs.get("compressmethod")
-                                          if attrs.get("compressflag") == "True" else None)
+    sig = root.find("dataacquisition/signalcharacteristics")
+    if wf is None or sig is None:
+        raise _bad(path, "waveforms/parsedwaveforms", "the waveforms and "
+                   "dataacquisition/signalcharacteristics of a Philips ECG", "none")
+    a = wf.attrib
+    fs = _philips_attr(path, wf, "samplespersecond") if "samplespersecond" in a else _number(
+        path, "signalcharacteristics", sig, "samplingrate")
+    uv = _philips_resolution(path, wf, sig)
+    bits = a.get("bitspersample", a.get("nbitspersample", "16"))
+    if bits != "16" or a.get("signalsigned", "True") != "True":
+        raise _bad(path, "parsedwaveforms bitspersample", "16-bit signed samples",
+                   f"{bits} bits, signed {a.get('signalsigned')}")
+    labels = _philips_labels(path, wf, sig)
+    n = round(_philips_attr(path, wf, "durationperchannel") * fs / 1000.0)
+    counts = _philips_counts(path, wf, labels, n)
+    offset = _philips_attr(path, wf, "signaloffset") if "signaloffset" in a else 0.0
+    mv = uv * _scale(path, "parsedwaveforms resolution", "uV", units)
+    names, cols = [], []
+    for label, count in zip(labels, counts):
+        _add_lead(path, f"lead {label!r}", label, names, cols,
+                  lambda c=count: (c.astype(np.float64) - offset) * mv)
+    extra = dict(rhythm=_philips_statements(root), measurements=_measurements(
+        [root.find("measurements/globalmeasurements"),
+         root.find("measurements/crossleadmeasurements")], _PHILIPS_MEASUREMENTS))
+    return _without_calibration(path, _stack(path, names, cols)), names, _snap_rate(fs), extra
+
+
+def _without_calibration(path, data: np.ndarray) -> np.ndarray:
+    """The samples before the tail that is the same in every lead: Philips ends each
+    channel's 11 s with 0, a 1 mV 200 ms calibration pulse and 0 in all leads at once
+    (seen in every public Philips file), which is no ECG."""
+    if data.shape[1] < 2:
+        return data
+    differs = np.flatnonzero(~(data == data[:, :1]).all(axis=1))
+    end = differs[-1] + 1 if differs.size else 0
+    if end < data.shape[0]:
+        log.info("%s: the last %d samples are the same in every lead (the calibration "
+                 "pulse); left out", path, data.shape[0] - end)
+    return data[:end]
+
+
+def _philips_attr(path, wf, name: str) -> float:
+    try:
+        return float(wf.attrib[name])
+    except (KeyError, ValueError):
+        raise _bad(path, f"parsedwaveforms {name}", "a number",
+                   repr(wf.attrib.get(name, "none"))) from None
+
+
+def _philips_resolution(path, wf, sig) -> float:
+    """uV per step: the waveform's own ``resolution`` (1.04), else the acquisition's
+    ``resolution`` (1.04) or ``signalresolution`` (1.03)."""
+    if "resolution" in wf.attrib:
+        return _philips_attr(path, wf, "resolution")
+    field_ = "resolution" if sig.find("resolution") is not None else "signalresolution"
+    return _number(path, "signalcharacteristics", sig, field_)
+
+
+def _philips_labels(path, wf, sig) -> list[str]:
+    """The lead names, in the order of the data: ``leadlabels`` (1.04), else the 1.03
+    acquisition type's standard order for its ``numberchannelsvalid`` channels."""
+    if wf.get("leadlabels"):
+        labels = wf.get("leadlabels").split()
+        k = int(_philips_attr(path, wf, "numberofleads")) if "numberofleads" in wf.attrib \
+            else len(labels)
+        return labels[:k]
+    kind = (sig.findtext("acquisitiontype") or "").strip()
+    if kind not in _PHILIPS_STD12:
+        raise _bad(path, "signalcharacteristics acquisitiontype", f"one of {_PHILIPS_STD12} "
+                   "(leads in the standard order) or parsedwaveforms leadlabels", repr(kind))
+    k = int(_number(path, "signalcharacteristics", sig, "numberchannelsvalid", default=12))
+    return list(xli.LIMB_ORDER + ("V1", "V2", "V3", "V4", "V5", "V6"))[:k]
+
+
+def _philips_counts(path, wf, labels: list[str], n: int) -> list[np.ndarray]:
+    """Each lead's n numbers as stored (XLI's limb leads restored)."""
+    a, where = wf.attrib, "waveforms/parsedwaveforms"
+    method = a.get("compression") or (a.get("compressmethod")
+                                      if a.get("compressflag") == "True" else None)
+    encoding = a.get("dataencoding", "")
+    if method not in (None, "", "XLI") or (method and encoding != "Base64"):
+        raise _bad(path, f"{where} compression", "none (Plain or Base64 data) or 'XLI' "
+                   "(Base64 data)", f"{method!r} ({encoding} data)")
     if method == "XLI":
-        raise _bad(path, "waveforms/parsedwaveforms compression", "uncompressed waveforms "
-                   "(Philips' XLI coding is not read; export uncompressed, or as DICOM/HL7)",
-                   "'XLI'")
-    raise _bad(path, "Philips XML", "a format whose amplitude unit is documented (HL7 aECG, "
-               "DICOM, GE MUSE); no public source states the unit of uncompressed Philips "
-               "waveforms", f"compression {method or 'none'}")
+        return _philips_xli(path, _philips_base64(path, wf), labels, n)
+    if encoding == "Plain":
+        tokens = (wf.text or "").split()
+        bad = next((t for t in tokens if not _is_number(t)), None)
+        if bad is not None:
+            raise _bad(path, where, "Plain data: numbers separated by spaces", repr(bad))
+        flat = np.array(tokens, dtype=np.float64)
+    elif encoding == "Base64":
+        raw = _philips_base64(path, wf)
+        flat = np.frombuffer(raw[:len(raw) // 2 * 2], dtype="<i2")
+    else:
+        raise _bad(path, f"{where} dataencoding", "'Base64' or 'Plain'", repr(encoding))
+    if flat.size != n * len(labels):
+        raise _bad(path, where, f"{len(labels)} leads x {n} samples (durationperchannel x "
+                   "rate)", f"{flat.size} numbers")
+    return [flat[i * n:(i + 1) * n] for i in range(len(labels))]
+
+
+def _philips_base64(path, wf) -> bytes:
+    try:
+        return base64.b64decode("".join((wf.text or "").split()), validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise _bad(path, "waveforms/parsedwaveforms", "base64 data", repr(e)) from None
+
+
+def _philips_xli(path, raw: bytes, labels: list[str], n: int) -> list[np.ndarray]:
+    """The XLI chunks of the first len(labels) leads, cut to n samples each (the coder
+    writes chunks for channels beyond the valid ones: 16 where 12 are valid)."""
+    where = "waveforms/parsedwaveforms"
+    if tuple(labels[:6]) != xli.LIMB_ORDER:
+        raise _bad(path, f"{where} leadlabels", "I II III aVR aVL aVF first (XLI codes III, "
+                   "aVR, aVL and aVF from I and II)", " ".join(labels[:6]))
+    try:
+        leads = xli.decode_chunks(raw)
+    except xli.XliError as e:
+        raise _bad(path, where, "XLI-coded leads", str(e)) from None
+    sizes = [x.size for x in leads[:len(labels)]]
+    if len(sizes) < len(labels) or min(sizes) < n:
+        raise _bad(path, where, f"{len(labels)} XLI-coded leads of at least {n} samples "
+                   "(durationperchannel x rate)", f"{len(leads)} leads of {sizes}")
+    return [x[:n] for x in xli.restore_limb_leads(leads[:len(labels)])]
+
+
+def _philips_statements(root) -> str | None:
+    """The first interpretation's statements (their left parts; the right part is the
+    reason, e.g. 'rate< 50'), joined by '; '."""
+    interp = root.find("interpretations/interpretation")
+    texts = [] if interp is None else [
+        (s.findtext("leftstatement") or "").strip() for s in interp.findall("statement")]
+    return "; ".join(t for t in texts if t) or None
