@@ -8,7 +8,8 @@ grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index colu
 Challenge header's ``# Dx:`` codes state; PTB-XL and the PhysioNet/CinC Challenge ``.mat``
 records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
 12-lead ECG waveforms (pydicom; the cart's statements and measurements kept), cart XML
-exports (HL7 aECG and GE MUSE read; Philips recognised and refused) and the ``.npz``
+exports (HL7 aECG, GE MUSE, Philips Sierra/PageWriter incl. XLI-coded; MUSE's and Philips'
+statements and measurements kept) and the ``.npz``
 layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead ('ECG',
 'EKG', 'ECG1') is lead II when the file names no standard lead. Errors are one-line
 ``InputDataError``s naming the file, column and line (or channel, or field), what was
@@ -16,8 +17,8 @@ expected and what was found; a unit that is no voltage is refused, never guessed
 
 One module per format family, each returning (n, k) mV, lead names and rate to
 ``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT), ``wfdb``, ``edf``, ``dicom``, ``npz``,
-``xml`` (standard-library parser only); ``common`` holds the lead names, units and the error
-they share.
+``xml`` (standard-library parser only; ``xli`` decodes Philips' XLI waveforms); ``common``
+holds the lead names, units and the error they share.
 """
 
 from __future__ import annotations
