@@ -1,4 +1,5 @@
-"""12-lead cart XML exports -> (n, k) mV, lead names, rate. Read with the standard library's
+"""12-lead cart XML exports -> (n, k) mV, lead names, rate, and the statements and global
+measurements a MUSE or Philips file holds. Read with the standard library's
 ``xml.etree.ElementTree``; the root element says which format:
 
 - ``AnnotatedECG``: HL7 v3 annotated ECG (aECG, the FDA's format). The rhythm sequenceSet of
