@@ -363,11 +363,12 @@ def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board
     """Windows of one driven subject per recording (subject id = file index, condition = its
     rhythm). Returns (WindowSets per noise, {id: file name}, {file name: rhythm or error})."""
     from cardioradar.errors import CardioRadarError
+    from hardware_sim.subject.ecg_files import LOADABLE_SUFFIXES
 
     files = drive_files(paths)
     if not files:
         raise InputDataError(f"--drive-ecg {' '.join(map(str, [paths] if isinstance(paths, str) else paths))}: "
-                             "no ECG recordings there (.csv, .tsv, .txt, .hea, .edf, .bdf, .dcm, .npz)")
+                             f"no ECG recordings there ({', '.join(LOADABLE_SUFFIXES)})")
     parts, names, status = [], {}, {}
     for i, f in enumerate(files):
         name = f.name if sum(g.name == f.name for g in files) == 1 else str(f)

@@ -129,6 +129,17 @@ def test_drive_folder_scores_each_file_and_reports_bad_ones(tmp_path, capsys):
     assert d["per_file"]["a_500hz.csv"]["pcc_median"] == d["per_file"]["b.csv"]["pcc_median"]
 
 
+def test_drive_folder_without_recordings_names_what_it_reads(tmp_path, capsys):
+    """An empty --drive-ecg folder: one line listing every suffix the loader reads (cart XML too)."""
+    from hardware_sim.subject.ecg_files import LOADABLE_SUFFIXES
+
+    (tmp_path / "LICENSE.txt").write_text("not an ECG")
+    rc = main(["eval", "--baseline", "--drive-ecg", str(tmp_path), "--json"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and "no ECG recordings there" in err[-1]
+    assert all(s in err[-1] for s in LOADABLE_SUFFIXES) and ".xml" in LOADABLE_SUFFIXES
+
+
 def test_eval_session_uses_the_sessions_board(tmp_path, capsys):
     """`eval --session` reads the board from the session (a `sim record` folder names it in
     truth.npz; a session .db in its metadata) and, without --model, runs that board's model."""

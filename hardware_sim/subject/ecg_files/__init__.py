@@ -40,7 +40,7 @@ from hardware_sim.subject.ecg_files.text import GUDB_COLUMNS, _load_text
 from hardware_sim.subject.ecg_files.wfdb import _load_wfdb
 from hardware_sim.subject.ecg_files.xml import _load_xml
 
-__all__ = ["EcgRecording", "load_ecg_recording", "list_recordings", "is_af_rhythm",
+__all__ = ["EcgRecording", "load_ecg_recording", "list_recordings", "LOADABLE_SUFFIXES", "is_af_rhythm",
            "GUDB_COLUMNS", "KNOWN_LEADS", "FS_RANGE_HZ"]
 
 
@@ -104,7 +104,7 @@ class EcgRecording:
         return self.ecg_mv.shape[0] / self.fs_hz
 
 
-_LOADABLE = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz", ".xml")
+LOADABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz", ".xml")
 
 
 def list_recordings(folder) -> list[Path]:
@@ -117,7 +117,7 @@ def list_recordings(folder) -> list[Path]:
     for p in sorted(folder.iterdir()):
         suf = p.suffix.lower()
         low = p.name.lower()
-        if not p.is_file() or suf not in _LOADABLE or any(
+        if not p.is_file() or suf not in LOADABLE_SUFFIXES or any(
                 w in low for w in ("licen", "readme", "attribution", "notes")):
             continue
         out.append(p)
@@ -156,7 +156,7 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
                    "PhysioNet/CinC Challenge layout); a bare MATLAB file has no rate or leads",
                    "no .hea")
     else:
-        raise _bad(path, "file type", ", ".join(_LOADABLE), suffix or "none")
+        raise _bad(path, "file type", ", ".join(LOADABLE_SUFFIXES), suffix or "none")
     if fs_hz is not None and abs(fs - fs_hz) > 1e-3 * fs_hz:
         raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs} in the file")
     if not names or data.shape[0] < 2:
