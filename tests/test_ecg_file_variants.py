@@ -450,3 +450,15 @@ def test_sim_record_drives_from_a_challenge_record_and_refuses_a_unitless_edf(tm
                  "fast", "--drive-ecg", str(bad)]) == 3
     err = capsys.readouterr().err
     assert "nodim.edf: channel 'ECG II' physical dimension: expected one of" in err
+
+
+@pytest.mark.parametrize("statement, af", [
+    ("(AFIB", True), ("Atrial fibrillation with rapid ventricular response", True), ("A-Fib", True),
+    ("FIBRILLAZIONE ATRIALE", True), ("Vorhofflimmern", True), ("Fibrillation auriculaire", True),
+    ("Fibrilación auricular", True), ("心房颤动", True), ("心房細動", True),
+    ("Vorhofflattern", False), ("Atrial flutter", False), ("窦性心律", False), ("sinus rhythm", False), (None, False),
+])
+def test_af_statements_in_the_carts_languages(statement, af):
+    from hardware_sim.subject.ecg_files import is_af_rhythm
+
+    assert is_af_rhythm(statement) is af

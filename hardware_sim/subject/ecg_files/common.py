@@ -89,9 +89,15 @@ def _canon(path, name: str) -> str:
     return _CANON[key]
 
 
+# Atrial fibrillation as carts state it in the languages of their reports (flutter, e.g.
+# 'Vorhofflattern', is another rhythm and does not match).
+_AF_PHRASES = ("ATRIAL FIB", "A-FIB", "FIBRILLAZIONE ATRIALE", "VORHOFFLIMMERN", "FIBRILLATION AURICULAIRE",
+               "FIBRILLATION ATRIALE", "FIBRILACIÓN AURICULAR", "FIBRILACION AURICULAR", "FIBRILAÇÃO ATRIAL",
+               "心房颤动", "心房顫動", "房颤", "心房細動")
+
+
 def is_af_rhythm(rhythm: str | None) -> bool:
     """True for a rhythm statement of atrial fibrillation ('AF', 'AFIB', '(AFIB',
-    'atrial fibrillation', 'fibrillazione atriale')."""
+    'atrial fibrillation', or the phrase in a cart's language: ``_AF_PHRASES``)."""
     r = (rhythm or "").upper().strip("( ")
-    return r in ("AF", "AFIB") or r.startswith("AFIB") or "ATRIAL FIB" in r \
-        or "FIBRILLAZIONE ATRIALE" in r
+    return r in ("AF", "AFIB") or r.startswith("AFIB") or any(p in r for p in _AF_PHRASES)
