@@ -19,7 +19,7 @@ def test_rate_and_depth_match_params():
         # The waveform itself: peak-to-peak of each breath is its depth.
         t = np.arange(0.0, 600.0, 0.01)
         d = b.displacement_mm(t)
-        assert d.min() >= 0.0 and d.max() <= depths.max() + 1e-9
+        assert d.min() >= -1e-9 and d.max() <= depths.max() + 1e-9  # float rounding either side
         # Rate from the waveform's spectrum peak (detrended) near the drawn rate.
         spec = np.abs(np.fft.rfft(d - d.mean()))
         f = np.fft.rfftfreq(d.size, 0.01)

@@ -13,6 +13,7 @@ import pytest
 from cardioradar.errors import InputDataError
 from hardware_sim.subject.ecg_files import list_recordings, load_ecg_recording
 from hardware_sim.subject.types import LEADS
+from xli_coder import xli_encode
 
 DATA = Path(__file__).parent / "data"
 # ecg-plot's example record (tests/data/ecg), 500 Hz, mV: 10 s, and 3 s of it
@@ -245,7 +246,7 @@ def philips(path, ecg_mv=ECG, *, version="1.04", encoding="Base64", compression=
     (rate, resolution), the interpretation's statements, global measurements and
     waveforms/parsedwaveforms with every lead after the other; ``cal``: the 0.4 s tail of 0,
     a 1 mV 200 ms pulse and 0 in every lead that Philips carts write. ``compression='XLI'``
-    codes with tests/test_ecg_xli.py's coder."""
+    codes with tests/xli_coder.py."""
     root = ET.Element(f"{{{PHILIPS}}}restingecgdata")
     info = sub(root, "documentinfo")
     sub(info, "documenttype", "SierraECG" if version == "1.03" else "PhilipsECG")
@@ -272,7 +273,6 @@ def philips(path, ecg_mv=ECG, *, version="1.04", encoding="Base64", compression=
             np.int64)
     counts = digits + offset
     if data is None and compression == "XLI":
-        from test_ecg_xli import xli_encode
         data = base64.b64encode(xli_encode(list(counts.T))).decode()
     elif data is None and encoding == "Plain":
         data = "\n".join(" ".join(str(v) for v in col) for col in counts.T)
@@ -370,3 +370,11 @@ def test_xml_recordings_are_listed_and_drive_the_recorded_heart(tmp_path):
     heart = RecordedHeart(load_ecg_recording(tmp_path / "b_muse.xml"))
     assert set(heart.truth_leads) == set(LEADS) and np.isfinite(heart.leads12).all()
     assert heart.r_peaks_s.size >= 8  # ecg-plot's 10 s strip: 9 beats
+
+
+def test_an_xli_file_reads_in_mv(tmp_path):
+    for version in ("1.04", "1.03"):
+        rec = load_ecg_recording(philips(tmp_path / "x.xml", FULL, version=version,
+                                         compression="XLI"))
+        assert rec.leads == LEADS and rec.ecg_mv.shape == FULL.shape
+        np.testing.assert_allclose(rec.ecg_mv, FULL, atol=2.5e-3 + 1e-9)
