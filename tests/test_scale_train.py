@@ -25,6 +25,9 @@ TINY = dict(widths=(4, 4, 4, 8), head_width=4)
 # docs/scale-out.md: 2 workers against 1 after a few steps (float sums in another order)
 WEIGHT_TOL = 1e-5
 VAL_LOSS_RTOL = 1e-5
+# the CLI run: the default model and a whole epoch, more steps for last-bit differences to grow
+# (docs/scale-out.md: 8.9e-5 after 15 steps; 6e-5 measured here)
+CLI_WEIGHT_TOL = 1e-4
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +116,7 @@ def test_cli_two_workers_on_a_streamed_dataset(ray_local, dataset, tmp_path, cap
     assert main(args + ["--out", str(tmp_path / "ray"), "--workers", "2"]) == 0
     assert "best epoch 1" in capsys.readouterr().out
     one, ray_ = _weights(tmp_path / "one" / "model.keras"), _weights(tmp_path / "ray" / "model.keras")
-    assert _max_diff(one, ray_) <= WEIGHT_TOL
+    assert _max_diff(one, ray_) <= CLI_WEIGHT_TOL
     h1, h2 = (json.loads((tmp_path / d / "history.json").read_text()) for d in ("one", "ray"))
     assert h2["best_val_loss"] == pytest.approx(h1["best_val_loss"], rel=VAL_LOSS_RTOL)
 
