@@ -207,8 +207,8 @@ def test_copy_as_it_stands_with_unsynced_writes_lost(tmp_path):
         found.append(n)
         try:  # without its WAL: an older prefix, or a clear refusal
             assert check_session(d / "alone" / "s.db", log_text, cut_s, complete=False) <= n
-        except InputDataError as e:
-            assert "consistency check" in str(e)
+        except InputDataError as e:  # a copy taken mid-checkpoint can be torn before any table is read
+            assert "consistency check" in str(e) or "not a readable session database" in str(e)
             refused += 1
     logger.info("copies: frames %s, WAL tails %s, .db alone refused %d/%d", found, hows, refused, len(snaps))
     assert {"truncate", "garbage"} & set(hows) and found[-1] > 0
