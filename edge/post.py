@@ -7,7 +7,10 @@ for the window. Output is what the session store takes (``edge.types``):
 
 - R peaks from the anchor head: local maxima above ``anchor_threshold`` at least
   ``min_rr_s`` apart, each moved to the largest |lead II - median| within
-  ``refine_s`` (lead II has the sharper timing). Where the anchor head is silent over a
+  ``refine_s`` (lead II has the sharper timing). An interval longer than 1.66 times the
+  recent median RR is searched again at half the threshold (Pan & Tompkins' search-back,
+  IEEE Trans Biomed Eng 32(3):230-236, 1985): the head stays low on a beat that follows a
+  very short RR (atrial fibrillation). Where the anchor head is silent over a
   whole piece but lead II is not, peaks come from lead II alone (band-limited slope
   energy), so a model whose anchor head is weak still yields beats.
 - Artifact exclusion as in CardioRadar's overnight study: a piece whose reconstructed
@@ -45,10 +48,15 @@ class PostConfig:
     fs_hz: float
     exclusion_amp_mv: float = EXCLUSION_AMP_MV
     anchor_threshold: float = 0.5
+    # Search-back (Pan & Tompkins 1985): an interval longer than searchback_rr x the median of
+    # the last rr_history RRs is searched again at searchback_level x anchor_threshold.
+    searchback_rr: float = 1.66
+    searchback_level: float = 0.5
+    rr_history: int = 8
     min_rr_s: float = 0.3  # 200 bpm
     max_rr_s: float = 2.0  # 30 bpm: a longer interval is a gap, not an RR
     refine_s: float = 0.04
-    context_s: float = 0.5  # tail of the previous piece kept for peaks at the seam
+    context_s: float = 2.0  # tail of the previous piece kept: seam peaks and search-back (max_rr_s)
     hr_span_s: float = 10.0
     min_beats: int = 3
     snr_good_db: float = 15.0  # classical heart SNR mapped to quality 1
@@ -130,7 +138,9 @@ class PostProcessor:
         self._tail_ecg = np.zeros((0, N_LEADS), np.float32)
         self._tail_anchor = np.zeros(0, np.float32)
         self._tail_t0_s = 0.0
+        self._tail_excluded = False
         self._last_beat_s = math.nan
+        self._rrs: deque[float] = deque(maxlen=cfg.rr_history)  # accepted RRs, for search-back
         self._recent: deque[tuple[float, float, float]] = deque()  # (t_s, rr_s, quality)
         self._pieces: deque[tuple[float, float, bool]] = deque()  # (t0_s, t1_s, excluded)
 
@@ -139,6 +149,7 @@ class PostProcessor:
         self._tail_ecg = self._tail_ecg[:0]
         self._tail_anchor = self._tail_anchor[:0]
         self._last_beat_s = math.nan
+        self._rrs.clear()
 
     def process(self, t0_s: float, ecg_mv: np.ndarray, anchors: np.ndarray | None,
                 classical: ClassicalRates, movement: bool = False) -> PostResult:
@@ -162,6 +173,7 @@ class PostProcessor:
         if excluded:
             self._last_beat_s = math.nan  # no RR across an excluded stretch
         self._keep_tail(t0_s, ecg, anchors)
+        self._tail_excluded = bool(excluded)
         self._pieces.append((t0_s, t1_s, excluded))
         self._recent.extend((b.t_s, b.rr_s, b.quality) for b in beats)
         self._forget_before(t1_s - cfg.hr_span_s)
@@ -185,29 +197,63 @@ class PostProcessor:
             anc = np.nan_to_num(np.asarray(anc, float))
         else:
             anc = None
-        if anc is not None and np.max(anc[ctx:], initial=0.0) >= cfg.anchor_threshold:
+        searchable = anc is not None and np.max(anc[ctx:], initial=0.0) >= cfg.anchor_threshold
+        if searchable:
             idx = pick_peaks(anc, cfg.anchor_threshold, min_d)
             strength = np.clip(anc[idx], 0.0, 1.0)
         else:
             idx, strength = lead_peaks(lead, fs, min_d)
         r = max(1, int(round(cfg.refine_s * fs)))
         centred = np.abs(lead - np.median(lead))
+
+        def refined(i: int) -> int:
+            a, b = max(0, i - r), min(len(lead), i + r + 1)
+            return a + int(np.argmax(centred[a:b]))
+
         out = []
         for i, q in zip(idx, strength):
-            a, b = max(0, i - r), min(len(lead), i + r + 1)
-            j = a + int(np.argmax(centred[a:b]))
-            if j < ctx:
-                continue  # belongs to the previous piece (already reported there)
+            j = refined(int(i))
             t = base_t + j / fs
-            if math.isfinite(self._last_beat_s) and t - self._last_beat_s < cfg.min_rr_s:
-                continue
-            rr = t - self._last_beat_s if math.isfinite(self._last_beat_s) else math.nan
-            if not rr <= cfg.max_rr_s:
-                rr = math.nan
-            hr = 60.0 / rr if math.isfinite(rr) else math.nan
-            out.append(BeatRecord(t_s=float(t), rr_s=float(rr), hr_bpm=float(hr), quality=float(q)))
-            self._last_beat_s = t
+            if j < ctx and self._tail_excluded:
+                continue  # the excluded piece's context: not reported there, not here
+            if math.isfinite(self._last_beat_s):
+                if t - self._last_beat_s < cfg.min_rr_s:
+                    continue  # reported already (the seam's context) or too close
+                if searchable:
+                    out.extend(self._search_back(t, anc, base_t, refined))
+            out.append(self._beat(t, float(q)))
         return tuple(out)
+
+    def _search_back(self, t_s: float, anc: np.ndarray, base_t: float, refined) -> list[BeatRecord]:
+        """Beats between the last one and ``t_s`` that the lower threshold finds, when that
+        interval is too long for the recent rhythm."""
+        cfg, fs, found = self.cfg, self.cfg.fs_hz, []
+        while len(self._rrs) >= 2 and t_s - self._last_beat_s > cfg.searchback_rr * float(np.median(self._rrs)):
+            a = max(0, int(math.ceil((self._last_beat_s + cfg.min_rr_s - base_t) * fs)))
+            b = min(len(anc), int((t_s - cfg.min_rr_s - base_t) * fs) + 1)
+            if b - a < 3:
+                break
+            seg = anc[a:b]
+            peaks = pick_peaks(seg, cfg.searchback_level * cfg.anchor_threshold, len(seg))
+            if not len(peaks):
+                break  # nothing there but the flanks of the neighbours' peaks
+            k = int(peaks[0])
+            t = base_t + refined(a + k) / fs
+            if not (cfg.min_rr_s <= t - self._last_beat_s and t_s - t >= cfg.min_rr_s):
+                break
+            found.append(self._beat(t, float(np.clip(seg[k], 0.0, 1.0))))
+        return found
+
+    def _beat(self, t_s: float, quality: float) -> BeatRecord:
+        """The beat at ``t_s`` after the last one: its RR (NaN across a gap), made the last."""
+        rr = t_s - self._last_beat_s if math.isfinite(self._last_beat_s) else math.nan
+        if not rr <= self.cfg.max_rr_s:
+            rr = math.nan
+        if math.isfinite(rr):
+            self._rrs.append(rr)
+        self._last_beat_s = t_s
+        hr = 60.0 / rr if math.isfinite(rr) else math.nan
+        return BeatRecord(t_s=float(t_s), rr_s=float(rr), hr_bpm=float(hr), quality=quality)
 
     def _keep_tail(self, t0_s: float, ecg: np.ndarray, anchors: np.ndarray | None) -> None:
         k = min(self._ctx_n, len(ecg))

@@ -88,3 +88,55 @@ def test_movement_detector_and_helpers():
     assert amplitude_mv(np.full(10, np.nan)) == 0.0
     assert list(pick_peaks(np.array([0, 1, 0, 0.9, 0, 0, 0.2, 0]), 0.5, 2)) == [1, 3]
     assert list(pick_peaks(np.array([0, 1, 0.95, 0.9, 0]), 0.5, 3)) == [1]
+
+
+def weak_beats(n_pieces, weak_s, height, rr_s=0.8, piece=256):
+    """Pieces of ``piece`` samples whose anchor peaks are 0.9, except those at ``weak_s``
+    (``height``): the head's answer on a beat it is unsure of."""
+    out = []
+    for k in range(n_pieces):
+        t0 = k * piece / FS
+        ecg, anc = synth(t0, piece, rr_s=rr_s)
+        t = t0 + np.arange(piece) / FS
+        anc = 0.9 * anc
+        for w in weak_s:
+            near = np.abs(t - w) < 0.1
+            anc[near] *= height / 0.9
+        out.append((t0, ecg, anc.astype(np.float32)))
+    return out
+
+
+def beat_times(pieces, **cfg):
+    res, _ = run(pieces, **cfg)
+    return np.array([b.t_s for r in res for b in r.beats])
+
+
+def test_search_back_finds_a_weak_beat_in_a_long_interval():
+    want = np.arange(0.4, 5 * 2.56, 0.8)
+    weak = [4.4, 7.6]  # one inside a piece, one beside a seam (7.68)
+    t = beat_times(weak_beats(5, weak, 0.35))
+    np.testing.assert_allclose(t, want, atol=0.011)  # found at half the threshold (0.25)
+    without = beat_times(weak_beats(5, weak, 0.35), searchback_rr=math.inf)
+    assert len(without) == len(want) - 2 and not np.any(np.abs(without[:, None] - weak).min(axis=1) < 0.05)
+    # below half the threshold it stays a gap: no beat is made up from the flanks of others
+    assert len(beat_times(weak_beats(5, weak, 0.2))) == len(want) - 2
+
+
+def test_search_back_needs_a_rhythm_and_a_long_interval():
+    # the first beats: no RR history yet, so a weak one is not searched for
+    t = beat_times(weak_beats(2, [1.2], 0.35))
+    assert not np.any(np.abs(t - 1.2) < 0.05)
+    # a weak peak between two beats at the usual interval is not a missed beat
+    pieces = weak_beats(4, [], 0.35)
+    for t0, _, anc in pieces:
+        tt = t0 + np.arange(len(anc)) / FS
+        anc += (0.35 * np.exp(-((tt - 6.4) / 0.03) ** 2)).astype(np.float32)  # mid-interval bump
+    t = beat_times(pieces)
+    np.testing.assert_allclose(t, np.arange(0.4, 4 * 2.56, 0.8), atol=0.011)
+
+
+def test_a_peak_on_the_last_sample_of_a_piece_is_found_in_the_next():
+    # R wave peaking exactly on a seam: no local maximum inside either piece alone
+    pieces = [(k * 1.28, *synth(k * 1.28, 128, rr_s=1.28, r_offset_s=1.27)) for k in range(4)]
+    t = beat_times(pieces)
+    np.testing.assert_allclose(t, 1.27 + 1.28 * np.arange(3), atol=0.011)
