@@ -53,7 +53,7 @@ class PostConfig:
     searchback_rr: float = 1.66
     searchback_level: float = 0.5
     rr_history: int = 8
-    min_rr_s: float = 0.3  # 200 bpm
+    min_rr_s: float = 0.25  # 240 bpm: AF runs this fast; the ventricles stay refractory ~0.2 s
     max_rr_s: float = 2.0  # 30 bpm: a longer interval is a gap, not an RR
     refine_s: float = 0.04
     context_s: float = 2.0  # tail of the previous piece kept: seam peaks and search-back (max_rr_s)

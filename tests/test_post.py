@@ -140,3 +140,18 @@ def test_a_peak_on_the_last_sample_of_a_piece_is_found_in_the_next():
     pieces = [(k * 1.28, *synth(k * 1.28, 128, rr_s=1.28, r_offset_s=1.27)) for k in range(4)]
     t = beat_times(pieces)
     np.testing.assert_allclose(t, 1.27 + 1.28 * np.arange(3), atol=0.011)
+
+
+def test_fast_af_intervals_are_beats():
+    # AF with a fast ventricular response: RR down to 0.27 s (222 bpm) are all beats
+    rr = np.tile([0.27, 0.62, 0.41, 0.9], 4)
+    r_s = 0.5 + np.concatenate([[0.0], np.cumsum(rr)])
+    n = 256
+    pieces = []
+    for k in range(int(np.ceil((r_s[-1] + 0.5) * FS / n))):
+        t = k * n / FS + np.arange(n) / FS
+        d = t[:, None] - r_s[None, :]
+        anc = np.exp(-(d / 0.03) ** 2).sum(axis=1).astype(np.float32)
+        ecg = (np.exp(-(d / 0.015) ** 2).sum(axis=1)[:, None] * np.ones(12)).astype(np.float32)
+        pieces.append((k * n / FS, ecg, anc))
+    np.testing.assert_allclose(beat_times(pieces), r_s, atol=0.011)
