@@ -56,7 +56,7 @@ class PostConfig:
     min_rr_s: float = 0.25  # 240 bpm: AF runs this fast; the ventricles stay refractory ~0.2 s
     max_rr_s: float = 2.0  # 30 bpm: a longer interval is a gap, not an RR
     refine_s: float = 0.04
-    context_s: float = 2.0  # tail of the previous piece kept: seam peaks and search-back (max_rr_s)
+    context_s: float = 2.0  # of the previous piece, at most all of it: seam peaks, search-back
     hr_span_s: float = 10.0
     min_beats: int = 3
     snr_good_db: float = 15.0  # classical heart SNR mapped to quality 1
