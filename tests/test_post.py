@@ -63,8 +63,8 @@ def test_low_amplitude_is_excluded_and_marked_not_dropped():
     # just above the threshold is kept
     res2, _ = run([(0.0, *synth(0.0, 256, amp_mv=0.25))])
     assert not res2[0].block.excluded
-    # no RR spans the excluded stretch
-    assert math.isnan(res[4].beats[0].rr_s)
+    # no RR spans the excluded stretch, and its R waves (10.0 s) are not reported from the context
+    assert math.isnan(res[4].beats[0].rr_s) and res[4].beats[0].t_s >= 4 * 2.56
 
 
 def test_classical_fallback_without_beats_and_gap_resets_rr():
