@@ -18,6 +18,7 @@ Pure numpy: the board can regenerate its tables without scipy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -92,20 +93,28 @@ def _biquad(kind: str, f0_hz: float, fs_hz: float, q: float) -> np.ndarray:
     return np.concatenate([b / a[0], a / a[0]])
 
 
+@lru_cache(maxsize=64)  # the runtime's classical HR designs the same few filters every hop
 def butter_sos(order: int, cutoff_hz: float, fs_hz: float, kind: str) -> np.ndarray:
-    """Butterworth low/high-pass of even ``order`` as (order/2, 6) float64 sections."""
+    """Butterworth low/high-pass of even ``order`` as (order/2, 6) float64 sections (read-only:
+    the same array is returned for the same arguments)."""
     if order < 2 or order % 2:
         raise ConfigError(f"filter order: expected an even number >= 2, got {order}")
     n = order // 2
     qs = [1.0 / (2.0 * np.cos(np.pi * (2 * k + 1) / (2 * order))) for k in range(n)]
-    return np.stack([_biquad(kind, cutoff_hz, fs_hz, q) for q in qs])
+    return _frozen(np.stack([_biquad(kind, cutoff_hz, fs_hz, q) for q in qs]))
 
 
+@lru_cache(maxsize=64)
 def bandpass_sos(order: int, lo_hz: float, hi_hz: float, fs_hz: float) -> np.ndarray:
-    """High-pass at ``lo_hz`` then low-pass at ``hi_hz``, each Butterworth of ``order``."""
+    """High-pass at ``lo_hz`` then low-pass at ``hi_hz``, each Butterworth of ``order`` (read-only)."""
     if not lo_hz < hi_hz:
         raise ConfigError(f"band: expected low < high, got [{lo_hz:g}, {hi_hz:g}] Hz")
-    return np.concatenate([butter_sos(order, lo_hz, fs_hz, "highpass"), butter_sos(order, hi_hz, fs_hz, "lowpass")])
+    return _frozen(np.concatenate([butter_sos(order, lo_hz, fs_hz, "highpass"), butter_sos(order, hi_hz, fs_hz, "lowpass")]))
+
+
+def _frozen(a: np.ndarray) -> np.ndarray:
+    a.setflags(write=False)
+    return a
 
 
 def sos_q29(sos: np.ndarray) -> np.ndarray:

@@ -109,24 +109,25 @@ def breathing_rate_hz(phase_rad: np.ndarray, fs_hz: float, band_hz, n_fft: int =
 
 
 def _band_envelope(d: np.ndarray, lo_hz: float, hi_hz: float, fs_hz: float, clip_ratio: float) -> np.ndarray:
-    """Energy envelope of the eq.-4 output ``d`` (n,) in [lo_hz, hi_hz], each sample's energy
-    clipped at ``clip_ratio`` x its median (inf: not clipped) -- so a few large events (a
-    breath's turn, a jerk) weigh no more than a heartbeat -- low-passed at 6 Hz, settling
-    dropped, mean 1."""
-    x = sos_filter_ref(d[:, None], bandpass_sos(4, lo_hz, hi_hz, fs_hz))[:, 0]
+    """Energy envelopes of the eq.-4 outputs ``d`` (n, K) in [lo_hz, hi_hz], (K, n - fs) (one row
+    a voxel, each row as if filtered alone): each sample's energy clipped at ``clip_ratio`` x its
+    row's median (inf: not clipped) -- so a few large events (a breath's turn, a jerk) weigh no
+    more than a heartbeat -- low-passed at 6 Hz, settling dropped, mean 1."""
+    x = sos_filter_ref(d, bandpass_sos(4, lo_hz, hi_hz, fs_hz))
     e = x * x
     settle = int(fs_hz)
-    np.minimum(e, clip_ratio * np.median(e[settle:]), out=e)
-    e = sos_filter_ref(e[:, None], butter_sos(2, ENVELOPE_LP_HZ, fs_hz, "lowpass"))[settle:, 0]
-    return e / (e.mean() + 1e-300)
+    np.minimum(e, clip_ratio * np.median(e[settle:], axis=0), out=e)
+    e = np.ascontiguousarray(sos_filter_ref(e, butter_sos(2, ENVELOPE_LP_HZ, fs_hz, "lowpass"))[settle:].T)
+    return e / (e.mean(axis=1, keepdims=True) + 1e-300)
 
 
 def _autocorr(x: np.ndarray) -> np.ndarray:
-    """Normalised (biased) autocorrelation of ``x`` (n,) at lags 0..n-1."""
-    x = x - x.mean()
-    n_fft = 1 << int(np.ceil(np.log2(2 * len(x))))  # a power of two: an odd length is many times slower
-    r = np.fft.irfft(np.abs(np.fft.rfft(x, n_fft)) ** 2, n_fft)[: len(x)]
-    return r / (r[0] + 1e-300)
+    """Normalised (biased) autocorrelation of each row of ``x`` (..., n) at lags 0..n-1."""
+    n = x.shape[-1]
+    x = x - x.mean(axis=-1, keepdims=True)
+    n_fft = 1 << int(np.ceil(np.log2(2 * n)))  # a power of two: an odd length is many times slower
+    r = np.fft.irfft(np.abs(np.fft.rfft(x, n_fft, axis=-1)) ** 2, n_fft, axis=-1)[..., :n]
+    return r / (r[..., :1] + 1e-300)
 
 
 def heart_envelopes(phase_rad: np.ndarray, fs_hz: float, band_hz, clip_ratio: float = CLIP_RATIO) -> list[np.ndarray]:
@@ -136,13 +137,14 @@ def heart_envelopes(phase_rad: np.ndarray, fs_hz: float, band_hz, clip_ratio: fl
     more than a beat) and, where the frame rate allows, in each sub-band of the valve band
     (``VIB_SUB_HZ``, unclipped: how much larger one valve burst is than the other is what
     tells a beat from half a beat; clipped only at ``VALVE_CLIP_RATIO`` x the median, against
-    jerks)."""
-    d = second_derivative_ref(phase_rad[:, None])[:, 0]
+    jerks). Spans (n, K) of K voxels: each envelope (K, n - 6 - fs), all voxels in one pass."""
+    ph = np.asarray(phase_rad, float)
+    d = second_derivative_ref(ph[:, None] if ph.ndim == 1 else ph)
     envs = [_band_envelope(d, band_hz[0], min(PULSE_BAND_HI_HZ, 0.45 * fs_hz), fs_hz, clip_ratio)]
     edges = [e for e in VIB_SUB_HZ if e <= 0.45 * fs_hz]
     for lo, hi in zip(edges[:-1], edges[1:]):
         envs.append(_band_envelope(d, lo, hi, fs_hz, VALVE_CLIP_RATIO))
-    return envs
+    return [e[0] for e in envs] if ph.ndim == 1 else envs
 
 
 def _local_maxima(r: np.ndarray, lo: int, hi: int) -> np.ndarray:
@@ -310,11 +312,13 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz, hint_hz: float | No
     """
     ph = np.asarray(phase_rad, float)
     ph = ph[:, None] if ph.ndim == 1 else ph
-    envs = [heart_envelopes(ph[:, k], fs_hz, band_hz) for k in range(ph.shape[1])]
+    bands = heart_envelopes(ph, fs_hz, band_hz)  # each (K, m)
     lo_hz = min(float(band_hz[0]), HR_SEARCH_LO_HZ)
     lags = (int(np.floor(fs_hz / band_hz[1])), int(np.ceil(fs_hz / lo_hz)))
-    groups = {"valve": [e[1:] for e in envs], "pulse": [e[:1] for e in envs]}
-    acs = {g: [np.mean([_autocorr(e) for e in ev], axis=0) for ev in evs] for g, evs in groups.items() if evs[0]}
+    by_band = {"valve": np.stack(bands[1:]) if len(bands) > 1 else None, "pulse": np.stack(bands[:1])}  # (B, K, m)
+    # per voxel, its bands' envelopes (voxel-major, as the beat tracker sums them)
+    groups = {g: [[] if e is None else list(e[:, k]) for k in range(ph.shape[1])] for g, e in by_band.items()}
+    acs = {g: list(_autocorr(e).mean(axis=0)) for g, e in by_band.items() if e is not None}  # per voxel (m,)
     reads = {}  # group -> (lag, best voxel's autocorrelation there, that voxel)
     for g, share in (("valve", 1.0), ("pulse", PULSE_SHARE)):
         if g in acs:
