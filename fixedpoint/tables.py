@@ -93,28 +93,27 @@ def _biquad(kind: str, f0_hz: float, fs_hz: float, q: float) -> np.ndarray:
     return np.concatenate([b / a[0], a / a[0]])
 
 
-@lru_cache(maxsize=64)  # the runtime's classical HR designs the same few filters every hop
 def butter_sos(order: int, cutoff_hz: float, fs_hz: float, kind: str) -> np.ndarray:
-    """Butterworth low/high-pass of even ``order`` as (order/2, 6) float64 sections (read-only:
-    the same array is returned for the same arguments)."""
+    """Butterworth low/high-pass of even ``order`` as (order/2, 6) float64 sections."""
+    return _butter_sos(order, cutoff_hz, fs_hz, kind).copy()
+
+
+def bandpass_sos(order: int, lo_hz: float, hi_hz: float, fs_hz: float) -> np.ndarray:
+    """High-pass at ``lo_hz`` then low-pass at ``hi_hz``, each Butterworth of ``order``."""
+    if not lo_hz < hi_hz:
+        raise ConfigError(f"band: expected low < high, got [{lo_hz:g}, {hi_hz:g}] Hz")
+    return np.concatenate([_butter_sos(order, lo_hz, fs_hz, "highpass"), _butter_sos(order, hi_hz, fs_hz, "lowpass")])
+
+
+@lru_cache(maxsize=64)  # the runtime's classical HR designs the same few filters every hop
+def _butter_sos(order: int, cutoff_hz: float, fs_hz: float, kind: str) -> np.ndarray:
     if order < 2 or order % 2:
         raise ConfigError(f"filter order: expected an even number >= 2, got {order}")
     n = order // 2
     qs = [1.0 / (2.0 * np.cos(np.pi * (2 * k + 1) / (2 * order))) for k in range(n)]
-    return _frozen(np.stack([_biquad(kind, cutoff_hz, fs_hz, q) for q in qs]))
-
-
-@lru_cache(maxsize=64)
-def bandpass_sos(order: int, lo_hz: float, hi_hz: float, fs_hz: float) -> np.ndarray:
-    """High-pass at ``lo_hz`` then low-pass at ``hi_hz``, each Butterworth of ``order`` (read-only)."""
-    if not lo_hz < hi_hz:
-        raise ConfigError(f"band: expected low < high, got [{lo_hz:g}, {hi_hz:g}] Hz")
-    return _frozen(np.concatenate([butter_sos(order, lo_hz, fs_hz, "highpass"), butter_sos(order, hi_hz, fs_hz, "lowpass")]))
-
-
-def _frozen(a: np.ndarray) -> np.ndarray:
-    a.setflags(write=False)
-    return a
+    sos = np.stack([_biquad(kind, cutoff_hz, fs_hz, q) for q in qs])
+    sos.setflags(write=False)  # shared by every caller: handed out as copies
+    return sos
 
 
 def sos_q29(sos: np.ndarray) -> np.ndarray:
