@@ -377,15 +377,16 @@ def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board
             if not len(ws[0]):
                 raise InputDataError(f"{f}: no model window ({seconds:g} s simulated)")
         except (CardioRadarError, OSError, ValueError) as e:
-            log.warning("--drive-ecg %s: %s", f, e)
-            status[name] = {"error": str(e).splitlines()[0]}
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            msg = msg if str(f) in msg else f"{f}: {msg}"  # the file named once (the readers name it)
+            log.warning("--drive-ecg: %s", msg)
+            status[name] = {"error": msg}
             continue
         parts.append(ws)
         names[i] = name
         status[name] = {"rhythm": rhythm_of(f)}
     if not parts:
-        raise InputDataError("--drive-ecg: no recording could be used: "
-                             + "; ".join(f"{k}: {v['error']}" for k, v in status.items()))
+        raise InputDataError("--drive-ecg: no recording could be used: " + "; ".join(v["error"] for v in status.values()))
     return tuple(WindowSet.concat([p[k] for p in parts]) for k in range(len(noises))), names, status
 
 

@@ -411,6 +411,23 @@ def test_dicom_variants(tmp_path):
     assert load_ecg_recording(bad, units="uV").leads == LEADS
 
 
+def test_dicom_without_waveforms_or_not_dicom_refused(tmp_path):
+    """A DICOM object of another kind (an image, a plan) is named by its SOP class; bytes that
+    are no DICOM say so; neither shows a Python exception's repr."""
+    pydicom = pytest.importorskip("pydicom")
+    from pydicom.uid import UID
+
+    ds = pydicom.dcmread(str(DATA / "ecg-suite" / "dicom_mortara-el250_12lead_10s_1000hz.dcm"))
+    del ds.WaveformSequence
+    ds.SOPClassUID = UID("1.2.840.10008.5.1.4.1.1.2")  # CT Image Storage
+    ds.save_as(str(tmp_path / "ct.dcm"))
+    msg = refused(tmp_path / "ct.dcm", "DICOM", "WaveformSequence", "CT Image Storage without waveforms")
+    assert "Error(" not in msg
+    (tmp_path / "text.dcm").write_text("not a DICOM file at all\n")
+    msg = refused(tmp_path / "text.dcm", "DICOM", "a readable DICOM file")
+    assert "Error(" not in msg
+
+
 # ---- NPZ ---------------------------------------------------------------------------------------
 def test_npz_variants(tmp_path):
     names = list(LEADS[:3])

@@ -140,6 +140,17 @@ def test_drive_folder_without_recordings_names_what_it_reads(tmp_path, capsys):
     assert all(s in err[-1] for s in LOADABLE_SUFFIXES) and ".xml" in LOADABLE_SUFFIXES
 
 
+def test_drive_files_none_usable_each_named_once(tmp_path, capsys):
+    """Every --drive-ecg file refused: one line, each file and its problem named once."""
+    (tmp_path / "a.dcm").write_text("not a DICOM file")
+    (tmp_path / "b.csv").write_text("time_s,II\n0,0.1\n0.002,x\n")
+    rc = main(["eval", "--baseline", "--drive-ecg", str(tmp_path / "a.dcm"), str(tmp_path / "b.csv"), "--json"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc != 0 and "no recording could be used" in err[-1] and "Traceback" not in "\n".join(err)
+    for name in ("a.dcm", "b.csv"):
+        assert err[-1].count(name) == 1, err[-1]
+
+
 def test_eval_session_uses_the_sessions_board(tmp_path, capsys):
     """`eval --session` reads the board from the session (a `sim record` folder names it in
     truth.npz; a session .db in its metadata) and, without --model, runs that board's model."""

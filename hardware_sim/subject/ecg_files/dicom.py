@@ -17,10 +17,13 @@ def _load_dicom(path: Path, units: str | None):
 
     try:
         ds = pydicom.dcmread(str(path))
-        groups = list(ds.WaveformSequence)
-    except Exception as e:  # pydicom raises InvalidDicomError, AttributeError, ...
-        raise _bad(path, "DICOM", "a readable DICOM file with a WaveformSequence",
-                   repr(e)) from e
+    except Exception as e:  # pydicom raises InvalidDicomError, EOFError, ...
+        raise _bad(path, "DICOM", "a readable DICOM file", f"{type(e).__name__}: {e}") from e
+    if "WaveformSequence" not in ds or not len(ds.WaveformSequence):
+        sop = ds.get("SOPClassUID")
+        what = getattr(sop, "name", None) or str(sop or "an object of no SOP class")
+        raise _bad(path, "DICOM", "an ECG waveform object (a WaveformSequence)", f"{what} without waveforms")
+    groups = list(ds.WaveformSequence)
     labels = [str(g.get("MultiplexGroupLabel", "")).upper() for g in groups]
     idx = labels.index("RHYTHM") if "RHYTHM" in labels else int(
         np.argmax([int(g.NumberOfWaveformSamples) for g in groups]))
