@@ -559,10 +559,20 @@ def run_eval(req: EvalRequest) -> EvalResult:
     noises = (None, spec) if spec.active else (None,)
     windows, source, names, status = request_windows(req, noises, training_seed(meta), board)
     model = None if isinstance(predictor, TemplateBaseline) else label
+    hop, lag = dsp.hop_samples, dsp.lag_samples  # what the board runs
+    if req.dataset is not None:
+        # A dataset's windows lie its own stride apart (a training set's, not the board's hop):
+        # joined at that stride, as `quantize model`'s report joins them; at the board's hop
+        # no two would be consecutive and each would be scored alone.
+        from host.data.format import read_manifest
+
+        stride = read_manifest(req.dataset).get("dsp", {}).get("hop_samples", windows[0].features_q15.shape[1] // 2)
+        hop, lag = int(stride), None
+        source = f"{source} (windows {hop} samples apart, joined at that stride)"
 
     def score(pred, ws, noise="clean", src=None):
         r = evaluate_windows(pred, ws, source=src or f"{label} on {source}", noise=noise,
-                             hop_samples=dsp.hop_samples, lag_samples=dsp.lag_samples, names=names)
+                             hop_samples=hop, lag_samples=lag, names=names)
         return dataclasses.replace(r, model=model, per_file=_per_file(r, status))
 
     clean = score(predictor, windows[0])

@@ -67,6 +67,22 @@ def test_report_is_the_eval_scorer(tiny):
         assert a == pytest.approx(b, rel=1e-6, abs=1e-9) if a is not None else b is None, k
 
 
+def test_eval_data_as_a_user_runs_it_agrees_with_the_report(tiny, capsys):
+    """`cardioradar eval --model M --data DS --json` (docs/model.md) scores the test split with
+    the report's figures: the dataset's windows joined at the dataset's own stride (256), not
+    scored one by one at the board's hop (128)."""
+    from cardioradar.cli import main
+
+    _, ds, tfl = tiny
+    meta = json.loads(tfl.with_suffix(".json").read_text())
+    assert main(["eval", "--model", str(tfl), "--data", str(ds), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert "joined at that stride" in d["source"]
+    for k in ("pcc_median", "rmse_mv_median", "mdr", "n_beats", "seconds"):
+        a = meta["metrics"]["int8"][k]
+        assert a == pytest.approx(d[k], rel=1e-6, abs=1e-9) if a is not None else d[k] is None, k
+
+
 def test_bad_arguments(tiny, tmp_path):
     keras_path, ds, _ = tiny
     from host.ptqreport import quantize_model
