@@ -386,7 +386,8 @@ def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board
         names[i] = name
         status[name] = {"rhythm": rhythm_of(f)}
     if not parts:
-        raise InputDataError("--drive-ecg: no recording could be used: " + "; ".join(v["error"] for v in status.values()))
+        raise InputDataError("--drive-ecg: no recording could be used: "
+                             + "; ".join(v["error"] for v in status.values()))
     return tuple(WindowSet.concat([p[k] for p in parts]) for k in range(len(noises))), names, status
 
 
