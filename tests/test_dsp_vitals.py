@@ -86,6 +86,20 @@ def test_heart_rate_is_the_beat_not_the_valve_burst_rate(heart_bpm, seed, spectr
     assert hr.source == "valve" and abs(60 * hr.rate_hz - truth) <= 2.0, (60 * hr.rate_hz, truth)
 
 
+def test_envelopes_of_several_voxels_are_each_voxels_own():
+    """Spans (n, K) are filtered in one pass: every voxel's envelopes are bit for bit those of
+    its own column alone (the runtime's classical HR batches its voxels)."""
+    rng = np.random.default_rng(11)
+    phase = np.stack([_valve_phase(100.0, 2560, bpm, seed)[0] for bpm, seed in ((72.0, 1), (58.0, 2), (95.0, 3))], 1)
+    phase[:, 2] += 0.3 * rng.standard_normal(2560)  # one noisy voxel: its own median, its own clipping
+    together = heart_envelopes(phase, 100.0, (0.8, 3.0))
+    for k in range(phase.shape[1]):
+        alone = heart_envelopes(phase[:, k], 100.0, (0.8, 3.0))
+        assert len(alone) == len(together)
+        for a, t in zip(alone, together):
+            assert np.array_equal(a, t[k])
+
+
 def test_heart_rate_of_breathing_alone_shows_no_repetition():
     """Smooth breathing and noise, no heart: whatever lag wins, the envelopes hardly repeat."""
     rng = np.random.default_rng(9)
