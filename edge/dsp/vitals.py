@@ -315,11 +315,10 @@ def heart_rate(phase_rad: np.ndarray, fs_hz: float, band_hz, hint_hz: float | No
     bands = heart_envelopes(ph, fs_hz, band_hz)  # each (K, m)
     lo_hz = min(float(band_hz[0]), HR_SEARCH_LO_HZ)
     lags = (int(np.floor(fs_hz / band_hz[1])), int(np.ceil(fs_hz / lo_hz)))
-    by_band = {"valve": np.stack(bands[1:]) if len(bands) > 1 else None, "pulse": np.stack(bands[:1])}  # (B, K, m)
     # per voxel, its bands' envelopes (voxel-major, as the beat tracker sums them)
-    groups = {g: [[] if e is None else list(e[:, k]) for k in range(ph.shape[1])] for g, e in by_band.items()}
-    acs = {g: [np.mean([_autocorr(e) for e in ev], axis=0) for ev in groups[g]]  # per voxel (m,)
-           for g, e in by_band.items() if e is not None}
+    groups = {g: [[b[k] for b in bs] for k in range(ph.shape[1])]
+              for g, bs in (("valve", bands[1:]), ("pulse", bands[:1]))}
+    acs = {g: [np.mean([_autocorr(e) for e in ev], axis=0) for ev in evs] for g, evs in groups.items() if evs[0]}
     reads = {}  # group -> (lag, best voxel's autocorrelation there, that voxel)
     for g, share in (("valve", 1.0), ("pulse", PULSE_SHARE)):
         if g in acs:
