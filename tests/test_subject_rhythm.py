@@ -127,6 +127,20 @@ def test_af_irregular_and_rate_conditions():
     assert 60000 / rr_ms(b, 0, 300).mean() < 60
 
 
+def test_af_population_reaches_a_rapid_ventricular_response():
+    # docs/simulator.md "AF rates": controlled AF and rapid ventricular response (> 110 bpm)
+    # both drawn; the real AF records the model meets run up to 150 bpm with RRs near 0.3 s
+    draws = [ElectricalParams.draw(np.random.default_rng([3, i]), "af") for i in range(200)]
+    hr = np.array([p.hr_bpm for p in draws])
+    cv = np.array([p.af_rr_cv for p in draws])
+    assert hr.min() >= 60 and hr.max() <= 150 and np.mean(hr > 110) > 0.3
+    assert cv.min() >= 0.15 and cv.max() <= 0.35 and np.mean(cv > 0.25) > 0.3
+    fast = int(np.argmax(hr))
+    s = BeatSchedule(draws[fast].rhythm_params(), 5)
+    rr = rr_ms(s, 0, 300)
+    assert np.mean(rr < 350) > 0.05 and rr.min() >= 250  # short RRs, never below the AV refractory floor
+
+
 def test_adjusted_hrv_targets_are_logged_at_debug_not_warning(caplog):
     # RMSSD 60 ms cannot sit inside SDNN 32 ms at this rate and breathing: targets lowered
     caplog.set_level(logging.DEBUG, logger="hardware_sim.subject.rhythm")

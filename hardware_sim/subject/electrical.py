@@ -36,7 +36,9 @@ CONDITIONS: tuple[str, ...] = (
     "sinus", "brady", "tachy", "af", "pvc", "pac", "rbbb", "st_depression", "t_inversion",
     "lbbb", "infarct_inferior", "infarct_anterior", "lvh", "early_repol", "low_voltage")
 
-_HR_RANGE_BPM = {"brady": (42.0, 56.0), "tachy": (105.0, 135.0), "af": (70.0, 110.0)}
+# AF: controlled (AFFIRM <= 80, RACE < 100 bpm at rest) up to a rapid ventricular response
+# (untreated or breakthrough AF; docs/simulator.md "AF rates").
+_HR_RANGE_BPM = {"brady": (42.0, 56.0), "tachy": (105.0, 135.0), "af": (60.0, 150.0)}
 _QRS_WAVES = ("Q", "R", "S", "RP", "J")
 _MAX_G = 14  # padded Gaussian count per axis
 # QRS wave classes by code + 1 (code -1 pads the Gaussian tables): np.isin without the sort
@@ -229,7 +231,7 @@ class ElectricalParams:
             kw.update(ectopic_p_stay_normal=float(rng.uniform(0.8, 0.9)),
                       ectopic_coupling=float(rng.uniform(0.65, 0.8)))
         elif condition == "af":
-            kw.update(af_rr_cv=float(rng.uniform(0.15, 0.25)), af_f_hz=float(rng.uniform(4.5, 7.5)),
+            kw.update(af_rr_cv=float(rng.uniform(0.15, 0.35)), af_f_hz=float(rng.uniform(4.5, 7.5)),
                       af_f_rms_mv=tuple(float(v) for v in rng.uniform(0.02, 0.06, 3)))
         z_rot = rng.normal(0.0, 1.0, 3)
         resp_rot = tuple(float(v) for v in rng.uniform(0.3, 1.0, 3) * np.array([0.2, 0.16, 0.14]))
