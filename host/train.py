@@ -346,11 +346,14 @@ def _write_json(path: Path, obj) -> None:
 
 
 def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bool = True,
-        show_progress: bool = True, stop_after_epoch: int | None = None, gradients=None) -> TrainResult:
+        show_progress: bool = True, stop_after_epoch: int | None = None, gradients=None,
+        data_digest: str | None = None) -> TrainResult:
     """Train on window sets (``host.data.format.WindowSet``) -> ``out_dir``/model.keras (the best
     epoch on ``val_set``), history.json, checkpoint/ and state.json. ``stop_after_epoch`` ends the
     run after that epoch's checkpoint, as a kill would (a later call resumes). ``gradients``: see
-    ``Trainer`` (data-parallel on Ray: ``host.scale.train``)."""
+    ``Trainer`` (data-parallel on Ray: ``host.scale.train``). ``data_digest``: the data's identity
+    (``host.data.format.dataset_digest``), kept in state.json; a resume on other data is refused
+    (a finished run in ``out_dir`` would otherwise hand back its old model at once)."""
     mtl.check_method(cfg.mtl)
     if len(train_set) < cfg.batch_size:
         raise ConfigError(f"train: {len(train_set)} training windows, fewer than one batch of {cfg.batch_size}")
@@ -375,15 +378,20 @@ def fit(train_set, val_set, out_dir: str | Path, cfg: TrainConfig, *, resume: bo
     state_path, ckpt_dir, best_path = out / "state.json", out / "checkpoint", out / "best.weights.h5"
     manager = tf.train.CheckpointManager(trainer.ckpt, str(ckpt_dir), max_to_keep=1)
     state = {"config": cfg.to_json(), "epoch": 0, "history": [], "best_epoch": 0, "best_val_loss": None,
-             "rng": {"rule": "numpy.random.default_rng([seed, epoch])", "seed": cfg.seed}}
+             "rng": {"rule": "numpy.random.default_rng([seed, epoch])", "seed": cfg.seed}, "data_digest": data_digest}
     if resume and state_path.is_file() and manager.latest_checkpoint:
         saved = json.loads(state_path.read_text())
         for key, val_ in cfg.to_json().items():
             if saved["config"].get(key) != json.loads(json.dumps(val_)):
                 raise ConfigError(f"resume {out}: setting {key!r} was {saved['config'].get(key)!r}, now {val_!r}",
                                   hint="use another --out, or the original settings")
+        was = saved.get("data_digest")
+        if was and data_digest and was != data_digest:
+            raise ConfigError(f"resume {out}: its checkpoint was trained on other data (dataset digest "
+                              f"{was[:12]}, now {data_digest[:12]})",
+                              hint="use another --out, or --no-resume to start over on this data")
         trainer.ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-        state = saved
+        state = dict(saved, data_digest=was or data_digest)
         schedule.load_state(state.get("ega", {}))
         log.info("resumed %s after epoch %d", out, state["epoch"])
     for epoch in range(state["epoch"] + 1, cfg.epochs + 1):
@@ -422,7 +430,7 @@ def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, bat
           prior: bool = False, model: ModelConfig | None = None, show_progress: bool = True,
           gradients=None) -> TrainResult:
     """Train on ``dataset_dir`` (train.npz / val.npz / manifest.json; test.npz is not read)."""
-    from host.data.format import load_split, read_manifest, split_files
+    from host.data.format import dataset_digest, load_split, read_manifest, split_files
 
     read_manifest(dataset_dir)  # fail early, naming the folder, if it is not a dataset
     files = split_files(dataset_dir, "train")
@@ -435,4 +443,5 @@ def train(dataset_dir: str | Path, out_dir: str | Path, *, epochs: int = 30, bat
     mcfg = model or ModelConfig(window_samples=t, n_voxels=v, n_channels=c)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed, mtl=mtl, temperature=T,
                       warmup_epochs=warmup_epochs, lr=lr, prior=prior, model=mcfg)
-    return fit(train_set, val_set, out_dir, cfg, resume=resume, show_progress=show_progress, gradients=gradients)
+    return fit(train_set, val_set, out_dir, cfg, resume=resume, show_progress=show_progress, gradients=gradients,
+               data_digest=dataset_digest(dataset_dir))

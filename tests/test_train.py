@@ -86,6 +86,28 @@ def test_cli_train_on_a_dataset_folder(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r2")]) == 3  # not a dataset folder
 
 
+
+def test_a_run_is_not_resumed_on_other_data(tmp_path, capsys):
+    """The documented command run again after the dataset was rebuilt with other windows must not
+    hand back the finished run's old model: the resume is refused, naming why; --no-resume starts over."""
+    from cardioradar.cli import main
+    from host.data.format import dataset_digest
+
+    ds = tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=512)
+    first = dataset_digest(ds)
+    tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=512)  # the same windows rebuilt
+    assert dataset_digest(ds) == first
+    cmd = ["train", "--data", str(ds), "--out", str(tmp_path / "run"), "--epochs", "1", "--batch-size", "8",
+           "--mtl", "equal", "--seed", "1"]
+    assert main(cmd) == 0 and main(cmd) == 0  # same data: resumed, nothing left to run
+    tiny_dataset(tmp_path / "ds", n_train=8, n_val=4, n_test=4, t=512, seed=9)  # other windows
+    assert dataset_digest(ds) != first
+    capsys.readouterr()
+    assert main(cmd) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) <= 2 and "trained on other data" in err[0] and "--no-resume" in " ".join(err), err
+    assert main(cmd + ["--no-resume"]) == 0
+
 def _sharded(tmp_path, n_train=24, per_shard=5):
     """A dataset folder whose training split is sharded (5 windows a shard), val in one file."""
     from host.data.format import ShardWriter, save_windows, write_manifest

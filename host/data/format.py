@@ -13,6 +13,7 @@ stream it from disk (``host.train``) instead of holding it in memory.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from dataclasses import dataclass, fields
@@ -179,6 +180,23 @@ def load_split(dataset_dir: str | Path, split: str) -> WindowSet:
         return load_windows(files[0][0])
     return WindowSet.concat([load_windows(f) for f, _ in files])
 
+
+
+def dataset_digest(dataset_dir: str | Path, splits: tuple[str, ...] = ("train", "val")) -> str:
+    """The content identity of ``splits`` of a dataset folder (hex): SHA-256 over its manifest and,
+    per file, each array's name, CRC-32 and size as the zip directory lists them (read without
+    inflating anything). Other windows give another digest; a rebuild of the same windows the same
+    one (``save_windows`` is byte-reproducible)."""
+    h = hashlib.sha256((Path(dataset_dir) / "manifest.json").read_bytes())
+    for split in splits:
+        for path, _ in split_files(dataset_dir, split):
+            try:
+                with zipfile.ZipFile(path) as zf:
+                    members = [(i.filename, i.CRC, i.file_size) for i in zf.infolist()]
+            except (OSError, zipfile.BadZipFile) as e:
+                raise InputDataError(f"{path}: not a window file ({e})") from e
+            h.update(json.dumps([path.name, members]).encode())
+    return h.hexdigest()
 
 class ShardWriter:
     """Writes one split as shards of whole subjects: ``add(ws)`` per subject, in order; a shard
