@@ -181,7 +181,6 @@ def load_split(dataset_dir: str | Path, split: str) -> WindowSet:
     return WindowSet.concat([load_windows(f) for f, _ in files])
 
 
-
 def dataset_digest(dataset_dir: str | Path, splits: tuple[str, ...] = ("train", "val")) -> str:
     """The content identity of ``splits`` of a dataset folder (hex): SHA-256 over its manifest and,
     per file, each array's name, CRC-32 and size as the zip directory lists them (read without
@@ -197,6 +196,7 @@ def dataset_digest(dataset_dir: str | Path, splits: tuple[str, ...] = ("train", 
                 raise InputDataError(f"{path}: not a window file ({e})") from e
             h.update(json.dumps([path.name, members]).encode())
     return h.hexdigest()
+
 
 class ShardWriter:
     """Writes one split as shards of whole subjects: ``add(ws)`` per subject, in order; a shard
