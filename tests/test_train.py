@@ -86,7 +86,6 @@ def test_cli_train_on_a_dataset_folder(tmp_path, capsys):
     assert main(["train", "--data", str(tmp_path), "--out", str(tmp_path / "r2")]) == 3  # not a dataset folder
 
 
-
 def test_a_run_is_not_resumed_on_other_data(tmp_path, capsys):
     """The documented command run again after the dataset was rebuilt with other windows must not
     hand back the finished run's old model: the resume is refused, naming why; --no-resume starts over."""
@@ -107,6 +106,7 @@ def test_a_run_is_not_resumed_on_other_data(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) <= 2 and "trained on other data" in err[0] and "--no-resume" in " ".join(err), err
     assert main(cmd + ["--no-resume"]) == 0
+
 
 def _sharded(tmp_path, n_train=24, per_shard=5):
     """A dataset folder whose training split is sharded (5 windows a shard), val in one file."""
