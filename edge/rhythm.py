@@ -221,11 +221,12 @@ class AfTracker:
     taken as the interval when at most ``BRIDGE_S``, and ``_fix_detection_errors`` splits it.
     Without that, the misses of the shipped model's beats in AF broke nearly every 32-beat
     window (docs/rhythm.md). ``af_episodes`` on stored beats has no gap information and keeps
-    every NaN as a break.
+    every NaN as a break. ``source`` (e.g. "radar beats") is named in the events' details.
     """
 
-    def __init__(self, cfg: AfConfig = AfConfig()):
+    def __init__(self, cfg: AfConfig = AfConfig(), source: str = ""):
         self.cfg = cfg
+        self._source = f", {source}" if source else ""  # named in the events' details
         self._t: list[float] = []  # buffered intervals: beat time, RR, score sum, window count
         self._rr: list[float] = []
         self._sum: list[float] = []
@@ -284,7 +285,7 @@ class AfTracker:
             if score >= self.cfg.threshold:
                 if self._open is None:
                     self._open = (self._t[i] - self._rr[i], self._t[i], score)
-                    out.append(SessionEvent(self._open[0], AF_EVENT, f"AF onset (score {score:.2f})"))
+                    out.append(SessionEvent(self._open[0], AF_EVENT, f"AF onset (score {score:.2f}{self._source})"))
                 else:
                     self._open = (self._open[0], self._t[i], max(self._open[2], score))
             elif self._open is not None:
@@ -299,7 +300,7 @@ class AfTracker:
         self._open = None
         ep = AfEpisode(t0, t1, score)
         self.episodes.append(ep)
-        return SessionEvent(t0, AF_EVENT, f"AF episode {t1 - t0:.0f} s (max score {score:.2f})",
+        return SessionEvent(t0, AF_EVENT, f"AF episode {t1 - t0:.0f} s (max score {score:.2f}{self._source})",
                             duration_s=max(0.0, t1 - t0))
 
 

@@ -174,21 +174,62 @@ def test_af_subject_through_the_edge_core(tmp_path):
             ecg = np.exp(-(d / 0.02) ** 2)[:, None] * np.linspace(0.5, 1.5, 12)[None]
             return ecg.astype(np.float32), np.exp(-(d / 0.03) ** 2).astype(np.float32), 0.8
 
-    burdens = {}
+    class FlatModel(TruthModel):  # every piece excluded: the classical fallback's beats
+        def predict_int8(self, x):
+            ecg, anchors, cycle = super().predict_int8(x)
+            return 0 * ecg, None, cycle
+
+    burdens, radar = {}, {}
     for subject in ("af", "healthy-rest"):
         rec = tmp_path / subject
         record_session(rec, 90.0, subject, seed=1, mode="fast")
         truth = np.load(rec / "truth.npz")
         r_s = truth["r_peaks_s"] - truth["frame_times_s"][0]
-        core = EdgeCore(cfg, TruthModel(r_s))
-        events = []
-        replay_stream(frames_bin_chunks(rec / "frames.bin"), FrameDecoder(DecoderConfig.from_profile(profile)), core,
-                      lambda o: events.append(o.event) if o.event is not None else None)
-        eps = episodes_from_events(events)
-        burdens[subject] = af_burden(eps, 90.0)
-        assert [(e.t0_s, e.t1_s) for e in eps] == [(e.t0_s, e.t1_s) for e in core.af.episodes]
+        for model, into in ((TruthModel(r_s), burdens), (FlatModel(r_s), radar)):
+            core = EdgeCore(cfg, model)
+            events = []
+            replay_stream(frames_bin_chunks(rec / "frames.bin"), FrameDecoder(DecoderConfig.from_profile(profile)),
+                          core, lambda o: events.append(o.event) if o.event is not None else None)
+            eps = episodes_from_events(events)
+            into[subject] = af_burden(eps, 90.0)
+            tracker, other = (core.af, core.af_radar) if into is burdens else (core.af_radar, core.af)
+            assert [(e.t0_s, e.t1_s) for e in eps] == [(e.t0_s, e.t1_s) for e in tracker.episodes]
+            assert other.episodes == []  # each source only where it should speak
+            assert all(("radar beats" in e.detail) == (into is radar) for e in events if e.kind == "af")
     assert burdens["af"] >= 0.8  # the DSP warm-up, the first window and the last < 1 window carry no ECG
     assert burdens["healthy-rest"] == 0.0
+    assert radar["af"] >= 0.3 and radar["healthy-rest"] == 0.0  # the radar's beats: weaker, still a decision
+
+
+def _chest_phase(rr_s: np.ndarray, seed: int, fs_hz: float = 100.0) -> tuple[np.ndarray, np.ndarray]:
+    """An unwrapped chest phase (rad) at ``fs_hz``: breathing and a 40-ms systolic bump at each
+    beat (``rr_s`` apart, from 1 s), with a little white noise; -> (phase, beat times s)."""
+    rng = np.random.default_rng(seed)
+    beats = 1.0 + np.cumsum(rr_s)
+    t = np.arange(int((beats[-1] + 2.0) * fs_hz)) / fs_hz
+    phase = 0.8 * np.sin(2 * np.pi * 0.25 * t) + 2e-4 * rng.standard_normal(len(t))
+    for tb in beats:
+        phase += 0.04 * np.exp(-0.5 * ((t - tb) / 0.04) ** 2)
+    return phase, beats
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_radar_beats_follow_af_and_keep_a_sinus_rhythm_regular(seed):
+    """The classical fallback's beats (``edge.dsp.vitals.radar_beats``) on a hand-made chest:
+    an AF series (log-normal RR, CV 0.25) scores AF at the radar threshold, a sinus rhythm with
+    respiratory arrhythmia (+-50 ms) does not; the beat count is the chest's within 15 % (AF's
+    intervals longer than 1.7x the period get a bridging beat)."""
+    from edge.dsp.vitals import radar_beats
+    from edge.runtime.core import RADAR_AF
+
+    rng = np.random.default_rng(seed)
+    af_rr = np.maximum(0.3, 0.75 * np.exp(0.25 * rng.standard_normal(60)))
+    sinus_rr = 0.85 + 0.05 * np.sin(2 * np.pi * 0.25 * 0.85 * np.arange(60)) + 0.01 * rng.standard_normal(60)
+    for rr, is_af in ((af_rr, True), (sinus_rr, False)):
+        phase, beats = _chest_phase(rr, seed)
+        b = radar_beats(phase, 100.0, (0.8, 3.0), float(np.median(rr)))
+        assert abs(len(b) - len(beats)) <= 0.15 * len(beats)
+        assert (af_score(np.diff(b), RADAR_AF) >= RADAR_AF.threshold) == is_af
 
 
 def test_detector_slips_on_a_sinus_rhythm_are_not_af():

@@ -24,7 +24,7 @@ import numpy as np
 
 from cardioradar.errors import InputDataError
 from edge.dsp.biquad import sos_filter_ref
-from edge.dsp.differentiator import second_derivative_ref
+from edge.dsp.differentiator import DELAY_SAMPLES, second_derivative_ref
 from fixedpoint.tables import bandpass_sos, butter_sos
 
 CLIP_RATIO = 3.0  # envelope energy clipped at this x its median
@@ -63,6 +63,13 @@ PEAK_TOL = 0.04  # a peak is looked for within +-4 % of a predicted lag (beat-to
 CONTINUITY_TOL = 0.05  # a span's reading within 5 % of the recent median is taken as it is
 HINT_TOL = 0.15  # a trusted HR: a valve peak within +-15 % of its period ...
 HINT_SHARE = 0.5  # ... at least this x the chosen peak replaces it
+# Radar-only beats (``radar_beats``), for AF screening where the model's ECG is excluded: the
+# same tracker, loosened so that AF's irregular intervals are followed rather than pulled to
+# the period (chosen on simulated AF and sinus/PAC/PVC subjects, docs/rhythm.md); beats within
+# RADAR_BEAT_MARGIN_S of a span's end are left to the next span (the track's end is loose).
+RADAR_BEAT_TIGHTNESS = 10.0
+RADAR_BEAT_INTERVALS = (0.6, 1.7)
+RADAR_BEAT_MARGIN_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -230,20 +237,21 @@ def _hinted(r: np.ndarray, lag: float, hint_lag: float) -> float:
     return _refine(r, i) if r[i] > 0 and r[i] >= HINT_SHARE * float(np.interp(lag, np.arange(len(r)), r)) else lag
 
 
-def beat_times(onset: np.ndarray, period: float) -> np.ndarray:
+def beat_times(onset: np.ndarray, period: float, tightness: float = BEAT_TIGHTNESS,
+               intervals: tuple[float, float] = BEAT_INTERVALS) -> np.ndarray:
     """Beats (sample indices, increasing) along an onset strength ``onset`` (n,) (zero mean,
     unit SD) of a heart beating about every ``period`` samples: the chain of samples that
-    maximises the onset at them minus ``BEAT_TIGHTNESS`` x log(interval / period)^2 for each
-    interval, every interval within ``BEAT_INTERVALS`` x the period (Ellis, "Beat tracking by
+    maximises the onset at them minus ``tightness`` x log(interval / period)^2 for each
+    interval, every interval within ``intervals`` x the period (Ellis, "Beat tracking by
     dynamic programming", J. New Music Research 2007;36:51-60). A beat that hardly shows
     (half a breath where the chest hides it) is bridged at about the period, so the count
     over the span is the beats', not only the visible ones'. Empty when the span is not
     longer than the longest interval."""
     n = len(onset)
-    w = np.arange(max(int(np.floor(BEAT_INTERVALS[0] * period)), 1), int(np.ceil(BEAT_INTERVALS[1] * period)) + 1)
+    w = np.arange(max(int(np.floor(intervals[0] * period)), 1), int(np.ceil(intervals[1] * period)) + 1)
     if n <= w[-1]:
         return np.zeros(0, int)
-    gain = -BEAT_TIGHTNESS * np.log(w / period) ** 2
+    gain = -tightness * np.log(w / period) ** 2
     pad, step = int(w[-1]), int(w[0])  # -inf before the span; a block of w[0] samples depends only on earlier ones
     score = np.concatenate([np.full(pad, -np.inf), np.asarray(onset, float)])
     back = np.full(pad + n, -1)
@@ -268,6 +276,21 @@ def beat_rate_hz(envelopes, period: float, fs_hz: float) -> float:
     o = np.sum(envelopes, axis=0)
     b = beat_times((o - o.mean()) / (o.std() + 1e-300), period)
     return fs_hz * (len(b) - 1) / (b[-1] - b[0]) if len(b) >= 3 else float("nan")
+
+
+def radar_beats(phase_rad: np.ndarray, fs_hz: float, band_hz, period_s: float) -> np.ndarray:
+    """Beat times (s after the span's first sample; increasing) of an unwrapped phase span
+    (n,) or (n, K), tracked along all its beat envelopes summed (``heart_envelopes``) at about
+    ``period_s`` with the loosened tracker (``RADAR_BEAT_*``). Mechanical events, so they
+    follow the R peaks by a delay (the pre-ejection period): intervals are what they are for.
+    Empty when the period is not a finite positive number or the span too short."""
+    if not (np.isfinite(period_s) and period_s > 0):
+        return np.zeros(0)
+    ph = np.asarray(phase_rad, float)
+    envs = heart_envelopes(ph[:, None] if ph.ndim == 1 else ph, fs_hz, band_hz)
+    o = np.sum([e for band in envs for e in band], axis=0)
+    b = beat_times((o - o.mean()) / (o.std() + 1e-300), period_s * fs_hz, RADAR_BEAT_TIGHTNESS, RADAR_BEAT_INTERVALS)
+    return (b + DELAY_SAMPLES + int(fs_hz)) / fs_hz  # envelope sample 0: differentiator delay + settling
 
 
 @dataclass(frozen=True)
@@ -376,6 +399,8 @@ class ClassicalVitals:
         self._steps = np.zeros((0, 1))
         self._hr: list[float] = []
         self._br: list[float] = []
+        self._span: tuple[np.ndarray, float] | None = None  # (clipped phase span, its end t_s)
+        self._beats: np.ndarray | None = None  # radar_beats of that span (on demand)
 
     def update(self, phase_step_rad: np.ndarray, t_s: float, voxels, best: int = 0,
                trusted_hr_bpm: float | None = None) -> VitalSigns:
@@ -399,6 +424,7 @@ class ClassicalVitals:
         lim = 8.0 * np.median(np.abs(steps), axis=0) + 1e-9
         np.clip(steps, -lim, lim, out=steps)
         phase = np.cumsum(steps, axis=0)
+        self._span, self._beats = (phase, float(t_s)), None
         br_hz, br_snr = breathing_rate_hz(phase[:, best], self.fs_hz, self.breathing_band_hz)
         hint = trusted_hr_bpm / 60.0 if trusted_hr_bpm is not None and np.isfinite(trusted_hr_bpm) else None
         heart = heart_rate(phase, self.fs_hz, self.cardiac_band_hz, hint)
@@ -407,6 +433,21 @@ class ClassicalVitals:
         self._hr = (self._hr + [60.0 * hr_hz])[-self.median_of:]
         return VitalSigns(t_s, heart_reading(self._hr), float(np.median(self._br)), hr_snr, br_snr,
                           vox[best], vox[k_hr])
+
+    def beats_s(self) -> np.ndarray:
+        """Radar-only beat times (frame clock, s) of the last span (``radar_beats`` at the HR
+        shown), up to ``RADAR_BEAT_MARGIN_S`` before its end; computed on demand (the runtime
+        asks only where the model's ECG is excluded) and once per span. Empty before the
+        first reading or while no rate is known."""
+        if self._span is None:
+            return np.zeros(0)
+        if self._beats is None:
+            phase, t_end = self._span
+            hr_bpm = heart_reading(self._hr)
+            b = radar_beats(phase, self.fs_hz, self.cardiac_band_hz, 60.0 / hr_bpm if hr_bpm > 0 else np.nan)
+            t = t_end - (len(phase) - 1) / self.fs_hz + b
+            self._beats = t[t <= t_end - RADAR_BEAT_MARGIN_S]
+        return self._beats
 
 
 def heart_reading(history_bpm) -> float:

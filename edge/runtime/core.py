@@ -35,13 +35,17 @@ from edge.dsp.pipeline import DspFeatures, DspPipeline
 from edge.infer import CrossFadeStitcher, StitchedPiece
 from edge.link.types import DISCONNECT, RECONNECT, LinkEvent, RadarFrame
 from edge.post import ClassicalRates, MovementDetector, PostConfig, PostProcessor, PostResult
-from edge.rhythm import AfTracker
+from edge.rhythm import AfConfig, AfTracker
 from edge.runtime.packet import frame_packet
-from edge.types import N_LEADS, RawFrame, SessionEvent
+from edge.types import N_LEADS, BeatRecord, RawFrame, SessionEvent
 
 log = logging.getLogger(__name__)
 
 _COUNTER = 1 << 32
+# AF from the radar's own beats where the model's ECG is excluded: looser beats score higher on
+# a regular rhythm, so a higher threshold (chosen on simulated subjects, docs/rhythm.md).
+RADAR_AF = AfConfig(threshold=0.7)
+RADAR_MIN_RR_S = 0.2  # a radar beat this close after the last one pushed is the same beat seen by the next span
 
 
 @dataclass(frozen=True)
@@ -120,7 +124,9 @@ class EdgeCore:
         self.last_vitals = None
         self.last_result: PostResult | None = None
         self._movement = MovementDetector()
-        self.af = AfTracker()  # AF episodes from the beats (a gap or exclusion: NaN RR, no decision)
+        self.af = AfTracker()  # AF episodes from the model's beats (a gap or exclusion: NaN RR, no decision)
+        self.af_radar = AfTracker(RADAR_AF, "radar beats")  # ... from the radar's beats where it is excluded
+        self._radar_from = self._radar_last = math.nan  # excluded stretch's start, last radar beat pushed
         self._move_flag = False
         self._classical = ClassicalRates(math.nan, math.nan, math.nan)
         self._post: PostProcessor | None = None
@@ -152,6 +158,7 @@ class EdgeCore:
         out = self._push()
         out += self._flush_segment()
         out += [Output(event=e) for e in self.af.finish()]
+        out += [Output(event=e) for e in self.af_radar.finish()]
         return out
 
     @property
@@ -261,8 +268,35 @@ class EdgeCore:
         out += [Output(event=e) for e in res.events]
         if res.block.excluded:
             self.af.gap()
+            out += self._radar_af(res.block.t0_s, res.block.t0_s + len(piece.ecg_mv) / fs_ecg)
+        else:
+            self._radar_gap()
         out += [Output(event=e) for e in self.af.push(res.beats)]
         return out
+
+    def _radar_af(self, t0_s: float, t1_s: float) -> list[Output]:
+        """The classical fallback of AF screening over an excluded piece [t0_s, t1_s): the
+        radar's own beats (``ClassicalVitals.beats_s``, known up to a margin before the span's
+        end, so a piece's last beats may come with the next piece) into ``af_radar``. Not
+        through a movement (the beats are the movement's)."""
+        if self._move_flag:
+            self._radar_gap()
+            return []
+        if math.isnan(self._radar_from):
+            self._radar_from = t0_s
+        after = self._radar_from if math.isnan(self._radar_last) else self._radar_last + RADAR_MIN_RR_S
+        t = self._dsp.vitals.beats_s() + self._seg_offset / self.fs_hz
+        beats = []
+        for t_s in t[(t >= after) & (t < t1_s)]:
+            rr = t_s - self._radar_last if not math.isnan(self._radar_last) else math.nan
+            beats.append(BeatRecord(float(t_s), rr, 60.0 / rr if rr > 0 else math.nan, 0.0))
+            self._radar_last = float(t_s)
+        return [Output(event=e) for e in self.af_radar.push(beats)]
+
+    def _radar_gap(self) -> None:
+        """The radar's beats break here: the next excluded stretch starts a new series."""
+        self._radar_from = self._radar_last = math.nan
+        self.af_radar.gap()
 
     def _flush_segment(self) -> list[Output]:
         if self._stitch is None:
@@ -279,6 +313,7 @@ class EdgeCore:
         if self._post is not None:
             self._post.gap()
         self.af.gap()
+        self._radar_gap()
         self.segments += 1
         self._next_idx = first_idx
 
