@@ -16,6 +16,10 @@ stretch between has no ECG blocks: a 'no data' gap in exports, with its events).
 
 Stitching: ``edge.infer.CrossFadeStitcher`` (flushed at the end of each segment).
 
+AF screening: the beats of every piece go to ``af`` (``edge.rhythm.AfTracker``); where the
+model's ECG is excluded, the radar's own beats (``ClassicalVitals.beats_s``) go to ``af_radar``
+instead, whose events say "radar beats" (docs/rhythm.md).
+
 Latency. For every ECG sample the time from the arrival (``host_time_s``) of its frame
 to the moment the piece holding it is ready is added to a fixed histogram
 (`LatencyStats`): bounded memory whatever the length of the night.
