@@ -269,12 +269,17 @@ def beat_times(onset: np.ndarray, period: float, tightness: float = BEAT_TIGHTNE
     return np.array(beats[::-1]) - pad
 
 
+def onset_strength(envelopes) -> np.ndarray:
+    """The beat trackers' onset: ``envelopes`` (each (n,)) summed, zero mean, unit SD."""
+    o = np.sum(envelopes, axis=0)
+    return (o - o.mean()) / (o.std() + 1e-300)
+
+
 def beat_rate_hz(envelopes, period: float, fs_hz: float) -> float:
     """Mean beat rate (Hz) of the beats ``beat_times`` tracks along the summed ``envelopes``
     (each (n,)) at about ``period`` samples: (beats - 1) / (last - first), the rate of the
     mean RR; NaN under three beats."""
-    o = np.sum(envelopes, axis=0)
-    b = beat_times((o - o.mean()) / (o.std() + 1e-300), period)
+    b = beat_times(onset_strength(envelopes), period)
     return fs_hz * (len(b) - 1) / (b[-1] - b[0]) if len(b) >= 3 else float("nan")
 
 
@@ -288,8 +293,8 @@ def radar_beats(phase_rad: np.ndarray, fs_hz: float, band_hz, period_s: float) -
         return np.zeros(0)
     ph = np.asarray(phase_rad, float)
     envs = heart_envelopes(ph[:, None] if ph.ndim == 1 else ph, fs_hz, band_hz)
-    o = np.sum([e for band in envs for e in band], axis=0)
-    b = beat_times((o - o.mean()) / (o.std() + 1e-300), period_s * fs_hz, RADAR_BEAT_TIGHTNESS, RADAR_BEAT_INTERVALS)
+    onset = onset_strength([e for band in envs for e in band])
+    b = beat_times(onset, period_s * fs_hz, RADAR_BEAT_TIGHTNESS, RADAR_BEAT_INTERVALS)
     return (b + DELAY_SAMPLES + int(fs_hz)) / fs_hz  # envelope sample 0: differentiator delay + settling
 
 
