@@ -121,20 +121,70 @@ def test_busy_port_is_one_clear_error():
 
 # --- the queue never blocks the runtime ----------------------------------------------------------
 
-def test_full_queue_drops_and_counts_never_blocks():
+def _ecg(i: int) -> dict:
+    return {"type": "ecg", "t0_s": 0.64 * i, "fs_hz": 100.0, "excluded": False, "leads": ["II"],
+            "ecg_mv": [[0.1]] * 64}
+
+
+def _event(i: int) -> dict:
+    return {"type": "event", "t_s": float(i), "kind": "marker", "detail": f"m{i}", "count": 0, "duration_s": 0.0}
+
+
+def test_full_queue_drops_stream_records_never_events_never_blocks():
     """The server's loop is held up (a stalled network stack, say): `send` still returns at
-    once, the queue holds `queue_size` records, the rest are dropped and counted."""
+    once, the queue holds `queue_size` stream records, the rest are dropped and counted; the
+    events offered meanwhile are all kept (a tester who pressed "Mark" must see it back)."""
     with WebView(WebConfig(port=0, queue_size=4)) as view:
         gate = threading.Event()
         view._loop.call_soon_threadsafe(gate.wait)  # the loop blocks until the gate opens
         try:
             for i in range(10):
-                view.send({"type": "event", "t_s": float(i), "kind": "session", "detail": str(i),
-                           "count": 0, "duration_s": 0.0})
+                view.send(_ecg(i))
+                view.send(_event(i))
         finally:
             gate.set()
         assert view.dropped == 6
-        _wait(lambda: view.sent == 4, what="the 4 queued records taken")
+        _wait(lambda: view.sent == 4 + 10, what="the 4 queued records and the 10 events taken")
+        assert [e["detail"] for e in view._hello()["events"]] == [f"m{i}" for i in range(10)]
+
+
+def test_page_that_lags_loses_ecg_not_events_and_one_that_stops_is_closed():
+    """A browser that reads nothing (a phone's busy tab): stream records beyond `client_queue`
+    are not kept for it, events are; past `client_backlog_max` lines it is closed, so its page
+    reconnects and takes the history, events included, from the hello."""
+    cfg = WebConfig(port=0, client_queue=8, client_backlog_max=40)
+
+    async def recv(ws):
+        return await asyncio.wait_for(ws.receive_json(), 20)
+
+    async def go(view):
+        async with aiohttp.ClientSession() as s:
+            async with s.ws_connect(f"http://127.0.0.1:{view.port}/ws") as ws:
+                assert (await recv(ws))["type"] == "hello"
+                _wait(lambda: len(view._clients) == 1, what="the page registered")
+                gate = threading.Event()
+                view._loop.call_soon_threadsafe(gate.wait)  # its writer cannot run: the page lags
+                for i in range(20):
+                    view.send(_ecg(i))
+                    if i % 4 == 0:
+                        view.send(_event(i))
+                gate.set()
+                got = [await recv(ws) for _ in range(8)]  # events go first, then ECG up to 8 waiting
+                assert sorted(m["detail"] for m in got if m["type"] == "event") == sorted(f"m{i}" for i in range(0, 20, 4))
+                assert sum(m["type"] == "ecg" for m in got) == 3
+                # now it stops reading for good: closed once 40 lines wait for it
+                gate = threading.Event()
+                view._loop.call_soon_threadsafe(gate.wait)
+                for i in range(50):
+                    view.send(_event(100 + i))
+                gate.set()
+                _wait(lambda: not view._clients, what="the lagging page closed")
+            async with s.ws_connect(f"http://127.0.0.1:{view.port}/ws") as ws:
+                hello = await recv(ws)
+                assert hello["events"][-1]["detail"] == "m149"
+
+    with WebView(cfg) as view:
+        asyncio.run(go(view))
 
 
 # --- marker round trip through the runtime --------------------------------------------------------
@@ -256,7 +306,10 @@ class _Cdp:
                 err = None
             if v:
                 return v
-            assert time.monotonic() < t_end, f"page: {expr} not true in {timeout_s} s ({err})"
+            if time.monotonic() >= t_end:
+                state = await self.js("JSON.stringify([window.crStats, document.getElementById('marker-state')"
+                                      ".textContent, document.getElementById('conn').textContent])")
+                raise AssertionError(f"page: {expr} not true in {timeout_s} s ({err}); page state: {state}")
             await asyncio.sleep(0.1)
 
     async def screenshot(self, path: Path) -> Path:
@@ -354,6 +407,7 @@ async def _drive(cdp_port: int, url: str, tmp_path: Path) -> list[Path]:
             for kind in ("mousePressed", "mouseReleased"):
                 await cdp.call("Input.dispatchMouseEvent", type=kind, x=box[0], y=box[1], button="left",
                                clickCount=1)
+            await cdp.until("window.crStats.markersSent === 1")  # the tap hit the button
             # back from the runtime as a session event: the page lists it
             await cdp.until("[...document.querySelectorAll('#events li.marker')]"
                             ".some(li => li.textContent.includes('marker: lights off'))")

@@ -3,7 +3,9 @@
 One aiohttp server on its own thread with its own event loop. The runtime's processing loop
 hands it the live stream's messages (the JSON records of `edge.runtime.live`) through
 ``send``: a bounded queue, ``put_nowait``, full -> the message is dropped and counted, so a
-slow network or a stalled browser never holds up the runtime. Markers typed in the page
+slow network or a stalled browser never holds up the runtime. Events (markers, AF, alarms,
+disconnects) are never dropped: they are few, and a tester who pressed "Mark" must see it
+come back; they take their own queue, and a browser that is behind loses ECG, not events. Markers typed in the page
 travel the other way through ``markers()``, which the loop drains into 'marker' session
 events (and so into the EDF+/WFDB annotations of the exports).
 
@@ -106,8 +108,11 @@ def clean_marker(text) -> str:
 class WebConfig:
     """host/port: where to listen (port 0: any free port, see ``WebView.url``). token: required
     from every client (None: a new one when host is not loopback, none on loopback).
-    queue_size: messages waiting for the server thread. history_s: ECG kept for a page that
-    connects late. client_queue: messages waiting for one slow browser before it loses some."""
+    queue_size: stream records (ECG, vitals, status) waiting for the server thread.
+    history_s: ECG kept for a page that connects late. client_queue: stream records waiting for
+    one slow browser before it loses some (events are never dropped: a browser with more than
+    ``client_backlog_max`` lines waiting is closed, and its page reconnects to the history)."""
+
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -116,6 +121,7 @@ class WebConfig:
     history_s: float = 12.0
     events_kept: int = 50
     client_queue: int = 64
+    client_backlog_max: int = 1024
 
     @classmethod
     def from_arg(cls, text: str, **kw) -> WebConfig:
@@ -135,6 +141,7 @@ class WebView:
         self.sent = 0  # messages taken by the server thread
         self.port = cfg.port
         self._q: queue.Queue[dict] = queue.Queue(cfg.queue_size)
+        self._events_q: queue.SimpleQueue[dict] = queue.SimpleQueue()  # never full: events are never dropped
         self._markers: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -147,6 +154,7 @@ class WebView:
         self._events: collections.deque = collections.deque(maxlen=cfg.events_kept)
         self._last: dict[str, dict] = {}
         self._clients: set = set()
+        self._closing: set = set()
 
     # --- the runtime's side -------------------------------------------------------------------
     @property
@@ -167,15 +175,19 @@ class WebView:
         return self
 
     def send(self, msg: dict) -> None:
-        """Offer one live record; never blocks (full queue: dropped and counted)."""
+        """Offer one live record; never blocks (full queue: a stream record is dropped and
+        counted; an event is always kept)."""
         loop = self._loop
         if loop is None:
             return
-        try:
-            self._q.put_nowait(msg)
-        except queue.Full:
-            self.dropped += 1
-            return
+        if msg.get("type") == "event":
+            self._events_q.put(msg)
+        else:
+            try:
+                self._q.put_nowait(msg)
+            except queue.Full:
+                self.dropped += 1
+                return
         try:
             loop.call_soon_threadsafe(self._wake.set)
         except RuntimeError:  # the loop is closing
@@ -284,7 +296,7 @@ class WebView:
     async def _ws(self, request):
         ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
         await ws.prepare(request)
-        out: asyncio.Queue[str] = asyncio.Queue(self.cfg.client_queue)
+        out: asyncio.Queue[str] = asyncio.Queue()  # bounded by the pump: see _offer
         await ws.send_str(json.dumps(self._hello(), separators=(",", ":")))
         self._clients.add(ws)
         ws._cr_queue = out  # the pump fills it; the writer below empties it
@@ -309,9 +321,11 @@ class WebView:
         return ws
 
     async def _write(self, ws, out: asyncio.Queue) -> None:
-        while True:
-            line = await out.get()
-            await ws.send_str(line)
+        try:
+            while True:
+                await ws.send_str(await out.get())
+        except ConnectionError:  # the page went away (or was closed for lagging): its handler ends it
+            pass
 
     def _hello(self) -> dict:
         return {"type": "hello", "ecg": list(self._ecg), "events": list(self._events),
@@ -334,21 +348,26 @@ class WebView:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            while True:
-                try:
-                    msg = self._q.get_nowait()
-                except queue.Empty:
-                    break
+            for msg in drain(self._events_q) + drain(self._q):  # events first: they are what a tester waits for
                 self.sent += 1
                 self._remember(msg)
-                if not self._clients:
-                    continue
-                line = json.dumps(msg, separators=(",", ":"), allow_nan=False)
-                for ws in list(self._clients):
-                    try:
-                        ws._cr_queue.put_nowait(line)
-                    except asyncio.QueueFull:  # this browser is behind: it loses this record
-                        pass
+                if self._clients:
+                    self._offer(msg["type"] == "event", json.dumps(msg, separators=(",", ":"), allow_nan=False))
+
+    def _offer(self, is_event: bool, line: str) -> None:
+        """One line to every page. A page that is behind loses stream records (the next ECG
+        block replaces them), never an event; one that stops reading altogether is closed and
+        gets the history (events included) in the hello of its reconnect."""
+        for ws in list(self._clients):
+            out: asyncio.Queue = ws._cr_queue
+            if out.qsize() >= self.cfg.client_backlog_max:
+                log.info("web view: a page is %d lines behind: closed (it reconnects)", out.qsize())
+                self._clients.discard(ws)
+                task = asyncio.create_task(ws.close())  # not awaited: its handshake must not hold up the others
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+            elif is_event or out.qsize() < self.cfg.client_queue:
+                out.put_nowait(line)
 
 
 class _Tee:
