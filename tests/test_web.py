@@ -132,7 +132,7 @@ def _event(i: int) -> dict:
 
 def test_full_queue_drops_stream_records_never_events_never_blocks():
     """The server's loop is held up (a stalled network stack, say): `send` still returns at
-    once, the queue holds `queue_size` stream records, the rest are dropped and counted; the
+    once, stream records offered while `queue_size` items wait are dropped and counted; the
     events offered meanwhile are all kept (a tester who pressed "Mark" must see it back)."""
     with WebView(WebConfig(port=0, queue_size=4)) as view:
         gate = threading.Event()
@@ -143,8 +143,8 @@ def test_full_queue_drops_stream_records_never_events_never_blocks():
                 view.send(_event(i))
         finally:
             gate.set()
-        assert view.dropped == 6
-        _wait(lambda: view.sent == 4 + 10, what="the 4 queued records and the 10 events taken")
+        assert view.dropped == 8  # ecg 0, event 0, ecg 1, event 1 waiting: the later ECG is refused
+        _wait(lambda: view.sent == 2 + 10, what="the 2 queued records and the 10 events taken")
         assert [e["detail"] for e in view._hello()["events"]] == [f"m{i}" for i in range(10)]
 
 
@@ -169,9 +169,10 @@ def test_page_that_lags_loses_ecg_not_events_and_one_that_stops_is_closed():
                     if i % 4 == 0:
                         view.send(_event(i))
                 gate.set()
-                got = [await recv(ws) for _ in range(8)]  # events go first, then ECG up to 8 waiting
-                assert sorted(m["detail"] for m in got if m["type"] == "event") == sorted(f"m{i}" for i in range(0, 20, 4))
-                assert sum(m["type"] == "ecg" for m in got) == 3
+                # in order: ECG 0, event 0, ECG 1-4, event 4, ECG 5 (8 waiting), then the events only
+                got = [await recv(ws) for _ in range(8 + 3)]
+                assert [m["detail"] for m in got if m["type"] == "event"] == [f"m{i}" for i in range(0, 20, 4)]
+                assert [m["t0_s"] for m in got if m["type"] == "ecg"] == [0.64 * i for i in range(6)]
                 # now it stops reading for good: closed once 40 lines wait for it
                 gate = threading.Event()
                 view._loop.call_soon_threadsafe(gate.wait)

@@ -3,8 +3,8 @@
 Stream: one JSON object per line (``type`` = ``ecg`` | ``beat`` | ``vitals`` | ``event`` |
 ``status``), written to stdout (``-``) or sent as UDP datagrams (``udp://127.0.0.1:PORT``,
 one line per datagram) to a viewer (`cardioradar view`). The sink runs on its own thread
-behind a bounded queue: a slow or absent viewer costs dropped messages (counted in the
-status), never a stalled runtime or growing memory.
+behind a bounded queue: a slow or absent viewer costs dropped records (counted in the
+status), never a stalled runtime or growing memory; events are never dropped there.
 
     {"type": "ecg", "t0_s": 12.8, "fs_hz": 100.0, "excluded": false, "leads": [...],
      "ecg_mv": [[...12 values...], ...]}
@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import queue
 import socket
 import sys
 import threading
@@ -28,6 +27,7 @@ from typing import TextIO
 from urllib.parse import urlparse
 
 from cardioradar.errors import ConfigError
+from cardioradar.queues import LossyQueue
 from edge.post import PostResult
 from edge.types import LEADS, SessionEvent
 
@@ -99,7 +99,7 @@ class LiveSink:
         self.target = target
         self.dropped = 0
         self.sent = 0
-        self._q: queue.Queue[dict | None] = queue.Queue(queue_size)
+        self._q = LossyQueue(queue_size)
         self._out = stdout or sys.stdout
         self._sock = None
         self._addr = None
@@ -117,18 +117,13 @@ class LiveSink:
     def send(self, msg: dict) -> None:
         if self._thread is None:
             return
-        try:
-            self._q.put_nowait(msg)
-        except queue.Full:
-            self.dropped += 1  # the viewer is slow: drop, never block the runtime
+        if not self._q.put(msg, keep=msg.get("type") == "event"):
+            self.dropped += 1  # the viewer is slow: drop a record (never an event), never block the runtime
 
     def close(self, timeout_s: float = 2.0) -> None:
         if self._thread is None:
             return
-        try:
-            self._q.put(None, timeout=timeout_s)
-        except queue.Full:
-            pass
+        self._q.put(None, keep=True)
         self._thread.join(timeout_s)
         self._thread = None
         if self._sock is not None:

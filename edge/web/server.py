@@ -4,8 +4,8 @@ One aiohttp server on its own thread with its own event loop. The runtime's proc
 hands it the live stream's messages (the JSON records of `edge.runtime.live`) through
 ``send``: a bounded queue, ``put_nowait``, full -> the message is dropped and counted, so a
 slow network or a stalled browser never holds up the runtime. Events (markers, AF, alarms,
-disconnects) are never dropped: they are few, and a tester who pressed "Mark" must see it
-come back; they take their own queue, and a browser that is behind loses ECG, not events. Markers typed in the page
+disconnects) are never dropped (`cardioradar.queues.LossyQueue`): they are few, and a tester
+who pressed "Mark" must see it come back; a browser that is behind loses ECG, not events. Markers typed in the page
 travel the other way through ``markers()``, which the loop drains into 'marker' session
 events (and so into the EDF+/WFDB annotations of the exports).
 
@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from cardioradar.errors import ConfigError, TransportError
-from cardioradar.queues import drain
+from cardioradar.queues import LossyQueue, drain
 
 log = logging.getLogger(__name__)
 
@@ -140,8 +140,7 @@ class WebView:
         self.dropped = 0  # messages the runtime offered while the queue was full
         self.sent = 0  # messages taken by the server thread
         self.port = cfg.port
-        self._q: queue.Queue[dict] = queue.Queue(cfg.queue_size)
-        self._events_q: queue.SimpleQueue[dict] = queue.SimpleQueue()  # never full: events are never dropped
+        self._q = LossyQueue(cfg.queue_size)
         self._markers: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
@@ -180,14 +179,9 @@ class WebView:
         loop = self._loop
         if loop is None:
             return
-        if msg.get("type") == "event":
-            self._events_q.put(msg)
-        else:
-            try:
-                self._q.put_nowait(msg)
-            except queue.Full:
-                self.dropped += 1
-                return
+        if not self._q.put(msg, keep=msg.get("type") == "event"):
+            self.dropped += 1
+            return
         try:
             loop.call_soon_threadsafe(self._wake.set)
         except RuntimeError:  # the loop is closing
@@ -348,7 +342,7 @@ class WebView:
         while True:
             await self._wake.wait()
             self._wake.clear()
-            for msg in drain(self._events_q) + drain(self._q):  # events first: they are what a tester waits for
+            for msg in self._q.drain():
                 self.sent += 1
                 self._remember(msg)
                 if self._clients:
