@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -99,6 +100,15 @@ class ProfileCfg:
         return self.start_freq_ghz + self.swept_bandwidth_hz * 1e-9
 
     @property
+    def programmed_sweep_codes(self) -> tuple[int, int]:
+        """(first, last) RF frequency of the ramp as the device programs it, in startFreqConst
+        units (``START_FREQ_LSB_GHZ``): the CLI truncates startFreq, freqSlopeConst and
+        rampEndTime to mmWaveLink units (``programmed_units``); one slope unit times one ramp
+        unit is exactly 9 start-frequency units (36.21 kHz/us x 10 ns / 40.233 Hz)."""
+        start, slope, ramp = programmed_units(self)
+        return start, start + 9 * slope * ramp
+
+    @property
     def range_resolution_m(self) -> float:
         return C_M_PER_S / (2.0 * self.useful_bandwidth_hz)
 
@@ -115,6 +125,33 @@ class ProfileCfg:
     @property
     def chirp_time_us(self) -> float:
         return self.idle_time_us + self.ramp_end_time_us
+
+
+# How the device turns profileCfg's typed values into mmWaveLink units (SDK 3.5 cli_mmwave.c,
+# CLI_MMWaveProfileCfg): startFreqConst = (uint32_t)(GHz * 2^26 / scale), freqSlopeConst =
+# (int16_t)(MHz/us * 2^26 / (scale * 1e3 * 900)), rampEndTime = (uint32_t)((float)us * 1000 / 10),
+# each cast truncating toward zero; scale = 2.7 on the IWR68xx (SOC_getDeviceRFFreqScaleFactor;
+# 3.6 on the 77 GHz parts). A file's "47.06 MHz/us x 85 us" thus sweeps 3998.1 MHz, not 4000.1.
+RF_FREQ_SCALE = 2.7
+START_FREQ_LSB_GHZ = RF_FREQ_SCALE / (1 << 26)  # 40.233 Hz
+SLOPE_LSB_MHZ_PER_US = RF_FREQ_SCALE * 1e3 * 900.0 / (1 << 26)  # 36.21 kHz/us
+RAMP_TIME_LSB_US = 0.01  # 10 ns
+
+
+def _float32(x: float) -> float:
+    return struct.unpack("<f", struct.pack("<f", x))[0]
+
+
+def _freq_code(ghz: float) -> int:
+    return math.trunc(ghz * (1 << 26) / RF_FREQ_SCALE)
+
+
+def programmed_units(p: ProfileCfg) -> tuple[int, int, int]:
+    """(startFreqConst, freqSlopeConst, rampEndTime) in mmWaveLink units, as the CLI computes them."""
+    start = _freq_code(p.start_freq_ghz)
+    slope = math.trunc(p.slope_mhz_per_us * (1 << 26) / (RF_FREQ_SCALE * 1e3 * 900.0))
+    ramp = math.trunc(_float32(_float32(_float32(p.ramp_end_time_us) * 1000.0) / 10.0))  # float arithmetic
+    return start, slope, ramp
 
 
 @dataclass(frozen=True)
@@ -561,9 +598,14 @@ def _chirp_time_us(cfg: RadarConfig, idx: int) -> float:
 def _profile_problems(cfg: RadarConfig, p: ProfileCfg) -> list[CfgProblem]:
     out = []
     lo, hi = BAND_GHZ
-    if p.start_freq_ghz < lo or p.end_freq_ghz > hi + 1e-9:
+    first, last = p.programmed_sweep_codes
+    # The band edges converted as the CLI converts a typed frequency (so "startFreq 60" is inside).
+    if min(first, last) < _freq_code(lo) or max(first, last) > _freq_code(hi):
+        first, last = first * START_FREQ_LSB_GHZ, last * START_FREQ_LSB_GHZ
         out.append(CfgProblem(
-            "band", f"profileCfg {p.profile_id}: sweep {p.start_freq_ghz:.3f}-{p.end_freq_ghz:.3f} GHz, expected inside {lo:g}-{hi:g} GHz"))
+            "band", f"profileCfg {p.profile_id}: sweep {first:.6f}-{last:.6f} GHz (startFreq {p.start_freq_ghz:g} GHz + "
+            f"freqSlopeConst {p.slope_mhz_per_us:g} MHz/us x rampEndTime {p.ramp_end_time_us:g} us, as the device "
+            f"programs them), expected inside {lo:g}-{hi:g} GHz"))
     if p.adc_rate_ksps <= 0 or p.adc_rate_ksps > MAX_ADC_RATE_KSPS:
         out.append(CfgProblem(
             "timing", f"profileCfg {p.profile_id}: digOutSampleRate {p.adc_rate_ksps:g} ksps, expected 1-{MAX_ADC_RATE_KSPS:g}"))

@@ -103,6 +103,8 @@ def test_sensor_start_stop_and_refusal_while_running():
 @pytest.mark.parametrize("change, code, words", [
     ({"profileCfg": "profileCfg 0 62 10 6 60 0 0 65 1 256 4800 0 0 30"}, CliCode.SWEEP_OUT_OF_BAND, "60-64 GHz"),
     ({"profileCfg": "profileCfg 0 59 10 6 60 0 0 65 1 256 4800 0 0 30"}, CliCode.SWEEP_OUT_OF_BAND, "sweep"),
+    ({"profileCfg": "profileCfg 0 60 154 7 47.1 0 0 85 1 96 2457 0 0 30"}, CliCode.SWEEP_OUT_OF_BAND,
+     "sweep 60.000000-64.002"),  # 2347 slope steps x 4710 ramp steps: 2.8 MHz over
     ({"frameCfg": "frameCfg 0 2 2 0 0.3 1 0"}, CliCode.CHIRP_TIMING, "period"),
     ({"profileCfg": "profileCfg 0 60 10 6 40 0 0 65 1 256 4800 0 0 30"}, CliCode.CHIRP_TIMING, "after the ramp"),
     ({"profileCfg": "profileCfg 0 60 10 6 170 0 0 20 1 2048 12500 0 0 30"}, CliCode.ADC_BUFFER, "ADC buffer"),
@@ -117,6 +119,14 @@ def test_sensor_start_refuses_impossible_configurations(change, code, words):
     assert r.event is None and not cli.running
     assert text.startswith("sensorStart\r\nError: ") and words in text
     assert text.endswith(f"Error {int(code)}\r\n{P}")
+
+
+def test_sensor_start_checks_the_sweep_the_device_programs():
+    # TI's IWR6443 gesture lab (toolbox 4.7, gesture_LRswipes_6443.cfg): 85 MHz/us x 47.06 us
+    # reads as 4000.1 MHz from 60 GHz, but the CLI truncates the slope to 36.21 kHz/us steps
+    # (2347 -> 84.985 MHz/us): the ramp ends at 63.9994 GHz, inside the band, and the lab runs.
+    cli = configured({"profileCfg": "profileCfg 0 60 154 7 47.06 0 0 85 1 96 2457 0 0 30"})
+    assert answer(cli, "sensorStart") == "Done\r\n"
 
 
 def test_sensor_start_without_profile_or_frame():
