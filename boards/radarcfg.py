@@ -532,7 +532,8 @@ class CfgProblem:
     ``kind``: 'missing' (a needed command was never given), 'band' (sweep outside 60-64 GHz),
     'timing' (ADC window outside the ramp, or chirps longer than the frame period),
     'adc_buffer' (a chirp's samples do not fit the ADC ping buffer), 'tx_mask' (a chirp fires a
-    TX that channelCfg did not enable), 'range_sel' (rangeBinSelCfg window impossible).
+    TX that channelCfg did not enable), 'range_sel' (rangeBinSelCfg window impossible),
+    'frame_mode' (dfeDataOutputMode other than 1: continuous wave or advanced frames).
     """
 
     kind: str
@@ -553,6 +554,11 @@ def max_range_m(profile: ProfileCfg, complex_adc: bool = True) -> float:
 
 def physical_problems(cfg: RadarConfig) -> list[CfgProblem]:
     """Everything that stops ``cfg`` from running, in the order the device checks it."""
+    mode = cfg.extra.get("dfeDataOutputMode")
+    if mode and int(float(mode[0])) != 1:
+        what = {2: "continuous wave", 3: "advanced frames: advFrameCfg + subFrameCfg"}.get(int(float(mode[0])), "?")
+        return [CfgProblem("frame_mode", f"dfeDataOutputMode: got {mode[0]} ({what}), expected 1: this firmware runs "
+                                         "frame mode only (frameCfg)")]
     problems: list[CfgProblem] = []
     for name, value in (("channelCfg", cfg.channel), ("adcCfg", cfg.adc), ("frameCfg", cfg.frame)):
         if value is None:

@@ -129,6 +129,26 @@ def test_sensor_start_checks_the_sweep_the_device_programs():
     assert answer(cli, "sensorStart") == "Done\r\n"
 
 
+def test_sensor_start_refuses_advanced_frames_by_name():
+    # TI's long-range people-detection lab (people_detection_and_tracking_100m_2D_advanced.cfg):
+    # dfeDataOutputMode 3, advFrameCfg and four subFrameCfg, no frameCfg. Before: "no frameCfg
+    # was given" (-10), as if a line were missing; a frameCfg left from a frame-mode file would
+    # even have started the sensor in the wrong mode.
+    for keep_frame in (False, True):
+        cli = ConfigCli()
+        for line in (BOARD_CFG_DIR / "cardioradar_100hz_isk.cfg").read_text().splitlines():
+            if line.startswith("dfeDataOutputMode"):
+                line = "dfeDataOutputMode 3"
+            if (line.startswith("frameCfg") and not keep_frame) or line == "sensorStart":
+                continue
+            cli.execute(line)
+        assert answer(cli, "advFrameCfg 4 0 0 1 0") == "Done\r\n"
+        assert answer(cli, "sensorStart") == ("Error: dfeDataOutputMode: got 3 (advanced frames: advFrameCfg + "
+                                              "subFrameCfg), expected 1: this firmware runs frame mode only (frameCfg)"
+                                              f"\r\nError {int(CliCode.FRAME_MODE)}\r\n")
+        assert not cli.running
+
+
 def test_sensor_start_without_profile_or_frame():
     cli = ConfigCli()
     cli.execute("channelCfg 15 7 0")

@@ -66,6 +66,7 @@ class CliCode(enum.IntEnum):
     RANGE_SELECTION = -15  # sensorStart: rangeBinSelCfg impossible for the profile
     UNSUPPORTED_OUTPUT = -16  # sensorStart: guiMonitor asks for a TLV this firmware does not make
     FRONT_END = -17  # sensorStart: the RF front end refused the configuration
+    FRAME_MODE = -18  # sensorStart: dfeDataOutputMode is not 1 (frame mode)
 
 
 _PROBLEM_CODES = {
@@ -75,6 +76,7 @@ _PROBLEM_CODES = {
     "adc_buffer": CliCode.ADC_BUFFER,
     "tx_mask": CliCode.TX_MASK,
     "range_sel": CliCode.RANGE_SELECTION,
+    "frame_mode": CliCode.FRAME_MODE,
 }
 
 # Commands that only read state or drive the sensor: allowed while it runs.
