@@ -15,6 +15,7 @@ Errors name the file and the key (``ConfigError``).
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ import numpy as np
 from cardioradar.errors import ConfigError
 
 BOARDS_DIR = Path(__file__).resolve().parent
+FRAME_RATE_REL_TOL = 1e-6  # dsp.frame_rate_hz against 1000 / frameCfg framePeriodicity
 
 
 @dataclass(frozen=True)
@@ -314,10 +316,12 @@ def _check_consistency(p: BoardProfile) -> None:
             f"{path}: dsp.range_bins: expected {cfg.range_sel.num_bins} "
             f"(rangeBinSelCfg of {p.cfg_path.name}), got {p.dsp.range_bins}"
         )
-    if abs(cfg.frame.frame_rate_hz - p.dsp.frame_rate_hz) > 1e-9:
+    # Within 1 ppm (the module's crystal alone drifts +-20 ppm): a period of 33.333 ms gives
+    # 30.00030000300003 Hz, which nobody should have to type to 16 digits.
+    if not math.isclose(cfg.frame.frame_rate_hz, p.dsp.frame_rate_hz, rel_tol=FRAME_RATE_REL_TOL):
         raise ConfigError(
-            f"{path}: dsp.frame_rate_hz: expected {cfg.frame.frame_rate_hz:g} "
-            f"(frameCfg of {p.cfg_path.name}), got {p.dsp.frame_rate_hz:g}"
+            f"{path}: dsp.frame_rate_hz: expected {cfg.frame.frame_rate_hz:.9g} (1000 / framePeriodicity "
+            f"{cfg.frame.period_ms:g} ms of frameCfg in {p.cfg_path.name}, within 1 ppm), got {p.dsp.frame_rate_hz:.9g}"
         )
 
 

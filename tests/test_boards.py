@@ -64,6 +64,26 @@ def test_bad_profile_names_file_and_key(tmp_path, edit, expected):
     assert str(path) in str(e.value)
 
 
+def _with_frame_period(period_ms: str, rate_hz: str):
+    def edit(tmp_path: Path) -> Path:
+        path = _copy_profile(tmp_path, lambda s: s.replace("frame_rate_hz = 100.0", f"frame_rate_hz = {rate_hz}"))
+        cfg = tmp_path / "cfg" / "cardioradar_100hz_isk.cfg"
+        cfg.write_text(cfg.read_text().replace("frameCfg 0 2 1 0 10 1 0", f"frameCfg 0 2 1 0 {period_ms} 1 0"))
+        return path
+    return edit
+
+
+def test_frame_rate_matches_a_period_that_is_not_a_round_rate(tmp_path):
+    # TI's cfgs use periods like 33.333 ms (30.00030000300003 Hz); the check used to want all
+    # 16 digits and said "expected 30.0003 ..., got 30.0003" for the 6 a person types.
+    assert load_profile(_with_frame_period("33.333", "30.0003")(tmp_path)).dsp.frame_rate_hz == 30.0003
+    bad = _with_frame_period("33.333", "30")(tmp_path / "bad")
+    with pytest.raises(ConfigError) as e:
+        load_profile(bad)
+    assert str(e.value) == (f"{bad}: dsp.frame_rate_hz: expected 30.0003 (1000 / framePeriodicity 33.333 ms of "
+                            "frameCfg in cardioradar_100hz_isk.cfg, within 1 ppm), got 30")
+
+
 def test_unknown_profile_name_lists_choices():
     with pytest.raises(ConfigError, match="expected one of .*sim"):
         load_profile("no-such-board")
