@@ -500,16 +500,28 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> RadarConfig:
         if name in ("sensorStop", "sensorStart", "version", "queryDemoStatus"):
             continue
         if name not in COMMAND_ARGC:
-            raise ConfigError(f"{source}:{lineno}: unknown command {name!r}")
+            raise ConfigError(f"{source}:{lineno}: unknown command {name!r}: expected a command of the module's "
+                              "firmware (TI SDK 3.5 out-of-box demo's, or rangeBinSelCfg); is this .cfg for "
+                              "another firmware, e.g. a TI lab's?")
         if len(args) != COMMAND_ARGC[name]:
-            raise ConfigError(
-                f"{source}:{lineno}: {name}: expected {COMMAND_ARGC[name]} arguments, got {len(args)}"
-            )
+            raise ConfigError(f"{source}:{lineno}: {name}: expected {COMMAND_ARGC[name]} arguments"
+                              f"{_arg_names(name)}, got {len(args)}")
         problem = check_args(name, args)
         if problem:
             raise ConfigError(f"{source}:{lineno}: {problem}")
         cfg = apply_command(cfg, name, args)
     return cfg
+
+
+def _arg_names(name: str) -> str:
+    """`` (a b c)``: the SDK's argument names of a short command, when all are known; else ''.
+
+    Files for older SDKs differ mostly by one argument (SDK 1.x `adcbufCfg 0 1 0 1` lacks
+    subFrameIdx, `guiMonitor` had 5-6 flags): naming them shows which."""
+    ranges = ARG_RANGES.get(name, ())
+    if len(ranges) != COMMAND_ARGC[name] or len(ranges) > 10:
+        return ""
+    return f" ({' '.join(r.name for r in ranges)})"
 
 
 def load_cfg(path: str | Path) -> RadarConfig:

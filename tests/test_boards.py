@@ -94,3 +94,22 @@ def test_cfg_error_names_line(tmp_path):
     f.write_text("sensorStop\nprofileCfg 0 60 7\n")
     with pytest.raises(ConfigError, match=r"x\.cfg:2: profileCfg: expected 14 arguments, got 3"):
         load_cfg(f)
+
+
+@pytest.mark.parametrize("line, expected", [
+    # SDK 1.x/2.0 files (TI's 14xx/16xx labs): one argument short of the SDK 3.5 command.
+    ("adcbufCfg 0 1 0 1", "x.cfg:2: adcbufCfg: expected 5 arguments (subFrameIdx adcOutputFmt SampleSwap "
+                          "ChanInterleave ChirpThreshold), got 4"),
+    ("guiMonitor 0 0 0 0 1", "x.cfg:2: guiMonitor: expected 7 arguments (subFrameIdx detectedObjects logMagRange "
+                             "noiseProfile rangeAzimuthHeatMap rangeDopplerHeatMap statsInfo), got 5"),
+    # A TI lab's own command (people counting, toolbox 4.7).
+    ("trackingCfg 1 2 800 30 46 96 55", "x.cfg:2: unknown command 'trackingCfg': expected a command of the "
+                                        "module's firmware (TI SDK 3.5 out-of-box demo's, or rangeBinSelCfg); is "
+                                        "this .cfg for another firmware, e.g. a TI lab's?"),
+])
+def test_cfg_errors_of_other_firmwares_say_what_was_expected(tmp_path, line, expected):
+    f = tmp_path / "x.cfg"
+    f.write_text(f"sensorStop\r\n{line}\r\n")
+    with pytest.raises(ConfigError) as e:
+        load_cfg(f)
+    assert str(e.value) == str(tmp_path / expected)
