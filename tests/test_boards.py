@@ -113,3 +113,19 @@ def test_cfg_errors_of_other_firmwares_say_what_was_expected(tmp_path, line, exp
     with pytest.raises(ConfigError) as e:
         load_cfg(f)
     assert str(e.value) == str(tmp_path / expected)
+
+
+def test_cfg_saved_by_windows_editors(tmp_path):
+    # Notepad writes a UTF-8 byte-order mark ("UTF-8 with BOM") or UTF-16 ("Unicode"). The BOM
+    # was read as part of the first word ("unknown command '\\ufeff%'"); UTF-16 ended in a
+    # UnicodeDecodeError traceback.
+    text = (Path(load_profile("sim").cfg_path)).read_text()
+    f = tmp_path / "bom.cfg"
+    f.write_bytes(b"\xef\xbb\xbf" + text.replace("\n", "\r\n").encode())
+    assert load_cfg(f).range_sel.num_bins == 15
+    f = tmp_path / "utf16.cfg"
+    f.write_bytes(b"\xff\xfe" + text.encode("utf-16-le"))
+    with pytest.raises(ConfigError) as e:
+        load_cfg(f)
+    assert str(e.value) == (f"radar cfg {f}: byte 0xff at offset 0 is not UTF-8 text (the file is saved as UTF-16), "
+                            "expected ASCII or UTF-8: save it as such")
