@@ -46,6 +46,7 @@ import numpy as np
 
 from boards import BoardProfile, load_profile
 from cardioradar.errors import ConfigError, DeviceError, InputDataError
+from cardioradar.inputs import read_config_input
 from hardware_sim.firmware.module import FrameBlock, ModuleFrame, RadarModule
 
 log = logging.getLogger(__name__)
@@ -134,7 +135,7 @@ def build_module(subject="healthy-rest", *, seed: int = 0, mode: str = "adc",
 def start_module(module: RadarModule, t_s: float = 0.0) -> bytes:
     """Send the board's .cfg; returns what the data UART carried. Raises if the module refused."""
     path = module.profile.cfg_path
-    text_out, data_out = module.run_cfg_text(path.read_text(), t_s)
+    text_out, data_out = module.run_cfg_text(read_config_input(path, "radar cfg"), t_s)  # as the edge reads it
     if not module.running:
         answer = text_out.decode(errors="replace")
         errors = [ln for ln in answer.splitlines() if ln.startswith("Error")]

@@ -79,3 +79,25 @@ def test_bad_subject_and_missing_file(tmp_path):
         record_session(tmp_path, 0.1, "nobody")
     with pytest.raises(InputDataError, match="no such file"):
         record_session(tmp_path, 0.1, DriveEcg(tmp_path / "missing.csv"))
+
+
+def test_module_gets_the_cfg_as_the_edge_reads_it(tmp_path):
+    # A .cfg saved with a UTF-8 byte-order mark: the profile check reads it without the BOM, so
+    # must the host that sends it to the simulated module (it sent '\ufeff% ...', answered
+    # "not recognized").
+    import shutil
+
+    from boards import load_profile
+    from hardware_sim.record import build_module, start_module
+
+    src = load_profile("sim").path
+    shutil.copytree(src.parent / "cfg", tmp_path / "cfg")
+    cfg = tmp_path / "cfg" / "cardioradar_100hz_isk.cfg"
+    cfg.write_bytes(b"\xef\xbb\xbf" + cfg.read_bytes())
+    (tmp_path / "sim.toml").write_text(src.read_text().replace('path = "models/', f'path = "{src.parent}/models/'))
+    module, _ = build_module(seed=1, mode="fast", board=load_profile(tmp_path / "sim.toml"))
+    answers = []
+    send = module.run_cfg_text
+    module.run_cfg_text = lambda text, t_s: answers.append(send(text, t_s)[0]) or (answers[-1], b"")
+    start_module(module)
+    assert module.running and b"not recognized" not in answers[0]
