@@ -494,9 +494,12 @@ def parse_cfg_text(text: str, source: str = "<cfg>") -> RadarConfig:
         if not words:
             continue
         if "\t" in line:
-            raise ConfigError(f"{source}:{lineno}: a tab in {line.strip()!r}: the module's CLI separates words "
-                              "by spaces only (TI SDK cli.c); replace the tabs with spaces")
+            raise ConfigError(f"{source}:{lineno}: a tab at column {line.index(chr(9)) + 1} of {line!r}: the module's "
+                              "CLI separates words by spaces only (TI SDK cli.c); replace the tabs with spaces")
         name, args = words[0], words[1:]
+        if name.startswith("%"):
+            raise ConfigError(f"{source}:{lineno}: {line!r}: a comment needs '%' in column 1, got it in column "
+                              f"{line.index('%') + 1}; the module's CLI reads this line as the command {name!r}")
         if name in ("sensorStop", "sensorStart", "version", "queryDemoStatus"):
             continue
         if name not in COMMAND_ARGC:

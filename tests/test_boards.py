@@ -102,12 +102,18 @@ def test_cfg_error_names_line(tmp_path):
                           "ChanInterleave ChirpThreshold), got 4"),
     ("guiMonitor 0 0 0 0 1", "x.cfg:2: guiMonitor: expected 7 arguments (subFrameIdx detectedObjects logMagRange "
                              "noiseProfile rangeAzimuthHeatMap rangeDopplerHeatMap statsInfo), got 5"),
+    # Hand edits: an indented comment is a command on the device (cli.c skips only a line whose
+    # first byte is '%'); a trailing tab was shown stripped ("a tab in 'sensorStop'").
+    ("  % moved to the right", "x.cfg:2: '  % moved to the right': a comment needs '%' in column 1, got it in "
+                               "column 3; the module's CLI reads this line as the command '%'"),
+    ("sensorStop \t", "x.cfg:2: a tab at column 12 of 'sensorStop \\t': the module's CLI separates words by "
+                      "spaces only (TI SDK cli.c); replace the tabs with spaces"),
     # A TI lab's own command (people counting, toolbox 4.7).
     ("trackingCfg 1 2 800 30 46 96 55", "x.cfg:2: unknown command 'trackingCfg': expected a command of the "
                                         "module's firmware (TI SDK 3.5 out-of-box demo's, or rangeBinSelCfg); is "
                                         "this .cfg for another firmware, e.g. a TI lab's?"),
 ])
-def test_cfg_errors_of_other_firmwares_say_what_was_expected(tmp_path, line, expected):
+def test_cfg_errors_of_real_files_say_what_was_expected(tmp_path, line, expected):
     f = tmp_path / "x.cfg"
     f.write_text(f"sensorStop\r\n{line}\r\n")
     with pytest.raises(ConfigError) as e:
