@@ -27,6 +27,9 @@ REFUSED = {
     "fine_motion_68xx.cfg": "Error: Maximum value for CFAR thresholdScale is 100.0 dB.",  # cfarCfg ... 1200
     "vital_signs_20fps_front.cfg": "Error: Invalid usage of the CLI command",  # guiMonitor with 5 arguments
     "xwr64xx_oob_profile_3d_aop.cfg": "Error: Full configuration must be provided",  # a 64xx file: no bpmCfg
+    # TI labs' files for their own firmwares: no guiMonitor, cfarCfg ... / advanced frames.
+    "people_counting_3d_isk_6m_68xx.cfg": "Error: Full configuration must be provided",
+    "people_detection_100m_2d_advanced_68xx.cfg": "Error: dfeDataOutputMode: got 3 (advanced frames",
 }
 CPU_HZ = 200_000_000
 
