@@ -624,9 +624,9 @@ def _profile_problems(cfg: RadarConfig, p: ProfileCfg) -> list[CfgProblem]:
     if min(first, last) < _freq_code(lo) or max(first, last) > _freq_code(hi):
         first, last = first * START_FREQ_LSB_GHZ, last * START_FREQ_LSB_GHZ
         out.append(CfgProblem(
-            "band", f"profileCfg {p.profile_id}: sweep {first:.6f}-{last:.6f} GHz (startFreq {p.start_freq_ghz:g} GHz + "
-            f"freqSlopeConst {p.slope_mhz_per_us:g} MHz/us x rampEndTime {p.ramp_end_time_us:g} us, as the device "
-            f"programs them), expected inside {lo:g}-{hi:g} GHz"))
+            "band", f"profileCfg {p.profile_id}: sweep {first:.6f}-{last:.6f} GHz "
+            f"(startFreq {p.start_freq_ghz:g} GHz + freqSlopeConst {p.slope_mhz_per_us:g} MHz/us x "
+            f"rampEndTime {p.ramp_end_time_us:g} us, as the device programs them), expected inside {lo:g}-{hi:g} GHz"))
     if p.adc_rate_ksps <= 0 or p.adc_rate_ksps > MAX_ADC_RATE_KSPS:
         out.append(CfgProblem(
             "timing", f"profileCfg {p.profile_id}: digOutSampleRate {p.adc_rate_ksps:g} ksps, expected 1-{MAX_ADC_RATE_KSPS:g}"))
