@@ -57,6 +57,8 @@ _WFDB = {  # case: (signal names, units, source columns, scale written, expected
     "European ST-T MLIII": (["MLIII", "V4"], ["mV"] * 2, [2, 9], 1, ("III", "V4")),
     "one 'ECG' (lead II)": (["ECG"], ["mV"], [1], 1, ("II",)),
     "'ECG1', 'ECG2': first as II": (["ECG1", "ECG2"], ["mV"] * 2, [1, 6], 1, ("II",)),
+    "'ECG 1', 'ECG 2' (wfdb's test01_00s): first as II": (["ECG 1", "ECG 2"], ["mV"] * 2, [1, 6],
+                                                         1, ("II",)),
     "unstated chest 'V' alone": (["V"], ["mV"], [1], 1, ("II",)),
     "'ECG lead II'": (["ECG lead II"], ["mV"], [1], 1, ("II",)),
     "no description (Challenge 2017)": ([""], ["mV"], [1], 1, ("II",)),

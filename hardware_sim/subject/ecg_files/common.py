@@ -36,14 +36,17 @@ def _bad(path, field_: str, expected: str, got) -> InputDataError:
 
 def _lead_key(name: str) -> str:
     """'Lead I (Einthoven)', "'MLII'", 'ECG II', 'EKG ii', 'ECG lead II', 'ECG II-Ref',
-    'II [mV]' -> 'i', 'mlii', 'ii', 'ii', 'ii', 'ii', 'ii' (the EDF+ label is
-    '<type> <specification>'; PSG exports add '-Ref' for the reference electrode)."""
+    'II [mV]', 'ECG 1' -> 'i', 'mlii', 'ii', 'ii', 'ii', 'ii', 'ii', 'ecg 1' (the EDF+ label
+    is '<type> <specification>'; PSG exports add '-Ref' for the reference electrode; a
+    channel number after 'ECG' is no lead: 'ECG 1' stays a generic ECG, as 'ECG1' is)."""
     key = re.sub(r"[\(\[].*?[\)\]]", "", str(name)).strip().strip("'\"").strip().lower()
     old = None
     while old != key:
         old = key
         for prefix in ("lead ", "ecg ", "ekg "):
-            key = key.removeprefix(prefix).strip()
+            rest = key.removeprefix(prefix).strip()
+            if not (prefix != "lead " and rest.isdigit()):
+                key = rest
     return key.removesuffix("-ref").strip()
 
 
