@@ -188,6 +188,22 @@ def test_wfdb_multi_segment_gap_and_missing_lead_are_refused(tmp_path):
     refused(nu, "segment nu_2: signal 'V1' units", "'NU'")
 
 
+def test_wfdb_without_ecg_lead_or_signal_file_says_what_the_record_holds(tmp_path):
+    """A MIMIC-style record of 'MCL1', 'ABP', 'RESP' (wfdb's sample 03700181) and a .hea
+    whose .dat was not copied (wfdb's sample 1003): the error names the signals, or the file."""
+    import wfdb
+
+    x = np.column_stack([ECG[:, 1], ECG[:, 1] * 40 + 80, ECG[:, 2]])
+    wfdb.wrsamp("vitals", fs=500, units=["mV", "mmHg", "NU"], sig_name=["MCL1", "ABP", "RESP"],
+                p_signal=x, fmt=["16"] * 3, write_dir=str(tmp_path))
+    refused(tmp_path / "vitals.hea", "leads", "or as 'ECG'", "signals ['MCL1', 'ABP', 'RESP']")
+    wfdb.wrsamp("nodat", fs=500, units=["mV"], sig_name=["II"], p_signal=ECG[:, 1:2],
+                fmt=["16"], write_dir=str(tmp_path))
+    (tmp_path / "nodat.dat").unlink()
+    refused(tmp_path / "nodat.hea", "WFDB signal file", "'nodat.dat' beside the .hea",
+            "no such file")
+
+
 # ---- EDF / EDF+ / BDF as Holter and PSG exports label them -----------------------------------
 def _edf(path, chans, file_type=None, annotation=False):
     """chans: (label, dimension, rate Hz, samples); 3 s; written by pyedflib."""
@@ -251,6 +267,8 @@ def test_edf_refusals(tmp_path):
     refused(micro, "channel 'ECG II' physical dimension", "'AuV'")
     rates = _edf(tmp_path / "rates.edf", [("ECG I", "mV", 250, I_[::2]), ("ECG II", "mV", 500, II_)])
     refused(rates, "sample rates", "250", "500")
+    eeg = _edf(tmp_path / "eeg.edf", [("EEG Fpz-Cz", "uV", 500, II_), ("EOG horizontal", "uV", 500, I_)])
+    refused(eeg, "leads", "or as 'ECG'", "channels ['EEG Fpz-Cz', 'EOG horizontal'], none an ECG lead")
 
 
 @pytest.mark.parametrize("suffix", [".edf", ".bdf"])

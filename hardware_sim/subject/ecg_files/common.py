@@ -34,6 +34,13 @@ def _bad(path, field_: str, expected: str, got) -> InputDataError:
     return InputDataError(f"{path}: {field_}: expected {expected}, got {got}")
 
 
+def _no_ecg_lead(path, kind: str, labels) -> InputDataError:
+    """A file whose channels (``kind``: 'signals', 'channels') hold no ECG lead: the error
+    lists what it holds, so that a misnamed lead can be told from a file of other signals."""
+    return _bad(path, "leads", f"at least one channel named as an ECG lead "
+                f"({', '.join(KNOWN_LEADS)}) or as 'ECG'", f"{kind} {list(labels)}, none an ECG lead")
+
+
 def _lead_key(name: str) -> str:
     """'Lead I (Einthoven)', "'MLII'", 'ECG II', 'EKG ii', 'ECG lead II', 'ECG II-Ref',
     'II [mV]', 'ECG 1' -> 'i', 'mlii', 'ii', 'ii', 'ii', 'ii', 'ii', 'ecg 1' (the EDF+ label

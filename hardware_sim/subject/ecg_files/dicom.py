@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hardware_sim.subject.ecg_files.common import _CANON, _bad, _lead_key, _scale
+from hardware_sim.subject.ecg_files.common import _CANON, _bad, _lead_key, _no_ecg_lead, _scale
 
 
 def _load_dicom(path: Path, units: str | None):
@@ -39,7 +39,10 @@ def _load_dicom(path: Path, units: str | None):
             scale = _scale(path, f"channel {label!r} sensitivity units", unit, units)
             cols.append(arr[:, j] * scale)
             names.append(_CANON[_lead_key(label)])
-    data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
+    if not cols:
+        raise _no_ecg_lead(path, "channels", [str(ch.ChannelSourceSequence[0].CodeMeaning)
+                                              for ch in grp.ChannelDefinitionSequence])
+    data = np.stack(cols, axis=1)
     statements, measurements = _dicom_annotations(ds)
     extra = dict(rhythm="; ".join(statements) or None, measurements=measurements or None)
     return data, names, float(grp.SamplingFrequency), extra

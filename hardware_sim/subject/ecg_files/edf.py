@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware_sim.subject.ecg_files.common import (
-    _CANON, _bad, _generic_as_ii, _lead_key, _scale,
+    _CANON, _bad, _generic_as_ii, _lead_key, _no_ecg_lead, _scale,
 )
 
 
@@ -34,6 +34,8 @@ def _load_edf(path: Path, units: str | None):
             names = kept
     except OSError as e:
         raise _bad(path, "EDF", "a readable EDF/EDF+ file", repr(e)) from e
+    if not cols:
+        raise _no_ecg_lead(path, "channels", [x for x in labels if x != "EDF Annotations"])
     if len(set(rates)) > 1:
         raise _bad(path, "sample rates", f"one rate for all ECG channels {names}",
                    sorted(set(rates)))

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from hardware_sim.subject.ecg_files.common import (
-    _CANON, _bad, _generic_as_ii, _lead_key, _scale, is_af_rhythm,
+    _CANON, _bad, _generic_as_ii, _lead_key, _no_ecg_lead, _scale, is_af_rhythm,
 )
 
 # WFDB / MIT-BIH beat annotation codes -> Beat.kind (N sinus/other supraventricular
@@ -115,6 +115,10 @@ def _one_record(path, where, record: str, units: str | None):
     try:
         rec = wfdb.rdrecord(record)
     except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
+        missing = _missing_signal_files(record)
+        if missing:  # wfdb's FileNotFoundError names no file
+            raise _bad(where, "WFDB signal file", f"{missing[0]!r} beside the .hea (the file its "
+                       "signal lines name)", "no such file") from e
         raise _bad(where, "WFDB record", "a readable .hea with its signal file (.dat, or "
                    "the .mat of the PhysioNet/CinC Challenges)", repr(e)) from e
     labels = [str(n) if n else "ECG" for n in rec.sig_name]  # no description: an ECG
@@ -126,8 +130,21 @@ def _one_record(path, where, record: str, units: str | None):
             scale = _scale(where, f"signal {labels[i]!r} units", hea_units[i] or "mV", units)
             cols.append(rec.p_signal[:, i] * scale)
             kept.append(name)
-    data = np.stack(cols, axis=1) if cols else np.zeros((0, 0))
-    return data, kept, float(rec.fs)
+    if not cols:
+        raise _no_ecg_lead(where, "signals", labels)
+    return np.stack(cols, axis=1), kept, float(rec.fs)
+
+
+def _missing_signal_files(record: str) -> list[str]:
+    """The signal files the record's .hea names that are not beside it."""
+    import wfdb
+
+    try:
+        names = wfdb.rdheader(record).file_name or []
+    except Exception:  # an unreadable header: the caller reports wfdb's own error
+        return []
+    folder = Path(record).parent
+    return [f for f in dict.fromkeys(names) if not (folder / f).is_file()]
 
 
 def _multi_segment(path: Path, head, units: str | None):
