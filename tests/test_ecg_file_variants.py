@@ -188,6 +188,40 @@ def test_wfdb_multi_segment_gap_and_missing_lead_are_refused(tmp_path):
     refused(nu, "segment nu_2: signal 'V1' units", "'NU'")
 
 
+def _multi_frequency(d: Path, name: str, ecg_fmt: str, ecg_spf: list[int]):
+    """A MIMIC-style multi-frequency record written by hand as the WFDB header spec lays
+    it out ('16x4': 4 samples of the signal per frame; frames interleave the signals):
+    ECG leads at 125 Hz x spf (spf 4 or 1), ABP once per 125 Hz frame; 8 s."""
+    frames = 1000
+    cols, lines = [], [f"{name} {len(ecg_spf) + 1} 125 {frames}"]
+    for j, spf in enumerate(ecg_spf):
+        x = SRC.ecg_mv[:frames * 4:4 // spf, j]  # 500 Hz source, at 125 Hz x spf
+        cols.append(np.round(x * 200).reshape(frames, spf))
+        lines.append(f"{name}.dat {ecg_fmt}x{spf} 200/mV 16 0 0 0 0 {LEADS[j]}")
+    cols.append(np.full((frames, 1), 900))
+    lines.append(f"{name}.dat 16 10/mmHg 16 0 0 0 0 ABP")
+    (d / f"{name}.dat").write_bytes(np.hstack(cols).astype("<i2").tobytes())
+    (d / f"{name}.hea").write_text("\n".join(lines) + "\n")
+    return d / f"{name}.hea"
+
+
+def test_wfdb_multi_frequency_leads_keep_their_own_rate_and_beats(tmp_path):
+    """MIMIC's 500 Hz ECG in 125 Hz frames (wfdb's sample 041s: '212x4') was read at
+    the frame rate, each 4 samples averaged to one; its annotations count frames."""
+    import wfdb
+
+    hea = _multi_frequency(tmp_path, "mf", "16", [4, 4])
+    rec = load_ecg_recording(hea)
+    assert rec.fs_hz == 500.0 and rec.leads == ("I", "II") and rec.ecg_mv.shape == (4000, 2)
+    np.testing.assert_allclose(rec.ecg_mv, SRC.ecg_mv[:4000, :2], atol=3e-3)
+    wfdb.wrann("mf", "atr", np.array([100, 200, 300]), symbol=["N", "V", "N"],
+               write_dir=str(tmp_path))  # no time resolution of its own: frame ticks
+    rec = load_ecg_recording(hea)
+    assert list(rec.beat_samples) == [400, 800, 1200] and rec.beat_kinds == ("N", "V", "N")
+    mixed = _multi_frequency(tmp_path, "mixed", "16", [4, 1])
+    refused(mixed, "samples per frame", "one rate for all ECG leads", "I: 500 Hz, II: 125 Hz")
+
+
 def test_wfdb_without_ecg_lead_or_signal_file_says_what_the_record_holds(tmp_path):
     """A MIMIC-style record of 'MCL1', 'ABP', 'RESP' (wfdb's sample 03700181) and a .hea
     whose .dat was not copied (wfdb's sample 1003): the error names the signals, or the file."""

@@ -56,15 +56,21 @@ def _challenge_dx(comments) -> str | None:
     return None
 
 
-def _wfdb_beats(record: str, n: int):
-    """Beat samples, kinds and rhythm from ``record.atr`` (None when absent)."""
+def _wfdb_beats(record: str, n: int, fs: float):
+    """Beat samples (at the leads' rate ``fs``), kinds and rhythm from ``record.atr`` (None
+    when absent). Annotation times count ticks of the annotation file's own time resolution
+    when it states one, else of the record's frame rate (wfdb.rdann's ``fs``), which is
+    below the leads' rate in a multi-frequency record."""
     import wfdb
 
     if not Path(record + ".atr").is_file():
         return None, None, None
     ann = wfdb.rdann(record, "atr")
+    ticks = np.asarray(ann.sample, dtype=np.int64)
+    if ann.fs and abs(float(ann.fs) - fs) > 1e-6 * fs:
+        ticks = np.round(ticks * (fs / float(ann.fs))).astype(np.int64)
     samples, kinds, rhythms, rhythm = [], [], set(), ""
-    for s, sym, aux in zip(ann.sample, ann.symbol, ann.aux_note):
+    for s, sym, aux in zip(ticks, ann.symbol, ann.aux_note):
         if sym == "+":
             rhythm = (aux or "").strip("\x00 ")
             rhythms.add(rhythm)
@@ -101,19 +107,23 @@ def _load_wfdb(path: Path, units: str | None):
     if isinstance(head, wfdb.MultiRecord):
         data, names, fs = _multi_segment(path, head, units)
     else:
-        data, names, fs = _one_record(path, path, record, units)
-    beats, kinds, rhythm = _wfdb_beats(record, data.shape[0])
+        data, names, fs, _ = _one_record(path, path, record, units)
+    beats, kinds, rhythm = _wfdb_beats(record, data.shape[0], fs)
     if rhythm is None:  # no .atr rhythm: the statement of a Challenge header, if any
         rhythm = _challenge_dx(getattr(head, "comments", None))
     return data, names, fs, dict(beat_samples=beats, beat_kinds=kinds, rhythm=rhythm)
 
 
 def _one_record(path, where, record: str, units: str | None):
-    """One single-segment record (``where`` names it in messages) -> (n, k) mV, leads, rate."""
+    """One single-segment record (``where`` names it in messages) -> (n, k) mV, leads, their
+    rate, the record's frame rate. In a multi-frequency record (a '16x4' format field: 4
+    samples of the signal per frame) the leads keep their own samples at frame rate x
+    samples per frame, as the file holds them (wfdb's default averages each frame's samples
+    to one, which would drive a 500 Hz ECG at its 125 Hz frame rate)."""
     import wfdb
 
     try:
-        rec = wfdb.rdrecord(record)
+        rec = wfdb.rdrecord(record, smooth_frames=False)
     except Exception as e:  # wfdb raises bare ValueError/FileNotFoundError
         missing = _missing_signal_files(record)
         if missing:  # wfdb's FileNotFoundError names no file
@@ -124,15 +134,21 @@ def _one_record(path, where, record: str, units: str | None):
     labels = [str(n) if n else "ECG" for n in rec.sig_name]  # no description: an ECG
     hea_units = _wfdb_header_units(Path(record + ".hea"), len(labels))
     names = _generic_as_ii(path, labels, [_CANON.get(_lead_key(n)) for n in labels])
-    cols, kept = [], []
+    spf = [int(s or 1) for s in (rec.samps_per_frame or [1] * len(labels))]
+    cols, kept, per_frame = [], [], {}
     for i, name in enumerate(names):
         if name is not None:
             scale = _scale(where, f"signal {labels[i]!r} units", hea_units[i] or "mV", units)
-            cols.append(rec.p_signal[:, i] * scale)
+            cols.append(np.asarray(rec.e_p_signal[i], dtype=np.float64) * scale)
             kept.append(name)
+            per_frame[labels[i]] = spf[i]
     if not cols:
         raise _no_ecg_lead(where, "signals", labels)
-    return np.stack(cols, axis=1), kept, float(rec.fs)
+    if len(set(per_frame.values())) > 1:
+        raise _bad(where, "samples per frame", f"one rate for all ECG leads {kept}",
+                   ", ".join(f"{lab}: {rec.fs * s:g} Hz" for lab, s in per_frame.items()))
+    fs = float(rec.fs) * next(iter(per_frame.values()))
+    return np.stack(cols, axis=1), kept, fs, float(rec.fs)
 
 
 def _missing_signal_files(record: str) -> list[str]:
@@ -162,16 +178,19 @@ def _multi_segment(path: Path, head, units: str | None):
         if n == 0:
             continue
         where = f"{path}, segment {seg}"
-        data, seg_names, fs = _one_record(path, where, str(path.parent / seg), units)
-        if abs(fs - head.fs) > 1e-6 * head.fs:
+        data, seg_names, fs, frame_fs = _one_record(path, where, str(path.parent / seg), units)
+        if abs(frame_fs - head.fs) > 1e-6 * head.fs:
             raise _bad(where, "sampling frequency", f"{head.fs:g} Hz (the master .hea)",
-                       f"{fs:g} Hz")
+                       f"{frame_fs:g} Hz")
         if names is None:
-            names = seg_names
+            names, lead_fs = seg_names, fs
         elif sorted(seg_names) != sorted(names):
             raise _bad(where, "leads", f"the leads of the first segment {names}", seg_names)
+        elif abs(fs - lead_fs) > 1e-6 * lead_fs:
+            raise _bad(where, "samples per frame", f"the leads' rate of the first segment "
+                       f"({lead_fs:g} Hz)", f"{fs:g} Hz")
         parts.append(data[:, [seg_names.index(x) for x in names]])
         start += n
     if not parts:
         return np.zeros((0, 0)), [], float(head.fs)
-    return np.concatenate(parts, axis=0), names, float(head.fs)
+    return np.concatenate(parts, axis=0), names, lead_fs
