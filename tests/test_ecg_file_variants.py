@@ -222,6 +222,20 @@ def test_wfdb_multi_frequency_leads_keep_their_own_rate_and_beats(tmp_path):
     refused(mixed, "samples per frame", "one rate for all ECG leads", "I: 500 Hz, II: 125 Hz")
 
 
+@pytest.mark.parametrize("fmt", ["16", "212"])
+def test_wfdb_invalid_samples_are_named_as_the_format_marks_them(tmp_path, fmt):
+    """MIMIC/VFDB records mark samples with no data by the format's invalid value (-32768 in
+    format 16, -2048 in 212; wfdb's sample v102s has 3 in lead II): refused, said so."""
+    import wfdb
+
+    x = ECG[:, [1, 6]].copy()
+    x[[700, 701, 1200], 0] = np.nan  # wrsamp writes NaN as the format's invalid value
+    wfdb.wrsamp("gaps", fs=500, units=["mV"] * 2, sig_name=["II", "V1"], p_signal=x,
+                fmt=[fmt] * 2, adc_gain=[200.0] * 2, baseline=[0] * 2, write_dir=str(tmp_path))
+    refused(tmp_path / "gaps.hea", "signal 'II', sample 700 (1.400 s)", "invalid-sample value",
+            "3 such sample(s)", "not bridged")
+
+
 def test_wfdb_without_ecg_lead_or_signal_file_says_what_the_record_holds(tmp_path):
     """A MIMIC-style record of 'MCL1', 'ABP', 'RESP' (wfdb's sample 03700181) and a .hea
     whose .dat was not copied (wfdb's sample 1003): the error names the signals, or the file."""

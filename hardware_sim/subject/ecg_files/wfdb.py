@@ -148,6 +148,14 @@ def _one_record(path, where, record: str, units: str | None):
         raise _bad(where, "samples per frame", f"one rate for all ECG leads {kept}",
                    ", ".join(f"{lab}: {rec.fs * s:g} Hz" for lab, s in per_frame.items()))
     fs = float(rec.fs) * next(iter(per_frame.values()))
+    for col, label in zip(cols, per_frame):
+        invalid = np.flatnonzero(np.isnan(col))  # wfdb's NaN: the format's no-data value
+        if invalid.size:
+            i = int(invalid[0])
+            raise _bad(where, f"signal {label!r}, sample {i} ({i / fs:.3f} s)", "a recorded "
+                       "value at every sample (a gap is not bridged: cut the record to a span "
+                       "without one)", f"the format's invalid-sample value (no data), "
+                       f"{invalid.size} such sample(s) in this signal")
     return np.stack(cols, axis=1), kept, fs, float(rec.fs)
 
 
