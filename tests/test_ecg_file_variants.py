@@ -547,3 +547,53 @@ def test_af_statements_in_the_carts_languages(statement, af):
     from hardware_sim.subject.ecg_files import is_af_rhythm
 
     assert is_af_rhythm(statement) is af
+
+
+# ---- OpenSignals text (PLUX biosignalsplux, BITalino): raw ADC + a JSON header -------------
+PLUX_TXT = DATA / "ecg" / "plux-opensignals_supine_10s_1000hz.txt"
+PLUX_EDF = DATA / "ecg" / "plux-opensignals_supine_60s_1000hz.edf"
+
+
+def test_opensignals_text_matches_the_same_recording_as_opensignals_exports_it_to_edf():
+    """A real biosignalsplux recording as OpenSignals wrote it twice: raw ADC text (cut to
+    10 s) and EDF in mV. The transfer function (PLUX's: 16 bits, 3 V, gain 1019) gives the
+    EDF's values within its 16-bit steps; this text was refused as '3 unnamed columns'."""
+    txt, edf = load_ecg_recording(PLUX_TXT), load_ecg_recording(PLUX_EDF)
+    assert txt.leads == edf.leads == ("II",) and txt.fs_hz == edf.fs_hz == 1000.0
+    assert txt.ecg_mv.shape == (10000, 1)
+    # the EDF keeps 15 of the ADC's 16 bits (2 counts: 0.09 uV) and writes its range as
+    # +-1.47 mV for 1.472 (0.15 % gain): 0.11 uV covers both
+    np.testing.assert_allclose(txt.ecg_mv, edf.ecg_mv[:10000], atol=1.1e-4)
+    assert 0.5 < np.ptp(txt.ecg_mv[:2000]) < 3.0  # an R wave in mV, not ADC counts
+    refused(PLUX_TXT, "fs_hz", "500.0 (argument)", "1000 in the header", fs_hz=500.0)
+
+
+def _opensignals(path, device, sensor="ECG", resolution=(4, 1, 1, 1, 1, 10), rows=None, **extra):
+    """The BITalino layout of pyhrv's SampleECG.txt: nSeq, I1, I2, O1, O2, A2 (the ECG)."""
+    import json
+
+    head = {"sensor": [sensor], "column": ["nSeq", "I1", "I2", "O1", "O2", "A2"],
+            "channels": [2], "device": device, "sampling rate": 500, "label": ["A2"],
+            "resolution": list(resolution), **extra}
+    adc = np.round((ECG[:, 1] * 1.1 / 3.3 + 0.5) * 2**10).astype(int) if rows is None else rows
+    body = "".join(f"{i % 16}\t1\t1\t0\t0\t{a}\t\n" for i, a in enumerate(adc))
+    path.write_text("# OpenSignals Text File Format\n# " + json.dumps({"20:16:02:26:60:88": head})
+                    + "\n# EndOfHeader\n" + body)
+    return path
+
+
+def test_opensignals_bitalino_layout_and_refusals(tmp_path):
+    rec = load_ecg_recording(_opensignals(tmp_path / "bit.txt", "bitalino"))
+    assert rec.leads == ("II",) and rec.fs_hz == 500.0
+    np.testing.assert_allclose(rec.ecg_mv[:, 0], ECG[:, 1], atol=3.3 / 1.1 / 2**10)
+    refused(tmp_path / "bit.txt", "units", "none for an OpenSignals file", units="uV")
+    refused(_opensignals(tmp_path / "dev.txt", "cyton"), "device 20:16:02:26:60:88 'device'",
+            "'cyton'")
+    refused(_opensignals(tmp_path / "eda.txt", "bitalino", sensor="EDA"), "leads",
+            "sensors ['EDA'], none an ECG lead")
+    refused(_opensignals(tmp_path / "conv.txt", "bitalino", convertedValues=1), "convertedValues",
+            "raw ADC values")
+    refused(_opensignals(tmp_path / "res.txt", "bitalino", resolution=(10, 10)), "'resolution'",
+            "[10, 10]")
+    bad = _opensignals(tmp_path / "row.txt", "bitalino", rows=["512"] * 1400 + ["x"] + ["512"] * 99)
+    refused(bad, "line 1404", "a number", "'x'")

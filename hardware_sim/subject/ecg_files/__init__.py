@@ -3,7 +3,9 @@ drive (``hardware_sim.subject.recorded``) and of session references.
 
 ``load_ecg_recording`` reads delimited text (CSV, semicolon, tab or whitespace; optional
 time column, rounded times accepted: each stamp within 0.25 sample periods of a uniform
-grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index columns), WFDB
+grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index columns;
+OpenSignals text of PLUX biosignalsplux and BITalino, raw ADC by the device's transfer
+function), WFDB
 (with its ``.atr`` beat and rhythm annotations when present, else the rhythm a
 Challenge header's ``# Dx:`` codes state; PTB-XL and the PhysioNet/CinC Challenge ``.mat``
 records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
@@ -16,7 +18,7 @@ layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead
 expected and what was found; a unit that is no voltage is refused, never guessed.
 
 One module per format family, each returning (n, k) mV, lead names and rate to
-``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT), ``wfdb``, ``edf``, ``dicom``, ``npz``,
+``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT; ``opensignals`` for OpenSignals), ``wfdb``, ``edf``, ``dicom``, ``npz``,
 ``xml`` (standard-library parser only; ``xli`` decodes Philips' XLI waveforms); ``common``
 holds the lead names, units and the error they share.
 """

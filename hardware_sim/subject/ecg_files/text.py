@@ -15,6 +15,7 @@ import numpy as np
 from hardware_sim.subject.ecg_files.common import (
     _UNITS_TO_MV, _bad, _canon, _generic_as_ii, _is_generic, _lead_key, _unit, log,
 )
+from hardware_sim.subject.ecg_files.opensignals import MAGIC, _load_opensignals, is_opensignals
 
 # Headerless 6-column whitespace files from the Glasgow University ECG database
 # (GUDB): chest strap (V2-V1), Einthoven II, III, accelerometer x, y, z; volts.
@@ -84,21 +85,23 @@ def _parse_clock(s: str) -> float:
 _DECIMAL_COMMA = re.compile(r"^([+-]?\d*),(\d+(?:[eE][+-]?\d+)?)$")
 
 
+def _decode(path: Path) -> str:
+    raw = path.read_bytes()
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return raw.decode("utf-16", errors="replace")
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
 def _read_rows(path: Path) -> tuple[list[list[str]], int, str | None]:
     """Rows of a delimited text file (comment lines '#' skipped), the 1-based line of
     the first row, and the delimiter (None: whitespace). Spreadsheet exports are read as
     written: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 with or without BOM,
     else Windows' 8-bit text (cp1252/latin-1: 'µ' is byte 0xB5 in both); decimal commas
     ('0,125') in ';', tab or space separated files; empty trailing columns dropped."""
-    raw = path.read_bytes()
-    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        text = raw.decode("utf-16", errors="replace")
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("latin-1")
-    lines = text.splitlines()
+    lines = _decode(path).splitlines()
     skip = 0
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
         skip += 1
@@ -131,8 +134,9 @@ def _is_number(s: str) -> bool:
 
 
 def _to_array(path, rows: list[list[str]], names: list[str], first_line: int,
-              clock_cols: set[int]) -> np.ndarray:
-    """rows of strings -> (n, k) float64; the first bad row / cell named in the error."""
+              clock_cols: set[int], skip: frozenset = frozenset()) -> np.ndarray:
+    """rows of strings -> (n, k) float64 (columns in ``skip`` are not read: zeros); the
+    first bad row / cell named in the error."""
     k = len(names)
     for i, r in enumerate(rows):
         if len(r) != k:
@@ -140,6 +144,9 @@ def _to_array(path, rows: list[list[str]], names: list[str], first_line: int,
                        f"{len(r)}")
     cols = []
     for j, name in enumerate(names):
+        if j in skip:
+            cols.append(np.zeros(len(rows)))
+            continue
         cells = [r[j] for r in rows]
         try:
             if j in clock_cols:
@@ -181,8 +188,18 @@ def _check_assumed_mv(path, name: str, col: np.ndarray) -> None:
 def _load_text(path: Path, fs_hz, leads, units):
     """Delimited text: an optional header row (lead names, a time or sample column, units
     in brackets), an optional units row below it, numbers. Without a header: ``leads``
-    names the columns, or the 6-column GUDB layout, or a single column read as lead II."""
+    names the columns, or the 6-column GUDB layout, or a single column read as lead II.
+    An OpenSignals file (its first line says so) goes to ``opensignals``."""
     rows, line0, delim = _read_rows(path)
+    text = _decode(path)
+    if is_opensignals(text[:len(MAGIC) + 1]):
+        if units is not None:
+            raise _bad(path, "units", "none for an OpenSignals file (its raw ADC values are "
+                       "converted by the device's ECG transfer function)", units)
+        data, names, fs = _load_opensignals(path, text, rows, line0)
+        if fs_hz is not None and abs(fs - fs_hz) > 1e-3 * fs_hz:
+            raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs:g} in the header")
+        return data, names, fs, leads
     header = None
     if not all(_is_number(c) for c in rows[0]):
         header, rows, line0 = [c.strip().strip("'\"") for c in rows[0]], rows[1:], line0 + 1
