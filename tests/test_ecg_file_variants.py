@@ -597,3 +597,30 @@ def test_opensignals_bitalino_layout_and_refusals(tmp_path):
             "[10, 10]")
     bad = _opensignals(tmp_path / "row.txt", "bitalino", rows=["512"] * 1400 + ["x"] + ["512"] * 99)
     refused(bad, "line 1404", "a number", "'x'")
+
+
+def test_text_columns_of_other_signals_are_left_out_as_edf_and_wfdb_leave_them(tmp_path):
+    """NeuroKit's own example data (bio_resting_5min_100hz.csv: 'ECG,PPG,RSP') and Polar
+    Sensor Logger's ECG export ('Phone timestamp;sensor timestamp [ns];timestamp [ms];ecg
+    [uV]', 130 Hz, the header as its writers and readers quote it) were refused at their first
+    column that is no lead; a file with no ECG column at all is refused naming its columns."""
+    x = ECG[:, 1]
+    nk = _write(tmp_path / "bio_resting.csv", [["ECG", "PPG", "RSP"]]
+                + [[f"{v:.5f}", f"{-v / 3:.5f}", "0.5"] for v in x])
+    rec = load_ecg_recording(nk, fs_hz=500.0)
+    assert rec.leads == ("II",)
+    np.testing.assert_allclose(rec.ecg_mv[:, 0], x, atol=1e-5)
+    t_ms = np.arange(x.size) * 1000 / 130
+    psl = _write(tmp_path / "Polar_H10_ECG.txt",
+                 [["Phone timestamp", "sensor timestamp [ns]", "timestamp [ms]", "ecg [uV]"]]
+                 + [[f"2024-05-01T10:00:{t / 1000:06.3f}", str(599630059061536896 + round(t * 1e6)),
+                     f"{t:.6f}".rstrip("0").rstrip(".") if i else "0.0", str(round(v * 1000))]
+                    for i, (t, v) in enumerate(zip(t_ms, x))], delimiter=";")
+    rec = load_ecg_recording(psl)
+    assert rec.leads == ("II",) and rec.fs_hz == pytest.approx(130.0)
+    np.testing.assert_allclose(rec.ecg_mv[:, 0], x, atol=1e-3)
+    none = _write(tmp_path / "ppg.csv", [["PPG", "RSP"]] + [["0.1", "0.5"]] * 1000)
+    refused(none, "leads", "columns ['PPG', 'RSP'], none an ECG lead", fs_hz=500.0)
+    # a column that claims to be a lead we do not model is named, not left out unseen
+    v4r = _write(tmp_path / "v4r.csv", [["II", "V4R", "PPG"]] + [["0.1", "0.2", "0.5"]] * 1000)
+    refused(v4r, "column 'V4R'", "a lead name", fs_hz=500.0)

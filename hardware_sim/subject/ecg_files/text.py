@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from hardware_sim.subject.ecg_files.common import (
-    _UNITS_TO_MV, _bad, _canon, _generic_as_ii, _is_generic, _lead_key, _unit, log,
+    _CANON, _UNITS_TO_MV, _bad, _canon, _generic_as_ii, _is_generic, _lead_key, _no_ecg_lead,
+    _unit, log,
 )
 from hardware_sim.subject.ecg_files.opensignals import MAGIC, _load_opensignals, is_opensignals
 
@@ -185,6 +186,32 @@ def _check_assumed_mv(path, name: str, col: np.ndarray) -> None:
                    f"{span:.6g} from its median")
 
 
+# A column name that says it is an ECG lead, known or not ('V7', 'V4R', 'aVx', 'Lead 2',
+# 'ECG chest', 'MCL1'): refused by name when it is not one of ours, never left out unseen.
+_LEAD_LIKE = re.compile(r"(lead|ecg|ekg|mcl|ml)([\s_-].*|\d.*)?|v\d+r?|v[xyz]|i{1,3}|av\w")
+
+
+def _other_signals(path, header: list[str]) -> frozenset:
+    """Columns of a header that are no ECG lead and do not claim to be one, nor a time or
+    sample column: other signals (NeuroKit's 'PPG', 'RSP'; Polar Sensor Logger's 'Phone
+    timestamp', 'sensor timestamp [ns]'), left out as the EDF and WFDB readers leave them
+    out. A header without any ECG column is refused, naming its columns."""
+    other, ecg = set(), False
+    for j, h in enumerate(header):
+        key = _lead_key(h)
+        if key in _TIME_COLS or key in _SAMPLE_COLS or h in ("-", ""):
+            continue
+        if _is_generic(h) or key in _CANON:
+            ecg = True
+        elif not _LEAD_LIKE.fullmatch(re.sub(r"[\(\[].*?[\)\]]", "", h).strip().lower()):
+            other.add(j)
+    if not ecg:
+        raise _no_ecg_lead(path, "columns", header)
+    if other:
+        log.info("%s: columns %s are no ECG lead: left out", path, [header[j] for j in other])
+    return frozenset(other)
+
+
 def _load_text(path: Path, fs_hz, leads, units):
     """Delimited text: an optional header row (lead names, a time or sample column, units
     in brackets), an optional units row below it, numbers. Without a header: ``leads``
@@ -229,9 +256,12 @@ def _load_text(path: Path, fs_hz, leads, units):
                        "columns, or the 6-column GUDB layout", f"{k} unnamed columns")
     clock = {j for j, h in enumerate(header) if _lead_key(h) in _TIME_COLS
              and rows and ":" in rows[0][j]} if len(rows[0]) == len(header) else set()
-    data = _to_array(path, rows, header, line0, clock)
+    other = _other_signals(path, header)
+    data = _to_array(path, rows, header, line0, clock, other)
     time_col, keep, names, col_units = None, [], [], []
     for j, h in enumerate(header):
+        if j in other:
+            continue
         key = _lead_key(h)
         unit = (unit_row[j] if unit_row and j < len(unit_row) else None) or _header_unit(h)
         if key in _TIME_COLS and time_col is None:
