@@ -624,3 +624,33 @@ def test_text_columns_of_other_signals_are_left_out_as_edf_and_wfdb_leave_them(t
     # a column that claims to be a lead we do not model is named, not left out unseen
     v4r = _write(tmp_path / "v4r.csv", [["II", "V4R", "PPG"]] + [["0.1", "0.2", "0.5"]] * 1000)
     refused(v4r, "column 'V4R'", "a lead name", fs_hz=500.0)
+
+
+# ---- Apple Watch ECG exports (Health app: electrocardiograms/ecg_<date>.csv) -------------------
+def _apple(path, values, rate="512 hertz", classification="Sinus Rhythm", comma=False):
+    """The layout the open readers of Health exports quote: key,value lines, blank lines,
+    'Lead,Lead I', 'Unit,µV', one voltage per line (decimal comma in some locales)."""
+    head = ["Name,Test Person", 'Date of Birth,"Jan 8, 2002"', "Recorded Date,2026-05-30 16:32:18 -0700",
+            f"Classification,{classification}", "Symptoms,", "Software Version,1.90",
+            'Device,"Watch7,12"', f"Sample Rate,{rate}", "", "", "Lead,Lead I", "Unit,\u00b5V", "", ""]
+    body = [f"{v:.3f}".replace(".", ",") if comma else f"{v:.3f}" for v in values]
+    path.write_text("\n".join(head + body) + "\n", encoding="utf-8")
+    return path
+
+
+def test_apple_watch_ecg_export(tmp_path):
+    """Refused before as "column 'Name': expected a lead name"."""
+    uv = SRC.ecg_mv[:, 0] * 1000
+    rec = load_ecg_recording(_apple(tmp_path / "ecg_2026-05-30.csv", uv, rate="512.844 hertz"))
+    assert rec.leads == ("I",) and rec.fs_hz == pytest.approx(512.844) and rec.rhythm == "Sinus Rhythm"
+    np.testing.assert_allclose(rec.ecg_mv[:, 0], SRC.ecg_mv[:, 0], atol=1e-6)
+    af = load_ecg_recording(_apple(tmp_path / "af.csv", uv, classification="Atrial Fibrillation",
+                                   comma=True))
+    np.testing.assert_allclose(af.ecg_mv[:, 0], SRC.ecg_mv[:, 0], atol=1e-6)
+    from hardware_sim.subject.ecg_files import is_af_rhythm
+
+    assert is_af_rhythm(af.rhythm) and af.fs_hz == 512.0
+    bad = _apple(tmp_path / "bad.csv", uv)
+    bad.write_text(bad.read_text().replace("\n-", "\n--", 1))
+    refused(bad, "line", "one voltage per line", "'--")
+    refused(_apple(tmp_path / "rate.csv", uv, rate="fast"), "'Sample Rate'", "'fast'")

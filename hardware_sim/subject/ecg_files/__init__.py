@@ -5,7 +5,7 @@ drive (``hardware_sim.subject.recorded``) and of session references.
 time column, rounded times accepted: each stamp within 0.25 sample periods of a uniform
 grid; spreadsheet exports: decimal commas, UTF-16/cp1252, units rows, index columns;
 OpenSignals text of PLUX biosignalsplux and BITalino, raw ADC by the device's transfer
-function), WFDB
+function; Apple Watch ECG exports, the watch's classification as the rhythm), WFDB
 (with its ``.atr`` beat and rhythm annotations when present, else the rhythm a
 Challenge header's ``# Dx:`` codes state; PTB-XL and the PhysioNet/CinC Challenge ``.mat``
 records), EDF/EDF+/BDF (ECG channels by label, the rest left out), DICOM
@@ -18,7 +18,8 @@ layout (``ecg_mv``, ``fs_hz``, optional ``leads``). A channel that names no lead
 expected and what was found; a unit that is no voltage is refused, never guessed.
 
 One module per format family, each returning (n, k) mV, lead names and rate to
-``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT; ``opensignals`` for OpenSignals), ``wfdb``, ``edf``, ``dicom``, ``npz``,
+``load_ecg_recording`` here: ``text`` (CSV/TSV/TXT; ``opensignals`` for OpenSignals,
+``apple`` for Apple Watch exports), ``wfdb``, ``edf``, ``dicom``, ``npz``,
 ``xml`` (standard-library parser only; ``xli`` decodes Philips' XLI waveforms); ``common``
 holds the lead names, units and the error they share.
 """
@@ -32,13 +33,14 @@ from pathlib import Path
 import numpy as np
 
 from cardioradar.errors import InputDataError
+from hardware_sim.subject.ecg_files.apple import _load_apple, is_apple_ecg
 from hardware_sim.subject.ecg_files.common import (  # noqa: F401 (_LIMB, _bad: re-exported)
     FS_RANGE_HZ, KNOWN_LEADS, _LIMB, _UNITS_TO_MV, _bad, _canon, is_af_rhythm,
 )
 from hardware_sim.subject.ecg_files.dicom import _load_dicom
 from hardware_sim.subject.ecg_files.edf import _load_edf
 from hardware_sim.subject.ecg_files.npz import _load_npz
-from hardware_sim.subject.ecg_files.text import GUDB_COLUMNS, _load_text
+from hardware_sim.subject.ecg_files.text import GUDB_COLUMNS, _decode, _load_text
 from hardware_sim.subject.ecg_files.wfdb import _load_wfdb
 from hardware_sim.subject.ecg_files.xml import _load_xml
 
@@ -139,7 +141,10 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
         raise _bad(path, "units", tuple(_UNITS_TO_MV), units)
     suffix = path.suffix.lower()
     extra = {}
-    if suffix in (".csv", ".tsv", ".txt") or (
+    text = _decode(path) if suffix in (".csv", ".txt") else ""
+    if is_apple_ecg(text):
+        data, names, fs, extra = _load_apple(path, text, units)
+    elif suffix in (".csv", ".tsv", ".txt") or (
             suffix == ".dat" and not path.with_suffix(".hea").exists()):
         data, names, fs, leads = _load_text(path, fs_hz, leads, units)
     elif suffix in (".hea", ".dat", "") or (
