@@ -317,6 +317,10 @@ def test_edf_refusals(tmp_path):
     refused(rates, "sample rates", "250", "500")
     eeg = _edf(tmp_path / "eeg.edf", [("EEG Fpz-Cz", "uV", 500, II_), ("EOG horizontal", "uV", 500, I_)])
     refused(eeg, "leads", "or as 'ECG'", "channels ['EEG Fpz-Cz', 'EOG horizontal'], none an ECG lead")
+    # a 64-channel EEG (BCI2000's EDF in biosignalsnotebooks): the first 12 and a count
+    many = _edf(tmp_path / "eeg64.edf", [(f"C{i}", "uV", 500, II_) for i in range(20)])
+    msg = refused(many, "channels ['C0', 'C1',", "'C11'] and 8 more, none an ECG lead")
+    assert "'C12'" not in msg
 
 
 @pytest.mark.parametrize("suffix", [".edf", ".bdf"])

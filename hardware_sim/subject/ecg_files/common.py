@@ -36,9 +36,12 @@ def _bad(path, field_: str, expected: str, got) -> InputDataError:
 
 def _no_ecg_lead(path, kind: str, labels) -> InputDataError:
     """A file whose channels (``kind``: 'signals', 'channels') hold no ECG lead: the error
-    lists what it holds, so that a misnamed lead can be told from a file of other signals."""
+    lists what it holds (the first 12 of more: a 64-channel EEG stays one readable line), so
+    that a misnamed lead can be told from a file of other signals."""
+    labels = list(labels)
+    held = f"{labels[:12]} and {len(labels) - 12} more" if len(labels) > 12 else labels
     return _bad(path, "leads", f"at least one channel named as an ECG lead "
-                f"({', '.join(KNOWN_LEADS)}) or as 'ECG'", f"{kind} {list(labels)}, none an ECG lead")
+                f"({', '.join(KNOWN_LEADS)}) or as 'ECG'", f"{kind} {held}, none an ECG lead")
 
 
 def _lead_key(name: str) -> str:
