@@ -658,3 +658,11 @@ def test_apple_watch_ecg_export(tmp_path):
     bad.write_text(bad.read_text().replace("\n-", "\n--", 1))
     refused(bad, "line", "one voltage per line", "'--")
     refused(_apple(tmp_path / "rate.csv", uv, rate="fast"), "'Sample Rate'", "'fast'")
+
+
+@pytest.mark.parametrize("suffix, name", [(".scp", "SCP-ECG"), (".acq", "BIOPAC AcqKnowledge"),
+                                          (".h5", "OpenSignals' .h5"), (".pdf", "no samples")])
+def test_ecg_containers_not_read_are_named(tmp_path, suffix, name):
+    p = tmp_path / f"holter{suffix}"
+    p.write_bytes(b"\x00\x01")
+    refused(p, "file type", "export the ECG to one of these", f"{suffix} ({name}", "not read here")

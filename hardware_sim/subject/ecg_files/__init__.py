@@ -109,6 +109,11 @@ class EcgRecording:
 
 
 LOADABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".hea", ".edf", ".bdf", ".dcm", ".npz", ".xml")
+# ECG containers users bring that this reader does not read, named in the refusal.
+_NOT_READ = {".scp": "SCP-ECG", ".ecg": "an ISHNE Holter or vendor .ecg file",
+             ".acq": "BIOPAC AcqKnowledge", ".h5": "HDF5, e.g. OpenSignals' .h5",
+             ".hdf5": "HDF5", ".xdf": "XDF, Lab Streaming Layer",
+             ".pdf": "a PDF: a printed strip holds no samples"}
 
 
 def list_recordings(folder) -> list[Path]:
@@ -163,7 +168,10 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
                    "PhysioNet/CinC Challenge layout); a bare MATLAB file has no rate or leads",
                    "no .hea")
     else:
-        raise _bad(path, "file type", ", ".join(LOADABLE_SUFFIXES), suffix or "none")
+        what = _NOT_READ.get(suffix)
+        raise _bad(path, "file type", ", ".join(LOADABLE_SUFFIXES) + (
+            " (export the ECG to one of these)" if what else ""),
+            f"{suffix} ({what}, not read here)" if what else suffix or "none")
     if fs_hz is not None and abs(fs - fs_hz) > 1e-3 * fs_hz:
         raise _bad(path, "fs_hz", f"{fs_hz} (argument)", f"{fs} in the file")
     if not names or data.shape[0] < 2:
