@@ -661,7 +661,8 @@ def test_apple_watch_ecg_export(tmp_path):
 
 
 @pytest.mark.parametrize("suffix, name", [(".scp", "SCP-ECG"), (".acq", "BIOPAC AcqKnowledge"),
-                                          (".h5", "OpenSignals' .h5"), (".pdf", "no samples")])
+                                          (".h5", "HDF5, e.g. OpenSignals' .h5"),
+                                          (".pdf", "a PDF: a printed strip holds no samples")])
 def test_ecg_containers_not_read_are_named(tmp_path, suffix, name):
     p = tmp_path / f"holter{suffix}"
     p.write_bytes(b"\x00\x01")
