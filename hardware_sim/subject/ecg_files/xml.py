@@ -42,8 +42,9 @@ from hardware_sim.subject.ecg_files import xli
 from hardware_sim.subject.ecg_files.common import _CANON, _bad, _lead_key, _scale, log
 
 _TIME_TO_S = {"s": 1.0, "ms": 1e-3}
-# MUSE spells its amplitude unit out; 'MICROVOLTS' is the one every public reader saw.
-_MUSE_UNITS = {"MICROVOLTS": "uV"}
+# MUSE spells its amplitude unit out: 'MICROVOLTS' is the one GE's exports carry; ecghelper
+# (MIT-LCP) writes 'MILLIVOLTS' and its reader takes 'VOLTS' too (waveform.py).
+_MUSE_UNITS = {"MICROVOLTS": "uV", "MILLIVOLTS": "mV", "VOLTS": "V"}
 # RestingECGMeasurements in ms, degrees and /min, as ecg2dcm's MUSE reader takes them, under
 # the names the DICOM reader gives (the recorded heart reads 'QRS Axis (deg)').
 _MUSE_MEASUREMENTS = {
