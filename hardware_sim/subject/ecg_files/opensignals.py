@@ -13,8 +13,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
-
 from hardware_sim.subject.ecg_files.common import _bad, _no_ecg_lead, log
 
 MAGIC = "# OpenSignals Text File Format"
