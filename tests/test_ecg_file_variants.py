@@ -554,8 +554,8 @@ def test_af_statements_in_the_carts_languages(statement, af):
 
 
 # ---- OpenSignals text (PLUX biosignalsplux, BITalino): raw ADC + a JSON header -------------
-PLUX_TXT = DATA / "ecg" / "plux-opensignals_supine_10s_1000hz.txt"
-PLUX_EDF = DATA / "ecg" / "plux-opensignals_supine_60s_1000hz.edf"
+PLUX_TXT = DATA / "ecg-formats" / "plux-opensignals_supine_10s_1000hz.txt"
+PLUX_EDF = DATA / "ecg-formats" / "plux-opensignals_supine_60s_1000hz.edf"
 
 
 def test_opensignals_text_matches_the_same_recording_as_opensignals_exports_it_to_edf():
