@@ -338,12 +338,24 @@ def sidecar(path) -> dict:
 
 
 def rhythm_of(path) -> str:
-    """A recording's rhythm: ``rhythm`` (or ``condition``) of its sidecar, else "unknown"."""
+    """A recording's rhythm: ``rhythm`` (or ``condition``) of its sidecar; else what the file
+    itself states (a cart's statements, a Challenge header's diagnosis, WFDB rhythm
+    annotations, a watch's classification), "af" when that names atrial fibrillation, so a
+    folder without sidecars still reports per rhythm and screens AF; else "unknown"."""
+    from cardioradar.errors import CardioRadarError
+    from hardware_sim.subject.ecg_files import is_af_rhythm, load_ecg_recording
+
     d = sidecar(path)
     for key in ("rhythm", "condition"):
         if isinstance(d.get(key), str) and d[key]:
             return d[key]
-    return "unknown"
+    try:
+        stated = load_ecg_recording(path, fs_hz=rate_of(path)).rhythm
+    except (CardioRadarError, OSError, ValueError):  # drive_windows reports the file's error
+        return "unknown"
+    if not stated or not stated.strip():
+        return "unknown"
+    return "af" if is_af_rhythm(stated) else " ".join(stated.split())[:80]
 
 
 def rate_of(path) -> float | None:
@@ -373,7 +385,8 @@ def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board
     for i, f in enumerate(files):
         name = f.name if sum(g.name == f.name for g in files) == 1 else str(f)
         try:
-            ws = drive_windows(f, seconds, seed, noises, board, subject_id=i, condition=rhythm_of(f), fs_hz=rate_of(f))
+            rhythm = rhythm_of(f)
+            ws = drive_windows(f, seconds, seed, noises, board, subject_id=i, condition=rhythm, fs_hz=rate_of(f))
             if not len(ws[0]):
                 raise InputDataError(f"{f}: no model window ({seconds:g} s simulated)")
         except (CardioRadarError, OSError, ValueError) as e:
@@ -384,7 +397,7 @@ def drive_suite(paths, seconds: float, seed: int, noises: tuple = (None,), board
             continue
         parts.append(ws)
         names[i] = name
-        status[name] = {"rhythm": rhythm_of(f)}
+        status[name] = {"rhythm": rhythm}
     if not parts:
         raise InputDataError("--drive-ecg: no recording could be used: "
                              + "; ".join(v["error"] for v in status.values()))

@@ -107,7 +107,8 @@ def test_cli_eval_json_last_line(capsys):
 
 def test_drive_folder_scores_each_file_and_reports_bad_ones(tmp_path, capsys):
     """--drive-ecg takes a folder: every recording the loader reads is scored (rhythm from its
-    sidecar, else "unknown"); an unreadable one is an error of that file only."""
+    sidecar, else the file's own statement, else "unknown"); an unreadable one is an error of
+    that file only."""
     import shutil
 
     src = Path(__file__).parent / "data" / "ecg" / "ecg-plot_12lead_10s_500hz.csv"
@@ -127,6 +128,25 @@ def test_drive_folder_scores_each_file_and_reports_bad_ones(tmp_path, capsys):
     assert set(d["per_file"]["a_500hz.csv"]["per_lead"]) == set(ev.LEADS)
     # same seed, same file: the two files score the same
     assert d["per_file"]["a_500hz.csv"]["pcc_median"] == d["per_file"]["b.csv"]["pcc_median"]
+
+
+def test_rhythm_without_sidecar_is_what_the_file_states(tmp_path):
+    """A folder copied without its recordings.json: the Challenge header's diagnosis (AF: "af",
+    which the AF screening counts), the Philips cart's statements, nothing for a bare CSV."""
+    import shutil
+
+    suite = Path(__file__).parent / "data" / "ecg-suite"
+    for name in ("cpsc2018_A0003_12lead_10s_500hz.hea", "cpsc2018_A0003_12lead_10s_500hz.mat",
+                 "cpsc2018_A0006_12lead_14s_500hz.hea", "cpsc2018_A0006_12lead_14s_500hz.mat",
+                 "philips-sierra_129DYPRG_12lead_10s_500hz.xml", "ecg-plot_12lead_10s_500hz.csv"):
+        shutil.copy(suite / name, tmp_path / name)
+    got = {f.name: ev.rhythm_of(f) for f in ev.drive_files([tmp_path])}
+    assert got["cpsc2018_A0003_12lead_10s_500hz.hea"] == "af"
+    assert got["cpsc2018_A0006_12lead_14s_500hz.hea"] == "right bundle branch block"
+    assert got["philips-sierra_129DYPRG_12lead_10s_500hz.xml"].startswith("Sinus bradycardia;")
+    assert got["ecg-plot_12lead_10s_500hz.csv"] == "unknown"
+    (tmp_path / "ecg-plot_12lead_10s_500hz.json").write_text(json.dumps({"rhythm": "sinus"}))  # a sidecar wins
+    assert ev.rhythm_of(tmp_path / "ecg-plot_12lead_10s_500hz.csv") == "sinus"
 
 
 def test_drive_folder_without_recordings_names_what_it_reads(tmp_path, capsys):
