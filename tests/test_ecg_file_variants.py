@@ -425,6 +425,17 @@ def test_pandas_to_csv_with_its_unnamed_index(tmp_path):
     np.testing.assert_allclose(rec.ecg_mv, X2, atol=1e-9)
 
 
+@pytest.mark.parametrize("first", [0, 1])
+def test_headerless_sample_number_and_value(tmp_path, first):
+    """'sample,value' lines without a header (a script's export): the sample numbers are left
+    out, the values are lead II; two unnamed leads are still refused (which is which?)."""
+    p = _write(tmp_path / "idx.csv", [[str(first + i), f"{b:.4f}"] for i, b in enumerate(X2[:, 1])])
+    rec = load_ecg_recording(p, fs_hz=500.0)
+    assert rec.leads == ("II",)
+    np.testing.assert_allclose(rec.ecg_mv[:, 0], X2[:, 1], atol=1e-4)
+    refused(_write(tmp_path / "two.csv", [[f"{a:.4f}", f"{b:.4f}"] for a, b in X2]), "2 unnamed columns")
+
+
 @pytest.mark.parametrize("cell, got", [("", "expected a number, got ''"),
                                        ("NaN", "expected a finite number, got 'NaN'")])
 def test_text_gap_in_a_lead_is_refused_naming_row_and_column(tmp_path, cell, got):

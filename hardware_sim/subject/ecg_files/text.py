@@ -172,6 +172,14 @@ def _to_array(path, rows: list[list[str]], names: list[str], first_line: int,
     return np.column_stack(cols) if cols else np.zeros((len(rows), 0))
 
 
+def _first_column(rows) -> np.ndarray:
+    """The first cells as integers; empty when any is not one (then it is no sample number)."""
+    try:
+        return np.array([int(r[0]) for r in rows], np.int64)
+    except (ValueError, IndexError):
+        return np.zeros(0, np.int64)
+
+
 def _is_index(col: np.ndarray) -> bool:
     return col.size > 1 and bool(np.all(np.diff(col) == 1)) and float(col[0]).is_integer()
 
@@ -251,6 +259,9 @@ def _load_text(path: Path, fs_hz, leads, units):
         elif k == 1:
             header = ["II"]  # a single unnamed lead is taken as lead II (documented)
             log.info("%s: one unnamed column read as lead II", path)
+        elif k == 2 and _is_index(_first_column(rows)):
+            header = ["", "II"]  # 'sample,value' without a header (a script's or pandas' export)
+            log.info("%s: a sample-number column and one unnamed column read as lead II", path)
         else:
             raise _bad(path, "line 1", "a header of lead names, a leads argument naming the "
                        "columns, or the 6-column GUDB layout", f"{k} unnamed columns")
