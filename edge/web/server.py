@@ -257,6 +257,7 @@ class WebView:
             pump.cancel()
             for ws in list(self._clients):
                 await ws.close()
+            await asyncio.gather(*self._closing, return_exceptions=True)  # lagging pages being closed
         finally:
             await runner.cleanup()
 
