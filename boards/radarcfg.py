@@ -131,7 +131,7 @@ class ProfileCfg:
 # CLI_MMWaveProfileCfg): startFreqConst = (uint32_t)(GHz * 2^26 / scale), freqSlopeConst =
 # (int16_t)(MHz/us * 2^26 / (scale * 1e3 * 900)), rampEndTime = (uint32_t)((float)us * 1000 / 10),
 # each cast truncating toward zero; scale = 2.7 on the IWR68xx (SOC_getDeviceRFFreqScaleFactor;
-# 3.6 on the 77 GHz parts). A file's "47.06 MHz/us x 85 us" thus sweeps 3998.1 MHz, not 4000.1.
+# 3.6 on the 77 GHz parts). A file's "85 MHz/us x 47.06 us" thus sweeps 3999.4 MHz, not 4000.1.
 RF_FREQ_SCALE = 2.7
 START_FREQ_LSB_GHZ = RF_FREQ_SCALE / (1 << 26)  # 40.233 Hz
 SLOPE_LSB_MHZ_PER_US = RF_FREQ_SCALE * 1e3 * 900.0 / (1 << 26)  # 36.21 kHz/us
