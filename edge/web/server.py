@@ -2,11 +2,11 @@
 
 One aiohttp server on its own thread with its own event loop. The runtime's processing loop
 hands it the live stream's messages (the JSON records of `edge.runtime.live`) through
-``send``: a bounded queue, ``put_nowait``, full -> the message is dropped and counted, so a
-slow network or a stalled browser never holds up the runtime. Events (markers, AF, alarms,
-disconnects) are never dropped (`cardioradar.queues.LossyQueue`): they are few, and a tester
-who pressed "Mark" must see it come back; a browser that is behind loses ECG, not events. Markers typed in the page
-travel the other way through ``markers()``, which the loop drains into 'marker' session
+``send``: a bounded queue (`cardioradar.queues.LossyQueue`) that never blocks; full -> a record
+is dropped and counted, so a slow network or a stalled browser never holds up the runtime.
+Events (markers, AF, alarms, disconnects) are never dropped: they are few, and a tester who
+pressed "Mark" must see it come back; a browser that is behind loses ECG, not events. Markers
+typed in the page travel the other way through ``markers()``, which the loop drains into 'marker' session
 events (and so into the EDF+/WFDB annotations of the exports).
 
 Routes:
@@ -112,7 +112,6 @@ class WebConfig:
     history_s: ECG kept for a page that connects late. client_queue: stream records waiting for
     one slow browser before it loses some (events are never dropped: a browser with more than
     ``client_backlog_max`` lines waiting is closed, and its page reconnects to the history)."""
-
 
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT

@@ -151,7 +151,7 @@ def load_ecg_recording(path, fs_hz: float | None = None, leads: list[str] | None
         data, names, fs, extra = _load_apple(path, text, units)
     elif suffix in (".csv", ".tsv", ".txt") or (
             suffix == ".dat" and not path.with_suffix(".hea").exists()):
-        data, names, fs, leads = _load_text(path, fs_hz, leads, units)
+        data, names, fs, leads = _load_text(path, fs_hz, leads, units, text or None)
     elif suffix in (".hea", ".dat", "") or (
             suffix == ".mat" and path.with_suffix(".hea").exists()):
         data, names, fs, extra = _load_wfdb(path, units)

@@ -96,13 +96,13 @@ def _decode(path: Path) -> str:
         return raw.decode("latin-1")
 
 
-def _read_rows(path: Path) -> tuple[list[list[str]], int, str | None]:
-    """Rows of a delimited text file (comment lines '#' skipped), the 1-based line of
-    the first row, and the delimiter (None: whitespace). Spreadsheet exports are read as
+def _read_rows(path: Path, text: str) -> tuple[list[list[str]], int, str | None]:
+    """Rows of a delimited text file (``text``: its ``_decode``; comment lines '#' skipped),
+    the 1-based line of the first row, and the delimiter (None: whitespace). Spreadsheet exports are read as
     written: UTF-16 with its BOM (Excel's "Unicode text"), UTF-8 with or without BOM,
     else Windows' 8-bit text (cp1252/latin-1: 'µ' is byte 0xB5 in both); decimal commas
     ('0,125') in ';', tab or space separated files; empty trailing columns dropped."""
-    lines = _decode(path).splitlines()
+    lines = text.splitlines()
     skip = 0
     while skip < len(lines) and (not lines[skip].strip() or lines[skip].lstrip().startswith("#")):
         skip += 1
@@ -220,13 +220,14 @@ def _other_signals(path, header: list[str]) -> frozenset:
     return frozenset(other)
 
 
-def _load_text(path: Path, fs_hz, leads, units):
+def _load_text(path: Path, fs_hz, leads, units, text: str | None = None):
     """Delimited text: an optional header row (lead names, a time or sample column, units
     in brackets), an optional units row below it, numbers. Without a header: ``leads``
     names the columns, or the 6-column GUDB layout, or a single column read as lead II.
-    An OpenSignals file (its first line says so) goes to ``opensignals``."""
-    rows, line0, delim = _read_rows(path)
-    text = _decode(path)
+    An OpenSignals file (its first line says so) goes to ``opensignals``. ``text``: the
+    file's ``_decode`` when the caller already has it (read once)."""
+    text = _decode(path) if text is None else text
+    rows, line0, delim = _read_rows(path, text)
     if is_opensignals(text[:len(MAGIC) + 1]):
         if units is not None:
             raise _bad(path, "units", "none for an OpenSignals file (its raw ADC values are "
